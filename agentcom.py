@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""AgentCom: turns ideas into merged pull requests with a fleet of coding agents.
+
+This file makes its own environment on first use (a virtualenv beside it holding the pinned
+requirements), then hands over to the click CLI in `coordinator.cli`.
+`./agentcom.py test` installs the test requirements too and runs the suite.
+"""
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("AGENTCOM_VENV") or ROOT / ".venv")
+VENV_PYTHON = VENV / "bin" / "python"
+
+
+def _requirements(dev: bool) -> Path:
+    return ROOT / ("requirements-dev.txt" if dev else "requirements.txt")
+
+
+def _stamp(dev: bool) -> Path:
+    text = b"".join(p.read_bytes() for p in (_requirements(False), _requirements(True)))
+    return VENV / f".agentcom-{'dev' if dev else 'run'}-{hashlib.sha256(text).hexdigest()[:16]}"
+
+
+def _in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def _ensure_venv(dev: bool) -> None:
+    """Create the virtualenv and install the pinned requirements unless already done."""
+    if _stamp(dev).exists() or (not dev and _stamp(True).exists()):
+        return
+    if not VENV_PYTHON.exists():
+        print(f"agentcom: first run, creating {VENV} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    print(f"agentcom: installing {_requirements(dev).name} ...", file=sys.stderr)
+    quiet = [] if os.environ.get("AGENTCOM_VERBOSE_INSTALL") else ["--quiet"]
+    done = subprocess.run(
+        [str(VENV_PYTHON), "-m", "pip", "install", "--disable-pip-version-check", *quiet,
+         "-r", str(_requirements(dev))])
+    if done.returncode != 0:
+        sys.exit(f"agentcom: installing {_requirements(dev)} failed (exit {done.returncode})")
+    for old in VENV.glob(".agentcom-*"):
+        old.unlink()
+    _stamp(dev).touch()
+
+
+def main() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"agentcom needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    testing = sys.argv[1:2] == ["test"]
+    _ensure_venv(dev=testing)
+    if not _in_venv():
+        os.execv(VENV_PYTHON, [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+    if testing:
+        os.chdir(ROOT)
+        os.execv(VENV_PYTHON, [str(VENV_PYTHON), "-m", "pytest", *sys.argv[2:]])
+    sys.path.insert(0, str(ROOT))
+    from coordinator.cli import run
+    run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Tokens: made once, shown once, stored only as SHA-256 hashes, checked in constant time.
+
+Roles: `operator` may change anything; `agent` tokens (for sidecars) act only as their agent.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+
+from .lock import atomic_write, runtime_dir
+
+TOKENS_FILE = "tokens.json"
+OPERATOR_TOKEN_FILE = "operator.token"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    """The hub's token table: {hash: {role, name}} in agentcom/tokens.json (mode 0600)."""
+
+    def __init__(self, repo_path: str | os.PathLike):
+        self.path = runtime_dir(repo_path) / TOKENS_FILE
+        self._table = self._read()
+
+    def _read(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def issue(self, role: str, name: str) -> str:
+        """A new token for (role, name); only its hash is kept."""
+        token = f"acm_{role[:2]}_{secrets.token_urlsafe(32)}"
+        self._table[_hash(token)] = {"role": role, "name": name}
+        atomic_write(self.path, json.dumps(self._table, indent=1).encode(), mode=0o600)
+        return token
+
+    def check(self, token: str | None) -> dict | None:
+        """{role, name} for a valid token, else None; compares every stored hash in constant time."""
+        if not token:
+            return None
+        wanted, found = _hash(token), None
+        for stored, who in self._table.items():
+            if hmac.compare_digest(stored, wanted):
+                found = who
+        return found
+
+
+def ensure_operator_token(repo_path: str | os.PathLike) -> Path:
+    """Make the local operator token on first use; the file (0600) is the operator's credential."""
+    path = runtime_dir(repo_path) / OPERATOR_TOKEN_FILE
+    if not path.exists():
+        token = TokenStore(repo_path).issue("operator", "local operator")
+        atomic_write(path, (token + "\n").encode(), mode=0o600)
+    return path
+
+
+def read_operator_token(repo_path: str | os.PathLike) -> str | None:
+    path = Path(repo_path) / "agentcom" / OPERATOR_TOKEN_FILE
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None

@@ -1,0 +1,228 @@
+"""The `agentcom` command line: thin click verbs over the client backends and the hub.
+
+Exit codes: 0 success, 1 failure (an AgentcomError, printed as one clear line), 2 usage.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .client import connect, default_repo
+from .errors import AgentcomError, NotARepo, UsageError
+from .layout import LANES, is_safe_name
+
+
+def repo_options(fn):
+    """--repo and --hub, shared by every verb that talks to a coordinator."""
+    @click.option("--repo", envvar="AGENTCOM_REPO", metavar="DIR",
+                  help="Coordination repo (default: $AGENTCOM_REPO, else ~/.agentcom/hub.git).")
+    @click.option("--hub", envvar="AGENTCOM_HUB", metavar="URL",
+                  help="A running hub's address, e.g. http://127.0.0.1:8765 ($AGENTCOM_HUB).")
+    @functools.wraps(fn)
+    def wrapper(*args, repo, hub, **kwargs):
+        return fn(*args, backend=lambda: connect(repo, hub), **kwargs)
+    return wrapper
+
+
+def json_option(fn):
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
+
+
+def _emit(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def main():
+    """AgentCom: a git-native coordinator for fleets of AI coding agents."""
+
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def init(directory):
+    """Create a coordination repo in DIRECTORY (a bare git repo the hub serves)."""
+    from .repoinit import init_repo
+
+    path, created = init_repo(directory)
+    if created:
+        click.echo(f"Created coordination repo {path}\n"
+                   f"  start the hub:  ./agentcom.py hub --repo {path}\n"
+                   f"  clone it:       git clone {path}")
+    else:
+        click.echo(f"{path} is already a coordination repo; its hooks were refreshed")
+
+
+@main.command()
+@click.option("--repo", envvar="AGENTCOM_REPO", metavar="DIR", type=click.Path(path_type=Path),
+              help="Coordination repo (default: $AGENTCOM_REPO, else ~/.agentcom/hub.git, made on first run).")
+@click.option("--host", help="Address to listen on (default: hub.host in agentcom.yaml, 127.0.0.1).")
+@click.option("--port", type=int, help="TCP port (default: hub.port in agentcom.yaml, 8765; 0 picks one).")
+def hub(repo, host, port):
+    """Run the coordinator and its HTTP API until stopped."""
+    from .repoinit import init_repo, is_coordination_repo
+    from .service import run_hub
+
+    path = (repo or default_repo()).expanduser()
+    if repo is None and not is_coordination_repo(path):
+        path, _ = init_repo(path)
+        click.echo(f"Created the default coordination repo {path}")
+    elif not is_coordination_repo(path):
+        raise NotARepo(str(path))
+    run_hub(path.resolve(), host, port)
+
+
+@main.command()
+@click.argument("prompt")
+@click.option("--title", help="One line for lists (default: the prompt's first line).")
+@click.option("--priority", type=click.Choice(LANES), help="Lane (default: normal).")
+@click.option("--needs", metavar="CAP,CAP", help="Capabilities the agent must have.")
+@click.option("--to", "pin", metavar="AGENT", help="Run only on this agent.")
+@click.option("--after", metavar="ID,ID", multiple=True, help="Start only after these tasks are done.")
+@click.option("--max-retries", type=click.IntRange(0, 100), help="Attempts after the first.")
+@click.option("--deadline", metavar="WHEN", help="Complete by: 30m, 2h, 1d, or an ISO time.")
+@click.option("--not-before", metavar="WHEN", help="Do not start before: a duration or an ISO time.")
+@click.option("--target", "target_repo", metavar="REPO", help="Repository the work is done in.")
+@click.option("--token-budget", type=click.IntRange(0), help="Advisory token budget.")
+@click.option("--id", "task_id", help="Task id (default: a time-sortable one is made).")
+@repo_options
+@json_option
+def submit(prompt, backend, as_json, **fields):
+    """Queue a task; prints its id. PROMPT '-' reads the prompt from stdin."""
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    doc = {"prompt": prompt}
+    if fields["needs"]:
+        doc["needs"] = _csv(fields.pop("needs"))
+    if fields["after"]:
+        doc["depends_on"] = [i for chunk in fields.pop("after") for i in _csv(chunk)]
+    names = {"pin": "pin", "title": "title", "priority": "priority", "max_retries": "max_retries",
+             "deadline": "deadline", "not_before": "not_before", "target_repo": "repo",
+             "token_budget": "token_budget", "task_id": "id"}
+    doc.update({key: fields[opt] for opt, key in names.items() if fields.get(opt) is not None})
+    task = backend().submit(doc)
+    _emit(task) if as_json else click.echo(task["id"])
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@main.command()
+@repo_options
+@json_option
+def status(backend, as_json):
+    """Queue depth per lane, live tasks, and rejected submissions."""
+    data = backend().status()
+    if as_json:
+        return _emit(data)
+    counts = data["counts"]
+    click.echo("  ".join(f"{k} {v}" for k, v in counts.items()))
+    click.echo("lanes: " + "  ".join(f"{k} {v}" for k, v in data["lanes"].items()))
+    if data.get("config_error"):
+        click.echo(f"! agentcom.yaml is invalid, last good settings in use: {data['config_error']}")
+    rows = [(t["id"], t["state"], t.get("lane") or t.get("agent") or "", (t.get("title") or "")[:50])
+            for t in data["tasks"]]
+    if rows:
+        click.echo("")
+        _table(("ID", "STATE", "LANE/AGENT", "TITLE"), rows)
+    if data["rejected"]:
+        click.echo("\nrejected (kept with the reason beside them):")
+        for r in data["rejected"]:
+            click.echo(f"  {r['path']}  from {r.get('file')}: {'; '.join(r.get('problems') or [])}"[:300])
+
+
+def _table(header, rows) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in (header, *rows):
+        click.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
+
+
+@main.command()
+@click.argument("task_id")
+@repo_options
+@json_option
+def show(task_id, backend, as_json):
+    """One task: where it is and every field."""
+    _check_id(task_id)
+    data = backend().show(task_id)
+    if as_json:
+        return _emit(data)
+    click.echo(f"{data['path']}  ({data['state']})")
+    from .task import dump
+    click.echo(dump(data["task"]).decode().rstrip())
+
+
+@main.command()
+@click.argument("task_id")
+@repo_options
+@json_option
+def log(task_id, backend, as_json):
+    """A task's whole history, from git."""
+    _check_id(task_id)
+    rows = backend().history(task_id)
+    if as_json:
+        return _emit(rows)
+    import time
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["time"]))
+        agent = f" [{r['agent']}]" if r["agent"] else ""
+        click.echo(f"{when}  {r['commit'][:10]}  {r['from']} → {r['to']}{agent}  attempt {r['attempt']}: {r['reason']}")
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--lane", type=click.Choice(LANES), help="Lane to queue it in (default: its priority).")
+@repo_options
+def retry(task_id, lane, backend):
+    """Queue a dead or cancelled task again."""
+    _check_id(task_id)
+    task = backend().retry(task_id, lane)
+    click.echo(f"{task['id']} queued in {task['priority']}")
+
+
+@main.command()
+@click.argument("task_id")
+@repo_options
+def cancel(task_id, backend):
+    """Cancel a task that is not done."""
+    _check_id(task_id)
+    task = backend().cancel(task_id)
+    click.echo(f"{task['id']} cancelled")
+
+
+def _check_id(task_id: str) -> None:
+    if not is_safe_name(task_id):
+        raise UsageError(f"'{task_id[:80]}' is not a task id (letters, digits, . _ -; at most 64)")
+
+
+@main.group(hidden=True)
+def hook():
+    """Entry points for the git hooks in hooks/."""
+
+
+@hook.command("pre-receive")
+def pre_receive_cmd():
+    from .hooks import pre_receive
+
+    code, lines = pre_receive(sys.stdin.read().splitlines())
+    for line in lines:
+        click.echo(f"agentcom: {line}", err=True)
+    sys.exit(code)
+
+
+def run() -> None:
+    try:
+        main.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except AgentcomError as e:
+        click.echo(f"agentcom: {e}", err=True)
+        sys.exit(e.exit_code)

@@ -1,0 +1,125 @@
+"""How a CLI command reaches the coordinator: over HTTP to a running hub, or, when none runs,
+by becoming the coordinator for one command (taking the single-writer lock).
+
+Both backends offer the same verbs, so every CLI command is written once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .auth import read_operator_token
+from .errors import CoordinatorBusy, HubRefused, HubUnavailable, NotARepo
+from .lock import WriterLock
+
+DEFAULT_REPO = Path("~/.agentcom/hub.git")
+TIMEOUT = 30.0
+
+
+def default_repo() -> Path:
+    return Path(os.environ.get("AGENTCOM_REPO") or DEFAULT_REPO).expanduser()
+
+
+class HttpBackend:
+    """The hub's JSON API (docs/http-api.md)."""
+
+    def __init__(self, url: str, token: str | None):
+        self.url, self.token = url.rstrip("/"), token
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            try:
+                answer = json.loads(e.read())
+            except ValueError:
+                answer = {"message": f"HTTP {e.code}"}
+            problems = answer.get("problems")
+            text = answer.get("message", f"HTTP {e.code}")
+            raise HubRefused(e.code, text if not problems else text) from None
+        except (urllib.error.URLError, OSError) as e:
+            raise HubUnavailable(self.url, str(getattr(e, "reason", e))) from None
+
+    def health(self) -> dict:
+        return self._request("GET", "/api/health")
+
+    def submit(self, doc: dict) -> dict:
+        return self._request("POST", "/api/tasks", doc)["task"]
+
+    def status(self) -> dict:
+        return self._request("GET", "/api/status")
+
+    def show(self, task_id: str) -> dict:
+        return self._request("GET", f"/api/tasks/{task_id}")
+
+    def history(self, task_id: str) -> list[dict]:
+        return self._request("GET", f"/api/tasks/{task_id}/log")["history"]
+
+    def retry(self, task_id: str, lane: str | None = None) -> dict:
+        return self._request("POST", f"/api/tasks/{task_id}/retry", {"lane": lane} if lane else {})["task"]
+
+    def cancel(self, task_id: str) -> dict:
+        return self._request("POST", f"/api/tasks/{task_id}/cancel", {})["task"]
+
+
+class LocalBackend:
+    """No hub runs: open the repo as its coordinator for the length of one call."""
+
+    def __init__(self, repo: Path):
+        self.repo = repo
+
+    def _with_hub(self, action):
+        from .hub import Hub
+
+        hub = Hub(self.repo, role="cli")
+        try:
+            return action(hub)
+        finally:
+            hub.close()
+
+    def submit(self, doc: dict) -> dict:
+        return self._with_hub(lambda h: h.call(h.submit, doc, f"cli ({os.environ.get('USER', 'local')})"))
+
+    def status(self) -> dict:
+        return self._with_hub(lambda h: h.status())
+
+    def show(self, task_id: str) -> dict:
+        return self._with_hub(lambda h: h.show(task_id))
+
+    def history(self, task_id: str) -> list[dict]:
+        return self._with_hub(lambda h: h.history(task_id))
+
+    def retry(self, task_id: str, lane: str | None = None) -> dict:
+        return self._with_hub(lambda h: h.call(h.retry, task_id, "cli", lane=lane))
+
+    def cancel(self, task_id: str) -> dict:
+        return self._with_hub(lambda h: h.call(h.cancel, task_id, "cli"))
+
+
+def connect(repo: str | None, hub: str | None):
+    """The backend for --repo/--hub: the hub's URL if given or running, else the repo itself."""
+    token = os.environ.get("AGENTCOM_TOKEN")
+    if hub:
+        local = Path(repo).expanduser() if repo else None
+        return HttpBackend(hub, token or (read_operator_token(local) if local else None))
+    path = Path(repo).expanduser() if repo else default_repo()
+    if not (path / "HEAD").is_file():
+        raise NotARepo(str(path))
+    lock = WriterLock(path)
+    if lock.is_held_elsewhere():
+        url = lock.read_info().get("url")
+        if not url:
+            raise CoordinatorBusy(str(path), lock.holder())
+        return HttpBackend(url, token or read_operator_token(path))
+    return LocalBackend(path)

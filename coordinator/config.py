@@ -1,0 +1,121 @@
+"""agentcom.yaml → frozen dataclasses. Defaults live here only; unknown keys are errors.
+
+Durations are written like `30m` in the file and are seconds here.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields, replace
+
+from .errors import ConfigError
+from .layout import LANES
+from .task import InvalidTask, load
+from .times import parse_duration
+
+CONFIG_FILE = "agentcom.yaml"
+CONFIG_MAX_BYTES = 65536
+
+
+def _duration(default: int):
+    return field(default=default, metadata={"duration": True})
+
+
+@dataclass(frozen=True)
+class Limits:
+    task_bytes: int = 65536          # largest task file accepted
+    push_files: int = 1000           # most task files one push may add
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_retries: int = 3             # attempts after the first, unless a task says otherwise
+    backoff_base: int = _duration(30)
+    backoff_max: int = _duration(3600)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    accept: int = _duration(120)           # an assignment not accepted in time is reclaimed
+    progress: int = _duration(1800)        # a running task with no report for this long is reclaimed
+    heartbeat_grace: int = _duration(90)   # an agent silent this long is offline; its task is reclaimed
+
+
+@dataclass(frozen=True)
+class Lane:
+    promote_after: int | None = _duration(None)  # queued this long → scheduled as one lane higher
+
+
+@dataclass(frozen=True)
+class Hub:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    rescan: int = _duration(30)     # safety-net pass over main, in case a push notification was lost
+
+
+DEFAULT_LANES = {"urgent": Lane(), "high": Lane(14400), "normal": Lane(14400), "low": Lane(14400)}
+
+
+@dataclass(frozen=True)
+class Config:
+    limits: Limits = Limits()
+    retry: Retry = Retry()
+    timeouts: Timeouts = Timeouts()
+    lanes: dict = field(default_factory=lambda: dict(DEFAULT_LANES))
+    hub: Hub = Hub()
+
+
+SECTIONS = {"limits": Limits, "retry": Retry, "timeouts": Timeouts, "hub": Hub}
+
+
+def parse(data: bytes, where: str = CONFIG_FILE) -> Config:
+    """Bytes of agentcom.yaml → Config; raises ConfigError naming the key and the fix."""
+    try:
+        doc = load(data, where, CONFIG_MAX_BYTES) if data.strip() else {}
+    except InvalidTask as e:
+        raise ConfigError(where, "file", "; ".join(e.problems)) from None
+    _refuse_unknown(where, "", doc, [*SECTIONS, "lanes"])
+    values = {name: _section(where, name, cls(), doc.get(name)) for name, cls in SECTIONS.items()}
+    lanes = dict(DEFAULT_LANES)
+    raw_lanes = doc.get("lanes") or {}
+    if not isinstance(raw_lanes, dict):
+        raise ConfigError(where, "lanes", "must be a mapping of lane name to settings")
+    _refuse_unknown(where, "lanes.", raw_lanes, list(LANES))
+    for name, raw in raw_lanes.items():
+        lanes[name] = _section(where, f"lanes.{name}", DEFAULT_LANES[name], raw)
+    return Config(lanes=lanes, **values)
+
+
+def _section(where: str, name: str, base, raw):
+    if raw is None:
+        return base
+    if not isinstance(raw, dict):
+        raise ConfigError(where, name, "must be a mapping of settings")
+    known = {f.name: f for f in fields(base)}
+    _refuse_unknown(where, f"{name}.", raw, list(known))
+    changes = {}
+    for key, value in raw.items():
+        spec, label = known[key], f"{name}.{key}"
+        if spec.metadata.get("duration"):
+            if value is None:
+                changes[key] = None
+                continue
+            try:
+                changes[key] = parse_duration(value)
+            except ValueError as e:
+                raise ConfigError(where, label, str(e)) from None
+        elif isinstance(getattr(base, key), bool) or not isinstance(value, type(getattr(base, key))) \
+                or isinstance(value, bool):
+            raise ConfigError(where, label, f"expected {type(getattr(base, key)).__name__}, got {value!r}")
+        elif isinstance(value, int) and value < 0:
+            raise ConfigError(where, label, f"must not be negative, got {value}")
+        else:
+            changes[key] = value
+    return replace(base, **changes)
+
+
+def _refuse_unknown(where: str, prefix: str, raw: dict, known: list[str]) -> None:
+    for key in raw:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean '{prefix}{near[0]}'?" if near else f"known keys: {', '.join(known)}"
+            raise ConfigError(where, f"{prefix}{key}", f"unknown key; {hint}")

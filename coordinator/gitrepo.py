@@ -1,0 +1,235 @@
+"""The only module that runs git: libgit2 (pygit2) for object and ref work, the git CLI for log.
+
+The coordination repo is bare. Commits are built by editing trees in the object store (no index,
+no working tree), so a transition costs the same however many tasks the repo holds, and `main`
+moves by compare-and-swap, so a push that lands meanwhile is never overwritten.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FileMode, RepositoryOpenFlag
+
+from .errors import AgentcomError, NotARepo, RefMoved
+from .layout import Change, Entry
+
+MAIN = "refs/heads/main"
+BLOB, TREE, LINK = FileMode.BLOB, FileMode.TREE, FileMode.LINK
+IDENTITY = pygit2.Signature("AgentCom coordinator", "coordinator@agentcom.local")
+LOCK_WAIT = 5.0  # seconds to wait for a ref lock held by a push in progress
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    commit: str
+    time: int
+    author: str
+    message: str
+
+
+class GitRepo:
+    """A bare coordination repo, opened once per process."""
+
+    def __init__(self, path: str | os.PathLike | None, *, from_env: bool = False):
+        """Open `path`; with from_env, the repo git's environment names (inside a hook)."""
+        try:
+            flags = RepositoryOpenFlag.FROM_ENV if from_env else RepositoryOpenFlag.NO_SEARCH
+            self.repo = pygit2.Repository(os.environ.get("GIT_DIR", ".") if from_env else str(path), flags)
+        except pygit2.GitError:
+            raise NotARepo(str(path)) from None
+        self.path = Path(self.repo.path)
+        self._dir_fd = os.open(self.repo.path, os.O_RDONLY)
+
+    @classmethod
+    def init_bare(cls, path: str | os.PathLike) -> "GitRepo":
+        pygit2.init_repository(str(path), bare=True, initial_head="main")
+        return cls(path)
+
+    def close(self) -> None:
+        os.close(self._dir_fd)
+        self.repo.free()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def head(self) -> pygit2.Oid | None:
+        ref = self.repo.references.get(MAIN)
+        return ref.target if ref is not None else None
+
+    def tree_of(self, commit: pygit2.Oid | None) -> pygit2.Tree | None:
+        return self.repo[commit].tree if commit is not None else None
+
+    def read(self, oid: pygit2.Oid) -> bytes:
+        return self.repo[oid].data
+
+    def get(self, tree: pygit2.Tree | None, path: str) -> Entry | None:
+        if tree is None:
+            return None
+        try:
+            obj = tree[path]
+        except KeyError:
+            return None
+        return Entry(path, obj.id, obj.filemode)
+
+    def files(self, tree: pygit2.Tree | None, prefix: str = "") -> list[Entry]:
+        """Every non-tree entry under `prefix` (recursively), in tree order."""
+        if tree is None:
+            return []
+        if prefix:
+            found = self.get(tree, prefix)
+            if found is None or found.mode != TREE:
+                return []
+            tree = self.repo[found.oid]
+        out: list[Entry] = []
+        stack = [(prefix, tree)]
+        while stack:
+            base, node = stack.pop()
+            for obj in node:
+                path = f"{base}/{obj.name}" if base else obj.name
+                if obj.filemode == TREE:
+                    stack.append((path, self.repo[obj.id]))
+                else:
+                    out.append(Entry(path, obj.id, obj.filemode))
+        return out
+
+    def diff(self, old: pygit2.Oid | None, new: pygit2.Oid) -> list[Change]:
+        """Files that differ between two commits (no rename detection: renames are del+add)."""
+        new_tree = self.tree_of(new)
+        if old is None:
+            return [Change(e.path, None, e) for e in self.files(new_tree)]
+        patch = self.repo.diff(self.tree_of(old), new_tree, flags=pygit2.enums.DiffOption.SKIP_BINARY_CHECK)
+        changes = []
+        for delta in patch.deltas:
+            o, n = delta.old_file, delta.new_file
+            old_e = Entry(o.path, o.id, o.mode) if delta.status_char() != "A" else None
+            new_e = Entry(n.path, n.id, n.mode) if delta.status_char() != "D" else None
+            changes.append(Change(n.path if new_e else o.path, old_e, new_e))
+        return changes
+
+    def is_ancestor(self, ancestor: pygit2.Oid, of: pygit2.Oid) -> bool:
+        return ancestor == of or self.repo.descendant_of(of, ancestor)
+
+    def commit_message(self, oid: pygit2.Oid) -> str:
+        return self.repo[oid].message
+
+    def commit_parents(self, oid: pygit2.Oid) -> list[pygit2.Oid]:
+        return list(self.repo[oid].parent_ids)
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def write_blob(self, data: bytes) -> pygit2.Oid:
+        return self.repo.create_blob(data)
+
+    def edit_tree(self, base: pygit2.Tree | None, edits: dict[str, tuple[pygit2.Oid, int] | None]) -> pygit2.Oid:
+        """A new tree: `base` with each path set to (blob, mode) or removed (None).
+
+        Only the trees on the edited paths are rewritten; a directory left empty disappears.
+        """
+        here: dict[str, tuple[pygit2.Oid, int] | None] = {}
+        below: dict[str, dict] = {}
+        for path, value in edits.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                below.setdefault(head, {})[rest] = value
+            else:
+                here[head] = value
+        builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
+        for name, value in here.items():
+            if value is None:
+                if builder.get(name) is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, value[0], value[1])
+        for name, sub_edits in below.items():
+            current = builder.get(name)
+            sub = self.repo[current.id] if current is not None and current.filemode == TREE else None
+            new_sub = self.edit_tree(sub, sub_edits)
+            if len(self.repo[new_sub]) == 0:
+                if current is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, new_sub, TREE)
+        return builder.write()
+
+    def commit(self, tree: pygit2.Oid, parent: pygit2.Oid | None, message: str,
+               author: pygit2.Signature | None = None) -> pygit2.Oid:
+        """A commit object; no ref moves until `advance`."""
+        stamp = pygit2.Signature(IDENTITY.name, IDENTITY.email)
+        return self.repo.create_commit(None, author or stamp, stamp, message, tree,
+                                       [parent] if parent is not None else [])
+
+    def advance(self, new: pygit2.Oid, expected: pygit2.Oid | None) -> None:
+        """Move main from `expected` to `new`, durably, or raise RefMoved if main moved.
+
+        Objects are flushed before the ref moves and the ref after, so a machine crash leaves
+        main at the old commit or the new one, each with all its objects on disk.
+        """
+        self.sync()
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                ref = self.repo.references.get(MAIN)
+                current = ref.target if ref is not None else None
+                if current != expected:
+                    raise RefMoved(str(expected), str(current))
+                if ref is None:
+                    self.repo.references.create(MAIN, new)
+                else:
+                    ref.set_target(new)  # libgit2 compares-and-swaps against the value read above
+                break
+            except pygit2.GitError as e:
+                if "does not match" in str(e) or "already exists" in str(e):
+                    raise RefMoved(str(expected), str(self.head())) from None
+                if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                    raise AgentcomError(f"could not update main in {self.path}: {e}") from None
+                time.sleep(0.01)  # a push holds refs/heads/main.lock for a moment
+        self.sync()
+
+    def sync(self) -> None:
+        """Flush this file system (one syncfs call instead of an fsync per object)."""
+        if _libc.syncfs(self._dir_fd) != 0:
+            err = ctypes.get_errno()
+            raise AgentcomError(f"syncfs on {self.path} failed: {os.strerror(err)}")
+
+    def stale_ref_lock(self) -> Path | None:
+        lock = Path(self.repo.path) / (MAIN + ".lock")
+        return lock if lock.exists() else None
+
+    # --- history (the git CLI is fastest at grepping long histories) ------------------------
+
+    def log(self, grep: str | None = None, limit: int = 1000) -> list[LogEntry]:
+        """Commits on main, newest first; `grep` is a fixed string matched against messages."""
+        args = ["log", "--format=%H%x1f%ct%x1f%an%x1f%B%x1e", f"--max-count={limit}", MAIN]
+        if grep:
+            args[1:1] = ["--fixed-strings", f"--grep={grep}"]
+        out = self.run_git(*args)
+        entries = []
+        for record in out.split("\x1e"):
+            record = record.strip("\n")
+            if record:
+                sha, when, author, message = record.split("\x1f", 3)
+                entries.append(LogEntry(sha, int(when), author, message))
+        return entries
+
+    def run_git(self, *args: str) -> str:
+        """Run git on this repo with argv (never a shell string); raise with git's own message."""
+        done = subprocess.run(["git", f"--git-dir={self.repo.path}", *args], capture_output=True,
+                              text=True, timeout=120, env=_git_env())
+        if done.returncode != 0:
+            raise AgentcomError(f"git {args[0]} failed in {self.path}: {done.stderr.strip()}")
+        return done.stdout
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    return env
+
+

@@ -1,0 +1,86 @@
+"""The pre-receive check: a push to main is refused, file by file, if it breaks the rules.
+
+The user's commits stay in their clone; they fix the files and push again.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .config import CONFIG_FILE, Config, parse as parse_config
+from .errors import ConfigError, InvalidTask
+from .gitrepo import MAIN, GitRepo
+from .layout import lane_of_submission
+from .receive import Kind, judge
+from .task import Defaults, intake, load
+
+ZERO = "0" * 40
+
+
+def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> list[str]:
+    """Every reason to refuse (old, new, ref) updates; [] means the push may land."""
+    problems = []
+    for old, new, ref in updates:
+        if ref != MAIN:
+            continue  # branches other than main (agents' work, PR heads) are not the queue
+        if new == ZERO:
+            problems.append("main cannot be deleted")
+            continue
+        config = _config_at(git, old)
+        changes = git.diff(None if old == ZERO else git.repo[old].id, git.repo[new].id)
+        submitted = 0
+        for v in judge(changes):
+            if v.kind is Kind.ILLEGAL:
+                problems.append(v.reason)
+            elif v.kind is Kind.SUBMIT:
+                submitted += 1
+                problems.extend(_check_task(git, v.path, v.new.oid, config))
+            elif v.kind is Kind.CONFIG:
+                try:
+                    parse_config(git.read(v.new.oid), v.path)
+                except ConfigError as e:
+                    problems.append(str(e))
+        if submitted > config.limits.push_files:
+            problems.append(f"push adds {submitted} task files; the limit is {config.limits.push_files} "
+                            "(limits.push_files); push them in smaller groups")
+    return problems
+
+
+def _check_task(git: GitRepo, path: str, oid, config: Config) -> list[str]:
+    limit = config.limits.task_bytes
+    size = git.repo.odb.read_header(oid)[1]
+    try:
+        if size > limit:
+            raise InvalidTask(path, [f"file is {size} bytes; the limit is {limit}"])
+        doc = load(git.read(oid), path, limit)
+        intake(doc, path, lane=lane_of_submission(path), now=datetime.now(timezone.utc),
+               task_id="check", defaults=Defaults(), source="push")
+    except InvalidTask as e:
+        return [f"{path}: {p}" for p in e.problems]
+    return []
+
+
+def _config_at(git: GitRepo, commit: str) -> Config:
+    if commit == ZERO:
+        return Config()
+    entry = git.get(git.repo[commit].tree, CONFIG_FILE)
+    try:
+        return parse_config(git.read(entry.oid)) if entry else Config()
+    except ConfigError:
+        return Config()
+
+
+def pre_receive(lines: list[str]) -> tuple[int, list[str]]:
+    """Run as the hook: stdin lines in, (exit code, messages for the pusher) out."""
+    updates = [tuple(line.split()) for line in lines if line.strip()]
+    git = GitRepo(None, from_env=True)
+    try:
+        problems = check_push(git, updates)
+    finally:
+        git.close()
+    if not problems:
+        return 0, []
+    shown = problems[:50] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else [])
+    return 1, ["push refused: fix these and push again (your commits are still in your clone):",
+               *(f"  - {p}" for p in shown)]
+
+

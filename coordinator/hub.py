@@ -1,0 +1,291 @@
+"""The coordinator: owns the store and the view, and runs every change through one serial loop.
+
+HTTP handlers and watchers never touch the repo: they `call()` into the loop and wait. The loop
+takes a batch of calls, gives each its own commit, publishes the batch with one compare-and-swap
+(group commit), and only then answers the callers, so nobody is told "done" before git holds it.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+from concurrent.futures import Future
+from datetime import datetime, timezone
+from typing import Callable
+
+from .audit import Transition, message, parse as parse_trailers
+from .config import Config
+from .errors import AgentcomError, InvalidTask, RefMoved, TaskNotFound, UsageError
+from .gitrepo import GitRepo
+from .intake import Intake
+from .layout import FINISHED, Location, State, location, parse_location
+from .lock import WriterLock
+from .store import Store
+from .task import Defaults, dump, intake, load, new_id
+from .transitions import move
+from .view import Record, Rejection, View
+
+log = logging.getLogger("agentcom.hub")
+MAX_BATCH = 256
+MAX_RACES = 20  # pushes that may land during one batch before it gives up
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Hub(Intake):
+    def __init__(self, repo_path, *, clock: Callable[[], datetime] = utcnow,
+                 rng: random.Random | None = None, role: str = "hub"):
+        self.repo_path = str(repo_path)
+        self.git = GitRepo(repo_path)
+        self.lock = WriterLock(repo_path)
+        self.lock.acquire(role)
+        self.clock, self.rng = clock, rng or random.Random()
+        self.config, self.config_error = Config(), None
+        self.view = View()
+        self.store = Store(self.git)
+        self.state_lock = threading.RLock()   # guards view reads from other threads
+        self._undo: list[Callable[[], None]] = []
+        self._calls: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.listeners: list[Callable[[str], None]] = []
+        with self.state_lock:
+            self._batch([self.scan])
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def close(self) -> None:
+        self.stop()
+        self.lock.release()
+        self.git.close()
+
+    # --- the serial loop -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="agentcom-hub", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._calls.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def call(self, fn: Callable, *args, timeout: float = 30.0, **kwargs):
+        """Run fn(*args) in the loop (or right here if no loop runs) and return its result."""
+        if self._thread is None:
+            with self.state_lock:
+                return self._batch([lambda: fn(*args, **kwargs)])[0].result()
+        future: Future = Future()
+        self._calls.put((future, lambda: fn(*args, **kwargs)))
+        return future.result(timeout=timeout)
+
+    def notify(self, why: str = "push") -> None:
+        """A push landed (or may have): look at main soon. Never blocks."""
+        self._calls.put((None, self.catch_up))
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._calls.get(timeout=self.config.hub.rescan)
+            except queue.Empty:
+                item = (None, self.catch_up)  # the safety net for a lost notification
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._calls.get_nowait())
+                except queue.Empty:
+                    break
+            batch = [b for b in batch if b is not None]
+            if not batch:
+                continue
+            try:
+                with self.state_lock:
+                    outcomes = self._batch([fn for _, fn in batch])
+            except Exception as e:  # loop boundary: report to every caller, keep looping
+                log.exception("batch failed")
+                outcomes = [_failed(e)] * len(batch)
+            for (future, _), outcome in zip(batch, outcomes):
+                if future is not None:
+                    _settle(future, outcome)
+
+    def _batch(self, fns: list[Callable]) -> list[Future]:
+        """Run fns, one after another, then publish; on a racing push, undo, catch up, rerun."""
+        for _ in range(MAX_RACES):
+            start = self.store.base
+            self.catch_up()
+            outcomes = []
+            for fn in fns:
+                try:
+                    outcomes.append(_done(fn()))
+                except AgentcomError as e:
+                    outcomes.append(_failed(e))
+            try:
+                published = self.store.publish()
+            except RefMoved:
+                for undo in reversed(self._undo):
+                    undo()
+                self._undo.clear()
+                self.store.reset(start)
+                continue
+            self._undo.clear()
+            if published:
+                for listener in self.listeners:
+                    listener("changed")
+            return outcomes
+        raise AgentcomError(f"gave up after {MAX_RACES} pushes raced with this change; try again")
+
+    def catch_up(self) -> None:
+        """Take in whatever was pushed since the last head we saw."""
+        head = self.git.head()
+        if head == self.store.base or self.store.staged:
+            return
+        base = self.store.base
+        if base is not None and not self.git.is_ancestor(base, head):
+            log.error("main was rewritten (not a descendant of %s); rescanning", base)
+            lost = dict(self.view.tasks)
+            self.store.reset(head)
+            self.scan()
+            self._restore_lost(lost)
+            return
+        changes = self.git.diff(base, head)
+        self.store.reset(head)
+        author = self.git.repo[head].author
+        self.ingest(changes, f"push by {author.name} <{author.email}> ({str(head)[:10]})")
+
+    def _restore_lost(self, lost: dict[str, Record]) -> None:
+        for task_id, record in lost.items():
+            if task_id not in self.view.tasks:
+                self.store.stage({record.loc.path: self.git.read(record.oid)},
+                                 message(Transition(task_id, record.loc.state.label, record.loc.state.label,
+                                                    None, 0, "restored after main was rewritten")))
+                self._track(record.loc, record.task)
+
+    # --- view bookkeeping (undone if the batch loses a race) --------------------------------
+
+    def _track(self, loc: Location, task: dict | None) -> None:
+        entry = self.store.blob_at(loc.path)
+        old = self.view.put(Record(loc, entry.oid, None if loc.state in FINISHED else task))
+        self._undo.append(lambda: self.view.restore(loc.task_id, old))
+
+    def _track_rejection(self, path: str, reason: dict) -> None:
+        self.view.rejected[path] = Rejection(path, reason)
+        self._undo.append(lambda: self.view.rejected.pop(path, None))
+
+    # --- operations (run inside the loop) --------------------------------------------------
+
+    def submit(self, doc: dict, source: str, *, where: str = "submission", lane: str | None = None,
+               remove: str | None = None) -> dict:
+        """Queue a new task; returns it. `remove` is the submitted file to take away (push intake)."""
+        now = self.now()
+        task_id = doc.get("id") if isinstance(doc.get("id"), str) else None
+        if task_id and task_id in self.view.tasks:
+            other = self.view.tasks[task_id].loc
+            raise InvalidTask(where, [f"id '{task_id}' is already used by a {other.state.label} task "
+                                      f"({other.path}); pick another id or leave it out"])
+        task = intake(doc, where, lane=lane, now=now, task_id=task_id or self._fresh_id(now),
+                      defaults=Defaults(self.config.retry.max_retries, self.config.limits.task_bytes),
+                      source=source)
+        if len(dump(task)) > self.config.limits.task_bytes:
+            raise InvalidTask(where, [f"the task is over {self.config.limits.task_bytes} bytes"])
+        loc = location(State.QUEUED, task["id"], lane=task["priority"])
+        edits = {remove: None} if remove else {}
+        edits[loc.path] = dump(task)
+        origin = "inbox" if remove and remove.startswith("inbox/") else "new"
+        self.store.stage(edits, message(Transition(task["id"], origin, "queued", None, 0,
+                                                   f"submitted by {source}")))
+        self._track(loc, task)
+        return task
+
+    def _fresh_id(self, now: datetime) -> str:
+        while True:
+            candidate = new_id(now, self.rng)
+            if candidate not in self.view.tasks:
+                return candidate
+
+    def transition(self, task_id: str, to: State, *, reason: str, agent: str | None = None,
+                   lane: str | None = None, updates: dict | None = None) -> dict:
+        """Move a task to another state: one commit. Raises IllegalTransition if not allowed."""
+        record = self._record(task_id)
+        m = move(self.load_task(record), record.loc, to, self.now(), reason=reason, agent=agent,
+                 lane=lane, updates=updates)
+        self.store.stage({record.loc.path: None, m.new.path: dump(m.task)}, message(m.transition))
+        self._track(m.new, m.task)
+        return m.task
+
+    def retry(self, task_id: str, by: str, lane: str | None = None) -> dict:
+        return self.transition(task_id, State.QUEUED, lane=lane, reason=f"retried by {by}")
+
+    def cancel(self, task_id: str, by: str) -> dict:
+        return self.transition(task_id, State.CANCELLED, reason=f"cancelled by {by}")
+
+    # --- reads (any thread) ----------------------------------------------------------------
+
+    def _record(self, task_id: str) -> Record:
+        record = self.view.get(task_id)
+        if record is None:
+            raise TaskNotFound(task_id)
+        return record
+
+    def load_task(self, record: Record) -> dict:
+        if record.task is not None:
+            return record.task
+        return load(self.git.read(record.oid), record.loc.path, 1 << 20)
+
+    def show(self, task_id: str) -> dict:
+        with self.state_lock:
+            record = self._record(task_id)
+            return {"task": self.load_task(record), "path": record.loc.path, "state": record.loc.state.label}
+
+    def status(self) -> dict:
+        with self.state_lock:
+            return {
+                "repo": self.repo_path,
+                "head": str(self.store.base),
+                "counts": self.view.counts(),
+                "lanes": self.view.lane_depths(),
+                "tasks": [self.view.summary(r) for r in self.view.live()],
+                "rejected": [{"path": r.path, **r.reason} for r in sorted(self.view.rejected.values(),
+                                                                          key=lambda r: r.path)],
+                "config_error": self.config_error,
+            }
+
+    def history(self, task_id: str) -> list[dict]:
+        """A task's transitions, oldest first, read from git (commit trailers)."""
+        if not task_id or "\n" in task_id:
+            raise UsageError("a task id is one line of text")
+        out = []
+        for entry in reversed(self.git.log(grep=f"Task: {task_id}", limit=10000)):
+            t = parse_trailers(entry.message)
+            if t is not None and t.task_id == task_id:
+                out.append({"commit": entry.commit, "time": entry.time, "from": t.from_state,
+                            "to": t.to_state, "agent": t.agent, "attempt": t.attempt, "reason": t.reason})
+        if not out and task_id not in self.view.tasks:
+            raise TaskNotFound(task_id)
+        return out
+
+
+def _done(value) -> Future:
+    f: Future = Future()
+    f.set_result(value)
+    return f
+
+
+def _failed(error: BaseException) -> Future:
+    f: Future = Future()
+    f.set_exception(error)
+    return f
+
+
+def _settle(future: Future, outcome: Future) -> None:
+    if outcome.exception() is not None:
+        future.set_exception(outcome.exception())
+    else:
+        future.set_result(outcome.result())
+
+

@@ -1,0 +1,173 @@
+"""Bringing what arrives into the repo under the coordinator's rules: new task files, human
+moves, and anything that broke the rules (kept in rejected/ with the reason, never deleted).
+
+Used at start (a full scan of main) and after every push (the diff since the last head seen).
+"""
+from __future__ import annotations
+
+from .audit import Transition, event_message, message
+from .config import CONFIG_FILE, parse as parse_config
+from .errors import AgentcomError, ConfigError, InvalidTask
+from .layout import (FINISHED, KEEP, MODE_COMMIT, MODE_EXEC, MODE_FILE, MODE_LINK, Change, Entry,
+                     State, is_safe_name, is_submission_path, lane_of_submission, location,
+                     parse_location, rejected_paths, state_of)
+from .receive import Kind, Verdict, judge
+from .task import check_stored, dump, dump_any, load
+from .times import format_time
+from .transitions import move
+from .view import Record, Rejection
+
+
+class Intake:
+    """Mixin for Hub: needs self.store, self.view, self.config, self.now(), self._track()."""
+
+    # --- a full scan, at start or after history was rewritten -------------------------------
+
+    def scan(self) -> None:
+        """Rebuild the view from main's tree and repair whatever breaks the layout."""
+        git, tree = self.store.git, self.store.tree
+        pending: list[tuple[str, Entry, str]] = []
+        self.view.tasks.clear()
+        self.view.by_path.clear()
+        self.view.rejected.clear()
+        for entry in git.files(tree):
+            state = state_of(entry.path)
+            name = entry.path.rsplit("/", 1)[-1]
+            if state is None or name == KEEP:
+                continue
+            if state is State.REJECTED:
+                self._scan_rejected(entry)
+            elif state is State.INBOX or entry.mode not in (MODE_FILE, MODE_EXEC):
+                pending.append((entry.path, entry, "found in the repo"))
+            else:
+                self._scan_task(entry, pending)
+        for path, entry, source in pending:
+            self._arrived(Verdict(Kind.SUBMIT, path, new=entry) if is_submission_path(path)
+                          else Verdict(Kind.ILLEGAL, path, new=entry,
+                                       reason=f"{path} is not a task file the coordinator wrote"), source)
+        self._load_config(self.store.tree)
+
+    def _scan_rejected(self, entry: Entry) -> None:
+        if entry.path.endswith(".reason.yaml"):
+            try:
+                reason = load(self.store.git.read(entry.oid), entry.path, 1 << 20)
+            except InvalidTask:
+                reason = {"reason": "unreadable reason file"}
+            base = entry.path[: -len(".reason.yaml")]
+            self.view.rejected[base] = Rejection(base, reason)
+
+    def _scan_task(self, entry: Entry, pending: list) -> None:
+        loc = parse_location(entry.path)
+        if loc is None:
+            pending.append((entry.path, entry, "found in the repo"))
+            return
+        doc = None
+        if loc.state not in FINISHED:
+            try:
+                doc = load(self.store.git.read(entry.oid), entry.path, self.config.limits.task_bytes)
+                if "state" not in doc and loc.state is State.QUEUED:
+                    pending.append((entry.path, entry, "put straight into a lane"))
+                    return
+                check_stored(doc, entry.path, loc.task_id)
+            except InvalidTask:
+                pending.append((entry.path, entry, "found in the repo"))
+                return
+        if loc.task_id in self.view.tasks:
+            first = self.view.tasks[loc.task_id].loc.path
+            self._reject(entry, [f"duplicate of task '{loc.task_id}' at {first}"], "found in the repo")
+            return
+        self.view.put(Record(loc, entry.oid, doc))
+
+    # --- after a push ----------------------------------------------------------------------
+
+    def ingest(self, changes: list[Change], source: str) -> None:
+        """Apply the verdicts on a foreign commit range, one commit per task affected."""
+        for verdict in judge(changes):
+            self._arrived(verdict, source)
+
+    def _arrived(self, v: Verdict, source: str) -> None:
+        try:
+            if v.kind is Kind.SUBMIT:
+                self._submit_file(v, source)
+            elif v.kind is Kind.MOVE:
+                self._human_move(v, source)
+            elif v.kind is Kind.CONFIG:
+                self._config_changed(v, source)
+            elif v.kind is Kind.ILLEGAL:
+                self._repair(v, source)
+        except AgentcomError as e:
+            self._repair(Verdict(Kind.ILLEGAL, v.path, v.old, v.new, v.task_id, str(e)), source)
+
+    def _submit_file(self, v: Verdict, source: str) -> None:
+        git = self.store.git
+        size = git.repo.odb.read_header(v.new.oid)[1] if v.new.mode != MODE_COMMIT else 0
+        limit = self.config.limits.task_bytes
+        try:
+            if size > limit:
+                raise InvalidTask(v.path, [f"file is {size} bytes; the limit is {limit}"])
+            doc = load(git.read(v.new.oid), v.path, limit)
+            self.submit(doc, source, where=v.path, lane=lane_of_submission(v.path), remove=v.path)
+        except InvalidTask as e:
+            self._reject(v.new, e.problems, source)
+
+    def _human_move(self, v: Verdict, source: str) -> None:
+        record = self.view.at(v.old.path)
+        new_loc = parse_location(v.path)
+        if record is None:
+            raise AgentcomError(f"{v.old.path} is not a task the coordinator knows")
+        task = record.task if record.task is not None else self.load_task(record)
+        m = move(task, record.loc, State.QUEUED, self.now(), lane=new_loc.lane,
+                 reason=f"{v.reason} by {source}")
+        self.store.stage({v.path: dump(m.task)}, message(m.transition))
+        self._track(m.new, m.task)
+
+    def _config_changed(self, v: Verdict, source: str) -> None:
+        try:
+            self.config = parse_config(self.store.git.read(v.new.oid))
+        except ConfigError as e:
+            raise AgentcomError(str(e)) from None
+
+    def _load_config(self, tree) -> None:
+        entry = self.store.git.get(tree, CONFIG_FILE)
+        try:
+            self.config = parse_config(self.store.git.read(entry.oid) if entry else b"")
+            self.config_error = None
+        except ConfigError as e:
+            self.config_error = str(e)  # keep the last good settings; shown by status
+
+    def _repair(self, v: Verdict, source: str) -> None:
+        """Undo a change the rules forbid: the old file is put back, the new one kept in rejected/."""
+        edits = {}
+        if v.old is not None:
+            edits[v.path] = v.old
+        elif v.new is not None:
+            edits[v.path] = None
+        if v.new is not None:
+            self._reject(v.new, [v.reason], source, extra=edits)
+        elif edits:
+            self.store.stage(edits, event_message(f"restore {v.path}", f"{v.reason} (by {source})"))
+
+    def _reject(self, entry: Entry, problems: list[str], source: str, extra: dict | None = None) -> None:
+        now = self.now()
+        kept, reason_path = rejected_paths(entry.path, now.strftime("%Y%m%dT%H%M%S"))
+        reason = {"file": entry.path, "rejected_at": format_time(now), "source": source,
+                  "problems": problems}
+        edits = dict(extra or {entry.path: None})
+        if entry.mode == MODE_COMMIT:
+            reason["problems"] = problems + [f"it was a submodule pointing at commit {entry.oid}"]
+        else:
+            edits[kept] = Entry(kept, entry.oid, MODE_FILE)  # a symlink is kept as its target text
+            if entry.mode == MODE_LINK:
+                reason["problems"] = problems + ["it was a symlink; its target is kept as the file's text"]
+        edits[reason_path] = dump_any(reason)
+        stem = kept.rsplit("/", 1)[-1]
+        self.store.stage(edits, message(Transition(stem, _from(entry.path), State.REJECTED.label, None, 0,
+                                                   "; ".join(reason["problems"]))))
+        self._track_rejection(kept, reason)
+
+
+def _from(path: str) -> str:
+    state = state_of(path)
+    return state.label if state else path
+
+

@@ -1,0 +1,69 @@
+"""`agentcom init`: a new coordination repo (bare, served by the hub) from queue-repo-template/."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .audit import event_message
+from .auth import ensure_operator_token
+from .errors import UsageError
+from .gitrepo import BLOB, GitRepo
+from .lock import runtime_dir
+
+PROJECT = Path(__file__).resolve().parent.parent
+TEMPLATE = PROJECT / "queue-repo-template"
+HOOKS = ("pre-receive", "post-receive")
+
+
+def is_coordination_repo(path: Path) -> bool:
+    return (path / "HEAD").is_file() and (path / RUNTIME_MARK).is_file()
+
+
+RUNTIME_MARK = "agentcom/repo.version"
+
+
+def init_repo(path: str | os.PathLike) -> tuple[Path, bool]:
+    """Create the repo at `path` (or repair its hooks if it is one); returns (path, created)."""
+    path = Path(path).expanduser().resolve()
+    if is_coordination_repo(path):
+        install_hooks(path)
+        return path, False
+    if path.exists() and any(path.iterdir()):
+        raise UsageError(f"{path} exists and is not empty; pick a new directory")
+    git = GitRepo.init_bare(path)
+    try:
+        config = git.repo.config
+        config["receive.denyNonFastForwards"] = True
+        config["receive.denyDeletes"] = True
+        config["gc.autoDetach"] = False
+        install_hooks(path)
+        edits = {}
+        for file in sorted(TEMPLATE.rglob("*")):
+            if file.is_file():
+                edits[file.relative_to(TEMPLATE).as_posix()] = (git.write_blob(file.read_bytes()), BLOB)
+        tree = git.edit_tree(None, edits)
+        commit = git.commit(tree, None, event_message("Create the coordination repo",
+                                                      "agentcom init from queue-repo-template"))
+        git.advance(commit, None)
+    finally:
+        git.close()
+    runtime_dir(path)
+    ensure_operator_token(path)
+    (path / RUNTIME_MARK).write_text("1\n")
+    return path, True
+
+
+def install_hooks(path: Path) -> None:
+    """Copy hooks/ into the repo and point them at this checkout's agentcom.py and Python."""
+    git = GitRepo(path)
+    try:
+        git.repo.config["agentcom.cli"] = str(PROJECT / "agentcom.py")
+        git.repo.config["agentcom.python"] = sys.executable
+    finally:
+        git.close()
+    for name in HOOKS:
+        target = path / "hooks" / name
+        shutil.copyfile(PROJECT / "hooks" / name, target)
+        target.chmod(0o755)

@@ -1,0 +1,62 @@
+"""`agentcom hub`: the coordinator loop, the push watcher and the HTTP API in one process."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .auth import TokenStore
+from .errors import UsageError
+from .hub import Hub
+from .lock import runtime_dir
+from .watcher import watch_pushes
+from .web import create_app
+
+log = logging.getLogger("agentcom.service")
+
+
+def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> None:
+    """Serve until SIGTERM or Ctrl-C; prints the address once the socket listens."""
+    from waitress.server import create_server
+
+    hub = Hub(repo)
+    observer = server = None
+    try:
+        host = host or hub.config.hub.host
+        port = hub.config.hub.port if port is None else port
+        if not 0 <= port <= 65535:
+            raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
+        app = create_app(hub, TokenStore(repo))
+        try:
+            server = create_server(app, host=host, port=port, threads=8, channel_timeout=30,
+                                   connection_limit=200, ident="agentcom")
+        except OSError as e:
+            raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}; pick another with --port") from None
+        url = f"http://{host}:{server.effective_port}"
+        hub.lock.update(url=url)
+        hub.start()
+        observer = watch_pushes(runtime_dir(repo), hub.notify)
+        hub.notify("start")  # a push that landed while we started up
+        print(f"AgentCom hub running at {url}\n"
+              f"  coordination repo: {repo}   (clone it: git clone {repo})\n"
+              f"  operator token:    {runtime_dir(repo) / 'operator.token'}\n"
+              f"  stop with Ctrl-C", file=out, flush=True)
+        signal.signal(signal.SIGTERM, _exit)
+        try:
+            server.run()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+    finally:
+        if server is not None:
+            server.close()
+            server.task_dispatcher.shutdown()
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
+        hub.close()
+        print("AgentCom hub stopped", file=out, flush=True)
+
+
+def _exit(_signum, _frame):
+    raise SystemExit(0)

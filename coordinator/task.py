@@ -1,0 +1,215 @@
+"""[pure] The task format: safe parsing, validation against the JSON Schema, intake, and dumping.
+
+A task is a plain dict in the shape of queue-repo-template/schema/task.schema.json.
+"""
+from __future__ import annotations
+
+import json
+import random
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import jsonschema
+import yaml
+from yaml import _yaml
+
+from .errors import InvalidTask
+from .layout import LANES, State, is_safe_name
+from .times import format_time, parse_deadline
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "queue-repo-template" / "schema" / "task.schema.json"
+SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+READ_ONLY = tuple(k for k, v in SCHEMA["properties"].items() if v.get("readOnly"))
+USER_FIELDS = tuple(k for k in SCHEMA["properties"] if k not in READ_ONLY)
+FIELD_ORDER = ("id", "title", "state", "priority", "needs", "pin", "repo", "depends_on",
+               "max_retries", "deadline", "not_before", "token_budget", "agent", "attempt",
+               "created_at", "queued_at", "updated_at", "started_at", "finished_at",
+               "last_error", "result", "source", "metadata", "prompt")
+assert set(FIELD_ORDER) == set(SCHEMA["properties"]), "FIELD_ORDER must list every schema field"
+MAX_PROBLEMS = 8
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What intake fills in when a submission leaves a field out (from agentcom.yaml)."""
+
+    max_retries: int = 3
+    max_bytes: int = 65536
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+class _Resolver(yaml.resolver.Resolver):
+    """YAML 1.1 resolution minus timestamps: times stay strings and are parsed by us."""
+
+
+_Resolver.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+
+class _Loader(_yaml.CParser, yaml.constructor.SafeConstructor, _Resolver):
+    """Safe loading (libyaml's parser) that also refuses aliases and duplicate keys."""
+
+    def __init__(self, stream):
+        _yaml.CParser.__init__(self, stream)
+        yaml.constructor.SafeConstructor.__init__(self)
+        _Resolver.__init__(self)
+
+    def construct_object(self, node, deep=False):
+        if node in self.constructed_objects or node in self.recursive_objects:
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases (*name) are not allowed in task files", node.start_mark)
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = key_node.value
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load(data: bytes, where: str, max_bytes: int) -> dict:
+    """Bytes of a task file → a mapping; refuses oversize, binary, non-UTF-8 and unsafe YAML."""
+    if len(data) > max_bytes:
+        raise InvalidTask(where, [f"file is {len(data)} bytes; the limit is {max_bytes}"])
+    if b"\0" in data:
+        raise InvalidTask(where, ["file is binary (holds NUL bytes); a task file is UTF-8 YAML"])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidTask(where, [f"not UTF-8 (bad byte at offset {e.start}); save the file as UTF-8"]) from None
+    try:
+        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeConstructor
+    except yaml.YAMLError as e:
+        where_in = 'in "<unicode string>", '
+        raise InvalidTask(where, [f"not valid YAML: {_one_line(str(e).replace(where_in, ''))}"]) from None
+    if not isinstance(doc, dict):
+        raise InvalidTask(where, ["a task file must be a YAML mapping (key: value lines)"
+                                  + (f", found {type(doc).__name__}" if doc is not None else ", found nothing")])
+    bad_keys = [k for k in doc if not isinstance(k, str)]
+    if bad_keys:
+        raise InvalidTask(where, [f"keys must be text, found {bad_keys[0]!r}"])
+    return doc
+
+
+def problems(doc: dict) -> list[str]:
+    """Every schema violation, each naming its field; [] when the document is valid."""
+    found = []
+    for err in sorted(_VALIDATOR.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        field = ".".join(map(str, err.absolute_path)) or "task"
+        if err.validator == "additionalProperties":
+            unknown = sorted(set(doc) - set(SCHEMA["properties"]))
+            found.extend(_unknown_field(k) for k in unknown)
+        else:
+            found.append(f"{field}: {_one_line(err.message)}")
+    return list(dict.fromkeys(found))[:MAX_PROBLEMS]
+
+
+def _unknown_field(key: str) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(key, USER_FIELDS, n=1)
+    return f"unknown field '{key}'" + (f"; did you mean '{near[0]}'?" if near else "")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+# --- intake --------------------------------------------------------------------------------
+
+def new_id(now: datetime, rng: random.Random) -> str:
+    """A time-sortable id: 20261125-014647-123-k3f9."""
+    suffix = "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(4))
+    return now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}-{suffix}"
+
+
+def intake(doc: dict, where: str, *, lane: str | None, now: datetime, task_id: str,
+           defaults: Defaults, source: str) -> dict:
+    """A valid submission → a queued task with every coordinator field set.
+
+    `lane` is the lane directory the file was put in (None for inbox/ and the API); `task_id`
+    is used when the submission names no id. Raises InvalidTask listing every problem.
+    """
+    found = problems(doc)
+    found += [f"field '{k}' is written by the coordinator; remove it" for k in READ_ONLY if k in doc]
+    priority = doc.get("priority")
+    if lane and priority and priority != lane and priority in LANES:
+        found.append(f"priority: file is in lane '{lane}' but says priority '{priority}'; "
+                     "make them agree or drop the field")
+    times = {}
+    for key in ("deadline", "not_before"):
+        if key in doc and not any(p.startswith(key) for p in found):
+            try:
+                times[key] = format_time(parse_deadline(doc[key], now))
+            except ValueError as e:
+                found.append(f"{key}: {e}")
+    if found:
+        raise InvalidTask(where, found[:MAX_PROBLEMS])
+    stamp = format_time(now)
+    task = {k: v for k, v in doc.items() if v is not None}
+    task.update(times)
+    task["id"] = doc.get("id") or task_id
+    task["title"] = doc.get("title") or _title_from(doc["prompt"])
+    task["priority"] = priority or lane or "normal"
+    task.setdefault("max_retries", defaults.max_retries)
+    task.update(state=State.QUEUED.label, agent=None, attempt=0, created_at=stamp,
+                queued_at=stamp, updated_at=stamp, source=source[:200])
+    return ordered(task)
+
+
+def _title_from(prompt: str) -> str:
+    first = next((line.strip() for line in prompt.splitlines() if line.strip()), "untitled")
+    return first if len(first) <= 80 else first[:77] + "..."
+
+
+def check_stored(doc: dict, where: str, task_id: str) -> None:
+    """A task file the coordinator wrote: valid, with its id matching its file name."""
+    found = problems(doc)
+    if doc.get("id") != task_id:
+        found.append(f"id: '{doc.get('id')}' does not match the file name '{task_id}.yaml'")
+    if found:
+        raise InvalidTask(where, found)
+
+
+def ordered(task: dict) -> dict:
+    """Fields in the documented order; anything unexpected is kept, at the end."""
+    return {**{k: task[k] for k in FIELD_ORDER if k in task}, **task}
+
+
+# --- dumping -------------------------------------------------------------------------------
+
+class _Dumper(yaml.CSafeDumper):
+    pass
+
+
+def _str(dumper, value: str):
+    style = "|" if "\n" in value and value == value.strip(" ") and "\r" not in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump(task: dict) -> bytes:
+    """A task as YAML, fields in the documented order; safe to load back with `load`."""
+    return dump_any(ordered(task))
+
+
+def dump_any(doc: dict) -> bytes:
+    """Any mapping (a reason file) as YAML, keys in the given order."""
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
+                     default_flow_style=False).encode("utf-8")
+
+
+def is_valid_id(value: object) -> bool:
+    return is_safe_name(value)

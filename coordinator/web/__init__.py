@@ -1,0 +1,42 @@
+"""The hub's HTTP face: `create_app(hub, tokens)` builds the Flask app (served by waitress)."""
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from ..errors import AgentcomError, IllegalTransition, InvalidTask, TaskNotFound, UsageError
+
+MAX_BODY = 256 * 1024
+
+
+def create_app(hub, tokens) -> Flask:
+    from .api import api
+
+    app = Flask("agentcom")
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
+    app.json.sort_keys = False
+    app.extensions["agentcom.hub"] = hub
+    app.extensions["agentcom.tokens"] = tokens
+    app.register_blueprint(api)
+
+    @app.errorhandler(AgentcomError)
+    def _agentcom_error(e: AgentcomError):
+        status = {TaskNotFound: 404, InvalidTask: 422, IllegalTransition: 409, UsageError: 400}
+        code = next((c for cls, c in status.items() if isinstance(e, cls)), 500)
+        body = {"error": type(e).__name__, "message": str(e)}
+        if isinstance(e, InvalidTask):
+            body["problems"] = e.problems
+        return jsonify(body), code
+
+    @app.errorhandler(413)
+    def _too_big(_e):
+        return jsonify(error="TooLarge", message=f"request body is over {MAX_BODY} bytes"), 413
+
+    @app.errorhandler(404)
+    def _not_found(_e):
+        return jsonify(error="NotFound", message="no such endpoint; see docs/http-api.md"), 404
+
+    @app.errorhandler(405)
+    def _bad_method(_e):
+        return jsonify(error="MethodNotAllowed", message="method not allowed here; see docs/http-api.md"), 405
+
+    return app
