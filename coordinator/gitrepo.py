@@ -116,6 +116,25 @@ class GitRepo:
     def is_ancestor(self, ancestor: pygit2.Oid, of: pygit2.Oid) -> bool:
         return ancestor == of or self.repo.descendant_of(of, ancestor)
 
+    def last_commit_by_coordinator(self, head: pygit2.Oid | None, limit: int = 100000) -> pygit2.Oid | None:
+        """The newest commit on main's first-parent line that the coordinator made, or None."""
+        oid = head
+        for _ in range(limit):
+            if oid is None:
+                return None
+            commit = self.repo[oid]
+            if commit.committer.email == IDENTITY.email:
+                return oid
+            oid = commit.parent_ids[0] if commit.parent_ids else None
+        return None
+
+    def foreign_commits_claiming_to_be_coordinator(self, old: pygit2.Oid | None, new: pygit2.Oid) -> list[str]:
+        """Commits in old..new whose committer is the coordinator's identity."""
+        walker = self.repo.walk(new)
+        if old is not None:
+            walker.hide(old)
+        return [str(c.id) for c in walker if c.committer.email == IDENTITY.email]
+
     def commit_message(self, oid: pygit2.Oid) -> str:
         return self.repo[oid].message
 

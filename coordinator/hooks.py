@@ -26,7 +26,11 @@ def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> list[str]:
             problems.append("main cannot be deleted")
             continue
         config = _config_at(git, old)
-        changes = git.diff(None if old == ZERO else git.repo[old].id, git.repo[new].id)
+        old_id, new_id = None if old == ZERO else git.repo[old].id, git.repo[new].id
+        for forged in git.foreign_commits_claiming_to_be_coordinator(old_id, new_id)[:5]:
+            problems.append(f"commit {forged[:10]} names the coordinator as its committer; "
+                            "only the hub commits as the coordinator")
+        changes = git.diff(old_id, new_id)
         submitted = 0
         for v in judge(changes):
             if v.kind is Kind.ILLEGAL:

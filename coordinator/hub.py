@@ -53,7 +53,7 @@ class Hub(Intake):
         self._thread: threading.Thread | None = None
         self.listeners: list[Callable[[str], None]] = []
         with self.state_lock:
-            self._batch([self.scan])
+            self._batch([self._start])
 
     def now(self) -> datetime:
         return self.clock()
@@ -118,7 +118,8 @@ class Hub(Intake):
         """Run fns, one after another, then publish; on a racing push, undo, catch up, rerun."""
         for _ in range(MAX_RACES):
             start = self.store.base
-            self.catch_up()
+            if self.store.staged == 0:
+                self.catch_up()
             outcomes = []
             for fn in fns:
                 try:
@@ -139,6 +140,18 @@ class Hub(Intake):
                     listener("changed")
             return outcomes
         raise AgentcomError(f"gave up after {MAX_RACES} pushes raced with this change; try again")
+
+    def _start(self) -> None:
+        """Load the view from the coordinator's own last commit, then take in what came after it
+        exactly as if it had been pushed while we ran (so start-up and pushes obey one rule set)."""
+        head = self.git.head()
+        ours = self.git.last_commit_by_coordinator(head)
+        self.store.reset(ours if ours is not None else head)
+        self.scan()
+        if self.store.staged and ours != head:  # our own tree needed repairs: redo it on main itself
+            self.store.reset(head)
+            self.scan()
+        self.catch_up()
 
     def catch_up(self) -> None:
         """Take in whatever was pushed since the last head we saw."""

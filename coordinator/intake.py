@@ -11,9 +11,9 @@ from .errors import AgentcomError, ConfigError, InvalidTask
 from .layout import (FINISHED, KEEP, MODE_COMMIT, MODE_EXEC, MODE_FILE, MODE_LINK, Change, Entry,
                      State, is_safe_name, is_submission_path, lane_of_submission, location,
                      parse_location, rejected_paths, state_of)
-from .receive import Kind, Verdict, judge
+from .receive import ALLOWED_MOVES, Kind, Verdict, judge
 from .task import check_stored, dump, dump_any, load
-from .times import format_time
+from .times import format_time, parse_time
 from .transitions import move
 from .view import Record, Rejection
 
@@ -27,6 +27,7 @@ class Intake:
         """Rebuild the view from main's tree and repair whatever breaks the layout."""
         git, tree = self.store.git, self.store.tree
         pending: list[tuple[str, Entry, str]] = []
+        self._misplaced: list[str] = []
         self.view.tasks.clear()
         self.view.by_path.clear()
         self.view.rejected.clear()
@@ -41,6 +42,7 @@ class Intake:
                 pending.append((entry.path, entry, "found in the repo"))
             else:
                 self._scan_task(entry, pending)
+        self._place_misplaced()
         for path, entry, source in pending:
             self._arrived(Verdict(Kind.SUBMIT, path, new=entry) if is_submission_path(path)
                           else Verdict(Kind.ILLEGAL, path, new=entry,
@@ -77,6 +79,31 @@ class Intake:
             self._reject(entry, [f"duplicate of task '{loc.task_id}' at {first}"], "found in the repo")
             return
         self.view.put(Record(loc, entry.oid, doc))
+        if doc is not None and (doc["state"] != loc.state.label or
+                                (loc.state is State.QUEUED and doc.get("priority") != loc.lane)):
+            self._misplaced.append(loc.task_id)
+
+    def _place_misplaced(self) -> None:
+        """A task file whose directory disagrees with its state field was moved by hand while no
+        hub ran: a retry or re-prioritise is carried out; any other move is put back."""
+        for task_id in self._misplaced:
+            record = self.view.get(task_id)
+            doc, here = record.task, record.loc
+            was = State.from_label(doc["state"])
+            recorded = location(was, task_id, lane=doc.get("priority"), agent=doc.get("agent"),
+                                when=parse_time(doc["finished_at"]) if doc.get("finished_at") else self.now())
+            why = ALLOWED_MOVES.get((was, here.state))
+            if why:
+                m = move(doc, recorded, State.QUEUED, self.now(), lane=here.lane,
+                         reason=f"{why} by a commit made while the hub was down")
+                self.store.stage({here.path: dump(m.task)}, message(m.transition))
+                self._track(m.new, m.task)
+            else:
+                self.store.stage({here.path: None, recorded.path: Entry(recorded.path, record.oid, MODE_FILE)},
+                                 event_message(f"restore {recorded.path}",
+                                               f"moved to {here.path} by hand, which is not allowed"))
+                self._track(recorded, doc)
+        self._misplaced.clear()
 
     # --- after a push ----------------------------------------------------------------------
 

@@ -24,7 +24,12 @@ class State(str, Enum):
 
     @property
     def label(self) -> str:
+        """The name used in task files, messages and the API ("queued" for queue/)."""
         return "queued" if self is State.QUEUED else self.value
+
+    @classmethod
+    def from_label(cls, label: str) -> "State":
+        return cls.QUEUED if label == "queued" else cls(label)
 
 
 LANES = ("urgent", "high", "normal", "low")

@@ -1,0 +1,126 @@
+"""Enqueue by git: real clones pushing through the real hooks to the hub's bare repo."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from coordinator.hub import Hub
+from coordinator.layout import State
+from tests.support.gitenv import git
+from tests.support.processes import wait_for
+
+
+def _commit(clone: Path, files: dict[str, bytes], message="add tasks") -> str:
+    for name, data in files.items():
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        (clone / name).write_bytes(data)
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", message)
+    return git(clone, "rev-parse", "HEAD").stdout.strip()
+
+
+def _tree(repo: Path) -> list[str]:
+    return git(repo, "ls-tree", "-r", "--name-only", "main").stdout.split()
+
+
+def test_pushed_inbox_task_is_queued_at_once_by_a_running_hub(hub, clone, repo):
+    _commit(clone, {"inbox/fix-login.yaml": b"title: Fix login\nprompt: keep next\npriority: high\n"})
+    git(clone, "push", "-q")
+    status = wait_for(lambda: (s := hub.request("GET", "/api/status")[1])["lanes"]["high"] == 1 and s, timeout=10)
+    [task] = status["tasks"]
+    assert task["title"] == "Fix login" and task["path"].startswith("queue/high/")
+    assert "inbox/fix-login.yaml" not in _tree(repo)
+    history = hub.request("GET", f"/api/tasks/{task['id']}/log")[1]["history"]
+    assert history[0]["from"] == "inbox" and "push by Test User" in history[0]["reason"]
+
+
+def test_malformed_push_is_refused_naming_each_file_and_the_commit_stays_local(repo, clone):
+    head_before = git(repo, "rev-parse", "main").stdout
+    local = _commit(clone, {"inbox/ok.yaml": b"prompt: fine\n",
+                            "inbox/bad.yaml": b"prompt: [oops\n",
+                            "queue/high/typo.yaml": b"prompt: x\nprioirty: high\n",
+                            "inbox/big.yaml": b"prompt: " + b"x" * 70000 + b"\n",
+                            "done/sneaky.yaml": b"prompt: x\n"})
+    push = git(clone, "push", check=False)
+    assert push.returncode != 0
+    assert "inbox/bad.yaml: not valid YAML" in push.stderr
+    assert "queue/high/typo.yaml: unknown field 'prioirty'; did you mean 'priority'?" in push.stderr
+    assert "inbox/big.yaml: file is" in push.stderr and "the limit is 65536" in push.stderr
+    assert "done/sneaky.yaml; done/ is written by the coordinator only" in push.stderr
+    assert "inbox/ok.yaml" not in push.stderr
+    assert git(repo, "rev-parse", "main").stdout == head_before
+    assert git(clone, "rev-parse", "HEAD").stdout.strip() == local  # nothing lost on the user's side
+
+
+def test_symlink_and_wrong_directory_pushes_are_refused(clone):
+    (clone / "inbox" / "link.yaml").symlink_to("/etc/passwd")
+    _commit(clone, {"queue/medium/x.yaml": b"prompt: x\n"})
+    push = git(clone, "push", check=False)
+    assert push.returncode != 0
+    assert "inbox/link.yaml is a symlink" in push.stderr
+    assert "queue/medium/x.yaml: tasks go in inbox/NAME.yaml or queue/LANE/NAME.yaml" in push.stderr
+
+
+def test_push_that_moves_or_edits_coordinator_files_is_refused(repo, clone):
+    h = Hub(repo)
+    task = h.call(h.submit, {"prompt": "x", "id": "t-1"}, "test")
+    h.close()
+    git(clone, "pull", "-q")
+    path = f"queue/normal/{task['id']}.yaml"
+    git(clone, "mv", path, "done/t-1.yaml")
+    git(clone, "commit", "-q", "-m", "finish it myself")
+    push = git(clone, "push", check=False)
+    assert push.returncode != 0 and "done/t-1.yaml" in push.stderr
+    git(clone, "reset", "-q", "--hard", "origin/main")
+    (clone / path).write_text("prompt: changed\n")
+    _commit(clone, {})
+    push = git(clone, "push", check=False)
+    assert push.returncode != 0 and f"push changes {path}; queue/ is written by the coordinator only" in push.stderr
+
+
+def test_git_mv_of_a_dead_task_into_a_lane_retries_it(repo, clone):
+    h = Hub(repo)
+    try:
+        h.call(h.submit, {"prompt": "flaky", "id": "t-dead"}, "test")
+        h.call(h.transition, "t-dead", State.DEAD, reason="out of retries", updates={"last_error": "timeout"})
+        git(clone, "pull", "-q")
+        git(clone, "mv", "dead/t-dead.yaml", "queue/urgent/t-dead.yaml")
+        git(clone, "commit", "-q", "-m", "retry t-dead")
+        git(clone, "push", "-q")
+        h.call(h.catch_up)  # what the push notification triggers in a running hub
+        shown = h.show("t-dead")
+        assert shown["path"] == "queue/urgent/t-dead.yaml"
+        assert shown["task"]["state"] == "queued" and shown["task"]["priority"] == "urgent"
+        assert shown["task"]["last_error"] == "timeout"
+        assert h.history("t-dead")[-1]["reason"] == "retried by push by Test User <test@example.com> (" + \
+            git(repo, "rev-parse", "--short=10", "main~1").stdout.strip() + ")"
+    finally:
+        h.close()
+
+
+def test_git_mv_between_lanes_reprioritises(repo, clone):
+    h = Hub(repo)
+    h.call(h.submit, {"prompt": "x", "id": "t-lane"}, "test")
+    h.close()
+    git(clone, "pull", "-q")
+    git(clone, "mv", "queue/normal/t-lane.yaml", "queue/high/t-lane.yaml")
+    git(clone, "commit", "-q", "-m", "bump")
+    git(clone, "push", "-q")
+    h = Hub(repo)  # no hub ran during the push: it is taken in at start
+    try:
+        assert h.show("t-lane")["task"]["priority"] == "high"
+        assert h.history("t-lane")[-1]["reason"].startswith("re-prioritised by push by Test User")
+    finally:
+        h.close()
+
+
+def test_config_push_must_parse(clone):
+    (clone / "agentcom.yaml").write_text("retry:\n  max_retires: 5\n")
+    _commit(clone, {})
+    push = git(clone, "push", check=False)
+    assert push.returncode != 0 and "retry.max_retires: unknown key; did you mean 'retry.max_retries'?" in push.stderr
+
+
+def test_other_branches_are_not_checked(clone):
+    git(clone, "checkout", "-q", "-b", "agent/ada/t-1")
+    _commit(clone, {"src/app.py": b"print('hi')\n", "done/whatever.txt": b"x"})
+    git(clone, "push", "-q", "origin", "agent/ada/t-1")

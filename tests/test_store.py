@@ -1,0 +1,143 @@
+"""The coordinator as the only writer: one commit per transition, the lock, and the view."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from coordinator.audit import parse
+from coordinator.errors import CoordinatorBusy, IllegalTransition, InvalidTask, TaskNotFound
+from coordinator.gitrepo import GitRepo
+from coordinator.hub import Hub
+from coordinator.layout import State
+from tests.support.gitenv import git
+
+
+@pytest.fixture
+def hub_in_process(repo):
+    h = Hub(repo)
+    yield h
+    h.close()
+
+
+def _commits(repo) -> list[str]:
+    return git(repo, "log", "--format=%H").stdout.split()
+
+
+def test_each_transition_is_one_commit_with_parseable_trailers(hub_in_process, repo):
+    h = hub_in_process
+    before = len(_commits(repo))
+    task = h.call(h.submit, {"prompt": "fix it", "priority": "high"}, "test")
+    h.call(h.transition, task["id"], State.ASSIGNED, agent="ada", reason="scheduled")
+    h.call(h.transition, task["id"], State.WORKING, reason="accepted")
+    h.call(h.transition, task["id"], State.DONE, reason="agent reported done", updates={"result": {"pr": "u"}})
+    commits = _commits(repo)
+    assert len(commits) == before + 4
+    moves = [parse(git(repo, "log", "-1", "--format=%B", c).stdout) for c in reversed(commits[:4])]
+    assert [(m.from_state, m.to_state) for m in moves] == [
+        ("new", "queued"), ("queued", "assigned"), ("assigned", "working"), ("working", "done")]
+    assert all(m.task_id == task["id"] for m in moves) and moves[1].agent == "ada"
+    trailers = git(repo, "log", "-1", "--format=%(trailers:key=To,valueonly)").stdout.strip()
+    assert trailers == "done"
+    shown = h.show(task["id"])
+    assert shown["path"].startswith("done/") and shown["task"]["result"] == {"pr": "u"}
+    assert [e["to"] for e in h.history(task["id"])] == ["queued", "assigned", "working", "done"]
+
+
+def test_task_file_lives_in_exactly_one_state_directory(hub_in_process, repo):
+    h = hub_in_process
+    task = h.call(h.submit, {"prompt": "x"}, "test")
+    h.call(h.transition, task["id"], State.ASSIGNED, agent="ada", reason="scheduled")
+    files = git(repo, "ls-tree", "-r", "--name-only", "main").stdout.split()
+    assert [f for f in files if task["id"] in f] == [f"assigned/ada/{task['id']}.yaml"]
+
+
+def test_illegal_transition_is_refused_and_changes_nothing(hub_in_process, repo):
+    h = hub_in_process
+    task = h.call(h.submit, {"prompt": "x"}, "test")
+    head = _commits(repo)[0]
+    with pytest.raises(IllegalTransition, match="is queued; cannot move it to done"):
+        h.call(h.transition, task["id"], State.DONE, reason="bogus")
+    with pytest.raises(TaskNotFound):
+        h.call(h.cancel, "no-such-task", "test")
+    assert _commits(repo)[0] == head
+
+
+def test_duplicate_id_is_refused(hub_in_process):
+    h = hub_in_process
+    h.call(h.submit, {"prompt": "x", "id": "same"}, "test")
+    with pytest.raises(InvalidTask, match="id 'same' is already used by a queued task"):
+        h.call(h.submit, {"prompt": "y", "id": "same"}, "test")
+
+
+def test_retry_and_cancel_round_trip(hub_in_process):
+    h = hub_in_process
+    task = h.call(h.submit, {"prompt": "x"}, "test")
+    h.call(h.transition, task["id"], State.DEAD, reason="gave up", updates={"last_error": "boom"})
+    assert h.call(h.retry, task["id"], "op", lane="urgent")["priority"] == "urgent"
+    assert h.show(task["id"])["path"] == f"queue/urgent/{task['id']}.yaml"
+    h.call(h.cancel, task["id"], "op")
+    assert h.show(task["id"])["state"] == "cancelled"
+    assert h.show(task["id"])["task"]["last_error"] == "boom"
+
+
+def test_second_coordinator_on_the_same_repo_refuses_with_who_holds_it(hub_in_process, repo):
+    code = textwrap.dedent(f"""
+        from coordinator.hub import Hub
+        from coordinator.errors import CoordinatorBusy
+        try:
+            Hub({str(repo)!r})
+        except CoordinatorBusy as e:
+            print("BUSY", e)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=os.path.dirname(os.path.dirname(__file__))).stdout
+    assert out.startswith("BUSY") and f"pid {os.getpid()}" in out and "stop it first" in out
+
+
+def test_lock_of_a_killed_coordinator_does_not_block_the_next(repo):
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from coordinator.hub import Hub
+        hub = Hub({str(repo)!r}); print("held", flush=True); time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(CoordinatorBusy):
+            Hub(repo)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        Hub(repo).close()  # the kernel released the dead holder's lock
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.communicate(timeout=30)
+
+
+def test_view_after_restart_matches_the_repo(repo):
+    h = Hub(repo)
+    ids = [h.call(h.submit, {"prompt": f"task {i}", "priority": p}, "test")["id"]
+           for i, p in enumerate(["low", "urgent", "normal"])]
+    h.call(h.transition, ids[0], State.ASSIGNED, agent="bob", reason="scheduled")
+    before = h.status()
+    h.close()
+    again = Hub(repo)
+    try:
+        after = again.status()
+        assert after["counts"] == before["counts"] and after["tasks"] == before["tasks"]
+        assert after["lanes"] == {"urgent": 1, "high": 0, "normal": 1, "low": 0}
+    finally:
+        again.close()
+
+
+def test_commit_cost_does_not_rewrite_unrelated_trees(hub_in_process, repo):
+    h = hub_in_process
+    h.call(h.submit, {"prompt": "a"}, "test")
+    done_tree = git(repo, "rev-parse", "main:done").stdout
+    h.call(h.submit, {"prompt": "b"}, "test")
+    assert git(repo, "rev-parse", "main:done").stdout == done_tree
+    GitRepo(repo).close()
