@@ -58,7 +58,7 @@ def init(directory):
 
 @main.command()
 @click.option("--repo", envvar="AGENTCOM_REPO", metavar="DIR", type=click.Path(path_type=Path),
-              help="Coordination repo (default: $AGENTCOM_REPO, else ~/.agentcom/hub.git, made on first run).")
+              help="Coordination repo, made if missing (default: $AGENTCOM_REPO, else ~/.agentcom/hub.git).")
 @click.option("--host", help="Address to listen on (default: hub.host in agentcom.yaml, 127.0.0.1).")
 @click.option("--port", type=int, help="TCP port (default: hub.port in agentcom.yaml, 8765; 0 picks one).")
 def hub(repo, host, port):
@@ -67,9 +67,9 @@ def hub(repo, host, port):
     from .service import run_hub
 
     path = (repo or default_repo()).expanduser()
-    if repo is None and not is_coordination_repo(path):
-        path, _ = init_repo(path)
-        click.echo(f"Created the default coordination repo {path}")
+    if not path.exists():
+        path, _ = init_repo(path)  # first run: make it
+        click.echo(f"Created the coordination repo {path}")
     elif not is_coordination_repo(path):
         raise NotARepo(str(path))
     run_hub(path.resolve(), host, port)

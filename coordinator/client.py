@@ -45,9 +45,7 @@ class HttpBackend:
                 answer = json.loads(e.read())
             except ValueError:
                 answer = {"message": f"HTTP {e.code}"}
-            problems = answer.get("problems")
-            text = answer.get("message", f"HTTP {e.code}")
-            raise HubRefused(e.code, text if not problems else text) from None
+            raise HubRefused(e.code, answer.get("message", f"HTTP {e.code}")) from None
         except (urllib.error.URLError, OSError) as e:
             raise HubUnavailable(self.url, str(getattr(e, "reason", e))) from None
 

@@ -76,7 +76,7 @@ class Location:
 
 
 def shard_for(moment: datetime) -> str:
-    return moment.strftime("%Y-%m/%d")
+    return f"{moment.year:04d}-{moment.month:02d}/{moment.day:02d}"
 
 
 def location(state: State, task_id: str, *, lane: str | None = None, agent: str | None = None,

@@ -1,0 +1,87 @@
+"""The CLI as a user runs it: against a running hub (HTTP) and, with none, straight on the repo."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.support.processes import CLI, agentcom
+
+
+def test_submit_without_a_hub_commits_into_the_repo(repo):
+    done = agentcom("submit", "Fix the login redirect", "--title", "Login", "--priority", "high",
+                    "--needs", "python,git", "--to", "ada", "--after", "a-1,a-2", "--max-retries", "5",
+                    "--deadline", "30m", "--repo", str(repo), check=True)
+    task_id = done.stdout.strip()
+    shown = json.loads(agentcom("show", task_id, "--repo", str(repo), "--json", check=True).stdout)
+    task = shown["task"]
+    assert shown["path"] == f"queue/high/{task_id}.yaml"
+    assert (task["title"], task["needs"], task["pin"], task["depends_on"], task["max_retries"]) == \
+        ("Login", ["python", "git"], "ada", ["a-1", "a-2"], 5)
+    assert task["deadline"].endswith("Z")
+
+
+def test_every_verb_works_through_a_running_hub(hub, repo):
+    task_id = agentcom("submit", "hello", "--repo", str(repo), check=True).stdout.strip()
+    status = json.loads(agentcom("status", "--json", "--repo", str(repo), check=True).stdout)
+    assert [t["id"] for t in status["tasks"]] == [task_id] and status["lanes"]["normal"] == 1
+    table = agentcom("status", "--repo", str(repo), check=True).stdout
+    assert task_id in table and "queued" in table
+    assert "cancelled" in agentcom("cancel", task_id, "--hub", hub.url, "--repo", str(repo), check=True).stdout
+    assert "queued in urgent" in agentcom("retry", task_id, "--lane", "urgent", "--repo", str(repo), check=True).stdout
+    log = agentcom("log", task_id, "--repo", str(repo), check=True).stdout.splitlines()
+    assert [line.split("  ")[2] for line in log] == ["new → queued", "queued → cancelled", "cancelled → queued"]
+    assert "submitted by api (local operator)" in log[0]
+
+
+def test_a_change_without_the_operator_token_is_refused(hub):
+    status, body = hub.request("POST", "/api/tasks", {"prompt": "x"}, token=None)
+    assert status == 401 and "operator token" in body["message"]
+    status, body = hub.request("POST", "/api/tasks", {"prompt": "x"}, token="acm_op_forged")
+    assert status == 401
+    assert hub.request("GET", "/api/status", token=None)[0] == 200
+
+
+def test_api_errors_are_clear_and_change_nothing(hub):
+    head = hub.request("GET", "/api/health")[1]["head"]
+    status, body = hub.request("POST", "/api/tasks", {"prompt": "x", "priority": "asap"})
+    assert status == 422 and any("priority" in p for p in body["problems"])
+    status, body = hub.request("POST", "/api/tasks/nope/cancel", {})
+    assert status == 404 and "no task with id 'nope'" in body["message"]
+    status, body = hub.request("GET", "/api/tasks/..%2Fetc")
+    assert status in (400, 404)
+    assert hub.request("GET", "/api/health")[1]["head"] == head
+
+
+def test_exit_codes_and_messages(repo, tmp_path):
+    missing = agentcom("status", "--repo", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and "is not an AgentCom coordination repo" in missing.stderr
+    bad_id = agentcom("show", "../x", "--repo", str(repo))
+    assert bad_id.returncode == 2 and "is not a task id" in bad_id.stderr
+    unknown = agentcom("cancel", "no-such", "--repo", str(repo))
+    assert unknown.returncode == 1 and "no task with id 'no-such'" in unknown.stderr
+    usage = agentcom("submit", "x", "--priority", "asap", "--repo", str(repo))
+    assert usage.returncode == 2
+    invalid = agentcom("submit", "x", "--deadline", "soonish", "--repo", str(repo))
+    assert invalid.returncode == 1 and "deadline: 'soonish'" in invalid.stderr
+
+
+def test_second_hub_on_the_same_repo_refuses(hub, repo):
+    second = agentcom("hub", "--repo", str(repo), "--port", "0")
+    assert second.returncode == 1 and "another coordinator is already running" in second.stderr
+    assert hub.url in second.stderr
+
+
+def test_hub_with_no_repo_makes_the_default_one_and_prints_its_address(tmp_path):
+    default = tmp_path / "default.git"
+    p = subprocess.Popen([sys.executable, str(CLI), "hub", "--port", "0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env={**os.environ, "AGENTCOM_REPO": str(default)})
+    try:
+        first, second = p.stdout.readline(), p.stdout.readline()
+    finally:
+        p.terminate()
+        p.communicate(timeout=30)
+    assert f"Created the coordination repo {default}" in first
+    assert "AgentCom hub running at http://127.0.0.1:" in second
+    assert (default / "HEAD").is_file() and (default / "agentcom" / "operator.token").is_file()

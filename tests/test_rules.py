@@ -1,0 +1,80 @@
+"""Design rules that must keep holding: pure modules stay pure, the template matches the
+defaults, commit trailers are real git trailers, and layout paths round-trip."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from hypothesis import given, strategies as st
+
+from coordinator import config
+from coordinator.audit import Transition, message, parse
+from coordinator.layout import LANES, State, location, parse_location, rejected_paths
+from tests.support.gitenv import git
+
+ROOT = Path(__file__).resolve().parents[1]
+PURE = ("layout", "times", "task", "audit", "receive", "transitions", "view")
+IMPURE = {"os", "subprocess", "socket", "threading", "pygit2", "flask", "waitress", "filelock",
+          "watchdog", "urllib", "time", "shutil", "signal", "ctypes"}
+
+
+def test_pure_modules_import_no_io():
+    for name in PURE:
+        tree = ast.parse((ROOT / "coordinator" / f"{name}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module.split(".")[0] in PURE + ("errors",), f"{name} imports .{node.module}"
+        assert not imported & IMPURE, f"coordinator/{name}.py imports {imported & IMPURE}"
+
+
+def test_template_config_states_the_defaults():
+    parsed = config.parse((ROOT / "queue-repo-template" / "agentcom.yaml").read_bytes())
+    assert parsed == config.Config()
+
+
+def test_unknown_config_key_suggests_the_right_one():
+    import pytest
+    with pytest.raises(config.ConfigError, match="retry.max_retires: unknown key; did you mean 'retry.max_retries'"):
+        config.parse(b"retry:\n  max_retires: 3\n")
+    with pytest.raises(config.ConfigError, match="timeouts.accept: 'soon' is not a duration"):
+        config.parse(b"timeouts:\n  accept: soon\n")
+
+
+_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,20}", fullmatch=True)
+
+
+@given(_names, _names, st.sampled_from(list(State)), st.sampled_from(LANES),
+       st.datetimes(timezones=st.just(__import__("datetime").timezone.utc)))
+def test_every_location_parses_back(task_id, agent, state, lane, when):
+    if state in (State.INBOX, State.REJECTED):
+        return
+    loc = location(state, task_id, lane=lane, agent=agent, when=when)
+    assert parse_location(loc.path) == loc
+
+
+@given(st.text(max_size=300))
+def test_rejected_names_are_safe_file_names(original):
+    kept, reason = rejected_paths(original or "x", "20261125T000000")
+    assert kept.startswith("rejected/") and "/" not in kept[len("rejected/"):] and ".." not in kept
+    assert reason == kept + ".reason.yaml"
+
+
+@given(_names, st.text(max_size=600), st.integers(0, 99))
+def test_transition_messages_parse_back(task_id, reason, attempt):
+    t = Transition(task_id, "queued", "assigned", "ada", attempt, reason)
+    back = parse(message(t))
+    assert back.task_id == task_id and back.attempt == attempt and back.agent == "ada"
+    assert back.reason == (" ".join(reason.split())[:497] + "..." if len(" ".join(reason.split())) > 500
+                           else " ".join(reason.split()) or "-")
+
+
+def test_git_itself_reads_our_trailers(tmp_path):
+    text = message(Transition("T-1", "queued", "assigned", "ada", 2, "scheduled: best fit"))
+    out = git(tmp_path, "interpret-trailers", "--parse", input=text).stdout
+    assert out.splitlines() == ["Task: T-1", "From: queued", "To: assigned", "Agent: ada", "Attempt: 2",
+                                "Reason: scheduled: best fit"]
