@@ -203,7 +203,7 @@ class GitRepo:
                 else:
                     ref.set_target(new)  # libgit2 compares-and-swaps against the value read above
                 break
-            except pygit2.GitError as e:
+            except (pygit2.GitError, OSError) as e:  # libgit2 reports a held lock as OSError
                 if "does not match" in str(e) or "already exists" in str(e):
                     raise RefMoved(str(expected), str(self.head())) from None
                 if "lock" not in str(e).lower() or time.monotonic() > deadline:
@@ -237,10 +237,10 @@ class GitRepo:
                 entries.append(LogEntry(sha, int(when), author, message))
         return entries
 
-    def run_git(self, *args: str) -> str:
+    def run_git(self, *args: str, timeout: float = 120) -> str:
         """Run git on this repo with argv (never a shell string); raise with git's own message."""
         done = subprocess.run(["git", f"--git-dir={self.repo.path}", *args], capture_output=True,
-                              text=True, timeout=120, env=_git_env())
+                              text=True, timeout=timeout, env=_git_env())
         if done.returncode != 0:
             raise AgentcomError(f"git {args[0]} failed in {self.path}: {done.stderr.strip()}")
         return done.stdout

@@ -29,6 +29,7 @@ from .view import Record, Rejection, View
 log = logging.getLogger("agentcom.hub")
 MAX_BATCH = 256
 MAX_RACES = 20  # pushes that may land during one batch before it gives up
+GC_EVERY = 2000  # commits between `git gc --auto` runs (packs loose objects; cheap when not due)
 
 
 def utcnow() -> datetime:
@@ -52,6 +53,8 @@ class Hub(Intake):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.listeners: list[Callable[[str], None]] = []
+        self._since_gc = 0
+        self._gc: threading.Thread | None = None
         with self.state_lock:
             self._batch([self._start])
 
@@ -60,6 +63,8 @@ class Hub(Intake):
 
     def close(self) -> None:
         self.stop()
+        if self._gc:
+            self._gc.join(timeout=600)
         self.lock.release()
         self.git.close()
 
@@ -136,6 +141,7 @@ class Hub(Intake):
                 continue
             self._undo.clear()
             if published:
+                self._maintain(published)
                 for listener in self.listeners:
                     listener("changed")
             return outcomes
@@ -152,6 +158,22 @@ class Hub(Intake):
             self.store.reset(head)
             self.scan()
         self.catch_up()
+
+    def _maintain(self, published: int) -> None:
+        """Every GC_EVERY commits, let git pack loose objects, off the loop's thread."""
+        self._since_gc += published
+        if self._since_gc < GC_EVERY or (self._gc and self._gc.is_alive()):
+            return
+        self._since_gc = 0
+
+        def gc():
+            try:
+                self.git.run_git("gc", "--auto", "--quiet", timeout=3600)
+            except AgentcomError:
+                log.exception("git gc --auto failed; will try again later")
+
+        self._gc = threading.Thread(target=gc, name="agentcom-gc", daemon=True)
+        self._gc.start()
 
     def catch_up(self) -> None:
         """Take in whatever was pushed since the last head we saw."""

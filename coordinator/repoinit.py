@@ -37,7 +37,6 @@ def init_repo(path: str | os.PathLike) -> tuple[Path, bool]:
         config = git.repo.config
         config["receive.denyNonFastForwards"] = True
         config["receive.denyDeletes"] = True
-        config["gc.autoDetach"] = False
         install_hooks(path)
         edits = {}
         for file in sorted(TEMPLATE.rglob("*")):

@@ -141,3 +141,41 @@ def test_commit_cost_does_not_rewrite_unrelated_trees(hub_in_process, repo):
     h.call(h.submit, {"prompt": "b"}, "test")
     assert git(repo, "rev-parse", "main:done").stdout == done_tree
     GitRepo(repo).close()
+
+
+def test_a_ref_lock_held_by_a_push_or_gc_is_waited_for(hub_in_process, repo):
+    import threading
+    import time
+
+    h = hub_in_process
+    lock = repo / "refs" / "heads" / "main.lock"
+    lock.write_text("")
+    threading.Timer(0.3, lock.unlink).start()
+    started = time.monotonic()
+    task = h.call(h.submit, {"prompt": "x"}, "test")
+    assert time.monotonic() - started >= 0.25
+    assert h.show(task["id"])["state"] == "queued"
+
+
+def test_a_push_racing_a_commit_is_taken_in_and_the_change_is_redone_on_top(hub_in_process, repo, clone):
+    h = hub_in_process
+    first = h.call(h.submit, {"prompt": "mine"}, "test")
+    git(clone, "pull", "-q")
+    (clone / "inbox" / "theirs.yaml").write_text("prompt: theirs\n")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "theirs")
+    runs = []
+
+    def cancel_while_a_push_lands():
+        task = h.cancel(first["id"], "op")  # staged on the old main...
+        if not runs:
+            git(clone, "push", "-q")        # ...which a push moves before the hub publishes
+        runs.append(task["state"])
+        return task
+
+    assert h.call(cancel_while_a_push_lands)["state"] == "cancelled"
+    assert len(runs) == 2  # lost the race once, then redone on top of the push
+    prompts = sorted(h.load_task(r)["prompt"] for r in h.view.tasks.values())
+    assert prompts == ["mine", "theirs"]
+    log = git(repo, "log", "--format=%s", "-3").stdout.splitlines()
+    assert "queued → cancelled" in log[0] and "inbox → queued" in log[1] and log[2] == "theirs"
