@@ -123,22 +123,21 @@ class Hub(Intake):
         """Run fns, one after another, then publish; on a racing push, undo, catch up, rerun."""
         for _ in range(MAX_RACES):
             start = self.store.base
-            if self.store.staged == 0:
-                self.catch_up()
-            outcomes = []
-            for fn in fns:
-                try:
-                    outcomes.append(_done(fn()))
-                except AgentcomError as e:
-                    outcomes.append(_failed(e))
             try:
+                self.catch_up()
+                outcomes = []
+                for fn in fns:
+                    try:
+                        outcomes.append(_done(fn()))
+                    except AgentcomError as e:
+                        outcomes.append(_failed(e))
                 published = self.store.publish()
             except RefMoved:
-                for undo in reversed(self._undo):
-                    undo()
-                self._undo.clear()
-                self.store.reset(start)
+                self._rollback(start)
                 continue
+            except BaseException:
+                self._rollback(start)  # a bug must not leave half a batch staged
+                raise
             self._undo.clear()
             if published:
                 self._maintain(published)
@@ -146,6 +145,12 @@ class Hub(Intake):
                     listener("changed")
             return outcomes
         raise AgentcomError(f"gave up after {MAX_RACES} pushes raced with this change; try again")
+
+    def _rollback(self, start) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+        self.store.reset(start)
 
     def _start(self) -> None:
         """Load the view from the coordinator's own last commit, then take in what came after it
@@ -178,8 +183,9 @@ class Hub(Intake):
     def catch_up(self) -> None:
         """Take in whatever was pushed since the last head we saw."""
         head = self.git.head()
-        if head == self.store.base or self.store.staged:
+        if head == self.store.base:
             return
+        assert not self.store.staged, "catch_up runs before anything is staged"
         base = self.store.base
         if base is not None and not self.git.is_ancestor(base, head):
             log.error("main was rewritten (not a descendant of %s); rescanning", base)

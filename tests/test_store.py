@@ -179,3 +179,18 @@ def test_a_push_racing_a_commit_is_taken_in_and_the_change_is_redone_on_top(hub_
     assert prompts == ["mine", "theirs"]
     log = git(repo, "log", "--format=%s", "-3").stdout.splitlines()
     assert "queued → cancelled" in log[0] and "inbox → queued" in log[1] and log[2] == "theirs"
+
+
+def test_a_failing_operation_leaves_nothing_half_staged(hub_in_process, repo):
+    h = hub_in_process
+    head = _commits(repo)[0]
+
+    def submit_then_crash():
+        h.submit({"prompt": "half"}, "test")
+        raise ZeroDivisionError("a bug after staging")
+
+    with pytest.raises(ZeroDivisionError):
+        h.call(submit_then_crash)
+    h.call(h.submit, {"prompt": "whole"}, "test")
+    assert [h.load_task(r)["prompt"] for r in h.view.tasks.values()] == ["whole"]
+    assert _commits(repo)[1] == head
