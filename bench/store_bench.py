@@ -4,7 +4,7 @@ Builds each repo directly (finished tasks spread over a year of day shards, as a
 would leave them), starts a hub on it, then drives tasks through queued → assigned → working →
 done, timing every transition end to end: the commit, the durable publish, the view update.
 
-    ./agentcom.py bench            (or: .venv/bin/python bench/store_bench.py [--moves N])
+    .venv/bin/python bench/store_bench.py [--moves N] [--finished 1000 100000] [--queued 10000]
 """
 from __future__ import annotations
 

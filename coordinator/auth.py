@@ -26,17 +26,24 @@ class TokenStore:
 
     def __init__(self, repo_path: str | os.PathLike):
         self.path = runtime_dir(repo_path) / TOKENS_FILE
+        self._stamp = None
         self._table = self._read()
 
     def _read(self) -> dict:
+        """The table as on disk (re-read when the file changed, so a revocation takes at once)."""
         try:
-            return json.loads(self.path.read_text())
+            stat = self.path.stat()
         except FileNotFoundError:
             return {}
+        if (stat.st_mtime_ns, stat.st_size) != self._stamp:
+            self._table = json.loads(self.path.read_text())
+            self._stamp = (stat.st_mtime_ns, stat.st_size)
+        return self._table
 
     def issue(self, role: str, name: str) -> str:
         """A new token for (role, name); only its hash is kept."""
         token = f"acm_{role[:2]}_{secrets.token_urlsafe(32)}"
+        self._table = self._read()
         self._table[_hash(token)] = {"role": role, "name": name}
         atomic_write(self.path, json.dumps(self._table, indent=1).encode(), mode=0o600)
         return token
@@ -46,7 +53,7 @@ class TokenStore:
         if not token:
             return None
         wanted, found = _hash(token), None
-        for stored, who in self._table.items():
+        for stored, who in self._read().items():
             if hmac.compare_digest(stored, wanted):
                 found = who
         return found

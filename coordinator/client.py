@@ -14,6 +14,7 @@ from pathlib import Path
 from .auth import read_operator_token
 from .errors import CoordinatorBusy, HubRefused, HubUnavailable, NotARepo
 from .lock import WriterLock
+from .repoinit import is_coordination_repo
 
 DEFAULT_REPO = Path("~/.agentcom/hub.git")
 TIMEOUT = 30.0
@@ -108,11 +109,10 @@ class LocalBackend:
 def connect(repo: str | None, hub: str | None):
     """The backend for --repo/--hub: the hub's URL if given or running, else the repo itself."""
     token = os.environ.get("AGENTCOM_TOKEN")
-    if hub:
-        local = Path(repo).expanduser() if repo else None
-        return HttpBackend(hub, token or (read_operator_token(local) if local else None))
     path = Path(repo).expanduser() if repo else default_repo()
-    if not (path / "HEAD").is_file():
+    if hub:
+        return HttpBackend(hub, token or read_operator_token(path))
+    if not is_coordination_repo(path):
         raise NotARepo(str(path))
     lock = WriterLock(path)
     if lock.is_held_elsewhere():

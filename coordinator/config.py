@@ -16,8 +16,8 @@ CONFIG_FILE = "agentcom.yaml"
 CONFIG_MAX_BYTES = 65536
 
 
-def _duration(default: int):
-    return field(default=default, metadata={"duration": True})
+def _duration(default: int | None, *, nullable: bool = False, minimum: int = 0):
+    return field(default=default, metadata={"duration": True, "nullable": nullable, "minimum": minimum})
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,14 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Lane:
-    promote_after: int | None = _duration(None)  # queued this long → scheduled as one lane higher
+    promote_after: int | None = _duration(None, nullable=True)  # queued this long → one lane higher; null: never
 
 
 @dataclass(frozen=True)
 class Hub:
     host: str = "127.0.0.1"
     port: int = 8765
-    rescan: int = _duration(30)     # safety-net pass over main, in case a push notification was lost
+    rescan: int = _duration(30, minimum=1)  # safety-net look at main, in case a push notification was lost
 
 
 DEFAULT_LANES = {"urgent": Lane(), "high": Lane(14400), "normal": Lane(14400), "low": Lane(14400)}
@@ -96,18 +96,20 @@ def _section(where: str, name: str, base, raw):
     for key, value in raw.items():
         spec, label = known[key], f"{name}.{key}"
         if spec.metadata.get("duration"):
-            if value is None:
+            if value is None and spec.metadata["nullable"]:
                 changes[key] = None
                 continue
             try:
                 changes[key] = parse_duration(value)
             except ValueError as e:
                 raise ConfigError(where, label, str(e)) from None
+            if changes[key] < spec.metadata["minimum"]:
+                raise ConfigError(where, label, f"must be at least {spec.metadata['minimum']}s")
         elif isinstance(getattr(base, key), bool) or not isinstance(value, type(getattr(base, key))) \
                 or isinstance(value, bool):
             raise ConfigError(where, label, f"expected {type(getattr(base, key)).__name__}, got {value!r}")
-        elif isinstance(value, int) and value < 0:
-            raise ConfigError(where, label, f"must not be negative, got {value}")
+        elif isinstance(value, int) and not 0 <= value <= (65535 if key == "port" else 10**9):
+            raise ConfigError(where, label, f"{value} is out of range")
         else:
             changes[key] = value
     return replace(base, **changes)

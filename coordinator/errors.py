@@ -66,7 +66,8 @@ class NotARepo(AgentcomError):
     def __init__(self, path: str):
         self.path = path
         super().__init__(
-            f"{path} is not an AgentCom coordination repo; create one with `agentcom init {path}`")
+            f"{path} is not an AgentCom coordination repo; `agentcom init {path}` creates one "
+            "(or adopts a mirror of one)")
 
 
 class HubUnavailable(AgentcomError):

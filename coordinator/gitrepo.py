@@ -135,12 +135,6 @@ class GitRepo:
             walker.hide(old)
         return [str(c.id) for c in walker if c.committer.email == IDENTITY.email]
 
-    def commit_message(self, oid: pygit2.Oid) -> str:
-        return self.repo[oid].message
-
-    def commit_parents(self, oid: pygit2.Oid) -> list[pygit2.Oid]:
-        return list(self.repo[oid].parent_ids)
-
     # --- writing ----------------------------------------------------------------------------
 
     def write_blob(self, data: bytes) -> pygit2.Oid:
@@ -216,10 +210,6 @@ class GitRepo:
         if _libc.syncfs(self._dir_fd) != 0:
             err = ctypes.get_errno()
             raise AgentcomError(f"syncfs on {self.path} failed: {os.strerror(err)}")
-
-    def stale_ref_lock(self) -> Path | None:
-        lock = Path(self.repo.path) / (MAIN + ".lock")
-        return lock if lock.exists() else None
 
     # --- history (the git CLI is fastest at grepping long histories) ------------------------
 

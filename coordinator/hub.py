@@ -16,7 +16,7 @@ from typing import Callable
 
 from .audit import Transition, message, parse as parse_trailers
 from .config import Config
-from .errors import AgentcomError, InvalidTask, RefMoved, TaskNotFound, UsageError
+from .errors import AgentcomError, IllegalTransition, InvalidTask, RefMoved, TaskNotFound, UsageError
 from .gitrepo import GitRepo
 from .intake import Intake
 from .layout import FINISHED, Location, State, location, parse_location
@@ -52,7 +52,6 @@ class Hub(Intake):
         self._calls: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.listeners: list[Callable[[str], None]] = []
         self._since_gc = 0
         self._gc: threading.Thread | None = None
         with self.state_lock:
@@ -92,14 +91,14 @@ class Hub(Intake):
 
     def notify(self, why: str = "push") -> None:
         """A push landed (or may have): look at main soon. Never blocks."""
-        self._calls.put((None, self.catch_up))
+        self._calls.put((None, _nothing))  # every batch starts by catching up with main
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                item = self._calls.get(timeout=self.config.hub.rescan)
+                item = self._calls.get(timeout=max(1, self.config.hub.rescan))
             except queue.Empty:
-                item = (None, self.catch_up)  # the safety net for a lost notification
+                item = (None, _nothing)  # the safety net for a lost notification: a batch catches up
             batch = [item]
             while len(batch) < MAX_BATCH:
                 try:
@@ -141,8 +140,6 @@ class Hub(Intake):
             self._undo.clear()
             if published:
                 self._maintain(published)
-                for listener in self.listeners:
-                    listener("changed")
             return outcomes
         raise AgentcomError(f"gave up after {MAX_RACES} pushes raced with this change; try again")
 
@@ -183,9 +180,8 @@ class Hub(Intake):
     def catch_up(self) -> None:
         """Take in whatever was pushed since the last head we saw."""
         head = self.git.head()
-        if head == self.store.base:
-            return
-        assert not self.store.staged, "catch_up runs before anything is staged"
+        if head == self.store.base or self.store.staged:
+            return  # nothing new, or a batch is under way: the next batch catches up
         base = self.store.base
         if base is not None and not self.git.is_ancestor(base, head):
             log.error("main was rewritten (not a descendant of %s); rescanning", base)
@@ -260,6 +256,11 @@ class Hub(Intake):
         return m.task
 
     def retry(self, task_id: str, by: str, lane: str | None = None) -> dict:
+        """Queue a dead or cancelled task again (a human's decision)."""
+        state = self._record(task_id).loc.state
+        if state not in (State.DEAD, State.CANCELLED):
+            raise IllegalTransition(task_id, state.label, "retry it",
+                                    "only dead or cancelled tasks are retried; cancel it first")
         return self.transition(task_id, State.QUEUED, lane=lane, reason=f"retried by {by}")
 
     def cancel(self, task_id: str, by: str) -> dict:
@@ -309,6 +310,10 @@ class Hub(Intake):
         if not out and task_id not in self.view.tasks:
             raise TaskNotFound(task_id)
         return out
+
+
+def _nothing() -> None:
+    return None
 
 
 def _done(value) -> Future:

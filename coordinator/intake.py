@@ -18,6 +18,9 @@ from .transitions import move
 from .view import Record, Rejection
 
 
+STORED_MAX = 1 << 20  # bound on reading a task file the coordinator wrote
+
+
 class Intake:
     """Mixin for Hub: needs self.store, self.view, self.config, self.now(), self._track()."""
 
@@ -26,6 +29,7 @@ class Intake:
     def scan(self) -> None:
         """Rebuild the view from main's tree and repair whatever breaks the layout."""
         git, tree = self.store.git, self.store.tree
+        self._load_config(tree)  # limits apply to the files read below
         pending: list[tuple[str, Entry, str]] = []
         self._misplaced: list[str] = []
         self.view.tasks.clear()
@@ -47,7 +51,6 @@ class Intake:
             self._arrived(Verdict(Kind.SUBMIT, path, new=entry) if is_submission_path(path)
                           else Verdict(Kind.ILLEGAL, path, new=entry,
                                        reason=f"{path} is not a task file the coordinator wrote"), source)
-        self._load_config(self.store.tree)
 
     def _scan_rejected(self, entry: Entry) -> None:
         if entry.path.endswith(".reason.yaml"):
@@ -66,7 +69,8 @@ class Intake:
         doc = None
         if loc.state not in FINISHED:
             try:
-                doc = load(self.store.git.read(entry.oid), entry.path, self.config.limits.task_bytes)
+                # limits.task_bytes applies at intake; a file already accepted stays valid
+                doc = load(self.store.git.read(entry.oid), entry.path, STORED_MAX)
                 if "state" not in doc and loc.state is State.QUEUED:
                     pending.append((entry.path, entry, "put straight into a lane"))
                     return
@@ -151,6 +155,7 @@ class Intake:
     def _config_changed(self, v: Verdict, source: str) -> None:
         try:
             self.config = parse_config(self.store.git.read(v.new.oid))
+            self.config_error = None
         except ConfigError as e:
             raise AgentcomError(str(e)) from None
 
@@ -176,7 +181,7 @@ class Intake:
 
     def _reject(self, entry: Entry, problems: list[str], source: str, extra: dict | None = None) -> None:
         now = self.now()
-        kept, reason_path = rejected_paths(entry.path, now.strftime("%Y%m%dT%H%M%S"))
+        kept, reason_path = rejected_paths(entry.path, f"{now:%Y%m%dT%H%M%S}-{str(entry.oid)[:8]}")
         reason = {"file": entry.path, "rejected_at": format_time(now), "source": source,
                   "problems": problems}
         edits = dict(extra or {entry.path: None})

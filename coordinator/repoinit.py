@@ -25,18 +25,23 @@ RUNTIME_MARK = "agentcom/repo.version"
 
 
 def init_repo(path: str | os.PathLike) -> tuple[Path, bool]:
-    """Create the repo at `path` (or repair its hooks if it is one); returns (path, created)."""
+    """Create the repo at `path`, or adopt/repair one (a mirror of a coordination repo moved
+    here, or an existing one whose hooks and settings need refreshing); returns (path, created)."""
     path = Path(path).expanduser().resolve()
-    if is_coordination_repo(path):
+    if (path / "HEAD").is_file():
+        git = GitRepo(path)
+        try:
+            if git.get(git.tree_of(git.head()), "schema/task.schema.json") is None:
+                raise UsageError(f"{path} is a git repo but not a coordination repo (no schema/task.schema.json on main)")
+        finally:
+            git.close()
         install_hooks(path)
+        _finish(path)
         return path, False
     if path.exists() and any(path.iterdir()):
         raise UsageError(f"{path} exists and is not empty; pick a new directory")
     git = GitRepo.init_bare(path)
     try:
-        config = git.repo.config
-        config["receive.denyNonFastForwards"] = True
-        config["receive.denyDeletes"] = True
         install_hooks(path)
         edits = {}
         for file in sorted(TEMPLATE.rglob("*")):
@@ -48,16 +53,22 @@ def init_repo(path: str | os.PathLike) -> tuple[Path, bool]:
         git.advance(commit, None)
     finally:
         git.close()
-    runtime_dir(path)
-    ensure_operator_token(path)
-    (path / RUNTIME_MARK).write_text("1\n")
+    _finish(path)
     return path, True
 
 
+def _finish(path: Path) -> None:
+    runtime_dir(path)
+    ensure_operator_token(path)
+    (path / RUNTIME_MARK).write_text("1\n")
+
+
 def install_hooks(path: Path) -> None:
-    """Copy hooks/ into the repo and point them at this checkout's agentcom.py and Python."""
+    """Copy hooks/ into the repo, point them at this checkout, and set git's push safety."""
     git = GitRepo(path)
     try:
+        git.repo.config["receive.denyNonFastForwards"] = True
+        git.repo.config["receive.denyDeletes"] = True
         git.repo.config["agentcom.cli"] = str(PROJECT / "agentcom.py")
         git.repo.config["agentcom.python"] = sys.executable
     finally:

@@ -56,6 +56,7 @@ def move(task: dict, old: Location, to: State, now: datetime, *, reason: str,
         if old.state is not State.QUEUED:
             new_task["queued_at"] = stamp
             new_task["agent"] = None
+            new_task.pop("finished_at", None)
     elif to in (State.ASSIGNED, State.WORKING):
         agent = agent or task.get("agent")
         new_task["agent"] = agent

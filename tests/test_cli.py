@@ -85,3 +85,38 @@ def test_hub_with_no_repo_makes_the_default_one_and_prints_its_address(tmp_path)
     assert f"Created the coordination repo {default}" in first
     assert "AgentCom hub running at http://127.0.0.1:" in second
     assert (default / "HEAD").is_file() and (default / "agentcom" / "operator.token").is_file()
+
+
+def test_a_mirror_moved_to_a_new_place_is_adopted_by_init_and_served(repo, tmp_path):
+    task_id = agentcom("submit", "carry me over", "--repo", str(repo), check=True).stdout.strip()
+    moved = tmp_path / "moved.git"
+    subprocess.run(["git", "clone", "-q", "--mirror", str(repo), str(moved)], check=True, timeout=60)
+    refused = agentcom("status", "--repo", str(moved))
+    assert refused.returncode == 1 and "adopts a mirror" in refused.stderr
+    assert "already a coordination repo" in agentcom("init", str(moved), check=True).stdout
+    assert task_id in agentcom("status", "--repo", str(moved), check=True).stdout
+    hook = subprocess.run(["git", "config", "--file", str(moved / "config"), "receive.denyNonFastForwards"],
+                          capture_output=True, text=True, timeout=30)
+    assert hook.stdout.strip() == "true" and os.access(moved / "hooks" / "pre-receive", os.X_OK)
+
+
+def test_api_bodies_that_are_not_json_objects_get_a_json_error(hub):
+    import urllib.request
+    task = hub.request("POST", "/api/tasks", {"prompt": "x"})[1]["task"]
+    hub.request("POST", f"/api/tasks/{task['id']}/cancel", {})
+    status, body = hub.request("POST", f"/api/tasks/{task['id']}/retry", [1])
+    assert status == 400 and "JSON object" in body["message"]
+    req = urllib.request.Request(hub.url + "/api/tasks", data=b"not json", method="POST",
+                                 headers={"Authorization": f"Bearer {hub.token}"})
+    try:
+        urllib.request.urlopen(req, timeout=30)
+    except urllib.error.HTTPError as e:
+        assert e.code == 400 and json.loads(e.read())["error"] == "UsageError"
+    status, body = hub.request("POST", f"/api/tasks/{task['id']}/retry", {"lane": "urgent"})
+    assert status == 200 and body["task"]["priority"] == "urgent"
+
+
+def test_a_token_removed_from_the_table_stops_working_at_once(hub, repo):
+    assert hub.request("POST", "/api/tasks", {"prompt": "x"})[0] == 201
+    (repo / "agentcom" / "tokens.json").write_text("{}")
+    assert hub.request("POST", "/api/tasks", {"prompt": "x"})[0] == 401

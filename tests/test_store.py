@@ -194,3 +194,31 @@ def test_a_failing_operation_leaves_nothing_half_staged(hub_in_process, repo):
     h.call(h.submit, {"prompt": "whole"}, "test")
     assert [h.load_task(r)["prompt"] for r in h.view.tasks.values()] == ["whole"]
     assert _commits(repo)[1] == head
+
+
+def test_a_task_accepted_under_one_size_limit_survives_a_lower_one(repo, clone):
+    h = Hub(repo)
+    task = h.call(h.submit, {"prompt": "x" * 50000}, "test")
+    h.close()
+    git(clone, "pull", "-q")
+    (clone / "agentcom.yaml").write_text("limits:\n  task_bytes: 1000\n")
+    git(clone, "commit", "-q", "-am", "smaller tasks from now on")
+    git(clone, "push", "-q")
+    again = Hub(repo)
+    try:
+        assert again.config.limits.task_bytes == 1000
+        assert again.show(task["id"])["state"] == "queued" and not again.status()["rejected"]
+        with pytest.raises(InvalidTask, match="over 1000 bytes"):
+            again.call(again.submit, {"prompt": "y" * 2000}, "test")
+    finally:
+        again.close()
+
+
+def test_only_dead_or_cancelled_tasks_are_retried_and_retry_clears_the_finish(hub_in_process):
+    h = hub_in_process
+    task = h.call(h.submit, {"prompt": "x"}, "test")
+    with pytest.raises(IllegalTransition, match="only dead or cancelled tasks are retried"):
+        h.call(h.retry, task["id"], "op")
+    h.call(h.cancel, task["id"], "op")
+    assert "finished_at" in h.show(task["id"])["task"]
+    assert "finished_at" not in h.call(h.retry, task["id"], "op")

@@ -1,7 +1,7 @@
 """The hub's HTTP face: `create_app(hub, tokens)` builds the Flask app (served by waitress)."""
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 
 from ..errors import AgentcomError, IllegalTransition, InvalidTask, TaskNotFound, UsageError
 
@@ -26,6 +26,19 @@ def create_app(hub, tokens) -> Flask:
         if isinstance(e, InvalidTask):
             body["problems"] = e.problems
         return jsonify(body), code
+
+    @app.errorhandler(TimeoutError)
+    def _busy(_e):
+        return jsonify(error="Busy", message="the hub did not finish this in time; try again"), 503
+
+    @app.errorhandler(Exception)
+    def _bug(e: Exception):
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(e, HTTPException):
+            return jsonify(error=type(e).__name__, message=e.description), e.code
+        current_app.logger.exception("unexpected error")
+        return jsonify(error="InternalError", message=f"the hub failed: {type(e).__name__}"), 500
 
     @app.errorhandler(413)
     def _too_big(_e):

@@ -1,6 +1,7 @@
 """JSON API under /api: reads come from the hub's in-memory view; changes go through its loop.
 
-Changes need the operator token (`Authorization: Bearer TOKEN`); reads are open on loopback.
+Changes need the operator token (`Authorization: Bearer TOKEN`); reads need none, which is why
+the hub listens on loopback unless told otherwise.
 """
 from __future__ import annotations
 
@@ -43,10 +44,12 @@ def _task_id(task_id: str) -> str:
     return task_id
 
 
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
+def _json_body(optional: bool = False) -> dict:
+    if optional and not request.get_data():
+        return {}
+    body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
-        raise UsageError("the request body must be a JSON object (Content-Type: application/json)")
+        raise UsageError("the request body must be a JSON object")
     return body
 
 
@@ -84,7 +87,7 @@ def submit():
 @operator
 def retry(task_id):
     hub = _hub()
-    lane = (request.get_json(silent=True) or {}).get("lane")
+    lane = _json_body(optional=True).get("lane")
     if lane is not None and lane not in LANES:
         raise UsageError(f"lane must be one of {', '.join(LANES)}")
     return jsonify(task=hub.call(hub.retry, _task_id(task_id), g.who["name"], lane=lane))
