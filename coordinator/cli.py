@@ -53,7 +53,7 @@ def init(directory):
                    f"  start the hub:  ./agentcom.py hub --repo {path}\n"
                    f"  clone it:       git clone {path}")
     else:
-        click.echo(f"{path} is already a coordination repo; its hooks were refreshed")
+        click.echo(f"{path} is a coordination repo; its hooks and push settings are in place")
 
 
 @main.command()

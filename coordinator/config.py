@@ -65,6 +65,8 @@ class Config:
 
 
 SECTIONS = {"limits": Limits, "retry": Retry, "timeouts": Timeouts, "hub": Hub}
+MAXIMA = {"task_bytes": 1 << 20, "push_files": 100000, "max_retries": 100, "port": 65535}
+"""Upper bounds: the task schema's max_retries, and the size a stored task is read back with."""
 
 
 def parse(data: bytes, where: str = CONFIG_FILE) -> Config:
@@ -108,8 +110,8 @@ def _section(where: str, name: str, base, raw):
         elif isinstance(getattr(base, key), bool) or not isinstance(value, type(getattr(base, key))) \
                 or isinstance(value, bool):
             raise ConfigError(where, label, f"expected {type(getattr(base, key)).__name__}, got {value!r}")
-        elif isinstance(value, int) and not 0 <= value <= (65535 if key == "port" else 10**9):
-            raise ConfigError(where, label, f"{value} is out of range")
+        elif isinstance(value, int) and not 0 <= value <= MAXIMA.get(key, 10**9):
+            raise ConfigError(where, label, f"{value} is out of range (0 to {MAXIMA.get(key, 10**9)})")
         else:
             changes[key] = value
     return replace(base, **changes)

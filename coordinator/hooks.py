@@ -25,7 +25,7 @@ def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> list[str]:
         if new == ZERO:
             problems.append("main cannot be deleted")
             continue
-        config = _config_at(git, old)
+        config = _config_at(git, new)  # the settings this push leaves, as the hub will apply them
         old_id, new_id = None if old == ZERO else git.repo[old].id, git.repo[new].id
         for forged in git.foreign_commits_claiming_to_be_coordinator(old_id, new_id)[:5]:
             problems.append(f"commit {forged[:10]} names the coordinator as its committer; "

@@ -18,7 +18,7 @@ from .audit import Transition, message, parse as parse_trailers
 from .config import Config
 from .errors import AgentcomError, IllegalTransition, InvalidTask, RefMoved, TaskNotFound, UsageError
 from .gitrepo import GitRepo
-from .intake import Intake
+from .intake import STORED_MAX, Intake
 from .layout import FINISHED, Location, State, location, parse_location
 from .lock import WriterLock
 from .store import Store
@@ -277,7 +277,7 @@ class Hub(Intake):
     def load_task(self, record: Record) -> dict:
         if record.task is not None:
             return record.task
-        return load(self.git.read(record.oid), record.loc.path, 1 << 20)
+        return load(self.git.read(record.oid), record.loc.path, STORED_MAX)
 
     def show(self, task_id: str) -> dict:
         with self.state_lock:

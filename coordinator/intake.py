@@ -18,7 +18,7 @@ from .transitions import move
 from .view import Record, Rejection
 
 
-STORED_MAX = 1 << 20  # bound on reading a task file the coordinator wrote
+STORED_MAX = 2 << 20  # bound on reading a task file the coordinator wrote (twice the largest intake)
 
 
 class Intake:
@@ -113,7 +113,8 @@ class Intake:
 
     def ingest(self, changes: list[Change], source: str) -> None:
         """Apply the verdicts on a foreign commit range, one commit per task affected."""
-        for verdict in judge(changes):
+        # settings first, so files in the same push are judged by them, as the hook judged them
+        for verdict in sorted(judge(changes), key=lambda v: v.kind is not Kind.CONFIG):
             self._arrived(verdict, source)
 
     def _arrived(self, v: Verdict, source: str) -> None:

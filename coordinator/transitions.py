@@ -11,6 +11,7 @@ from datetime import datetime
 from .audit import Transition
 from .errors import IllegalTransition
 from .layout import FINISHED, LANES, Location, State, location
+from .task import ordered
 from .times import format_time
 
 ALLOWED: dict[State, frozenset[State]] = {
@@ -67,4 +68,4 @@ def move(task: dict, old: Location, to: State, now: datetime, *, reason: str,
     new = location(to, task["id"], lane=new_task.get("priority"), agent=new_task.get("agent"), when=now)
     tr = Transition(task["id"], old.state.label, to.label, new_task.get("agent") or agent,
                     int(new_task.get("attempt", 0)), reason)
-    return Move(new_task, old, new, tr)
+    return Move(ordered(new_task), old, new, tr)

@@ -93,7 +93,8 @@ def test_a_mirror_moved_to_a_new_place_is_adopted_by_init_and_served(repo, tmp_p
     subprocess.run(["git", "clone", "-q", "--mirror", str(repo), str(moved)], check=True, timeout=60)
     refused = agentcom("status", "--repo", str(moved))
     assert refused.returncode == 1 and "adopts a mirror" in refused.stderr
-    assert "already a coordination repo" in agentcom("init", str(moved), check=True).stdout
+    assert "is a coordination repo; its hooks and push settings are in place" in \
+        agentcom("init", str(moved), check=True).stdout
     assert task_id in agentcom("status", "--repo", str(moved), check=True).stdout
     hook = subprocess.run(["git", "config", "--file", str(moved / "config"), "receive.denyNonFastForwards"],
                           capture_output=True, text=True, timeout=30)

@@ -124,3 +124,10 @@ def test_other_branches_are_not_checked(clone):
     git(clone, "checkout", "-q", "-b", "agent/ada/t-1")
     _commit(clone, {"src/app.py": b"print('hi')\n", "done/whatever.txt": b"x"})
     git(clone, "push", "-q", "origin", "agent/ada/t-1")
+
+
+def test_a_push_is_judged_by_the_settings_it_brings(clone):
+    (clone / "agentcom.yaml").write_text("limits:\n  task_bytes: 1000\n")
+    _commit(clone, {"inbox/long.yaml": b"prompt: " + b"x" * 2000 + b"\n"})
+    push = git(clone, "push", check=False)
+    assert push.returncode != 0 and "inbox/long.yaml: file is 2009 bytes; the limit is 1000" in push.stderr
