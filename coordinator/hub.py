@@ -19,7 +19,7 @@ from .config import Config
 from .errors import AgentcomError, IllegalTransition, InvalidTask, RefMoved, TaskNotFound, UsageError
 from .gitrepo import GitRepo
 from .intake import STORED_MAX, Intake
-from .layout import FINISHED, Location, State, location, parse_location
+from .layout import FINISHED, Location, State, location
 from .lock import WriterLock
 from .store import Store
 from .task import Defaults, dump, intake, load, new_id

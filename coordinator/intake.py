@@ -9,7 +9,7 @@ from .audit import Transition, event_message, message
 from .config import CONFIG_FILE, parse as parse_config
 from .errors import AgentcomError, ConfigError, InvalidTask
 from .layout import (FINISHED, KEEP, MODE_COMMIT, MODE_EXEC, MODE_FILE, MODE_LINK, Change, Entry,
-                     State, is_safe_name, is_submission_path, lane_of_submission, location,
+                     State, is_submission_path, lane_of_submission, location,
                      parse_location, rejected_paths, state_of)
 from .receive import ALLOWED_MOVES, Kind, Verdict, judge
 from .task import check_stored, dump, dump_any, load

@@ -16,7 +16,7 @@ import yaml
 from yaml import _yaml
 
 from .errors import InvalidTask
-from .layout import LANES, State, is_safe_name
+from .layout import LANES, State
 from .times import format_time, parse_deadline
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "queue-repo-template" / "schema" / "task.schema.json"
@@ -209,7 +209,3 @@ def dump_any(doc: dict) -> bytes:
     """Any mapping (a reason file) as YAML, keys in the given order."""
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
                      default_flow_style=False).encode("utf-8")
-
-
-def is_valid_id(value: object) -> bool:
-    return is_safe_name(value)

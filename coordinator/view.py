@@ -52,14 +52,6 @@ class View:
         task_id = self.by_path.get(path)
         return self.tasks.get(task_id) if task_id else None
 
-    def queued(self, lane: str) -> list[Record]:
-        """A lane in run order: first queued first (ids break ties)."""
-        found = [r for r in self.tasks.values() if r.loc.state is State.QUEUED and r.loc.lane == lane]
-        return sorted(found, key=lambda r: (r.task.get("queued_at", ""), r.loc.task_id))
-
-    def in_state(self, state: State) -> list[Record]:
-        return [r for r in self.tasks.values() if r.loc.state is state]
-
     def counts(self) -> dict[str, int]:
         out = {s.label: 0 for s in State if s not in (State.INBOX, State.REJECTED)}
         for r in self.tasks.values():
