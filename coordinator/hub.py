@@ -89,14 +89,14 @@ class Hub(Intake):
         self._calls.put((future, lambda: fn(*args, **kwargs)))
         return future.result(timeout=timeout)
 
-    def notify(self, why: str = "push") -> None:
+    def notify(self) -> None:
         """A push landed (or may have): look at main soon. Never blocks."""
         self._calls.put((None, _nothing))  # every batch starts by catching up with main
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                item = self._calls.get(timeout=max(1, self.config.hub.rescan))
+                item = self._calls.get(timeout=self.config.hub.rescan)
             except queue.Empty:
                 item = (None, _nothing)  # the safety net for a lost notification: a batch catches up
             batch = [item]

@@ -17,11 +17,11 @@ TEMPLATE = PROJECT / "queue-repo-template"
 HOOKS = ("pre-receive", "post-receive")
 
 
+RUNTIME_MARK = "agentcom/repo.version"
+
+
 def is_coordination_repo(path: Path) -> bool:
     return (path / "HEAD").is_file() and (path / RUNTIME_MARK).is_file()
-
-
-RUNTIME_MARK = "agentcom/repo.version"
 
 
 def init_repo(path: str | os.PathLike) -> tuple[Path, bool]:

@@ -37,7 +37,7 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
         hub.lock.update(url=url)
         hub.start()
         observer = watch_pushes(runtime_dir(repo), hub.notify)
-        hub.notify("start")  # a push that landed while we started up
+        hub.notify()  # a push that landed while we started up
         print(f"AgentCom hub running at {url}\n"
               f"  coordination repo: {repo}   (clone it: git clone {repo})\n"
               f"  operator token:    {runtime_dir(repo) / 'operator.token'}\n"

@@ -222,3 +222,29 @@ def test_only_dead_or_cancelled_tasks_are_retried_and_retry_clears_the_finish(hu
     h.call(h.cancel, task["id"], "op")
     assert "finished_at" in h.show(task["id"])["task"]
     assert "finished_at" not in h.call(h.retry, task["id"], "op")
+
+
+def test_rewritten_history_loses_no_task_and_a_hand_move_in_it_is_carried_out(hub_in_process, repo, tmp_path):
+    h = hub_in_process
+    kept = h.call(h.submit, {"prompt": "dropped by the rewrite"}, "test")
+    dead = h.call(h.submit, {"prompt": "moved by hand", "id": "t-dead"}, "test")
+    h.call(h.transition, dead["id"], State.DEAD, reason="out of retries")
+    dead_file = git(repo, "show", f"main:dead/{dead['id']}.yaml").stdout
+    # someone force-writes main: back to the first commit, plus the dead task moved into a lane
+    first = git(repo, "rev-list", "--max-parents=0", "main").stdout.strip()
+    blob = git(repo, "hash-object", "-w", "--stdin", input=dead_file).stdout.strip()
+    env = {**os.environ, "GIT_INDEX_FILE": str(tmp_path / "index")}
+
+    def plumbing(*args):
+        return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+
+    plumbing("read-tree", first)
+    plumbing("update-index", "--add", "--cacheinfo", f"100644,{blob},queue/low/{dead['id']}.yaml")
+    rewritten = plumbing("commit-tree", plumbing("write-tree"), "-p", first, "-m", "rewrite")
+    git(repo, "update-ref", "refs/heads/main", rewritten)
+    h.call(h.catch_up)
+    assert h.show(kept["id"])["state"] == "queued"  # put back
+    shown = h.show(dead["id"])
+    assert shown["path"] == f"queue/low/{dead['id']}.yaml" and shown["task"]["state"] == "queued"
+    assert git(repo, "merge-base", "--is-ancestor", rewritten, "main", check=False).returncode == 0
