@@ -65,7 +65,7 @@ def run(finished: int, queued: int, moves: int, workdir: Path) -> dict:
     build(path, finished, queued)
     built = time.perf_counter() - t0
     t0 = time.perf_counter()
-    hub = Hub(path)
+    hub = Hub(path, fleet=False)  # the store alone
     started = time.perf_counter() - t0
     rng = random.Random(1)
     ids = [f"q{i:07d}" for i in rng.sample(range(queued), moves)]

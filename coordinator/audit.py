@@ -8,6 +8,7 @@
     Agent: ada
     Attempt: 1
     Reason: scheduled
+    Agent-State: ada idle → assigned
 
 `git log --format='%(trailers:key=Task,valueonly)'` answers questions without our code.
 """
@@ -35,12 +36,20 @@ def _clean(value: object) -> str:
     return (text[: MAX_VALUE - 3] + "...") if len(text) > MAX_VALUE else (text or NONE)
 
 
-def message(t: Transition) -> str:
-    """The commit message for one transition."""
+def message(t: Transition, agents: tuple[tuple[str, str, str], ...] = ()) -> str:
+    """The commit message for one transition; `agents` are (name, from, to) agent state changes
+    made by the same commit, written as Agent-State trailers."""
     agent = f" ({t.agent})" if t.agent else ""
     subject = _clean(f"{t.task_id}: {t.from_state} → {t.to_state}{agent}")
     trailers = dict(zip(KEYS, (t.task_id, t.from_state, t.to_state, t.agent or NONE, t.attempt, t.reason)))
-    return subject + "\n\n" + "".join(f"{k}: {_clean(v)}\n" for k, v in trailers.items())
+    return subject + "\n\n" + "".join(f"{k}: {_clean(v)}\n" for k, v in trailers.items()) + \
+        "".join(f"Agent-State: {_clean(f'{n} {a} → {b}')}\n" for n, a, b in agents)
+
+
+def agent_message(name: str, from_state: str, to_state: str, reason: str) -> str:
+    """The commit message for an agent's own change (registered, online, offline, blocked)."""
+    return (f"{_clean(f'agent {name}: {from_state} → {to_state}')}\n\nAgent: {_clean(name)}\n"
+            f"Agent-State: {_clean(f'{name} {from_state} → {to_state}')}\nReason: {_clean(reason)}\n")
 
 
 def event_message(subject: str, reason: str) -> str:

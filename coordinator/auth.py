@@ -48,6 +48,19 @@ class TokenStore:
         atomic_write(self.path, json.dumps(self._table, indent=1).encode(), mode=0o600)
         return token
 
+    def revoke(self, role: str, name: str) -> int:
+        """Drop every token of (role, name); the next request that uses one is refused."""
+        self._table = self._read()
+        keep = {h: who for h, who in self._table.items() if (who["role"], who["name"]) != (role, name)}
+        gone = len(self._table) - len(keep)
+        if gone:
+            atomic_write(self.path, json.dumps(keep, indent=1).encode(), mode=0o600)
+            self._table = keep
+        return gone
+
+    def holds(self, role: str, name: str) -> bool:
+        return any((who["role"], who["name"]) == (role, name) for who in self._read().values())
+
     def check(self, token: str | None) -> dict | None:
         """{role, name} for a valid token, else None; compares every stored hash in constant time."""
         if not token:

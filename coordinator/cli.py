@@ -199,6 +199,61 @@ def _check_id(task_id: str) -> None:
         raise UsageError(f"'{task_id[:80]}' is not a task id (letters, digits, . _ -; at most 64)")
 
 
+@main.group()
+def agent():
+    """Register, list and remove agents (each gets its own token)."""
+
+
+@agent.command("add")
+@click.argument("name")
+@click.option("--capabilities", metavar="CAP,CAP", default="", help="What it can do, e.g. python,git.")
+@click.option("--slots", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Tasks it may hold at once.")
+@click.option("--description", default="", help="One line about it.")
+@click.option("--rotate-token", is_flag=True, help="Issue a new token and revoke the old ones.")
+@repo_options
+@json_option
+def agent_add(name, capabilities, slots, description, rotate_token, backend, as_json):
+    """Register agent NAME, or update it; prints its token when one is made."""
+    answer = backend().register_agent({"name": name, "capabilities": _csv(capabilities), "slots": slots,
+                                       "description": description}, rotate=rotate_token)
+    if as_json:
+        return _emit(answer)
+    a = answer["agent"]
+    click.echo(f"{'registered' if answer['created'] else 'updated'} agent {a['name']} "
+               f"(capabilities: {', '.join(a['capabilities']) or 'none'}; slots {a['slots']}; {a['state']})")
+    if answer["token"]:
+        click.echo(f"token (shown once; the sidecar sends it): {answer['token']}")
+    else:
+        click.echo("its token is unchanged (--rotate-token makes a new one)")
+
+
+@agent.command("list")
+@repo_options
+@json_option
+def agent_list(backend, as_json):
+    """Every agent: state, since when, what it holds, last heartbeat."""
+    rows = backend().agents()
+    if as_json:
+        return _emit(rows)
+    if not rows:
+        return click.echo("no agents registered (`agentcom agent add NAME` registers one)")
+    _table(("NAME", "STATE", "SINCE", "TASKS", "CAPABILITIES", "LAST HEARTBEAT"),
+           [(a["name"], a["state"], a["since"] or "", ",".join(a["tasks"]) or "-",
+             ",".join(a["capabilities"]) or "-", a["last_heartbeat"] or "-") for a in rows])
+
+
+@agent.command("remove")
+@click.argument("name")
+@repo_options
+def agent_remove(name, backend):
+    """Take agent NAME out: tokens revoked, its tasks requeued; git keeps its history."""
+    if not is_safe_name(name):
+        raise UsageError(f"'{name[:80]}' is not an agent name (letters, digits, . _ -; at most 64)")
+    answer = backend().remove_agent(name)
+    click.echo(f"removed agent {name}; {answer['tokens_revoked']} token(s) revoked")
+
+
 @main.group(hidden=True)
 def hook():
     """Entry points for the git hooks in hooks/."""

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .auth import read_operator_token
+from .auth import TokenStore, read_operator_token
 from .errors import CoordinatorBusy, HubRefused, HubUnavailable, NotARepo
 from .lock import WriterLock
 from .repoinit import is_coordination_repo
@@ -71,6 +71,15 @@ class HttpBackend:
     def cancel(self, task_id: str) -> dict:
         return self._request("POST", f"/api/tasks/{task_id}/cancel", {})["task"]
 
+    def agents(self) -> list[dict]:
+        return self._request("GET", "/api/agents")["agents"]
+
+    def register_agent(self, fields: dict, rotate: bool = False) -> dict:
+        return self._request("POST", "/api/agents", {**fields, "rotate_token": rotate})
+
+    def remove_agent(self, name: str) -> dict:
+        return self._request("DELETE", f"/api/agents/{name}")
+
 
 class LocalBackend:
     """No hub runs: open the repo as its coordinator for the length of one call."""
@@ -104,6 +113,17 @@ class LocalBackend:
 
     def cancel(self, task_id: str) -> dict:
         return self._with_hub(lambda h: h.call(h.cancel, task_id, "cli"))
+
+    def agents(self) -> list[dict]:
+        return self._with_hub(lambda h: h.agent_list())
+
+    def register_agent(self, fields: dict, rotate: bool = False) -> dict:
+        from .registry import register
+        return self._with_hub(lambda h: register(h, TokenStore(self.repo), fields, "cli", rotate))
+
+    def remove_agent(self, name: str) -> dict:
+        from .registry import remove
+        return self._with_hub(lambda h: remove(h, TokenStore(self.repo), name, "cli"))
 
 
 def connect(repo: str | None, hub: str | None):

@@ -38,6 +38,7 @@ class Timeouts:
     accept: int = _duration(120)           # an assignment not accepted in time is reclaimed
     progress: int = _duration(1800)        # a running task with no report for this long is reclaimed
     heartbeat_grace: int = _duration(90)   # an agent silent this long is offline; its task is reclaimed
+    on_deadline: str = field(default="fail", metadata={"choices": ("fail", "retry")})
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def _section(where: str, name: str, base, raw):
         elif isinstance(getattr(base, key), bool) or not isinstance(value, type(getattr(base, key))) \
                 or isinstance(value, bool):
             raise ConfigError(where, label, f"expected {type(getattr(base, key)).__name__}, got {value!r}")
+        elif spec.metadata.get("choices") and value not in spec.metadata["choices"]:
+            raise ConfigError(where, label, f"{value!r} is not one of {', '.join(spec.metadata['choices'])}")
         elif isinstance(value, int) and not 0 <= value <= MAXIMA.get(key, 10**9):
             raise ConfigError(where, label, f"{value} is out of range (0 to {MAXIMA.get(key, 10**9)})")
         else:

@@ -82,3 +82,19 @@ class HubRefused(AgentcomError):
     def __init__(self, status: int, message: str):
         self.status, self.message = status, message
         super().__init__(message)
+
+
+class AgentNotFound(AgentcomError):
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"no agent named '{name}' is registered (`agentcom agent list` shows them; "
+                         "`agentcom agent add NAME` registers one)")
+
+
+class StaleReport(AgentcomError):
+    """A report from an agent or attempt that no longer holds the task; nothing was changed."""
+
+    def __init__(self, task_id: str, agent: str, attempt: int, why: str):
+        self.task_id, self.agent, self.attempt = task_id, agent, attempt
+        super().__init__(f"report refused for task {task_id} (agent {agent}, attempt {attempt}): {why}; "
+                         "nothing was changed; stop working on it")

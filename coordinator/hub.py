@@ -17,9 +17,10 @@ from typing import Callable
 from .audit import Transition, message, parse as parse_trailers
 from .config import Config
 from .errors import AgentcomError, IllegalTransition, InvalidTask, RefMoved, TaskNotFound, UsageError
+from .fleet import Fleet
 from .gitrepo import GitRepo
 from .intake import STORED_MAX, Intake
-from .layout import FINISHED, Location, State, location
+from .layout import FINISHED, MODE_FILE, PER_AGENT, Entry, Location, State, location
 from .lock import WriterLock
 from .store import Store
 from .task import Defaults, dump, intake, load, new_id
@@ -36,14 +37,18 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Hub(Intake):
+class Hub(Intake, Fleet):
+    """With `fleet` (the default for role "hub") every batch ends with a sweep and a scheduling
+    pass; a one-shot CLI command (role "cli") only does what it was asked."""
+
     def __init__(self, repo_path, *, clock: Callable[[], datetime] = utcnow,
-                 rng: random.Random | None = None, role: str = "hub"):
+                 rng: random.Random | None = None, role: str = "hub", fleet: bool | None = None):
         self.repo_path = str(repo_path)
         self.git = GitRepo(repo_path)
         self.lock = WriterLock(repo_path)
         self.lock.acquire(role)
         self.clock, self.rng = clock, rng or random.Random()
+        self.active = role == "hub" if fleet is None else fleet
         self.config, self.config_error = Config(), None
         self.view = View()
         self.store = Store(self.git)
@@ -54,6 +59,7 @@ class Hub(Intake):
         self._thread: threading.Thread | None = None
         self._since_gc = 0
         self._gc: threading.Thread | None = None
+        self._fleet_init()
         with self.state_lock:
             self._batch([self._start])
 
@@ -95,10 +101,14 @@ class Hub(Intake):
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            wait = self.config.hub.rescan
+            due = self.wake_in() if self.active else None
             try:
-                item = self._calls.get(timeout=self.config.hub.rescan)
+                item = self._calls.get(timeout=wait if due is None else min(wait, due + 0.001))
             except queue.Empty:
-                item = (None, _nothing)  # the safety net for a lost notification: a batch catches up
+                # a timer fell due, or the safety net for a lost push notification: a batch
+                # catches up with main, sweeps and schedules
+                item = (None, _nothing)
             batch = [item]
             while len(batch) < MAX_BATCH:
                 try:
@@ -130,6 +140,8 @@ class Hub(Intake):
                         outcomes.append(_done(fn()))
                     except AgentcomError as e:
                         outcomes.append(_failed(e))
+                if self.active:
+                    self._react()  # every event (a push, a report, a timer) may free or need an agent
                 published = self.store.publish()
             except RefMoved:
                 self._rollback(start)
@@ -205,9 +217,9 @@ class Hub(Intake):
 
     # --- view bookkeeping (undone if the batch loses a race) --------------------------------
 
-    def _track(self, loc: Location, task: dict | None) -> None:
-        entry = self.store.blob_at(loc.path)
-        old = self.view.put(Record(loc, entry.oid, None if loc.state in FINISHED else task))
+    def _track(self, loc: Location, task: dict | None, oid=None) -> None:
+        oid = oid if oid is not None else self.store.blob_at(loc.path).oid
+        old = self.view.put(Record(loc, oid, None if loc.state in FINISHED else task))
         self._undo.append(lambda: self.view.restore(loc.task_id, old))
 
     def _track_rejection(self, path: str, reason: dict) -> None:
@@ -247,12 +259,17 @@ class Hub(Intake):
 
     def transition(self, task_id: str, to: State, *, reason: str, agent: str | None = None,
                    lane: str | None = None, updates: dict | None = None) -> dict:
-        """Move a task to another state: one commit. Raises IllegalTransition if not allowed."""
+        """Move a task to another state: one commit, which also rewrites the files of the agents
+        whose state the move changes. Raises IllegalTransition if the move is not allowed."""
         record = self._record(task_id)
         m = move(self.load_task(record), record.loc, to, self.now(), reason=reason, agent=agent,
                  lane=lane, updates=updates)
-        self.store.stage({record.loc.path: None, m.new.path: dump(m.task)}, message(m.transition))
-        self._track(m.new, m.task)
+        oid = self.git.write_blob(dump(m.task))
+        self._track(m.new, m.task, oid)
+        edits = {record.loc.path: None, m.new.path: Entry(m.new.path, oid, MODE_FILE)}
+        agents, trailers = self._agents_follow({record.loc.agent, m.new.agent},
+                                               m.new.agent if to is State.ASSIGNED else None)
+        self.store.stage({**edits, **agents}, message(m.transition, trailers))
         return m.task
 
     def retry(self, task_id: str, by: str, lane: str | None = None) -> dict:
@@ -264,7 +281,13 @@ class Hub(Intake):
         return self.transition(task_id, State.QUEUED, lane=lane, reason=f"retried by {by}")
 
     def cancel(self, task_id: str, by: str) -> dict:
-        return self.transition(task_id, State.CANCELLED, reason=f"cancelled by {by}")
+        """Cancel a task that is not done; a running attempt is told to stop at its next call."""
+        record = self._record(task_id)
+        updates = None
+        if record.loc.state in PER_AGENT:
+            updates = {"outcome": self._outcome(self.load_task(record), record.loc.agent, "cancelled")}
+        self.activity.pop(task_id, None)
+        return self.transition(task_id, State.CANCELLED, reason=f"cancelled by {by}", updates=updates)
 
     # --- reads (any thread) ----------------------------------------------------------------
 
@@ -294,6 +317,7 @@ class Hub(Intake):
                 "tasks": [self.view.summary(r) for r in self.view.live()],
                 "rejected": [{"path": r.path, **r.reason} for r in sorted(self.view.rejected.values(),
                                                                           key=lambda r: r.path)],
+                "agents": [self._agent_row(a) for _, a in sorted(self.view.agents.items())],
                 "config_error": self.config_error,
             }
 

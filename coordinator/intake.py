@@ -5,6 +5,7 @@ Used at start (a full scan of main) and after every push (the diff since the las
 """
 from __future__ import annotations
 
+from .agents import AGENTS_DIR, load_agent, name_of
 from .audit import Transition, event_message, message
 from .config import CONFIG_FILE, parse as parse_config
 from .errors import AgentcomError, ConfigError, InvalidTask
@@ -32,13 +33,16 @@ class Intake:
         self._load_config(tree)  # limits apply to the files read below
         pending: list[tuple[str, Entry, str]] = []
         self._misplaced: list[str] = []
-        self.view.tasks.clear()
-        self.view.by_path.clear()
-        self.view.rejected.clear()
+        self.view.clear()
         for entry in git.files(tree):
             state = state_of(entry.path)
             name = entry.path.rsplit("/", 1)[-1]
-            if state is None or name == KEEP:
+            if name == KEEP:
+                continue
+            if entry.path.startswith(AGENTS_DIR + "/"):
+                self._scan_agent(entry, pending)
+                continue
+            if state is None:
                 continue
             if state is State.REJECTED:
                 self._scan_rejected(entry)
@@ -47,10 +51,22 @@ class Intake:
             else:
                 self._scan_task(entry, pending)
         self._place_misplaced()
-        for path, entry, source in pending:
-            self._arrived(Verdict(Kind.SUBMIT, path, new=entry) if is_submission_path(path)
-                          else Verdict(Kind.ILLEGAL, path, new=entry,
-                                       reason=f"{path} is not a task file the coordinator wrote"), source)
+        for path, entry, why in pending:
+            if is_submission_path(path):
+                self._arrived(Verdict(Kind.SUBMIT, path, new=entry), why)
+            else:
+                reason = why if path.startswith(AGENTS_DIR + "/") else f"{path} is not a task file the coordinator wrote"
+                self._arrived(Verdict(Kind.ILLEGAL, path, new=entry, reason=reason), "found in the repo")
+
+    def _scan_agent(self, entry: Entry, pending: list) -> None:
+        try:
+            if entry.mode not in (MODE_FILE, MODE_EXEC) or name_of(entry.path) is None:
+                raise InvalidTask(entry.path, ["agents/ holds only NAME.yaml files the coordinator writes"])
+            agent = load_agent(self.store.git.read(entry.oid), entry.path)
+        except InvalidTask as e:
+            pending.append((entry.path, entry, "; ".join(e.problems)))
+            return
+        self.view.put_agent(agent, agent.name)
 
     def _scan_rejected(self, entry: Entry) -> None:
         if entry.path.endswith(".reason.yaml"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .agents import AGENTS_DIR
 from .layout import (MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Change, Entry, State,
                      is_submission_path, parse_location, state_of)
 
@@ -90,6 +91,10 @@ def _judge_added(c: Change, deleted: dict) -> Verdict:
 def _judge_other(c: Change) -> Verdict:
     state = state_of(c.path)
     if state is None:
+        if c.path.startswith(AGENTS_DIR + "/"):
+            return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
+                           reason=f"{c.path}: agents/ is written by the coordinator only "
+                           "(use `agentcom agent add|remove`)")
         if c.path in CONFIG_PATHS:
             if c.new is None:
                 return Verdict(Kind.ILLEGAL, c.path, old=c.old, reason=f"{c.path} cannot be deleted")

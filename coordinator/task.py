@@ -26,9 +26,10 @@ _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 READ_ONLY = tuple(k for k, v in SCHEMA["properties"].items() if v.get("readOnly"))
 USER_FIELDS = tuple(k for k in SCHEMA["properties"] if k not in READ_ONLY)
 FIELD_ORDER = ("id", "title", "state", "priority", "needs", "pin", "repo", "depends_on",
-               "max_retries", "deadline", "not_before", "token_budget", "agent", "attempt",
-               "created_at", "queued_at", "updated_at", "started_at", "finished_at",
-               "last_error", "result", "source", "metadata", "prompt")
+               "max_retries", "deadline", "on_deadline", "not_before", "token_budget", "agent",
+               "attempt", "attempt_base", "created_at", "queued_at", "updated_at", "started_at",
+               "finished_at", "retry_at", "last_error", "outcome", "result", "tokens_used", "source",
+               "metadata", "prompt")
 assert set(FIELD_ORDER) == set(SCHEMA["properties"]), "FIELD_ORDER must list every schema field"
 MAX_PROBLEMS = 8
 

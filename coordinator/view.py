@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .layout import FINISHED, LANES, Location, State
+from .agents import Agent
+from .layout import FINISHED, LANES, PER_AGENT, Location, State
+
+TIMED = ("deadline", "not_before", "retry_at")
 
 
 @dataclass
@@ -15,6 +18,13 @@ class Record:
     loc: Location
     oid: object              # blob id of the task file on main
     task: dict | None        # None for finished tasks until someone asks
+    cache: object = None     # what the scheduler made of it (rebuilt when the record is replaced)
+
+    @property
+    def timed(self) -> bool:
+        """Live, with a time that matters: a deadline, or (queued) a not-before or retry time."""
+        t = self.task
+        return t is not None and self.loc.state is not State.DEAD and any(t.get(k) for k in TIMED)
 
 
 @dataclass
@@ -28,22 +38,61 @@ class View:
     tasks: dict[str, Record] = field(default_factory=dict)
     rejected: dict[str, Rejection] = field(default_factory=dict)
     by_path: dict[str, str] = field(default_factory=dict)
+    agents: dict[str, Agent] = field(default_factory=dict)
+    # indexes kept by put/restore, so the scheduler and sweeper never walk every task
+    queued: dict[str, Record] = field(default_factory=dict)
+    held: dict[str, dict[str, Record]] = field(default_factory=dict)   # agent → its tasks
+    timed: dict[str, Record] = field(default_factory=dict)
+    done: set[str] = field(default_factory=set)
+
+    def clear(self) -> None:
+        for index in (self.tasks, self.rejected, self.by_path, self.agents, self.queued, self.held,
+                      self.timed, self.done):
+            index.clear()
 
     def put(self, record: Record) -> Record | None:
         """Record a task's new place; returns what it replaced (for undo)."""
         old = self.tasks.get(record.loc.task_id)
         if old is not None:
-            self.by_path.pop(old.loc.path, None)
+            self._unindex(old)
         self.tasks[record.loc.task_id] = record
         self.by_path[record.loc.path] = record.loc.task_id
+        loc = record.loc
+        if loc.state is State.QUEUED:
+            self.queued[loc.task_id] = record
+        elif loc.state in PER_AGENT:
+            self.held.setdefault(loc.agent, {})[loc.task_id] = record
+        elif loc.state is State.DONE:
+            self.done.add(loc.task_id)
+        if record.timed:
+            self.timed[loc.task_id] = record
         return old
+
+    def _unindex(self, record: Record) -> None:
+        loc = record.loc
+        self.by_path.pop(loc.path, None)
+        self.queued.pop(loc.task_id, None)
+        self.timed.pop(loc.task_id, None)
+        self.done.discard(loc.task_id)
+        if loc.state in PER_AGENT:
+            mine = self.held.get(loc.agent, {})
+            mine.pop(loc.task_id, None)
+            if not mine:
+                self.held.pop(loc.agent, None)
 
     def restore(self, task_id: str, old: Record | None) -> None:
         current = self.tasks.pop(task_id, None)
         if current is not None:
-            self.by_path.pop(current.loc.path, None)
+            self._unindex(current)
         if old is not None:
             self.put(old)
+
+    def put_agent(self, agent: Agent | None, name: str) -> Agent | None:
+        """Set (or with None, drop) an agent; returns what it replaced (for undo)."""
+        old = self.agents.pop(name, None)
+        if agent is not None:
+            self.agents[name] = agent
+        return old
 
     def get(self, task_id: str) -> Record | None:
         return self.tasks.get(task_id)
@@ -61,9 +110,8 @@ class View:
 
     def lane_depths(self) -> dict[str, int]:
         out = dict.fromkeys(LANES, 0)
-        for r in self.tasks.values():
-            if r.loc.state is State.QUEUED:
-                out[r.loc.lane] += 1
+        for r in self.queued.values():
+            out[r.loc.lane] += 1
         return out
 
     def summary(self, record: Record) -> dict:

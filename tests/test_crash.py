@@ -26,7 +26,7 @@ def _task_paths(repo) -> dict[str, list[str]]:
 
 def _assert_intact(repo, acked: list[str]) -> None:
     git(repo, "fsck", "--no-dangling", "--no-progress")
-    h = Hub(repo)  # a restart: reconciles and carries on
+    h = Hub(repo, fleet=False)  # a restart: reconciles and carries on
     try:
         in_view = set(h.view.tasks)
     finally:
@@ -80,7 +80,7 @@ def test_sigkill_while_a_push_is_being_taken_in_loses_no_submission(repo, clone)
     time.sleep(0.05)
     hub.kill()
     _assert_intact(repo, [])
-    h = Hub(repo)
+    h = Hub(repo, fleet=False)
     try:
         prompts = sorted(h.load_task(r)["prompt"] for r in h.view.tasks.values())
         assert prompts == sorted(f"pushed task {i}" for i in range(40))

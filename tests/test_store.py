@@ -19,7 +19,7 @@ from tests.support.gitenv import git
 
 @pytest.fixture
 def hub_in_process(repo):
-    h = Hub(repo)
+    h = Hub(repo, fleet=False)
     yield h
     h.close()
 
@@ -90,7 +90,7 @@ def test_second_coordinator_on_the_same_repo_refuses_with_who_holds_it(hub_in_pr
         from coordinator.hub import Hub
         from coordinator.errors import CoordinatorBusy
         try:
-            Hub({str(repo)!r})
+            Hub({str(repo)!r}, fleet=False)
         except CoordinatorBusy as e:
             print("BUSY", e)
     """)
@@ -103,15 +103,15 @@ def test_lock_of_a_killed_coordinator_does_not_block_the_next(repo):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         from coordinator.hub import Hub
-        hub = Hub({str(repo)!r}); print("held", flush=True); time.sleep(60)
+        hub = Hub({str(repo)!r}, fleet=False); print("held", flush=True); time.sleep(60)
     """)], stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(CoordinatorBusy):
-            Hub(repo)
+            Hub(repo, fleet=False)
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
-        Hub(repo).close()  # the kernel released the dead holder's lock
+        Hub(repo, fleet=False).close()  # the kernel released the dead holder's lock
     finally:
         if holder.poll() is None:
             holder.kill()
@@ -119,13 +119,13 @@ def test_lock_of_a_killed_coordinator_does_not_block_the_next(repo):
 
 
 def test_view_after_restart_matches_the_repo(repo):
-    h = Hub(repo)
+    h = Hub(repo, fleet=False)
     ids = [h.call(h.submit, {"prompt": f"task {i}", "priority": p}, "test")["id"]
            for i, p in enumerate(["low", "urgent", "normal"])]
     h.call(h.transition, ids[0], State.ASSIGNED, agent="bob", reason="scheduled")
     before = h.status()
     h.close()
-    again = Hub(repo)
+    again = Hub(repo, fleet=False)
     try:
         after = again.status()
         assert after["counts"] == before["counts"] and after["tasks"] == before["tasks"]
@@ -197,14 +197,14 @@ def test_a_failing_operation_leaves_nothing_half_staged(hub_in_process, repo):
 
 
 def test_a_task_accepted_under_one_size_limit_survives_a_lower_one(repo, clone):
-    h = Hub(repo)
+    h = Hub(repo, fleet=False)
     task = h.call(h.submit, {"prompt": "x" * 50000}, "test")
     h.close()
     git(clone, "pull", "-q")
     (clone / "agentcom.yaml").write_text("limits:\n  task_bytes: 1000\n")
     git(clone, "commit", "-q", "-am", "smaller tasks from now on")
     git(clone, "push", "-q")
-    again = Hub(repo)
+    again = Hub(repo, fleet=False)
     try:
         assert again.config.limits.task_bytes == 1000
         assert again.show(task["id"])["state"] == "queued" and not again.status()["rejected"]

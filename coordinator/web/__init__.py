@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Flask, current_app, jsonify
 
-from ..errors import AgentcomError, IllegalTransition, InvalidTask, TaskNotFound, UsageError
+from ..errors import (AgentcomError, AgentNotFound, IllegalTransition, InvalidTask, StaleReport,
+                      TaskNotFound, UsageError)
 
 MAX_BODY = 256 * 1024
 
@@ -20,7 +21,8 @@ def create_app(hub, tokens) -> Flask:
 
     @app.errorhandler(AgentcomError)
     def _agentcom_error(e: AgentcomError):
-        status = {TaskNotFound: 404, InvalidTask: 422, IllegalTransition: 409, UsageError: 400}
+        status = {TaskNotFound: 404, AgentNotFound: 404, InvalidTask: 422, IllegalTransition: 409,
+                  StaleReport: 409, UsageError: 400}
         code = next((c for cls, c in status.items() if isinstance(e, cls)), 500)
         body = {"error": type(e).__name__, "message": str(e)}
         if isinstance(e, InvalidTask):

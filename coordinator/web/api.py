@@ -1,7 +1,8 @@
 """JSON API under /api: reads come from the hub's in-memory view; changes go through its loop.
 
-Changes need the operator token (`Authorization: Bearer TOKEN`); reads need none, which is why
-the hub listens on loopback unless told otherwise.
+Changes need the operator token (`Authorization: Bearer TOKEN`); what a sidecar calls needs
+that agent's own token. Reads need none, which is why the hub listens on loopback unless told
+otherwise.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from ..errors import UsageError
 from ..layout import LANES, is_safe_name
+from ..protocol import parse_heartbeat, parse_report
+from ..registry import register, remove
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -19,23 +22,39 @@ def _hub():
     return current_app.extensions["agentcom.hub"]
 
 
-def operator(view):
-    """Refuse the request unless it carries an operator token."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header.startswith("Bearer ") else None
-        who = current_app.extensions["agentcom.tokens"].check(token)
-        if who is None:
-            return jsonify(error="Unauthorized", message="this needs an operator token: "
-                           "send 'Authorization: Bearer TOKEN' (agentcom reads it from "
-                           "AGENTCOM_TOKEN or the repo's agentcom/operator.token)"), 401
-        if who["role"] != "operator":
-            return jsonify(error="Forbidden", message=f"a {who['role']} token cannot do this; "
-                           "it needs the operator role"), 403
-        g.who = who
-        return view(*args, **kwargs)
-    return wrapper
+def _tokens():
+    return current_app.extensions["agentcom.tokens"]
+
+
+def _requires(role: str):
+    """Refuse the request unless it carries a token of `role` (checked on every request, so a
+    revoked token stops working at once); an agent token acts only as its own agent."""
+    hint = {"operator": "agentcom reads it from AGENTCOM_TOKEN or the repo's agentcom/operator.token",
+            "agent": "the agent's token was shown once by `agentcom agent add`"}[role]
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            header = request.headers.get("Authorization", "")
+            token = header[7:].strip() if header.startswith("Bearer ") else None
+            who = _tokens().check(token)
+            if who is None:
+                return jsonify(error="Unauthorized", message=f"this needs an {role} token: "
+                               f"send 'Authorization: Bearer TOKEN' ({hint})"), 401
+            if who["role"] != role:
+                return jsonify(error="Forbidden", message=f"a {who['role']} token cannot do this; "
+                               f"it needs the {role} role"), 403
+            if role == "agent" and kwargs.get("name", who["name"]) != who["name"]:
+                return jsonify(error="Forbidden", message=f"this token belongs to agent "
+                               f"{who['name']}; it cannot act as {kwargs['name']}"), 403
+            g.who = who
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+operator = _requires("operator")
+agent_only = _requires("agent")
 
 
 def _task_id(task_id: str) -> str:
@@ -98,3 +117,52 @@ def retry(task_id):
 def cancel(task_id):
     hub = _hub()
     return jsonify(task=hub.call(hub.cancel, _task_id(task_id), g.who["name"]))
+
+
+# --- agents ------------------------------------------------------------------------------
+
+@api.get("/agents")
+def agents():
+    return jsonify(agents=_hub().agent_list())
+
+
+@api.post("/agents")
+@operator
+def add_agent():
+    body = _json_body()
+    rotate = body.pop("rotate_token", False)
+    if not isinstance(rotate, bool):
+        raise UsageError("rotate_token must be true or false")
+    answer = register(_hub(), _tokens(), body, g.who["name"], rotate=rotate)
+    return jsonify(answer), 201 if answer["created"] else 200
+
+
+@api.delete("/agents/<name>")
+@operator
+def remove_agent(name):
+    return jsonify(remove(_hub(), _tokens(), _name(name), g.who["name"]))
+
+
+@api.post("/agents/<name>/heartbeat")
+@agent_only
+def heartbeat(name):
+    return jsonify(_hub().heartbeat(name, parse_heartbeat(_json_body(optional=True))))
+
+
+@api.get("/agents/<name>/assignments")
+@agent_only
+def assignments(name):
+    return jsonify(_hub().assignments(name))
+
+
+@api.post("/tasks/<task_id>/report")
+@agent_only
+def report(task_id):
+    hub, r = _hub(), parse_report(_json_body())
+    return jsonify(hub.call(hub.report, g.who["name"], _task_id(task_id), r))
+
+
+def _name(name: str) -> str:
+    if not is_safe_name(name):
+        raise UsageError(f"'{name[:80]}' is not an agent name (letters, digits, . _ -; at most 64)")
+    return name

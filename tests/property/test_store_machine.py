@@ -28,7 +28,7 @@ class StoreMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="agentcom-prop-"))
         self.repo, _ = init_repo(self.dir / "hub.git")
-        self.hub = Hub(self.repo)
+        self.hub = Hub(self.repo, fleet=False)  # the store alone: no agents here
         self.expected: dict[str, str] = {}   # task id → state label, for every acknowledged change
         self.pushed = 0
 
@@ -93,12 +93,12 @@ class StoreMachine(RuleBasedStateMachine):
         self.hub.submit({"prompt": "never acknowledged"}, "prop")
         self.hub.lock.release()
         self.hub.git.close()
-        self.hub = Hub(self.repo)
+        self.hub = Hub(self.repo, fleet=False)  # the store alone: no agents here
 
     @rule()
     def restart(self):
         self.hub.close()
-        self.hub = Hub(self.repo)
+        self.hub = Hub(self.repo, fleet=False)  # the store alone: no agents here
 
     @invariant()
     def every_task_is_in_exactly_one_state_and_none_is_lost(self):
