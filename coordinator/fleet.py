@@ -163,6 +163,8 @@ class Fleet:
         now_attempt = task.get("attempt", 0)
         if record.loc.state in PER_AGENT and record.loc.agent != name:
             return f"it is held by {record.loc.agent} (attempt {now_attempt})"
+        if attempt > now_attempt:
+            return f"attempt {attempt} was never handed out; the task is {record.loc.state.label} on attempt {now_attempt}"
         if attempt != now_attempt:
             return f"attempt {attempt} is over; the task is {record.loc.state.label} on attempt {now_attempt}"
         ended = task.get("outcome") or {}
@@ -215,8 +217,8 @@ class Fleet:
         """Seconds until something falls due (a timeout, a deadline, a task becoming ready)."""
         with self.state_lock:
             times = [next_due(*self._clocks(), self._limits())]
-            times += [r.cache.not_before for r in self.view.queued.values()
-                      if r.cache is not None and r.cache.not_before is not None]
+            times += [r.cache.not_before for r in self.view.timed.values()  # a task becoming ready
+                      if r.loc.state is State.QUEUED and r.cache is not None and r.cache.not_before]
         found = [t for t in times if t is not None]
         return None if not found else max(0.0, (min(found) - self.now()).total_seconds())
 

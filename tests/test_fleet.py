@@ -125,7 +125,7 @@ def test_a_stale_or_foreign_report_is_refused_and_changes_nothing(hub):
     head = hub.store.base
     with pytest.raises(StaleReport, match="held by ada"):
         report(hub, "bob", task_id, "done", 1, summary="not mine")
-    with pytest.raises(StaleReport, match="attempt 7 is over"):
+    with pytest.raises(StaleReport, match="attempt 7 was never handed out"):
         report(hub, "ada", task_id, "accepted", 7)
     with pytest.raises(IllegalTransition, match="send 'accepted' first"):
         report(hub, "ada", task_id, "done", 1)
