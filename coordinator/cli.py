@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from .client import connect, default_repo
 from .errors import AgentcomError, NotARepo, UsageError
 from .layout import LANES, is_safe_name
 
@@ -24,6 +23,8 @@ def repo_options(fn):
                   help="A running hub's address, e.g. http://127.0.0.1:8765 ($AGENTCOM_HUB).")
     @functools.wraps(fn)
     def wrapper(*args, repo, hub, **kwargs):
+        from .client import connect  # imported here: the pre-receive hook runs this CLI and needs speed
+
         return fn(*args, backend=lambda: connect(repo, hub), **kwargs)
     return wrapper
 
@@ -65,6 +66,8 @@ def hub(repo, host, port):
     """Run the coordinator and its HTTP API until stopped."""
     from .repoinit import init_repo, is_coordination_repo
     from .service import run_hub
+
+    from .client import default_repo
 
     path = (repo or default_repo()).expanduser()
     if not path.exists():

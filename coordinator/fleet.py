@@ -131,7 +131,7 @@ class Fleet:
         if r.kind in ("progress", "blocked"):
             self.activity[task_id] = now
             agent = self._agent(name)
-            if r.kind == "blocked" and (agent.state is not AgentState.BLOCKED or agent.reason != r.note):
+            if r.kind == "blocked":  # a repeat with the same note changes nothing
                 self._agent_event(name, AgentState.BLOCKED, f"blocked on {task_id}: {r.note}")
             elif r.kind == "progress" and agent.state is AgentState.BLOCKED:
                 self._agent_event(name, derive(True, False, self._held_states(name)),
