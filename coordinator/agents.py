@@ -66,6 +66,7 @@ class Agent:
     reason: str | None = None            # why (the blocked reason, the reclaim that took it offline)
     registered_at: str | None = None
     last_assigned_at: str | None = None  # for spreading work fairly
+    blocked_on: str | None = None        # the task it is blocked on (only while blocked)
 
     @property
     def path(self) -> str:
@@ -105,7 +106,8 @@ def check_move(name: str, old: AgentState, new: AgentState) -> None:
 
 
 def registration(body: object, where: str = "agent") -> dict:
-    """A registration request → {name, capabilities, slots, description}; InvalidTask lists problems."""
+    """A registration request → {name, and whichever of capabilities, slots, description it
+    sets}; InvalidTask lists every problem. An update changes only the fields it names."""
     if not isinstance(body, dict):
         raise InvalidTask(where, ["an agent registration is a mapping with at least a name"])
     found = [f"{'.'.join(map(str, e.absolute_path)) or 'agent'}: {e.message}"
@@ -114,15 +116,17 @@ def registration(body: object, where: str = "agent") -> dict:
         found.append("name: must not contain '..'")
     if found:
         raise InvalidTask(where, found[:8])
-    return {"name": body["name"], "capabilities": sorted(body.get("capabilities", [])),
-            "slots": body.get("slots", 1), "description": body.get("description", "")}
+    fields = {k: body[k] for k in ("name", "slots", "description") if k in body}
+    if "capabilities" in body:
+        fields["capabilities"] = tuple(sorted(body["capabilities"]))
+    return fields
 
 
 def load_agent(data: bytes, path: str) -> Agent:
     """agents/NAME.yaml → Agent; InvalidTask when it is not one the hub wrote."""
     doc = load(data, path, AGENT_MAX_BYTES)
     name = name_of(path)
-    known = {"state", "since", "reason", "registered_at", "last_assigned_at"}
+    known = {"state", "since", "reason", "registered_at", "last_assigned_at", "blocked_on"}
     fields = registration({k: v for k, v in doc.items() if k not in known}, path)
     if fields["name"] != name:
         raise InvalidTask(path, [f"name: '{fields['name']}' does not match the file name"])
@@ -132,21 +136,28 @@ def load_agent(data: bytes, path: str) -> Agent:
         raise InvalidTask(path, [f"state: {doc.get('state')!r} is not an agent state"]) from None
     stamps = {k: doc.get(k) for k in known - {"state"}}
     if any(v is not None and not isinstance(v, str) for v in stamps.values()):
-        raise InvalidTask(path, ["since, reason, registered_at and last_assigned_at are text"])
-    return Agent(fields["name"], tuple(fields["capabilities"]), fields["slots"], fields["description"],
-                 state, **stamps)
+        raise InvalidTask(path, [f"{', '.join(sorted(known - {'state'}))} are text"])
+    return Agent(state=state, **fields, **stamps)
 
 
 def dump_agent(agent: Agent) -> bytes:
     return dump_any({"name": agent.name, "description": agent.description,
                      "capabilities": list(agent.capabilities), "slots": agent.slots,
                      "state": agent.state.value, "since": agent.since, "reason": agent.reason,
-                     "registered_at": agent.registered_at, "last_assigned_at": agent.last_assigned_at})
+                     "registered_at": agent.registered_at, "last_assigned_at": agent.last_assigned_at,
+                     "blocked_on": agent.blocked_on})
 
 
-def moved(agent: Agent, state: AgentState, now: str, reason: str | None) -> Agent:
-    """The agent in `state` (checked against ALLOWED), stamped when the state changes."""
+def moved(agent: Agent, state: AgentState, now: str, reason: str | None,
+          blocked_on: str | None = None) -> Agent:
+    """The agent in `state` (checked against ALLOWED), stamped when the state changes; blocked
+    names the task it waits on."""
     check_move(agent.name, agent.state, state)
+    if state is AgentState.BLOCKED:
+        blocked_on = blocked_on or agent.blocked_on
+        if state is agent.state:
+            return replace(agent, reason=reason, blocked_on=blocked_on)
+        return replace(agent, state=state, since=now, reason=reason, blocked_on=blocked_on)
     if state is agent.state:
-        return replace(agent, reason=reason) if state is AgentState.BLOCKED else agent
-    return replace(agent, state=state, since=now, reason=reason)
+        return agent
+    return replace(agent, state=state, since=now, reason=reason, blocked_on=None)

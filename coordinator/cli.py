@@ -212,17 +212,17 @@ def agent():
 
 @agent.command("add")
 @click.argument("name")
-@click.option("--capabilities", metavar="CAP,CAP", default="", help="What it can do, e.g. python,git.")
-@click.option("--slots", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="Tasks it may hold at once.")
-@click.option("--description", default="", help="One line about it.")
+@click.option("--capabilities", metavar="CAP,CAP", help="What it can do, e.g. python,git (default: none).")
+@click.option("--slots", type=click.IntRange(1, 32), help="Tasks it may hold at once (default: 1).")
+@click.option("--description", help="One line about it.")
 @click.option("--rotate-token", is_flag=True, help="Issue a new token and revoke the old ones.")
 @repo_options
 @json_option
 def agent_add(name, capabilities, slots, description, rotate_token, backend, as_json):
-    """Register agent NAME, or update it; prints its token when one is made."""
-    answer = backend().register_agent({"name": name, "capabilities": _csv(capabilities), "slots": slots,
-                                       "description": description}, rotate=rotate_token)
+    """Register agent NAME, or change the settings given; prints its token when one is made."""
+    fields = {"name": name, "capabilities": None if capabilities is None else _csv(capabilities),
+              "slots": slots, "description": description}
+    answer = backend().register_agent({k: v for k, v in fields.items() if v is not None}, rotate=rotate_token)
     if as_json:
         return _emit(answer)
     a = answer["agent"]

@@ -25,7 +25,7 @@ from .transitions import DROP
 from .view import Record
 
 log = logging.getLogger("agentcom.fleet")
-HUMAN_WAIT = {AgentState.BLOCKED}
+STUCK = 1.0  # seconds before retrying an overdue action that failed
 
 
 class Fleet:
@@ -41,16 +41,14 @@ class Fleet:
     # --- registry (operator) ---------------------------------------------------------------
 
     def register_agent(self, fields: dict, by: str) -> tuple[dict, bool]:
-        """Add an agent, or update the capabilities, slots and description of one; (agent, created)."""
+        """Add an agent, or change the fields given of one; returns (agent, created)."""
         name, stamp = fields["name"], format_time(self.now())
         old = self.view.agents.get(name)
         if old is None:
-            agent = Agent(name, tuple(fields["capabilities"]), fields["slots"], fields["description"],
-                          AgentState.OFFLINE, stamp, "registered", stamp)
+            agent = Agent(**fields, since=stamp, reason="registered", registered_at=stamp)
             msg = agent_message(name, "unregistered", "offline", f"registered by {by}")
         else:
-            agent = Agent(name, tuple(fields["capabilities"]), fields["slots"], fields["description"],
-                          old.state, old.since, old.reason, old.registered_at, old.last_assigned_at)
+            agent = replace(old, **fields)
             if agent == old:
                 return self._agent_row(agent), False
             msg = agent_message(name, old.state.value, old.state.value,
@@ -132,8 +130,8 @@ class Fleet:
             self.activity[task_id] = now
             agent = self._agent(name)
             if r.kind == "blocked":  # a repeat with the same note changes nothing
-                self._agent_event(name, AgentState.BLOCKED, f"blocked on {task_id}: {r.note}")
-            elif r.kind == "progress" and agent.state is AgentState.BLOCKED:
+                self._agent_event(name, AgentState.BLOCKED, f"blocked on {task_id}: {r.note}", task_id)
+            elif r.kind == "progress" and agent.state is AgentState.BLOCKED and agent.blocked_on == task_id:
                 self._agent_event(name, derive(True, False, self._held_states(name)),
                                   f"resumed {task_id}" + (f": {r.note}" if r.note else ""))
             return self._answer(task_id)
@@ -153,7 +151,7 @@ class Fleet:
     def _answer(self, task_id: str, duplicate: bool = False) -> dict:
         record = self._record(task_id)
         return {"id": task_id, "state": record.loc.state.label, "duplicate": duplicate,
-                "attempt": (record.task or {}).get("attempt")}
+                "attempt": self.load_task(record).get("attempt")}
 
     def _why_not(self, task_id: str, name: str, attempt: int) -> str:
         record = self.view.get(task_id)
@@ -187,11 +185,11 @@ class Fleet:
     def _clocks(self) -> tuple[list[Held], dict[str, datetime], dict[str, datetime]]:
         held = []
         for name, tasks in self.view.held.items():
-            paused = getattr(self.view.agents.get(name), "state", None) in HUMAN_WAIT
+            agent = self.view.agents.get(name)
+            waiting_on = agent.blocked_on if agent is not None and agent.state is AgentState.BLOCKED else None
             for task_id, record in tasks.items():
                 since = max(self.activity.get(task_id, self.started), self.started)
-                held.append(Held(task_id, name, record.loc.state, since,
-                                 paused and record.loc.state is State.WORKING))
+                held.append(Held(task_id, name, record.loc.state, since, task_id == waiting_on))
         seen = {name: max(self.seen.get(name, self.started), self.started)
                 for name, agent in self.view.agents.items() if agent.online}
         deadlines = {task_id: parse_time(r.task["deadline"]) for task_id, r in self.view.timed.items()
@@ -214,13 +212,22 @@ class Fleet:
                 self._end_attempt(task_id, "agent_vanished", f"reclaimed: {name} {why}")
 
     def wake_in(self) -> float | None:
-        """Seconds until something falls due (a timeout, a deadline, a task becoming ready)."""
+        """Seconds until something falls due (a timeout, a deadline, a task becoming ready).
+
+        A ready task that nobody can take yet is not a reason to wake: the event that frees an
+        agent schedules it. Something overdue that the last batch could not settle is retried
+        after STUCK seconds, never in a spin.
+        """
+        now = self.now()
         with self.state_lock:
-            times = [next_due(*self._clocks(), self._limits())]
-            times += [r.cache.not_before for r in self.view.timed.values()  # a task becoming ready
-                      if r.loc.state is State.QUEUED and r.cache is not None and r.cache.not_before]
-        found = [t for t in times if t is not None]
-        return None if not found else max(0.0, (min(found) - self.now()).total_seconds())
+            due = next_due(*self._clocks(), self._limits())
+            ready = [r.cache.not_before for r in self.view.timed.values()
+                     if r.loc.state is State.QUEUED and r.cache is not None
+                     and r.cache.not_before is not None and r.cache.not_before > now]
+        waits = [(t - now).total_seconds() for t in ready]
+        if due is not None:
+            waits.append(max((due - now).total_seconds(), STUCK))
+        return min(waits, default=None)
 
     def _schedule(self) -> None:
         slots = []
@@ -285,8 +292,9 @@ class Fleet:
             self._end_attempt(task_id, "timeout", f"{reason}; on_deadline is retry, so the deadline is spent",
                               kind_label="deadline", updates={"deadline": DROP})
         else:
-            self.transition(task_id, State.QUEUED, lane=record.loc.lane, updates={"deadline": DROP},
-                            reason=f"{reason}; on_deadline is retry: it stays queued, the deadline spent")
+            note = f"{reason}; on_deadline is retry: it stays queued, the deadline spent"
+            self.transition(task_id, State.QUEUED, lane=record.loc.lane, reason=note,
+                            updates={"deadline": DROP, "last_error": note})
 
     def _outcome(self, task: dict, agent: str | None, kind: str) -> dict:
         return {"attempt": int(task.get("attempt", 0)), "agent": agent, "kind": kind,
@@ -303,10 +311,10 @@ class Fleet:
     def _held_states(self, name: str) -> list[State]:
         return [r.loc.state for r in self.view.held.get(name, {}).values()]
 
-    def _agent_event(self, name: str, state: AgentState, reason: str) -> None:
+    def _agent_event(self, name: str, state: AgentState, reason: str, blocked_on: str | None = None) -> None:
         """An agent's own change (online, offline, blocked), as its own commit."""
         agent = self._agent(name)
-        new = moved(agent, state, format_time(self.now()), reason)
+        new = moved(agent, state, format_time(self.now()), reason, blocked_on)
         if new != agent:
             self.store.stage({new.path: dump_agent(new)},
                              agent_message(name, agent.state.value, new.state.value, reason))
@@ -319,7 +327,9 @@ class Fleet:
             agent = self.view.agents.get(name)
             if agent is None:
                 continue
-            blocked = agent.state is AgentState.BLOCKED
+            mine = self.view.held.get(name, {})
+            blocked = agent.state is AgentState.BLOCKED and agent.blocked_on in mine and \
+                mine[agent.blocked_on].loc.state is State.WORKING
             new = moved(agent, derive(agent.online, blocked, self._held_states(name)),
                         format_time(self.now()), agent.reason if blocked else None)
             if name == assigned_to:

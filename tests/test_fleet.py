@@ -104,7 +104,7 @@ def test_accept_then_done_finishes_the_task_and_a_duplicate_is_accepted_once(hub
     assert report(hub, "ada", task_id, "accepted", 1)["duplicate"] is True
     done = report(hub, "ada", task_id, "done", 1, summary="did it\nin detail", pr_url="https://x/pr/1",
                   tokens={"input": 100, "output": 20})
-    assert done == {"id": task_id, "state": "done", "duplicate": False, "attempt": None}
+    assert done == {"id": task_id, "state": "done", "duplicate": False, "attempt": 1}
     head = hub.store.base
     again = report(hub, "ada", task_id, "done", 1, summary="did it")
     assert again["duplicate"] is True and hub.store.base == head
@@ -286,6 +286,41 @@ def test_a_blocked_agent_keeps_its_task_past_the_progress_timeout_until_it_resum
     assert where(hub, task_id)[0] is State.WORKING
     report(hub, "ada", task_id, "progress", 1, note="approved")
     assert agent_state(hub, "ada") is AgentState.WORKING
+
+
+def test_a_block_ends_with_the_task_it_was_on(hub, clock):
+    add(hub, "ada", slots=2)
+    first, second = submit(hub, id="first"), submit(hub, id="second")
+    beat(hub, "ada")
+    for task_id in (first, second):
+        report(hub, "ada", task_id, "accepted", 1)
+    report(hub, "ada", first, "blocked", 1, note="which database?")
+    report(hub, "ada", second, "progress", 1)  # progress on another task does not unblock
+    assert (agent_state(hub, "ada"), hub.view.agents["ada"].blocked_on) == (AgentState.BLOCKED, first)
+    report(hub, "ada", first, "done", 1, summary="asked and answered")
+    assert (agent_state(hub, "ada"), hub.view.agents["ada"].blocked_on) == (AgentState.WORKING, None)
+    clock.advance(60 * 31)  # second's progress clock never stopped
+    hub.heartbeat("ada", Heartbeat())
+    tick(hub)
+    assert where(hub, second)[0] is State.QUEUED
+
+
+def test_a_ready_task_nobody_can_take_does_not_wake_the_loop(hub, clock):
+    add(hub, "ada", ["python"])
+    beat(hub, "ada")
+    submit(hub, needs=["go"], not_before="1s")
+    assert 0.9 <= hub.wake_in() <= 1.0  # the not-before time
+    clock.advance(2)
+    tick(hub)
+    assert hub.wake_in() == pytest.approx(88)  # ada's heartbeat grace, not 0 (a spin)
+
+
+def test_updating_an_agent_changes_only_what_is_given(hub):
+    hub.call(hub.register_agent, registration({"name": "ada", "capabilities": ["go"], "slots": 2,
+                                               "description": "the fast one"}), "test")
+    hub.call(hub.register_agent, registration({"name": "ada", "slots": 3}), "test")
+    agent = hub.view.agents["ada"]
+    assert (agent.capabilities, agent.slots, agent.description) == (("go",), 3, "the fast one")
 
 
 def test_work_waits_for_its_dependencies_and_starts_when_they_are_done(hub):

@@ -39,10 +39,10 @@ def _requires(role: str):
             token = header[7:].strip() if header.startswith("Bearer ") else None
             who = _tokens().check(token)
             if who is None:
-                return jsonify(error="Unauthorized", message=f"this needs an {role} token: "
+                return jsonify(error="Unauthorized", message=f"this needs {_a(role)} token: "
                                f"send 'Authorization: Bearer TOKEN' ({hint})"), 401
             if who["role"] != role:
-                return jsonify(error="Forbidden", message=f"a {who['role']} token cannot do this; "
+                return jsonify(error="Forbidden", message=f"{_a(who['role'])} token cannot do this; "
                                f"it needs the {role} role"), 403
             if role == "agent" and kwargs.get("name", who["name"]) != who["name"]:
                 return jsonify(error="Forbidden", message=f"this token belongs to agent "
@@ -51,6 +51,10 @@ def _requires(role: str):
             return view(*args, **kwargs)
         return wrapper
     return decorate
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 operator = _requires("operator")
