@@ -140,10 +140,12 @@ class GitRepo:
     def write_blob(self, data: bytes) -> pygit2.Oid:
         return self.repo.create_blob(data)
 
-    def edit_tree(self, base: pygit2.Tree | None, edits: dict[str, tuple[pygit2.Oid, int] | None]) -> pygit2.Oid:
+    def edit_tree(self, base: pygit2.Tree | None, edits: dict[str, tuple[pygit2.Oid, int] | None],
+                  top: bool = True) -> pygit2.Oid | None:
         """A new tree: `base` with each path set to (blob, mode) or removed (None).
 
-        Only the trees on the edited paths are rewritten; a directory left empty disappears.
+        Only the trees on the edited paths are rewritten; a directory left empty disappears
+        (a subtree left empty comes back as None, without being written).
         """
         here: dict[str, tuple[pygit2.Oid, int] | None] = {}
         below: dict[str, dict] = {}
@@ -163,13 +165,13 @@ class GitRepo:
         for name, sub_edits in below.items():
             current = builder.get(name)
             sub = self.repo[current.id] if current is not None and current.filemode == TREE else None
-            new_sub = self.edit_tree(sub, sub_edits)
-            if len(self.repo[new_sub]) == 0:
+            new_sub = self.edit_tree(sub, sub_edits, top=False)
+            if new_sub is None:
                 if current is not None:
                     builder.remove(name)
             else:
                 builder.insert(name, new_sub, TREE)
-        return builder.write()
+        return builder.write() if len(builder) or top else None
 
     def commit(self, tree: pygit2.Oid, parent: pygit2.Oid | None, message: str,
                author: pygit2.Signature | None = None) -> pygit2.Oid:
