@@ -4,16 +4,19 @@ The user's commits stay in their clone; they fix the files and push again.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from pathlib import Path
 
 from .config import CONFIG_FILE, Config, parse as parse_config
-from .errors import ConfigError, InvalidTask
+from .errors import ConfigError, InvalidTask, UsageError
 from .gitrepo import MAIN, GitRepo
 from .layout import lane_of_submission
 from .receive import Kind, judge
 from .task import Defaults, intake, load
 
 ZERO = "0" * 40
+_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> list[str]:
@@ -75,16 +78,41 @@ def _config_at(git: GitRepo, commit: str) -> Config:
 
 def pre_receive(lines: list[str]) -> tuple[int, list[str]]:
     """Run as the hook: stdin lines in, (exit code, messages for the pusher) out."""
-    updates = [tuple(line.split()) for line in lines if line.strip()]
     git = GitRepo(None, from_env=True)
     try:
-        problems = check_push(git, updates)
+        return verdict(git, lines)
     finally:
         git.close()
+
+
+def check_quarantined(repo_path: str, lines: list[str], objects: str | None) -> tuple[int, list[str]]:
+    """The hub's side of the fast hook: check a push whose objects are still in git's quarantine
+    directory `objects` (which must be inside the repo's own objects directory)."""
+    git = GitRepo(repo_path)
+    try:
+        if objects:
+            where = Path(objects).resolve()
+            if not (where.is_dir() and where.is_relative_to((git.path / "objects").resolve())):
+                raise UsageError("objects must be a directory inside the repo's objects directory")
+            git.repo.odb.add_disk_alternate(str(where))
+        return verdict(git, lines)
+    finally:
+        git.close()
+
+
+def verdict(git: GitRepo, lines: list[str]) -> tuple[int, list[str]]:
+    """`old new ref` lines → (0, []) to let the push land, or (1, what to tell the pusher)."""
+    updates = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 3 or not all(_HEX.fullmatch(p) for p in parts[:2]):
+            if line.strip():
+                raise UsageError(f"not a ref update line: {line[:100]!r}")
+            continue
+        updates.append(tuple(parts))
+    problems = check_push(git, updates)
     if not problems:
         return 0, []
     shown = problems[:50] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else [])
     return 1, ["push refused: fix these and push again (your commits are still in your clone):",
                *(f"  - {p}" for p in shown)]
-
-

@@ -14,7 +14,7 @@ from .lock import runtime_dir
 
 PROJECT = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT / "queue-repo-template"
-HOOKS = ("pre-receive", "post-receive")
+HOOKS = ("pre-receive", "pre-receive.py", "post-receive")
 
 
 RUNTIME_MARK = "agentcom/repo.version"

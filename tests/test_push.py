@@ -131,3 +131,25 @@ def test_a_push_is_judged_by_the_settings_it_brings(clone):
     _commit(clone, {"inbox/long.yaml": b"prompt: " + b"x" * 2000 + b"\n"})
     push = git(clone, "push", check=False)
     assert push.returncode != 0 and "inbox/long.yaml: file is 2009 bytes; the limit is 1000" in push.stderr
+
+
+def test_a_running_hub_checks_pushes_itself_and_without_one_the_hook_fails_closed(repo, clone):
+    from tests.support.processes import HubProcess
+
+    git(repo, "config", "agentcom.cli", str(repo / "no-such-agentcom.py"))  # the local check cannot run
+    hub = HubProcess(repo)
+    try:
+        _commit(clone, {"inbox/bad.yaml": b"prompt: [oops\n"})
+        refused = git(clone, "push", "-q", check=False)
+        assert refused.returncode != 0 and "inbox/bad.yaml: not valid YAML" in refused.stderr
+        git(clone, "reset", "-q", "--hard", "origin/main")
+        _commit(clone, {"inbox/good.yaml": b"prompt: fine\n"})
+        git(clone, "push", "-q")  # checked and let through by the hub
+        status, body = hub.request("POST", "/api/hooks/pre-receive", {"updates": [], "objects": "/"})
+        assert status == 400 and "inside the repo's objects directory" in body["message"]
+    finally:
+        hub.stop()
+    _commit(clone, {"inbox/more.yaml": b"prompt: fine too\n"})
+    blind = git(clone, "push", "-q", check=False)
+    assert blind.returncode != 0  # nobody could check it, so it does not land
+    assert "inbox/more.yaml" not in git(repo, "ls-tree", "-r", "--name-only", "main").stdout

@@ -166,6 +166,23 @@ def report(task_id):
     return jsonify(hub.call(hub.report, g.who["name"], _task_id(task_id), r))
 
 
+# --- the pre-receive hook's fast path ------------------------------------------------------
+
+@api.post("/hooks/pre-receive")
+@operator
+def pre_receive():
+    from ..hooks import check_quarantined
+
+    body = _json_body()
+    lines, objects = body.get("updates"), body.get("objects")
+    if not isinstance(lines, list) or len(lines) > 1000 or not all(isinstance(x, str) for x in lines):
+        raise UsageError("updates must be a list of at most 1000 'old new ref' lines")
+    if objects is not None and not isinstance(objects, str):
+        raise UsageError("objects must be a path or null")
+    code, out = check_quarantined(_hub().repo_path, lines, objects)
+    return jsonify(code=code, lines=out)
+
+
 def _name(name: str) -> str:
     if not is_safe_name(name):
         raise UsageError(f"'{name[:80]}' is not an agent name (letters, digits, . _ -; at most 64)")
