@@ -315,6 +315,8 @@ class Fleet:
         """An agent's own change (online, offline, blocked), as its own commit."""
         agent = self._agent(name)
         new = moved(agent, state, format_time(self.now()), reason, blocked_on)
+        if agent.blocked_on and new.blocked_on != agent.blocked_on:
+            self.activity[agent.blocked_on] = self.now()  # time spent waiting on a human is not silence
         if new != agent:
             self.store.stage({new.path: dump_agent(new)},
                              agent_message(name, agent.state.value, new.state.value, reason))

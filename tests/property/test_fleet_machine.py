@@ -227,9 +227,11 @@ class FleetMachine(RuleBasedStateMachine):
 
     @initialize(fleet=st.dictionaries(st.sampled_from(NAMES), st.tuples(st.sets(st.sampled_from(CAPS)),
                                                                          st.integers(1, 2)), max_size=3),
-                work=st.lists(st.tuples(st.sampled_from(LANES), st.sampled_from([None, 0, 1, 2])), max_size=4))
-    def start_a_fleet(self, fleet, work):
-        """Most runs start with some agents registered and online and some work queued."""
+                work=st.lists(st.tuples(st.sampled_from(LANES), st.sampled_from([None, 0, 1, 2])), max_size=4),
+                busy=st.booleans())
+    def start_a_fleet(self, fleet, work, busy):
+        """Most runs start with some agents registered and online and some work queued (and,
+        when busy, accepted)."""
         for name, (caps, slots) in sorted(fleet.items()):
             self.register(name, caps, slots)
             self.heartbeat(name, False)
@@ -238,6 +240,8 @@ class FleetMachine(RuleBasedStateMachine):
             if max_retries is not None:
                 doc["max_retries"] = max_retries
             self.ids.append(self.hub.call(self.hub.submit, doc, "test")["id"])
+        if busy:
+            self.fleet_runs(1, True)
 
     # --- operators: tasks ------------------------------------------------------------------
 
@@ -329,10 +333,10 @@ class FleetMachine(RuleBasedStateMachine):
         """A sidecar dies or loses the network: it just stops heartbeating."""
         self.down.add(data.draw(st.sampled_from(sorted(self.agents - self.down)), label="agent"))
 
-    @rule(seconds=st.one_of(st.integers(1, 300), st.integers(300, 3600)), busy=st.booleans())
+    @rule(seconds=st.one_of(st.integers(1, 300), st.integers(1500, 3600)), busy=st.booleans())
     def fleet_runs(self, seconds, busy):
         """Time passes while every sidecar still up heartbeats (every 60 s: within the grace) and,
-        when busy, reports progress on each run it is not blocked on."""
+        when busy, accepts what it is given and reports progress on each run it is not blocked on."""
         while seconds > 0:
             step = min(60, seconds)
             self.clock.advance(step)
@@ -341,9 +345,28 @@ class FleetMachine(RuleBasedStateMachine):
                 self.beat_agent(name)
             self.tick()
             for name, task_id, attempt, state in self.held() if busy else ():
-                if name not in self.down and state == "working" and self.blocks.get(name) != task_id:
-                    self.report(name, task_id, make_report("progress", attempt))
+                if name not in self.down and self.blocks.get(name) != task_id:
+                    self.report(name, task_id, make_report("accepted" if state == "assigned" else "progress", attempt))
                     self.sign[task_id] = (attempt, self.clock.now)
+
+    @precondition(lambda self: any(s == "working" and n not in self.down for n, _, _, s in self.held()))
+    @rule(data=st.data(), minutes=st.integers(20, 60), then=st.sampled_from(["answered", "blocked-again", "waits"]))
+    def waits_on_a_human(self, data, minutes, then):
+        """An agent blocks on a run and waits long for its human (sidecars up and busy meanwhile);
+        then the human answers, or it blocks on another run it has, or it waits on."""
+        runs = [h for h in self.held() if h[3] == "working" and h[0] not in self.down]
+        name, task_id, attempt, _ = data.draw(st.sampled_from(runs), label="run")
+        self.holder_report(name, task_id, attempt, "working", "blocked", "approve?")
+        self.fleet_runs(60 * minutes, True)
+        event(f"waited on a human for {'over' if minutes * 60 >= PROGRESS else 'under'} the progress timeout")
+        mine = [h for h in self.held() if h[0] == name and h[3] == "working"]
+        others = [h for h in mine if h[1] != task_id]
+        if then == "blocked-again" and others:
+            event("blocked on another run after a long wait")
+            _, other, other_attempt, _ = data.draw(st.sampled_from(others), label="other run")
+            self.holder_report(name, other, other_attempt, "working", "blocked", "and this one?")
+        elif then == "answered" and any(h[1] == task_id for h in mine):
+            self.holder_report(name, task_id, attempt, "working", "progress", "")
 
     # --- agents' reports -------------------------------------------------------------------
 
@@ -402,7 +425,7 @@ class FleetMachine(RuleBasedStateMachine):
             assert agent.blocked_on != task_id, "a block ends with its task"
 
     @precondition(lambda self: self.held())
-    @rule(data=st.data(), plan=st.lists(st.sampled_from(["progress", "blocked", "done", "done", "failed",
+    @rule(data=st.data(), plan=st.lists(st.sampled_from(["progress", "blocked", "blocked", "done", "done", "failed",
                                                           "failed-permanent"]), min_size=1, max_size=3))
     def agent_works(self, data, plan):
         """What a sidecar normally does: accept an assignment, then report on the run until it ends."""
@@ -411,8 +434,8 @@ class FleetMachine(RuleBasedStateMachine):
             self.holder_report(name, task_id, attempt, state, "accepted", "")
         for kind in plan:
             self.holder_report(name, task_id, attempt, "working", kind, "need a key")
-            if self.state(task_id) != "working":
-                break
+            if kind == "blocked" or self.state(task_id) != "working":
+                break  # a blocked sidecar waits for its human
 
     @precondition(lambda self: self.held())
     @rule(data=st.data(), kind=st.sampled_from(["accepted", "done", "failed", "failed-permanent"]))
