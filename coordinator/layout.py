@@ -142,7 +142,8 @@ def lane_of_submission(path: str) -> str | None:
 
 def rejected_paths(original: str, stamp: str) -> tuple[str, str]:
     """Where a rejected file and its reason go: rejected/STAMP-FLATTENED-NAME(.reason.yaml)."""
-    flat = re.sub(r"[^A-Za-z0-9._-]", "_", original.replace("/", "__"))[-120:].lstrip(".") or "file"
+    flat = re.sub(r"[^A-Za-z0-9._-]", "_", original.replace("/", "__"))
+    flat = re.sub(r"\.{2,}", ".", flat)[-120:].lstrip(".") or "file"  # no "..", whatever git would allow
     base = f"{State.REJECTED.value}/{stamp}-{flat}"
     return base, base + ".reason.yaml"
 
