@@ -59,7 +59,9 @@ def main() -> None:
         os.chdir(ROOT)
         os.execv(VENV_PYTHON, [str(VENV_PYTHON), "-m", "pytest", *sys.argv[2:]])
     sys.path.insert(0, str(ROOT))
-    from coordinator.cli import run
+    from coordinator.cli import main as commands, run
+    from sidecar.cli import add_commands
+    add_commands(commands)
     run()
 
 

@@ -61,6 +61,12 @@ class TokenStore:
     def holds(self, role: str, name: str) -> bool:
         return any((who["role"], who["name"]) == (role, name) for who in self._read().values())
 
+    def agent_key(self, name: str) -> str | None:
+        """The stored hash of the agent's newest token: the key its notifications are signed with
+        (protocol.notify_key), so the hub keeps no secret beyond what it stores already."""
+        keys = [h for h, who in self._read().items() if (who["role"], who["name"]) == ("agent", name)]
+        return keys[-1] if keys else None
+
     def check(self, token: str | None) -> dict | None:
         """{role, name} for a valid token, else None; compares every stored hash in constant time."""
         if not token:

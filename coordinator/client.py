@@ -27,8 +27,8 @@ def default_repo() -> Path:
 class HttpBackend:
     """The hub's JSON API (docs/http-api.md)."""
 
-    def __init__(self, url: str, token: str | None):
-        self.url, self.token = url.rstrip("/"), token
+    def __init__(self, url: str, token: str | None, timeout: float = TIMEOUT):
+        self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
 
     def _request(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
@@ -39,14 +39,14 @@ class HttpBackend:
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return json.loads(resp.read() or b"{}")
         except urllib.error.HTTPError as e:
             try:
                 answer = json.loads(e.read())
             except ValueError:
                 answer = {"message": f"HTTP {e.code}"}
-            raise HubRefused(e.code, answer.get("message", f"HTTP {e.code}")) from None
+            raise HubRefused(e.code, answer.get("message", f"HTTP {e.code}"), answer.get("error")) from None
         except (urllib.error.URLError, OSError) as e:
             raise HubUnavailable(self.url, str(getattr(e, "reason", e))) from None
 
@@ -79,6 +79,15 @@ class HttpBackend:
 
     def remove_agent(self, name: str) -> dict:
         return self._request("DELETE", f"/api/agents/{name}")
+
+    # what a sidecar calls, with its agent token (docs/agent-protocol.md)
+
+    def heartbeat(self, name: str, url: str | None, holding: list[dict]) -> dict:
+        return self._request("POST", f"/api/agents/{name}/heartbeat",
+                             {**({"url": url} if url else {}), "holding": holding})
+
+    def report(self, task_id: str, body: dict) -> dict:
+        return self._request("POST", f"/api/tasks/{task_id}/report", body)
 
 
 class LocalBackend:

@@ -77,10 +77,10 @@ class HubUnavailable(AgentcomError):
 
 
 class HubRefused(AgentcomError):
-    """The hub answered with an error; carries its HTTP status and message."""
+    """The hub answered with an error; carries its HTTP status, error name and message."""
 
-    def __init__(self, status: int, message: str):
-        self.status, self.message = status, message
+    def __init__(self, status: int, message: str, error: str | None = None):
+        self.status, self.message, self.error = status, message, error
         super().__init__(message)
 
 

@@ -108,6 +108,14 @@ class Fleet:
 
     def report(self, name: str, task_id: str, r: Report) -> dict:
         """Apply a report from `name` about attempt r.attempt of a task (runs in the loop)."""
+        poked = name in self._pokes
+        try:
+            return self._report(name, task_id, r)
+        finally:
+            if not poked:
+                self._pokes.discard(name)  # it knows what its own report did
+
+    def _report(self, name: str, task_id: str, r: Report) -> dict:
         record = self._record(task_id)
         task = self.load_task(record)
         loc = record.loc

@@ -59,6 +59,8 @@ class Hub(Intake, Fleet):
         self._thread: threading.Thread | None = None
         self._since_gc = 0
         self._gc: threading.Thread | None = None
+        self.notifier = None                  # tells sidecars their work changed (service.py sets it)
+        self._pokes: set[str] = set()         # agents whose held tasks this batch changed
         self._fleet_init()
         with self.state_lock:
             self._batch([self._start])
@@ -132,6 +134,7 @@ class Hub(Intake, Fleet):
         """Run fns, one after another, then publish; on a racing push, undo, catch up, rerun."""
         for _ in range(MAX_RACES):
             start = self.store.base
+            self._pokes = set()
             try:
                 self.catch_up()
                 outcomes = []
@@ -152,6 +155,10 @@ class Hub(Intake, Fleet):
             self._undo.clear()
             if published:
                 self._maintain(published)
+                if self._pokes and self.notifier is not None:
+                    # notify only after the commit lands, so a sidecar never pulls a task that
+                    # git does not hold yet
+                    self.notifier.poke(self._pokes, str(self.store.base))
             return outcomes
         raise AgentcomError(f"gave up after {MAX_RACES} pushes raced with this change; try again")
 
@@ -269,6 +276,10 @@ class Hub(Intake, Fleet):
         edits = {record.loc.path: None, m.new.path: Entry(m.new.path, oid, MODE_FILE)}
         agents, trailers = self._agents_follow({record.loc.agent, m.new.agent},
                                                m.new.agent if to is State.ASSIGNED else None)
+        if to is State.ASSIGNED:
+            self._pokes.add(m.new.agent)
+        if record.loc.agent and m.new.agent != record.loc.agent:
+            self._pokes.add(record.loc.agent)  # taken away (cancel, reclaim): stop it now
         self.store.stage({**edits, **agents}, message(m.transition, trailers))
         return m.task
 

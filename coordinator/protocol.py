@@ -1,10 +1,13 @@
-"""[pure] What a sidecar sends the hub: heartbeats and reports, validated into plain data.
+"""[pure] What a sidecar and the hub say to each other: heartbeats and reports, validated into
+plain data, and the signature on the hub's notifications.
 
 Every report names the attempt it is about (the fencing token the hub handed out with the
 assignment); the agent is the one the request's token belongs to. docs/agent-protocol.md.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 
 import jsonschema
@@ -96,3 +99,37 @@ def parse_report(body: object) -> Report:
 def parse_heartbeat(body: object) -> Heartbeat:
     doc = _check(_HEARTBEAT, body or {}, "heartbeat")
     return Heartbeat(doc.get("url"), tuple((h["id"], h["attempt"]) for h in doc.get("holding", ())))
+
+
+# --- notifications: the hub → the sidecar -------------------------------------------------
+
+NOTIFY_MAX_AGE = 300  # seconds a signed notification stays valid (against replays)
+SIGNATURE_HEADER = "X-Agentcom-Signature"
+TIMESTAMP_HEADER = "X-Agentcom-Timestamp"
+
+
+def notify_key(token: str) -> str:
+    """The key that signs an agent's notifications: the SHA-256 of its token, which is what the
+    hub stores. The sidecar derives it from the token it holds; nobody sends it."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign(key: str, timestamp: int, body: bytes) -> str:
+    """`sha256=HEX`: HMAC-SHA256 over "TIMESTAMP." + body."""
+    mac = hmac.new(key.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(key: str, timestamp: str | None, signature: str | None, body: bytes, now: float) -> str | None:
+    """None if the signature is good and fresh, else what is wrong (compared in constant time)."""
+    if not timestamp or not signature:
+        return f"no {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header"
+    try:
+        stamp = int(timestamp)
+    except ValueError:
+        return f"{TIMESTAMP_HEADER} is not a whole number of seconds"
+    if abs(now - stamp) > NOTIFY_MAX_AGE:
+        return f"the notification is {int(abs(now - stamp))}s old (at most {NOTIFY_MAX_AGE}s)"
+    if not hmac.compare_digest(sign(key, stamp, body), signature):
+        return "bad signature"
+    return None

@@ -10,6 +10,7 @@ from .auth import TokenStore
 from .errors import UsageError
 from .hub import Hub
 from .lock import runtime_dir
+from .notify import Notifier
 from .watcher import watch_pushes
 from .web import create_app
 
@@ -27,7 +28,9 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
         port = hub.config.hub.port if port is None else port
         if not 0 <= port <= 65535:
             raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
-        app = create_app(hub, TokenStore(repo))
+        tokens = TokenStore(repo)
+        app = create_app(hub, tokens)
+        hub.notifier = Notifier(lambda name: (hub.urls.get(name), tokens.agent_key(name)))
         try:
             server = create_server(app, host=host, port=port, threads=8, channel_timeout=30,
                                    connection_limit=200, ident="agentcom")
@@ -55,6 +58,8 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
             observer.stop()
             observer.join(timeout=5)
         hub.close()
+        if hub.notifier is not None:
+            hub.notifier.close()
         print("AgentCom hub stopped", file=out, flush=True)
 
 

@@ -1,0 +1,287 @@
+"""The sidecar's work as one pass that may run any number of times, at any moment, after any
+crash: deliver what the hub is owed, ask the hub what is ours, make the runs on disk match,
+and watch the running ones. `agentcom sidecar` runs passes in a loop; `sidecar poll` runs one.
+
+Execution is at least once: a run lost with its machine is run again (visibly: a progress
+report says so), and a run the hub no longer gives us is stopped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+from coordinator.client import HttpBackend
+from coordinator.errors import HubRefused, HubUnavailable
+
+from .config import SidecarConfig
+from .files import write_json
+from .launch import install_report_command, kill, spawn
+from .outbox import Outbox, Pending
+from .result import problems, verdict
+from .runs import ACCEPTED, ACCEPTING, FINISHED, RUNNING, Run, Runs
+
+log = logging.getLogger("agentcom.sidecar")
+HUB_TIMEOUT = 10.0
+CHECK_EVERY = 0.5      # seconds between looks at a running agent
+START_GRACE = 30.0     # seconds a new run's wrapper has to say it started
+MAX_RUNS = 3           # runs of one attempt lost without a trace before it counts as failed
+TAIL = 600             # characters of the agent's stderr quoted in a failure
+
+
+class Sidecar:
+    def __init__(self, config: SidecarConfig, *, url: str | None = None, clock=time.time):
+        self.config, self.url, self.clock = config, url, clock
+        self.hub = HttpBackend(config.hub, config.token, timeout=HUB_TIMEOUT)
+        self.runs = Runs(config.state_dir)
+        self.outbox = Outbox(config.state_dir / "outbox")
+        self.children: set[int] = set()   # wrappers this process started (to reap)
+        self.poked = True                 # ask the hub at the first pass
+        self.last_beat: float | None = None
+        self.hub_error: str | None = None
+        self.failures = 0                 # hub calls failed in a row
+        self.quiet_until = 0.0            # after a failure, leave the hub alone until then
+        install_report_command(config.state_dir)
+
+    # --- one pass --------------------------------------------------------------------------
+
+    def step(self) -> float:
+        """Do everything due now; returns the seconds until the next pass should run."""
+        now = self.clock()
+        self._reap()
+        for run in self.runs.all():
+            self._watch(run, now)
+        if (self.poked or now >= self.quiet_until) and self._deliver() and (self.poked or self._beat_due(now)):
+            self.poked = False
+            answer = self._heartbeat(now)
+            if answer is not None:
+                self._follow(answer)
+        return self._next_due(now)
+
+    def _beat_due(self, now: float) -> bool:
+        return self.last_beat is None or now - self.last_beat >= self.config.heartbeat
+
+    def _heartbeat(self, now: float) -> dict | None:
+        holding = [{"id": r.task_id, "attempt": r.attempt} for r in self.runs.all()]
+        try:
+            answer = self.hub.heartbeat(self.config.agent, self.url, holding)
+        except (HubUnavailable, HubRefused) as e:
+            self._hub_failed(e)
+            return None
+        self.last_beat, self.hub_error, self.failures = now, None, 0
+        self._status()
+        return answer
+
+    def _hub_failed(self, e: Exception) -> None:
+        self.failures += 1
+        self.hub_error = str(e)
+        self.poked = False
+        self.quiet_until = self.clock() + min(30.0, 2.0 ** self.failures)
+        if isinstance(e, HubRefused) and e.status in (401, 403, 404):
+            log.error("the hub refuses this sidecar: %s", e)  # a revoked token, a removed agent
+        else:
+            log.warning("hub unreachable (%s); runs go on, reports wait in the outbox", e)
+        self._status()
+
+    def _follow(self, answer: dict) -> None:
+        """Make the runs on disk match what the hub says we hold."""
+        for d in answer.get("drop", ()):
+            run = self.runs.get(d["id"], d["attempt"])
+            if run is not None:
+                self._drop(run, f"the hub says: {d['why']}")
+        listed = set()
+        for a in answer.get("assignments", ()):
+            task_id, attempt = a["id"], a["attempt"]
+            listed.add((task_id, attempt))
+            run = self.runs.get(task_id, attempt)
+            if run is None and a["state"] == "assigned":
+                run = self.runs.create(a["task"], attempt)
+                log.info("%s: assigned (attempt %d); accepting", task_id, attempt)
+                self.outbox.put(task_id, {"kind": "accepted", "attempt": attempt})
+            elif run is None:  # working, yet nothing on disk: this sidecar's state was lost
+                run = self.runs.create(a["task"], attempt, phase=ACCEPTED)
+                self._say(run, "re-running: this sidecar had no record of the run (its state was lost)")
+            elif run.phase == ACCEPTING and a["state"] == "working" and not self.outbox.holds(task_id, attempt):
+                run.save(phase=ACCEPTED)  # accepted got through, its answer did not
+        if any(r.phase == ACCEPTING for r in self.runs.all()):
+            self._deliver()
+        for run in self.runs.all():
+            if run.phase == ACCEPTED and (run.task_id, run.attempt) in listed:
+                self._start(run)
+
+    # --- runs ------------------------------------------------------------------------------
+
+    def _start(self, run: Run) -> None:
+        pid = spawn(self.config, run)
+        self.children.add(pid)
+        log.info("%s: run %d of attempt %d started (pid %d)", run.task_id, run.notes["runs"], run.attempt, pid)
+
+    def _watch(self, run: Run, now: float) -> None:
+        if run.phase != RUNNING:
+            return
+        try:
+            ended = run.read("exit.json")
+        except ValueError:
+            ended = None
+        if ended is not None and ended.get("run") == run.notes["runs"]:
+            return self._ended(run, ended, now)
+        if not run.alive():
+            if run.process() is None and now - run.notes["started_at"] < START_GRACE:
+                return  # the wrapper has not said hello yet
+            if run.notes.get("killed"):
+                return self._ended(run, {"code": None}, now)
+            return self._lost(run, "the run vanished (the sidecar or its machine restarted)")
+        if run.notes.get("killed"):
+            if now >= run.notes["kill_at"] + self.config.kill_grace:
+                kill(run, signal.SIGKILL)
+            return
+        if now - run.notes["started_at"] > self.config.run_timeout:
+            return self._kill(run, f"still running after run_timeout ({self.config.run_timeout}s)", now)
+        self._relay_progress(run, now)
+
+    def _kill(self, run: Run, why: str, now: float) -> None:
+        log.warning("%s: stopping run %d: %s", run.task_id, run.notes["runs"], why)
+        run.save(killed=why, kill_at=now)
+        kill(run, signal.SIGTERM)
+
+    def _ended(self, run: Run, ended: dict, now: float) -> None:
+        if run.notes.get("dropped"):
+            return self._close(run, run.notes["dropped"])
+        result = result_error = None
+        try:
+            result = run.read("result.json")
+        except ValueError as e:
+            result_error = str(e)
+        if result is not None and problems(result):
+            result, result_error = None, "; ".join(problems(result))
+        report = verdict(run.attempt, code=ended.get("code"), result=result, result_error=result_error,
+                         killed=run.notes.get("killed"), start_error=ended.get("error"),
+                         stderr_tail=_tail(run.path("stderr.log")))
+        self.outbox.put(run.task_id, report)
+        run.save(phase=FINISHED, final=report["kind"], finished_at=now)
+        log.info("%s: run %d of attempt %d ended: %s%s", run.task_id, run.notes["runs"], run.attempt,
+                 report["kind"], f" ({report['reason']})" if report["kind"] == "failed" else "")
+        self._deliver()
+
+    def _lost(self, run: Run, why: str) -> None:
+        if run.notes["runs"] >= MAX_RUNS:
+            self.outbox.put(run.task_id, {"kind": "failed", "attempt": run.attempt,
+                                          "reason": f"{why}; lost {MAX_RUNS} runs of this attempt"})
+            run.save(phase=FINISHED, final="failed")
+            return
+        run.set_aside()
+        run.save(phase=ACCEPTED)
+        self._say(run, f"re-running (run {run.notes['runs'] + 1}): {why}")
+        self.last_beat = None  # start it once the hub confirms it is still ours
+
+    def _drop(self, run: Run, why: str) -> None:
+        log.info("%s: attempt %d dropped: %s", run.task_id, run.attempt, why)
+        if run.phase == RUNNING and run.alive():
+            run.save(dropped=why)
+            self._kill(run, why, self.clock())
+        else:
+            self._close(run, why)
+
+    def _close(self, run: Run, why: str) -> None:
+        self.runs.close(run, why)
+
+    def _say(self, run: Run, note: str) -> None:
+        log.info("%s: %s", run.task_id, note)
+        self.outbox.put(run.task_id, {"kind": "progress", "attempt": run.attempt, "note": note[:500]})
+        run.save(last_sent=self.clock())
+
+    def _relay_progress(self, run: Run, now: float) -> None:
+        """The agent's progress notes go to the hub now and then; a block (and its end) at once.
+        A run that says nothing still gets a progress report every progress_every."""
+        try:
+            note = run.read("progress.json")
+        except ValueError:
+            note = None
+        last = run.notes.get("last_sent") or run.notes["started_at"]
+        blocked = run.notes.get("blocked", False)
+        if note is not None and not problems(note, "progress") and note["seq"] != run.notes.get("progress_seq"):
+            if note["kind"] == "blocked" or blocked or now - last >= self.config.progress_every:
+                body = {"kind": note["kind"], "attempt": run.attempt, **({"note": note["note"]} if note.get("note") else {})}
+                self.outbox.put(run.task_id, body)
+                run.save(progress_seq=note["seq"], blocked=note["kind"] == "blocked", last_sent=now)
+                return
+        if not blocked and now - last >= self.config.progress_every:
+            minutes = int((now - run.notes["started_at"]) // 60)
+            self.outbox.put(run.task_id, {"kind": "progress", "attempt": run.attempt, "note": f"running {minutes}m"})
+            run.save(last_sent=now)
+
+    # --- the outbox ------------------------------------------------------------------------
+
+    def _deliver(self) -> bool:
+        """Send every pending report, oldest first; False if the hub could not be reached."""
+        for item in self.outbox.pending():
+            try:
+                answer = self.hub.report(item.task_id, item.body)
+            except HubUnavailable as e:
+                self._hub_failed(e)
+                return False
+            except HubRefused as e:
+                if e.status in (401, 403) or e.status >= 500:
+                    self._hub_failed(e)  # may get better: keep it, try later
+                    return False
+                self.outbox.refuse(item, f"{e.status} {e.error}: {e.message}")
+                self._refused(item, e)
+                continue
+            self.outbox.sent(item)
+            self._delivered(item, answer)
+        return True
+
+    def _delivered(self, item: Pending, answer: dict) -> None:
+        run = self.runs.get(item.task_id, item.body["attempt"])
+        kind = item.body["kind"]
+        if run is None:
+            return
+        if kind == "accepted" and run.phase == ACCEPTING:
+            run.save(phase=ACCEPTED)
+        elif kind in ("done", "failed"):
+            log.info("%s: hub took '%s' for attempt %d (task now %s)", item.task_id, kind, run.attempt,
+                     answer.get("state"))
+            self._close(run, f"{kind} delivered")
+
+    def _refused(self, item: Pending, e: HubRefused) -> None:
+        log.warning("%s: the hub refused '%s' for attempt %s: %s", item.task_id, item.body.get("kind"),
+                    item.body.get("attempt"), e.message)
+        run = self.runs.get(item.task_id, item.body.get("attempt"))
+        if run is not None:
+            self._drop(run, f"the hub refused '{item.body.get('kind')}': {e.message}")
+
+    # --- housekeeping ----------------------------------------------------------------------
+
+    def _reap(self) -> None:
+        for pid in list(self.children):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.children.discard(pid)
+
+    def _next_due(self, now: float) -> float:
+        beat = 0.0 if self.last_beat is None else self.config.heartbeat - (now - self.last_beat)
+        waits = [max(beat, self.quiet_until - now)]
+        if any(r.phase == RUNNING for r in self.runs.all()):
+            waits.append(CHECK_EVERY)
+        return max(0.05, min(waits))
+
+    def _status(self) -> None:
+        write_json(self.config.state_dir / "sidecar.json", {
+            "agent": self.config.agent, "pid": os.getpid(), "url": self.url,
+            "last_heartbeat": self.last_beat, "hub_error": self.hub_error,
+            "runs": [{"id": r.task_id, "attempt": r.attempt, "phase": r.phase} for r in self.runs.all()]})
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - TAIL))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""

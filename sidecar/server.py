@@ -1,0 +1,67 @@
+"""The sidecar's notification endpoint: POST /notify, signed by the hub (docs/sidecar.md).
+
+A notification only wakes the sidecar, which then asks the hub with its own token; so even a
+forged one could not make it run anything. Unsigned, stale, or foreign notifications are refused.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from flask import Flask, jsonify, request
+
+from coordinator.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, verify
+
+MAX_BODY = 4096
+
+
+def create_app(agent: str, token: str, on_notify: Callable[[], None], clock=time.time) -> Flask:
+    app = Flask("agentcom-sidecar")
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
+    key = notify_key(token)
+
+    @app.post("/notify")
+    def notify():
+        body = request.get_data()
+        problem = verify(key, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER),
+                         body, clock())
+        if problem:
+            return jsonify(error="Unauthorized", message=f"not a notification from the hub: {problem}"), 401
+        doc = request.get_json(silent=True)
+        if not isinstance(doc, dict) or doc.get("agent") != agent:
+            return jsonify(error="Forbidden", message=f"this sidecar serves agent {agent} only"), 403
+        on_notify()
+        return jsonify(ok=True), 202
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    @app.errorhandler(413)
+    def _other(e):
+        return jsonify(error=type(e).__name__, message=e.description), e.code
+
+    return app
+
+
+class NotifyServer:
+    """The endpoint served by waitress on a thread; `url` is what the hub is told to call."""
+
+    def __init__(self, app: Flask, host: str, port: int, advertise: str | None = None):
+        from waitress.server import create_server
+
+        self.server = create_server(app, host=host, port=port, threads=2, channel_timeout=10,
+                                    connection_limit=50, ident="agentcom-sidecar")
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        self.url = advertise or f"http://{shown}:{self.server.effective_port}/notify"
+        self.thread = threading.Thread(target=self._serve, name="sidecar-notify", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            pass  # closed
+
+    def close(self) -> None:
+        self.server.close()
+        self.server.task_dispatcher.shutdown()
