@@ -130,11 +130,11 @@ def status(backend, as_json):
                                           for a in data["agents"]))
     if data.get("config_error"):
         click.echo(f"! agentcom.yaml is invalid, last good settings in use: {data['config_error']}")
-    rows = [(t["id"], t["state"], t.get("lane") or t.get("agent") or "", (t.get("title") or "")[:50])
-            for t in data["tasks"]]
+    rows = [(t["id"], t["state"], t.get("lane") or t.get("agent") or "", (t.get("title") or "")[:50],
+             (t.get("note") or "")[:60]) for t in data["tasks"]]
     if rows:
         click.echo("")
-        _table(("ID", "STATE", "LANE/AGENT", "TITLE"), rows)
+        _table(("ID", "STATE", "LANE/AGENT", "TITLE", "LAST NOTE"), rows)
     if data["rejected"]:
         click.echo("\nrejected (kept with the reason beside them):")
         for r in data["rejected"]:

@@ -37,6 +37,7 @@ class Fleet:
         self.seen: dict[str, datetime] = {}       # agent → last heartbeat
         self.activity: dict[str, datetime] = {}   # held task → assigned, accepted or last progress
         self.urls: dict[str, str] = {}            # agent → where its sidecar takes notifications
+        self.notes: dict[str, tuple[int, str, str]] = {}  # task → (attempt, last progress note, when)
 
     # --- registry (operator) ---------------------------------------------------------------
 
@@ -136,6 +137,8 @@ class Fleet:
                                     "send 'accepted' first, with the same attempt")
         if r.kind in ("progress", "blocked"):
             self.activity[task_id] = now
+            if r.note:  # in memory only: progress makes no commit
+                self.notes[task_id] = (r.attempt, r.note, format_time(now))
             agent = self._agent(name)
             if r.kind == "blocked":  # a repeat with the same note changes nothing
                 self._agent_event(name, AgentState.BLOCKED, f"blocked on {task_id}: {r.note}", task_id)
@@ -363,6 +366,13 @@ class Fleet:
                 "description": agent.description, "tasks": sorted(self.view.held.get(agent.name, {})),
                 "last_heartbeat": format_time(seen) if seen else None,
                 "last_assigned_at": agent.last_assigned_at, "registered_at": agent.registered_at}
+
+    def last_note(self, record: Record) -> dict:
+        """The held attempt's latest progress note, for status lists ({} when there is none)."""
+        found = self.notes.get(record.loc.task_id)
+        if found is None or record.loc.state not in PER_AGENT or (record.task or {}).get("attempt") != found[0]:
+            return {}
+        return {"note": found[1], "noted_at": found[2]}
 
     def agent_list(self) -> list[dict]:
         with self.state_lock:

@@ -325,7 +325,7 @@ class Hub(Intake, Fleet):
                 "head": str(self.store.base),
                 "counts": self.view.counts(),
                 "lanes": self.view.lane_depths(),
-                "tasks": [self.view.summary(r) for r in self.view.live()],
+                "tasks": [{**self.view.summary(r), **self.last_note(r)} for r in self.view.live()],
                 "rejected": [{"path": r.path, **r.reason} for r in sorted(self.view.rejected.values(),
                                                                           key=lambda r: r.path)],
                 "agents": [self._agent_row(a) for _, a in sorted(self.view.agents.items())],
