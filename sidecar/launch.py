@@ -25,7 +25,7 @@ _SECRET_VARS = ("AGENTCOM_TOKEN", "AGENTCOM_AGENT_TOKEN")
 def install_report_command(state_dir: Path) -> Path:
     """STATE/bin/agentcom-report: the agent's way to report (a standard-library script)."""
     bin_dir = state_dir / "bin"
-    bin_dir.mkdir(mode=0o700, exist_ok=True)
+    bin_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     script = bin_dir / REPORT_COMMAND
     text = (f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -E -s -S "
             f"{shlex.quote(str(HERE / 'report.py'))} \"$@\"\n")

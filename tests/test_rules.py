@@ -33,6 +33,35 @@ def test_pure_modules_import_no_io():
         assert not imported & IMPURE, f"coordinator/{name}.py imports {imported & IMPURE}"
 
 
+SIDECAR_PURE = ("result", "prompt")
+SIDECAR_MAY_IMPORT = {"errors", "times", "protocol", "client", "auth", "lock"}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_coordinator_never_imports_the_sidecar_and_the_sidecar_only_a_named_part_of_it():
+    for path in (ROOT / "coordinator").rglob("*.py"):
+        assert not {m for m in _imports(path) if m.split(".")[0] == "sidecar"}, f"{path.name} imports the sidecar"
+    for path in (ROOT / "sidecar").glob("*.py"):
+        used = {m.split(".")[1] for m in _imports(path) if m.startswith("coordinator.")}
+        assert used <= SIDECAR_MAY_IMPORT, f"sidecar/{path.name} imports coordinator.{used - SIDECAR_MAY_IMPORT}"
+        assert "coordinator" not in _imports(path), f"sidecar/{path.name} imports the whole coordinator"
+
+
+def test_pure_sidecar_modules_import_no_io():
+    for name in SIDECAR_PURE:
+        imported = {m.split(".")[0] for m in _imports(ROOT / "sidecar" / f"{name}.py")}
+        assert not imported & IMPURE, f"sidecar/{name}.py imports {imported & IMPURE}"
+
+
 def test_template_config_states_the_defaults():
     parsed = config.parse((ROOT / "queue-repo-template" / "agentcom.yaml").read_bytes())
     assert parsed == config.Config()

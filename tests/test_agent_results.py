@@ -1,0 +1,144 @@
+"""The result contract an agent follows (docs/agent-results.md): the agentcom-report command, the
+result file, and how a run's ending becomes the report the hub gets. Also the sidecar's config."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from coordinator.errors import ConfigError
+from coordinator.protocol import REPORT_SCHEMA, parse_report
+from sidecar.config import load_config
+from sidecar.launch import install_report_command
+from sidecar.prompt import FOOTER, agent_prompt
+from sidecar.result import problems, verdict
+
+
+def test_done_needs_a_done_result_and_a_clean_exit():
+    done = {"status": "done", "summary": "fixed", "pr_url": "https://example.com/pr/1",
+            "tokens": {"input": 10, "output": 2}, "model": "m"}
+    assert verdict(2, code=0, result=done) == {"kind": "done", "attempt": 2, "summary": "fixed",
+                                               "pr_url": "https://example.com/pr/1",
+                                               "tokens": {"input": 10, "output": 2}, "model": "m"}
+    crashed = verdict(2, code=1, result=done)
+    assert crashed["kind"] == "failed" and "wrote a done result but exited with code 1" in crashed["reason"]
+    assert crashed["tokens"] == {"input": 10, "output": 2}  # the tokens were spent either way
+
+
+@pytest.mark.parametrize("ending, reason, permanent", [
+    ({"code": 0, "result": None}, "the agent exited with code 0 without writing a result", False),
+    ({"code": 3, "result": None, "stderr_tail": "boom\n"}, "exited with code 3 without writing a result; last output: boom", False),
+    ({"code": -9, "result": None}, "was killed by signal 9", False),
+    ({"code": 0, "result": {"status": "failed", "reason": "no such repo", "permanent": True}}, "no such repo", True),
+    ({"code": None, "result": None, "killed": "still running after run_timeout (2s)"}, "killed: still running after run_timeout", False),
+    ({"code": 0, "result": None, "result_error": "status: 'success' is not one of ['done', 'failed']"}, "the result file is not valid", False),
+    ({"code": None, "result": None, "start_error": "cannot start 'claude': No such file"}, "cannot start 'claude'", True),
+])
+def test_every_other_ending_is_a_failure_with_its_reason(ending, reason, permanent):
+    body = verdict(1, **ending)
+    assert body["kind"] == "failed" and reason in body["reason"] and body["permanent"] is permanent
+    parse_report(body)  # the hub takes it as it is
+
+
+def test_the_result_file_is_checked_against_the_hubs_limits():
+    assert problems({"status": "done"}) == []
+    assert problems({"status": "failed"}) == ["result: 'reason' is a required property"]
+    assert "summary" in problems({"status": "done", "summary": "x" * 5000})[0]
+    assert problems([1]) == ["the result file must hold a JSON object"]
+    assert problems({"kind": "blocked", "seq": 1}, "progress") == ["progress: 'note' is a required property"]
+
+
+def test_the_report_command_keeps_the_hubs_limits(monkeypatch):
+    import importlib
+    import sidecar
+
+    monkeypatch.syspath_prepend(sidecar.__path__[0])  # it runs as a script, beside files.py
+    report_cli = importlib.import_module("report")
+    for key, limit in report_cli.LIMITS.items():
+        assert REPORT_SCHEMA["properties"][key]["maxLength"] == limit, key
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    bin_dir = install_report_command(tmp_path / "state")
+    run = tmp_path / "state" / "runs" / "fix-login.1"
+    run.mkdir(parents=True)
+    (run / "task.json").write_text(json.dumps({"id": "fix-login"}))
+    env = {**os.environ, "AGENTCOM_RUN_DIR": str(run), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    def call(*args, stdin=None):
+        return subprocess.run(["agentcom-report", *args], env=env, capture_output=True, text=True, input=stdin)
+    return run, call
+
+
+def test_an_agent_reports_done_failed_and_progress_with_one_command_each(run_dir):
+    run, call = run_dir
+    assert call("progress", "tests written").returncode == 0
+    assert call("blocked", "may I run the migration?").returncode == 0
+    assert json.loads((run / "progress.json").read_text()) == {"kind": "blocked", "seq": 2,
+                                                               "note": "may I run the migration?"}
+    done = call("done", "--summary", "-", "--pr-url", "https://example.com/pr/7", "--tokens-in", "1200",
+                "--tokens-out", "300", "--model", "m1", stdin="Kept the next parameter.\nAdded a test.")
+    assert done.returncode == 0, done.stderr
+    result = json.loads((run / "result.json").read_text())
+    assert result == {"status": "done", "summary": "Kept the next parameter.\nAdded a test.",
+                      "pr_url": "https://example.com/pr/7", "model": "m1",
+                      "tokens": {"input": 1200, "output": 300}}
+    assert problems(result) == []
+    assert call("failed", "--reason", "the repo is gone", "--permanent").returncode == 0
+    assert json.loads((run / "result.json").read_text()) == {"status": "failed", "reason": "the repo is gone",
+                                                             "permanent": True}
+
+
+def test_the_report_command_refuses_bad_input_and_says_why(run_dir, tmp_path):
+    _, call = run_dir
+    bad = call("done", "--summary", "x" * 4001)
+    assert bad.returncode == 2 and "at most 4000" in bad.stderr
+    assert "http:// or https://" in call("done", "--summary", "ok", "--pr-url", "ftp://x").stderr
+    assert "'-5' is not a whole number" in call("done", "--summary", "ok", "--tokens-in", "-5").stderr
+    assert "--reason" in call("failed").stderr
+    outside = subprocess.run(["agentcom-report", "done", "--summary", "ok"], capture_output=True, text=True,
+                             env={**os.environ, "AGENTCOM_RUN_DIR": str(tmp_path),
+                                  "PATH": f"{tmp_path / 'state' / 'bin'}:{os.environ['PATH']}"})
+    assert outside.returncode == 2 and "run this from the command the sidecar started" in outside.stderr
+
+
+def test_the_prompt_footer_is_short_and_names_the_task():
+    text = agent_prompt({"id": "fix-login", "prompt": "Fix the login redirect\n"}, 3, footer=True)
+    assert text.startswith("Fix the login redirect\n\n---\nAgentCom task fix-login, attempt 3.")
+    assert len(FOOTER) / 4 < 200  # tokens the protocol adds to every task
+    assert agent_prompt({"id": "a", "prompt": "p"}, 1, footer=False) == "p"
+
+
+def _config(tmp_path, text, mode=0o600):
+    path = tmp_path / "sidecar.yaml"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_a_sidecar_config_is_read_with_defaults_and_paths_beside_it(tmp_path):
+    config = load_config(_config(tmp_path, "hub: http://127.0.0.1:8765/\nagent: ada\ntoken: acm_ag_x\n"
+                                           "command: claude -p '{prompt}' --max-turns 30\nheartbeat: 10s\n"))
+    assert config.hub == "http://127.0.0.1:8765" and config.command == ("claude", "-p", "{prompt}", "--max-turns", "30")
+    assert config.heartbeat == 10 and config.run_timeout == 7200 and config.state_dir == tmp_path / "ada.state"
+    assert "acm_ag_x" not in repr(config)
+
+
+@pytest.mark.parametrize("text, mode, message", [
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nheartbeet: 5s\n", 0o600, "heartbeet: unknown key; did you mean 'heartbeat'?"),
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: run {promt}\n", 0o600, "unknown placeholder {promt}"),
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\n", 0o644, "others can read it (mode 644); chmod 600 it"),
+    ("hub: http://h:1\nagent: ada\ncommand: x\n", 0o600, "token: is required"),
+    ("hub: h:1\nagent: ada\ntoken: t\ncommand: x\n", 0o600, "hub: 'h:1' is not valid"),
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nrun_timeout: soon\n", 0o600, "run_timeout: 'soon' is not a duration"),
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nstdin: all\n", 0o600, "stdin: 'all' is not one of prompt, task, none"),
+    ("- a list\n", 0o600, "must be a mapping of settings"),
+])
+def test_a_bad_sidecar_config_is_refused_naming_the_key(tmp_path, monkeypatch, text, mode, message):
+    monkeypatch.delenv("AGENTCOM_AGENT_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("{", r"\{")
+                       .replace("}", r"\}").replace("?", r"\?").replace("[", r"\[")):
+        load_config(_config(tmp_path, text, mode))
