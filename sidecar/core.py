@@ -114,7 +114,13 @@ class Sidecar:
     # --- runs ------------------------------------------------------------------------------
 
     def _start(self, run: Run) -> None:
-        pid = spawn(self.config, run)
+        try:
+            pid = spawn(self.config, run)
+        except OSError as e:  # the wrapper itself could not start: no retry here can help
+            self.outbox.put(run.task_id, verdict(run.attempt, code=None, result=None,
+                                                 start_error=f"cannot start the run: {e.strerror or e}"))
+            run.save(phase=FINISHED, final="failed")
+            return
         self.children.add(pid)
         log.info("%s: run %d of attempt %d started (pid %d)", run.task_id, run.notes["runs"], run.attempt, pid)
 
@@ -177,6 +183,8 @@ class Sidecar:
         self.last_beat = None  # start it once the hub confirms it is still ours
 
     def _drop(self, run: Run, why: str) -> None:
+        if run.notes.get("dropped"):
+            return  # already stopping
         log.info("%s: attempt %d dropped: %s", run.task_id, run.attempt, why)
         if run.phase == RUNNING and run.alive():
             run.save(dropped=why)

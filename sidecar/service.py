@@ -63,8 +63,8 @@ def serve(config: SidecarConfig, out=sys.stdout) -> None:
         while not stop.is_set():
             try:
                 wait = sidecar.step()
-            except AgentcomError as e:  # loop boundary: say it, keep going
-                log.error("pass failed: %s", e)
+            except Exception:  # loop boundary: say it, keep going; every fact is on disk
+                log.exception("pass failed; trying again in 5s")
                 wait = 5.0
             wake.wait(timeout=wait)
             wake.clear()
