@@ -55,8 +55,8 @@ def verdict(attempt: int, *, code: int | None, result: dict | None, result_error
         return {**body, **(extra or {})}
 
     accounting = {k: result[k] for k in ("tokens", "model") if result and k in result}
-    if start_error:
-        return failed(start_error, permanent=True)
+    if start_error:  # this machine's problem (a wrong command): another agent may do better
+        return failed(start_error)
     if killed:
         return failed(f"killed: {killed}", extra=accounting)
     if result_error:

@@ -34,7 +34,7 @@ def test_done_needs_a_done_result_and_a_clean_exit():
     ({"code": 0, "result": {"status": "failed", "reason": "no such repo", "permanent": True}}, "no such repo", True),
     ({"code": None, "result": None, "killed": "still running after run_timeout (2s)"}, "killed: still running after run_timeout", False),
     ({"code": 0, "result": None, "result_error": "status: 'success' is not one of ['done', 'failed']"}, "the result file is not valid", False),
-    ({"code": None, "result": None, "start_error": "cannot start 'claude': No such file"}, "cannot start 'claude'", True),
+    ({"code": None, "result": None, "start_error": "cannot start 'claude': No such file"}, "cannot start 'claude'", False),
 ])
 def test_every_other_ending_is_a_failure_with_its_reason(ending, reason, permanent):
     body = verdict(1, **ending)
