@@ -274,6 +274,8 @@ class Sidecar:
     def _next_due(self, now: float) -> float:
         beat = 0.0 if self.last_beat is None else self.config.heartbeat - (now - self.last_beat)
         waits = [max(beat, self.quiet_until - now)]
+        if self.outbox.pending():  # a report the hub did not take: try again when the quiet ends
+            waits.append(self.quiet_until - now)
         if any(r.phase == RUNNING for r in self.runs.all()):
             waits.append(CHECK_EVERY)
         return max(0.05, min(waits))

@@ -1,4 +1,5 @@
-"""Fixtures: a scrubbed git environment, a coordination repo, clones, a hub; and a leak check."""
+"""Fixtures: a scrubbed git environment, a coordination repo, clones, a hub, sidecars; and a leak
+check."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ from hypothesis import settings
 from coordinator.repoinit import init_repo
 from tests.support.gitenv import git, scrub
 from tests.support.processes import HubProcess
+from tests.support.sidecars import Sidecars
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100)
 settings.register_profile("dev", deadline=None, max_examples=100)
@@ -63,3 +65,12 @@ def hub(repo):
     process = HubProcess(repo)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def sidecars(tmp_path):
+    """Agents with their sidecars; at the end every sidecar is stopped and every agent process
+    it started (detached with setsid, out of the leak check's sight) is killed."""
+    started = Sidecars(tmp_path / "sidecars")
+    yield started
+    started.close()

@@ -26,11 +26,12 @@ def agentcom(*args: str, input: str | None = None, check: bool = False, timeout:
 
 
 class HubProcess:
-    """`agentcom.py hub --repo R --port 0` as a child process; knows its URL and token."""
+    """`agentcom.py hub --repo R --port P` as a child process; knows its URL and token. Port 0
+    picks a free one; give the port of a hub that died to start another on the same address."""
 
-    def __init__(self, repo: Path):
+    def __init__(self, repo: Path, port: int = 0):
         self.repo = repo
-        self.proc = subprocess.Popen([sys.executable, str(CLI), "hub", "--repo", str(repo), "--port", "0"],
+        self.proc = subprocess.Popen([sys.executable, str(CLI), "hub", "--repo", str(repo), "--port", str(port)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
         deadline = time.monotonic() + 30
@@ -47,6 +48,7 @@ class HubProcess:
             self.kill()
             raise AssertionError("hub did not start:\n" + "".join(self.output) + (self.proc.stdout.read() or ""))
         self.token = (repo / "agentcom" / "operator.token").read_text().strip()
+        self.port = int(self.url.rpartition(":")[2])
 
     def request(self, method: str, path: str, body: dict | None = None, token: str | None = "operator"):
         """(status, json) for one API call; token='operator' sends the operator token."""

@@ -1,0 +1,89 @@
+"""A stand-in for a coding agent, run by the sidecar in tests (standard library only).
+
+It first records what it was given (argv, stdin, environment, pid, process group) as
+$FAKE_AGENT_RECORDS/run.TASK_ID.ATTEMPT.PID.json (stdin beside it, in .stdin), then does what the first line of the task's prompt says, reporting through
+`agentcom-report` (found on PATH) as a real agent would:
+
+    done [SUMMARY]          report done, exit 0
+    sleep SECONDS           sleep, then report done
+    wait                    wait until the test creates $FAKE_AGENT_RECORDS/release.TASK_ID, then done
+    exit CODE [MESSAGE]     write MESSAGE to stderr, exit CODE without a result
+    no-result               exit 0 without a result
+    fail [permanent:] WHY   report failed (permanently with `permanent:`), exit 0
+    hang                    ignore SIGTERM, start a child in the same process group, never end
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WAIT_LIMIT = 60  # seconds `wait` and `hang` last at most, so a forgotten agent still ends
+
+
+def started(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
+
+
+def record(records: Path, name: str, doc: dict, stdin: bytes) -> None:
+    """NAME.json and NAME.stdin, each written whole (a reader never sees half a record)."""
+    for suffix, data in ((".stdin", stdin), (".json", json.dumps(doc, indent=1).encode())):
+        tmp = records / f".{name}{suffix}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, records / f"{name}{suffix}")
+
+
+def report(*args: str) -> None:
+    subprocess.run(["agentcom-report", *args], check=True, stdout=subprocess.DEVNULL, timeout=30)
+
+
+def main() -> int:
+    records = Path(os.environ["FAKE_AGENT_RECORDS"])
+    task = json.loads(Path(os.environ["AGENTCOM_TASK_FILE"]).read_text())
+    stdin = sys.stdin.buffer.read()
+    name = f"{task['id']}.{os.environ.get('AGENTCOM_ATTEMPT')}.{os.getpid()}"
+    doc = {"argv": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid(),
+           "start": started(os.getpid()), "pgid": os.getpgid(0), "sid": os.getsid(0)}
+    record(records, f"run.{name}", doc, stdin)
+
+    first = (task.get("prompt") or "").splitlines()[0]
+    verb, _, rest = first.partition(" ")
+    if verb == "done":
+        report("done", "--summary", rest or "did it")
+    elif verb == "sleep":
+        time.sleep(float(rest))
+        report("done", "--summary", f"slept {rest}s")
+    elif verb == "wait":
+        release = records / f"release.{task['id']}"
+        deadline = time.monotonic() + WAIT_LIMIT
+        while not release.exists():
+            if time.monotonic() > deadline:
+                print("fake agent: never released", file=sys.stderr)
+                return 9
+            time.sleep(0.05)
+        report("done", "--summary", "released")
+    elif verb == "exit":
+        code, _, message = rest.partition(" ")
+        print(message or f"fake agent: failing with code {code}", file=sys.stderr, flush=True)
+        return int(code)
+    elif verb == "no-result":
+        print("fake agent: finished, but says nothing")
+    elif verb == "fail":
+        permanent = rest.startswith("permanent:")
+        why = rest.partition(":")[2].strip() if permanent else rest.strip()
+        report("failed", "--reason", why or "it cannot be done", *(["--permanent"] if permanent else []))
+    elif verb == "hang":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # only SIGKILL ends it (the child inherits this)
+        child = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({WAIT_LIMIT})"])
+        record(records, f"child.{name}", {"pid": child.pid, "start": started(child.pid)}, b"")
+        time.sleep(WAIT_LIMIT)
+    else:
+        print(f"fake agent: no behaviour named {verb!r}", file=sys.stderr)
+        return 64
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
