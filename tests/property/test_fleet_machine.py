@@ -380,7 +380,7 @@ class FleetMachine(RuleBasedStateMachine):
             event("blocked on another run after a long wait")
             _, other, other_attempt, _ = data.draw(st.sampled_from(others), label="other run")
             self.holder_report(name, other, other_attempt, "working", "blocked", "and this one?")
-        elif then == "answered" and any(h[1] == task_id for h in mine):
+        elif then == "answered" and any(h[1:3] == (task_id, attempt) for h in mine):  # not reclaimed meanwhile
             self.holder_report(name, task_id, attempt, "working", "progress", "")
 
     # --- agents' reports -------------------------------------------------------------------
