@@ -33,7 +33,7 @@ def test_pure_modules_import_no_io():
         assert not imported & IMPURE, f"coordinator/{name}.py imports {imported & IMPURE}"
 
 
-SIDECAR_PURE = ("result", "prompt")
+SIDECAR_PURE = ("result", "prompt", "smokereport")
 SIDECAR_MAY_IMPORT = {"errors", "times", "protocol", "client", "auth", "lock"}
 
 
