@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
+from ..errors import ConfigError
 from . import manifests, patch as patches, secretscan
 from .findings import Finding, Severity, make
 from .rules import Protected, Rules, compile_patterns
@@ -61,7 +62,12 @@ def scan(files: list, truncated: bool, rules: Rules, scope: list | None) -> Scan
         found.append(make(w, "unsure.truncated", Severity.UNSURE,
                           f"{len(files)} changed files; only the first {MAX_FILES} were scanned"))
         files = files[:MAX_FILES]
-    ctx = _Context(rules, scope)
+    try:
+        ctx = _Context(rules, scope)
+    except (ConfigError, TypeError):
+        ctx = _Context(rules, None)
+        found.append(make(w, "unsure.scope", Severity.UNSURE, "the task's scope could not be read as path "
+                          "patterns, so no file could be checked against it"))
     if not files and not truncated:
         found.append(make(w, "unsure.empty", Severity.UNSURE, "the pull request changes no files"))
     if scope is None and rules.scan.require_scope:
@@ -98,6 +104,8 @@ class _Context:
         self.protected = {f.name: compile_patterns(getattr(rules.protected, f.name)) for f in fields(Protected)}
         self.tests = compile_patterns(rules.scan.tests)
         self.quality = compile_patterns(rules.scan.quality_settings)
+        if scope is not None and not (isinstance(scope, (list, tuple)) and all(isinstance(p, str) for p in scope)):
+            raise TypeError("scope is a list of patterns")
         self.scope = compile_patterns(scope) if scope else None
 
     def file(self, item: dict) -> list[Finding]:
