@@ -6,7 +6,6 @@ version bump removes and adds the same name, so it is not one.
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 
 _VERSIONISH = r"(?:[\^~<>=!*]|\d|latest|next|npm:|git|github:|file:|link:|workspace:|https?:)"
 _TOML_META = {"name", "version", "edition", "authors", "description", "license", "readme", "homepage",
@@ -27,7 +26,7 @@ _MAVEN = re.compile(r"<artifactId>\s*([\w.-]+)\s*</artifactId>")
 
 
 def _kind(filename: str) -> str | None:
-    name = PurePosixPath(filename).name
+    name = filename.rsplit("/", 1)[-1]
     if re.fullmatch(r"(requirements|constraints)[\w.-]*\.(txt|in)", name) or \
             filename.startswith("requirements/") and name.endswith(".txt"):
         return "requirements"

@@ -162,7 +162,7 @@ SECTIONS = {"protected": Protected, "limits": Limits, "scan": Scan, "merge": Mer
 def parse(data: bytes, where: str = RULES_FILE) -> Rules:
     """Bytes of gatekeeper.yaml → Rules; raises ConfigError naming the key and the fix."""
     try:
-        doc = load(data, where, RULES_MAX_BYTES) if data.strip() else {}
+        doc = load(data, where, RULES_MAX_BYTES) if _has_content(data) else {}
     except InvalidTask as e:
         raise ConfigError(where, "file", "; ".join(e.problems)) from None
     _refuse_unknown(where, "", doc, [*SECTIONS, "trust", "repos"])
@@ -175,6 +175,12 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
             raise ConfigError(where, f"repos.{repo}", "a repo is named OWNER/NAME, e.g. acme/web")
         repos[repo] = _section(where, f"repos.{repo}", values["merge"], raw)
     return Rules(repos=repos, **values)
+
+
+def _has_content(data: bytes) -> bool:
+    """False for a file of nothing but blank lines and comments: all defaults."""
+    return any(line.strip() and not line.strip().startswith(b"#") and line.strip() != b"---"
+               for line in data.splitlines())
 
 
 def _trust(where: str, raw) -> Trust:

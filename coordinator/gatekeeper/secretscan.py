@@ -41,6 +41,7 @@ def find(line: str) -> str | None:
             return label
     for m in _ASSIGNED.finditer(line):
         value = m.group(1)
-        if not _PLACEHOLDER.search(value) and entropy(value) >= MIN_ENTROPY:
+        mixed = any(c.isdigit() for c in value) and any(c.isalpha() for c in value)  # not a plain name
+        if mixed and not _PLACEHOLDER.search(value) and entropy(value) >= MIN_ENTROPY:
             return "a high-entropy value assigned to a secret-like name"
     return None
