@@ -1,0 +1,48 @@
+"""gatekeeper.yaml in the coordination repo: pushed through the real hooks like agentcom.yaml."""
+from __future__ import annotations
+
+from tests.support.gitenv import git
+from tests.support.processes import wait_for
+
+
+def _push(clone, text: str | None, extra: dict[str, bytes] | None = None):
+    path = clone / "gatekeeper.yaml"
+    if text is None:
+        path.unlink()
+    else:
+        path.write_text(text)
+    for name, data in (extra or {}).items():
+        (clone / name).write_bytes(data)
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "gatekeeper rules")
+    return git(clone, "push", check=False)
+
+
+def test_a_new_repo_holds_the_default_rules_file(clone):
+    assert (clone / "gatekeeper.yaml").read_text().startswith("# AgentCom gatekeeper rules")
+
+
+def test_a_push_of_an_invalid_rules_file_is_refused_with_the_parsers_message(repo, clone):
+    before = git(repo, "rev-parse", "main").stdout
+    push = _push(clone, "merge:\n  auto_merg: true\n")
+    assert push.returncode != 0
+    assert "gatekeeper.yaml: merge.auto_merg: unknown key; did you mean 'merge.auto_merge'?" in push.stderr
+    assert git(repo, "rev-parse", "main").stdout == before
+    git(clone, "reset", "-q", "--hard", "origin/main")
+    refused = _push(clone, "protected:\n  extra: ['infra/', \"\\\\\"]\n")
+    assert refused.returncode != 0 and "gatekeeper.yaml: protected.extra: Invalid git pattern" in refused.stderr
+
+
+def test_the_rules_file_cannot_be_deleted_by_a_push(clone):
+    push = _push(clone, None)
+    assert push.returncode != 0 and "gatekeeper.yaml cannot be deleted" in push.stderr
+
+
+def test_a_valid_rules_change_lands_and_a_running_hub_keeps_it(hub, repo, clone):
+    text = "merge:\n  required_checks: [test]\nrepos:\n  acme/web: {auto_merge: true}\n"
+    push = _push(clone, text, {"inbox/fix.yaml": b"prompt: fix the login redirect\n"})
+    assert push.returncode == 0, push.stderr
+    wait_for(lambda: hub.request("GET", "/api/status")[1]["lanes"]["normal"] == 1, timeout=10)
+    assert git(repo, "show", "main:gatekeeper.yaml").stdout == text
+    assert [p for p in git(repo, "ls-tree", "-r", "--name-only", "main").stdout.split() if p.startswith("rejected/")] \
+        == ["rejected/.keep"]
