@@ -24,7 +24,6 @@ _ASSIGNED = re.compile(
 _PLACEHOLDER = re.compile(r"(?i)example|changeme|placeholder|dummy|fake|xxxx|\*\*\*\*|<|>|\$\{|\{\{|%\(|"
                           r"environ|getenv|process\.env|settings\.|config\.|\(\)")
 MIN_ENTROPY = 3.5  # bits per character: random base64 is near 6, English words below 3.5
-MAX_LINE = 4000
 
 
 def entropy(text: str) -> float:
@@ -35,7 +34,6 @@ def entropy(text: str) -> float:
 
 def find(line: str) -> str | None:
     """What kind of secret the line holds, in plain words, or None."""
-    line = line[:MAX_LINE]
     for label, pattern in KNOWN:
         if pattern.search(line):
             return label
