@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from . import checks as check_states, untrusted
-from .diffscan import Figures, Scan
+from .diffscan import Figures, Scan, scan as scan_files
 from .findings import Finding, Severity, make
 from .rules import Level, Merge, Rules
 
@@ -51,6 +51,14 @@ class Verdict:
     why: str                       # the action in plain words
     trust: str                     # the agent's trust level
     figures: Figures
+
+
+def review(files: list, truncated: bool, *, pr: dict, task: dict | None, agent: str | None, checks: Checks,
+           rules: Rules, repo: str) -> Verdict:
+    """Scan and judge one pull request in one call: what the reviewer runs on every head it sees."""
+    scope = task.get("scope") if isinstance(task, dict) else None
+    return decide(scan_files(files, truncated, rules, scope), pr=pr, task=task, agent=agent, checks=checks,
+                  rules=rules, repo=repo)
 
 
 def decide(scan: Scan, *, pr: dict, task: dict | None, agent: str | None, checks: Checks,

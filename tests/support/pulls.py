@@ -2,7 +2,7 @@
 way GitHub's REST API shapes them, for the gatekeeper's tests."""
 from __future__ import annotations
 
-from coordinator.gatekeeper import diffscan, rules as gk_rules, verdict
+from coordinator.gatekeeper import rules as gk_rules, verdict
 
 HEAD = "3f9c2b1e" + "0" * 32
 ENDED = "2026-11-30T01:00:00Z"
@@ -61,11 +61,10 @@ def judge(files: list[dict], *, rules: gk_rules.Rules | None = None, checks: ver
           task: dict | None = TASK, agent: str = "ada", title: str = "Fix the login redirect",
           body: str = "Keeps `next` through the form.", truncated: bool = False) -> verdict.Verdict:
     """Scan and judge one pull request to acme/web, head HEAD."""
-    rules = rules or rules_for()
-    scanned = diffscan.scan(files, truncated, rules, (task or {}).get("scope"))
     pr = {"number": 12, "title": title, "body": body, "head": {"sha": HEAD, "ref": "agent/ada/T-42"},
           "user": {"login": "agentcom-bot"}}
-    return verdict.decide(scanned, pr=pr, task=task, agent=agent, checks=checks, rules=rules, repo="acme/web")
+    return verdict.review(files, truncated, pr=pr, task=task, agent=agent, checks=checks,
+                          rules=rules or rules_for(), repo="acme/web")
 
 
 def fired(v: verdict.Verdict) -> set[str]:
