@@ -38,8 +38,8 @@ def test_defaults_are_conservative():
     (b"notify:\n  webhook: ftp://x\n", "notify.webhook: expected an http:// or https:// address"),
     (b"merge:\n  reviewers: ['ada; rm -rf /']\n", "merge.reviewers: a name is letters"),
     (b"merge: [1, 2]\n", "gatekeeper.yaml: merge: must be a mapping of settings"),
-    (b"a: &x 1\nb: *x\n", "aliases (*name) are not allowed"),
-    (b"- just a list\n", "a task file must be a YAML mapping"),
+    (b"a: &x 1\nb: *x\n", "file: not valid YAML: aliases (*name) are not allowed in rules"),
+    (b"- just a list\n", "file: the rules file must be a YAML mapping"),
 ])
 def test_a_wrong_rules_file_names_the_key_and_the_fix(text, message):
     with pytest.raises(ConfigError) as raised:

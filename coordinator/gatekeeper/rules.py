@@ -164,7 +164,8 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
     try:
         doc = load(data, where, RULES_MAX_BYTES) if _has_content(data) else {}
     except InvalidTask as e:
-        raise ConfigError(where, "file", "; ".join(e.problems)) from None
+        problems = "; ".join(e.problems).replace("a task file", "the rules file").replace("task files", "rules")
+        raise ConfigError(where, "file", problems) from None
     _refuse_unknown(where, "", doc, [*SECTIONS, "trust", "repos"])
     values = {name: _section(where, name, cls(), doc.get(name)) for name, cls in SECTIONS.items()}
     values["trust"] = _trust(where, doc.get("trust"))
