@@ -1,8 +1,10 @@
 """gatekeeper.yaml in the coordination repo: pushed through the real hooks like agentcom.yaml."""
 from __future__ import annotations
 
+import json
+
 from tests.support.gitenv import git
-from tests.support.processes import wait_for
+from tests.support.processes import agentcom, wait_for
 
 
 def _push(clone, text: str | None, extra: dict[str, bytes] | None = None):
@@ -46,3 +48,12 @@ def test_a_valid_rules_change_lands_and_a_running_hub_keeps_it(hub, repo, clone)
     assert git(repo, "show", "main:gatekeeper.yaml").stdout == text
     assert [p for p in git(repo, "ls-tree", "-r", "--name-only", "main").stdout.split() if p.startswith("rejected/")] \
         == ["rejected/.keep"]
+
+
+def test_a_task_declares_its_scope_and_a_bad_pattern_is_refused(repo):
+    task_id = agentcom("submit", "Fix the login redirect", "--scope", "src/login/", "--scope", "docs/*.md",
+                       "--repo", str(repo), check=True).stdout.strip()
+    shown = json.loads(agentcom("show", task_id, "--repo", str(repo), "--json", check=True).stdout)
+    assert shown["task"]["scope"] == ["src/login/", "docs/*.md"]
+    refused = agentcom("submit", "x", "--scope", "\\", "--repo", str(repo))
+    assert refused.returncode == 1 and "scope.0: '\\\\' is not a .gitignore-style pattern" in refused.stderr
