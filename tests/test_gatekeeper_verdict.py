@@ -239,3 +239,14 @@ def test_every_reason_is_listed_and_the_score_adds_their_points():
     v = judge(files, rules=AUTO, checks=replace(GREEN, mergeable=False))
     assert fired(v) == {"protected.ci", "tests.removed_assert", "checks.conflict"}
     assert v.score == 50 + 40 + 10 == sum(f.points for f in v.reasons)
+
+
+def test_a_test_case_renamed_out_of_the_runners_sight_or_an_assert_that_cannot_fail_escalates():
+    hidden = changed("tests/test_login.py", hunk(["def test_next_is_kept():"], ["def _test_next_is_kept():"]))
+    assert fired(judge([hidden], rules=AUTO)) == {"tests.removed_case"}
+    gutted = changed("tests/test_login.py", hunk(["    assert login() == 'next'"], ["    assert True"]))
+    assert fired(judge([gutted], rules=AUTO)) == {"tests.trivial_assert"}
+    jest = changed("web/a.test.js", hunk([], ["  expect(true).toBe(true);"]))
+    assert fired(judge([jest], rules=AUTO)) == {"tests.trivial_assert"}
+    renamed = changed("tests/test_login.py", hunk(["def test_a():"], ["def test_b():"]))
+    assert judge([renamed], rules=AUTO).action is Action.MERGE

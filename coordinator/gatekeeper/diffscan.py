@@ -22,6 +22,10 @@ _NO_CONTENT = ("renamed", "copied", "unchanged")  # may carry no diff at all whe
 ASSERTS = re.compile(r"^\s*(?:assert\b|assert_\w*!?\(|assert!|self\.(?:assert\w*|fail\w*)\(|expect\(|"
                      r"assert\.\w+\(|require\.\w+\(|t\.(?:Error|Errorf|Fatal|Fatalf|Fail|FailNow)\(|"
                      r"(?:with\s+)?pytest\.raises\(|\w[\w.]*\.should\b)")
+CASES = re.compile(r"^\s*(?:async\s+)?def\s+test\w*\s*\(|^\s*func\s+Test\w*\s*\(|^\s*(?:it|test)\s*\(\s*[\"'`]|"
+                   r"^\s*#\[test\]|^\s*@Test\b")
+TRIVIAL = re.compile(r"^\s*(?:assert\s+(?:True|1|not\s+False|\(?\s*True\s*\)?)\s*(?:,|#|$)|self\.assertTrue\(\s*True\s*\)|"
+                     r"expect\(\s*true\s*\)\.toBe\(\s*true\s*\)|assert!\(\s*true\s*\))")
 SKIPS = re.compile(r"@pytest\.mark\.(?:skip|skipif|xfail)\b|\bpytest\.(?:skip|xfail|importorskip)\(|"
                    r"@unittest\.(?:skip|skipIf|skipUnless|expectedFailure)\b|\.skipTest\(|\bSkipTest\b|"
                    r"\b(?:it|test|describe|context)\.(?:skip|todo|only)\(|\bx(?:it|test|describe)\(|"
@@ -167,6 +171,12 @@ class _Context:
             if len(gone) > sum(1 for line in hunks.added if ASSERTS.match(line.text)):
                 found.append(make(w, "tests.removed_assert", Severity.RISK, f"{len(gone)} assertion line(s) "
                                   "removed from a test, more than are added", name, gone[0].number))
+            cases = [line for line in hunks.removed if CASES.match(line.text)]
+            if len(cases) > sum(1 for line in hunks.added if CASES.match(line.text)):
+                found.append(make(w, "tests.removed_case", Severity.RISK, f"{len(cases)} test case(s) removed or "
+                                  "renamed so the runner no longer finds them", name, cases[0].number))
+            found += [make(w, "tests.trivial_assert", Severity.RISK, "a new assertion that cannot fail", name,
+                           line.number) for line in hunks.added if TRIVIAL.match(line.text)]
         if self.quality.match_file(name):
             found.extend(self._quality(name, hunks))
         if manifests.is_manifest(name):
