@@ -114,16 +114,21 @@ def _task(task: dict | None, w) -> list[Finding]:
     if not isinstance(task, dict):
         return [make(w, "unsure.no_task", Severity.UNSURE, "no task is known for this pull request")]
     found = []
-    budget, used = task.get("token_budget"), task.get("tokens_used") or 0
-    if isinstance(budget, int) and isinstance(used, int) and used > budget:
+    budget, used = task.get("token_budget"), _count_of(task, "tokens_used")
+    if isinstance(budget, int) and not isinstance(budget, bool) and used > budget:
         found.append(make(w, "task.token_budget", Severity.RISK,
                           f"the task used {used} tokens; its budget was {budget}"))
-    attempts = (task.get("attempt") or 0) - (task.get("attempt_base") or 0)
-    cap = 1 + (task.get("max_retries") if isinstance(task.get("max_retries"), int) else 0)
-    if isinstance(attempts, int) and attempts > cap:
+    attempts = _count_of(task, "attempt") - _count_of(task, "attempt_base")
+    cap = 1 + _count_of(task, "max_retries")
+    if attempts > cap:
         found.append(make(w, "task.retries", Severity.RISK,
                           f"the task took {attempts} attempts; its cap is {cap}"))
     return found
+
+
+def _count_of(task: dict, key: str) -> int:
+    value = task.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _checks(checks: Checks, merge: Merge, w) -> tuple[list[str], list[Finding]]:
@@ -156,6 +161,7 @@ def _checks(checks: Checks, merge: Merge, w) -> tuple[list[str], list[Finding]]:
 
 
 def _count(found: list[Finding]) -> str:
+    """The gates that fired, for the one-line reason."""
     gates = [f for f in found if f.gate]
     rules = list(dict.fromkeys(f.rule for f in gates))
     return f"{len(gates)} reason(s): " + ", ".join(rules[:8]) + (", ..." if len(rules) > 8 else "")
