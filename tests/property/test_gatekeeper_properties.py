@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 from coordinator.errors import ConfigError
 from coordinator.gatekeeper import checks as check_states, diffscan, rules as gk_rules
 from coordinator.gatekeeper.findings import Finding, Severity
-from coordinator.gatekeeper.verdict import Action, Checks, decide
+from coordinator.gatekeeper.verdict import Action, Checks, decide, review
 from tests.support.pulls import HEAD, TASK, changed, hunk, run, status
 
 PATHS = ("src/app.py", "src/login/views.py", ".github/workflows/ci.yml", "tests/test_app.py", "requirements.txt",
@@ -136,3 +136,22 @@ def test_the_rules_parser_only_raises_our_own_errors(data):
         assert str(e).startswith("gatekeeper.yaml: ")
     else:
         assert isinstance(parsed, gk_rules.Rules)
+
+
+JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-3, 10**6), st.text(max_size=30)),
+                    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                            st.dictionaries(st.text(max_size=10), inner, max_size=3)), max_leaves=10)
+ITEM_KEYS = ("filename", "status", "additions", "deletions", "changes", "patch", "previous_filename")
+JUNK_ITEMS = st.dictionaries(st.sampled_from(ITEM_KEYS), st.one_of(JSON, st.sampled_from(PATHS),
+                                                                    st.sampled_from(("added", "renamed", "@@ x"))),
+                             max_size=7)
+
+
+@given(st.lists(st.one_of(JUNK_ITEMS, JSON), max_size=4), files(), st.one_of(JSON, st.just({"head": {"sha": HEAD}})),
+       st.one_of(JSON, st.just(TASK)))
+def test_malformed_github_data_never_crashes_and_never_merges(junk, good, pr, task):
+    rules = gk_rules.parse(b"repos:\n  acme/web: {auto_merge: true, required_checks: [test]}\n")
+    v = review(good + junk, False, pr=pr if isinstance(pr, dict) else {}, task=task if isinstance(task, dict) else None,
+               agent="ada", checks=Checks(check_runs=(run("test"),), mergeable=True), rules=rules, repo="acme/web")
+    if any(f.rule.startswith("unsure.") for f in v.reasons):
+        assert v.action in (Action.ESCALATE, Action.BLOCK)
