@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from coordinator.hub import Hub
 from tests.support.gitenv import git
 from tests.support.processes import agentcom, wait_for
 
@@ -57,3 +58,23 @@ def test_a_task_declares_its_scope_and_a_bad_pattern_is_refused(repo):
     assert shown["task"]["scope"] == ["src/login/", "docs/*.md"]
     refused = agentcom("submit", "x", "--scope", "\\", "--repo", str(repo))
     assert refused.returncode == 1 and "scope.0: '\\\\' is not a .gitignore-style pattern" in refused.stderr
+
+
+def test_an_invalid_rules_file_that_lands_anyway_is_put_back_and_kept_in_rejected(repo, clone):
+    template = git(repo, "show", "main:gatekeeper.yaml").stdout
+    hook = repo / "hooks" / "pre-receive"
+    saved = hook.read_bytes()
+    hook.unlink()  # as if the hooks were missing: only the hub's intake stands guard
+    try:
+        assert _push(clone, "merge:\n  method: fast-forward\n").returncode == 0
+    finally:
+        hook.write_bytes(saved)
+        hook.chmod(0o755)
+    h = Hub(repo)
+    try:
+        h.call(h.catch_up)
+        assert git(repo, "show", "main:gatekeeper.yaml").stdout == template
+        [reason] = [r for r in h.status()["rejected"] if r["file"] == "gatekeeper.yaml"]
+        assert "gatekeeper.yaml: merge.method: 'fast-forward' is not one of merge, squash, rebase" in str(reason)
+    finally:
+        h.close()
