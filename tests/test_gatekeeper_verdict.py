@@ -39,7 +39,8 @@ def test_a_file_renamed_out_of_a_protected_path_escalates_for_its_old_name():
 
 def test_a_file_renamed_into_a_protected_path_escalates_too():
     v = judge([changed("infra/main.tf", status="renamed", previous="notes/main.tf.txt")], rules=AUTO)
-    assert v.action is Action.ESCALATE and "protected.infrastructure" in fired(v)
+    assert v.action is Action.ESCALATE and fired(v) == {"protected.infrastructure"}
+    assert v.reasons[0].path == "infra/main.tf" and "renames a file into a protected path" in v.reasons[0].explanation
 
 
 def test_a_deleted_test_file_escalates():

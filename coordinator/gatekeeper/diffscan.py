@@ -115,7 +115,7 @@ class _Context:
     def file(self, item: dict) -> list[Finding]:
         name, status = item["filename"], item["status"]
         old = item.get("previous_filename") if item.get("previous_filename") not in (None, name) else None
-        found = self._paths(name, old)
+        found = self._paths(name, old, status)
         is_test = self.tests.match_file(name) or (old is not None and self.tests.match_file(old))
         if is_test and (status == "removed" or (old and not self.tests.match_file(name))):
             found.append(make(self.w, "tests.removed_file", Severity.RISK,
@@ -139,12 +139,13 @@ class _Context:
                               f"({hunks.problem or 'its lines do not add up to the counts GitHub gives'})", name))
         return found + self._lines(name, is_test, hunks)
 
-    def _paths(self, name: str, old: str | None) -> list[Finding]:
+    def _paths(self, name: str, old: str | None, status: str) -> list[Finding]:
         found = []
         for path in (name, old) if old else (name,):
             for category, spec in self.protected.items():
                 if spec.match_file(path):
-                    how = "renames a file out of" if path == old else "changes"
+                    how = "renames a file out of" if path == old else "renames a file into" if old else \
+                        {"added": "adds a file to", "removed": "deletes a file from"}.get(status, "changes")
                     found.append(make(self.w, f"protected.{category}", Severity.RISK,
                                       f"{how} a protected path ({category})", path))
             if self.scope is not None and not self.scope.match_file(path):
