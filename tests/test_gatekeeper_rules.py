@@ -53,6 +53,9 @@ def test_per_repo_settings_override_the_merge_section_and_other_repos_keep_it():
     assert r.for_repo("acme/web") == rules.Merge(auto_merge=True, method="rebase",
                                                  required_checks=("test", "lint (3.11)"))
     assert r.for_repo("acme/api") == rules.Merge(method="rebase", required_checks=("test",))
+    assert r.for_repo("Acme/Web") == r.for_repo("acme/web")
+    with pytest.raises(ConfigError, match="repos.Acme/Web: named twice"):
+        rules.parse(b"repos:\n  acme/web: {}\n  Acme/Web: {}\n")
 
 
 def test_a_decision_record_is_a_commit_message_git_reads_and_we_parse_back(tmp_path):

@@ -143,12 +143,13 @@ class Rules:
     scan: Scan = Scan()
     trust: Trust = Trust()
     merge: Merge = Merge()
-    repos: dict = field(default_factory=dict)       # "owner/name": Merge
+    repos: dict = field(default_factory=dict)       # "owner/name" in lower case: Merge
     notify: Notify = Notify()
     weights: Weights = Weights()
 
     def for_repo(self, repo: str) -> Merge:
-        return self.repos.get(repo, self.merge)
+        """The merge settings for OWNER/NAME (GitHub's names ignore case, so these do too)."""
+        return self.repos.get(repo.lower(), self.merge)
 
     def trust_of(self, agent: str | None) -> tuple[str, Level]:
         name = self.trust.agents.get(agent or "", self.trust.default)
@@ -174,7 +175,9 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
     for repo, raw in raw_repos.items():
         if not isinstance(repo, str) or not _REPO.fullmatch(repo):
             raise ConfigError(where, f"repos.{repo}", "a repo is named OWNER/NAME, e.g. acme/web")
-        repos[repo] = _section(where, f"repos.{repo}", values["merge"], raw)
+        if repo.lower() in repos:
+            raise ConfigError(where, f"repos.{repo}", "named twice (names of repos ignore case)")
+        repos[repo.lower()] = _section(where, f"repos.{repo}", values["merge"], raw)
     return Rules(repos=repos, **values)
 
 
