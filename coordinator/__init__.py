@@ -4,5 +4,5 @@ Pure modules (no I/O, no clock, no randomness of their own; a test scans their i
 layout, times, task, audit, receive, transitions, view, scheduler, retry, agents, protocol, sweeper.
 Everything else is an edge: gitrepo (the only module that runs git), store (the only writer),
 errors, lock, auth, config, intake, hub (with its fleet mixin), registry, watcher, service, web,
-client, hooks, repoinit, cli. task reads its JSON Schema file once at import; it does no other I/O.
+client, hooks, repoinit, cli. The gatekeeper/ package lists its own pure modules. task reads its JSON Schema file once at import; it does no other I/O.
 """

@@ -36,6 +36,11 @@ def _clean(value: object) -> str:
     return (text[: MAX_VALUE - 3] + "...") if len(text) > MAX_VALUE else (text or NONE)
 
 
+def trailer_value(value: object) -> str:
+    """Any value as one trailer line: whitespace collapsed, at most 500 characters, '-' if empty."""
+    return _clean(value)
+
+
 def message(t: Transition, agents: tuple[tuple[str, str, str], ...] = ()) -> str:
     """The commit message for one transition; `agents` are (name, from, to) agent state changes
     made by the same commit, written as Agent-State trailers."""

@@ -90,6 +90,8 @@ def hub(repo, host, port):
 @click.option("--not-before", metavar="WHEN", help="Do not start before: a duration or an ISO time.")
 @click.option("--target", "target_repo", metavar="REPO", help="Repository the work is done in.")
 @click.option("--token-budget", type=click.IntRange(0), help="Advisory token budget.")
+@click.option("--scope", metavar="PATTERN", multiple=True,
+              help="A path the work may change (.gitignore style, e.g. src/login/); repeat for more.")
 @click.option("--id", "task_id", help="Task id (default: a time-sortable one is made).")
 @repo_options
 @json_option
@@ -102,6 +104,8 @@ def submit(prompt, backend, as_json, **fields):
         doc["needs"] = _csv(fields.pop("needs"))
     if fields["after"]:
         doc["depends_on"] = [i for chunk in fields.pop("after") for i in _csv(chunk)]
+    if fields["scope"]:
+        doc["scope"] = list(fields.pop("scope"))
     names = {"pin": "pin", "title": "title", "priority": "priority", "max_retries": "max_retries",
              "deadline": "deadline", "not_before": "not_before", "target_repo": "repo",
              "token_budget": "token_budget", "task_id": "id"}

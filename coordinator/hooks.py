@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .config import CONFIG_FILE, Config, parse as parse_config
 from .errors import ConfigError, InvalidTask, UsageError
+from .gatekeeper.rules import RULES_FILE, parse as parse_rules
 from .gitrepo import MAIN, GitRepo
 from .layout import lane_of_submission
 from .receive import Kind, judge
@@ -43,7 +44,7 @@ def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> list[str]:
                 problems.extend(_check_task(git, v.path, v.new.oid, config))
             elif v.kind is Kind.CONFIG:
                 try:
-                    parse_config(git.read(v.new.oid), v.path)
+                    (parse_rules if v.path == RULES_FILE else parse_config)(git.read(v.new.oid), v.path)
                 except ConfigError as e:
                     problems.append(str(e))
         if submitted > config.limits.push_files:

@@ -9,6 +9,7 @@ from .agents import AGENTS_DIR, load_agent, name_of
 from .audit import Transition, event_message, message
 from .config import CONFIG_FILE, parse as parse_config
 from .errors import AgentcomError, ConfigError, InvalidTask
+from .gatekeeper.rules import RULES_FILE, parse as parse_rules
 from .layout import (FINISHED, KEEP, MODE_COMMIT, MODE_EXEC, MODE_FILE, MODE_LINK, Change, Entry,
                      State, is_submission_path, lane_of_submission, location,
                      parse_location, rejected_paths, state_of)
@@ -171,6 +172,9 @@ class Intake:
 
     def _config_changed(self, v: Verdict, source: str) -> None:
         try:
+            if v.path == RULES_FILE:
+                parse_rules(self.store.git.read(v.new.oid), v.path)  # checked only: no reviewer runs yet
+                return
             self.config = parse_config(self.store.git.read(v.new.oid))
             self.config_error = None
         except ConfigError as e:

@@ -14,13 +14,13 @@ from .agents import AGENTS_DIR
 from .layout import (MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Change, Entry, State,
                      is_submission_path, parse_location, state_of)
 
-CONFIG_PATHS = ("agentcom.yaml",)
+CONFIG_PATHS = ("agentcom.yaml", "gatekeeper.yaml")  # each must still parse after a push
 
 
 class Kind(str, Enum):
     SUBMIT = "submit"      # a new task file in inbox/ or a lane
     MOVE = "move"          # a known task moved by a human: retry or re-prioritise
-    CONFIG = "config"      # agentcom.yaml changed: must still parse
+    CONFIG = "config"      # agentcom.yaml or gatekeeper.yaml changed: must still parse
     FREE = "free"          # outside the state directories: nothing to check
     ILLEGAL = "illegal"    # anything else: refused by the hook, repaired by the coordinator
 

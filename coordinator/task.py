@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import jsonschema
+import pathspec
 import yaml
 from yaml import _yaml
 
@@ -25,7 +26,7 @@ _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 READ_ONLY = tuple(k for k, v in SCHEMA["properties"].items() if v.get("readOnly"))
 USER_FIELDS = tuple(k for k in SCHEMA["properties"] if k not in READ_ONLY)
-FIELD_ORDER = ("id", "title", "state", "priority", "needs", "pin", "repo", "depends_on",
+FIELD_ORDER = ("id", "title", "state", "priority", "needs", "pin", "repo", "scope", "depends_on",
                "max_retries", "deadline", "on_deadline", "not_before", "token_budget", "agent",
                "attempt", "attempt_base", "created_at", "queued_at", "updated_at", "started_at",
                "finished_at", "retry_at", "last_error", "outcome", "result", "tokens_used", "source",
@@ -147,6 +148,8 @@ def intake(doc: dict, where: str, *, lane: str | None, now: datetime, task_id: s
     if lane and priority and priority != lane and priority in LANES:
         found.append(f"priority: file is in lane '{lane}' but says priority '{priority}'; "
                      "make them agree or drop the field")
+    if isinstance(doc.get("scope"), list) and not any(p.startswith("scope") for p in found):
+        found.extend(scope_problems(doc["scope"]))
     times = {}
     for key in ("deadline", "not_before"):
         if key in doc and not any(p.startswith(key) for p in found):
@@ -166,6 +169,17 @@ def intake(doc: dict, where: str, *, lane: str | None, now: datetime, task_id: s
     task.update(state=State.QUEUED.label, agent=None, attempt=0, created_at=stamp,
                 queued_at=stamp, updated_at=stamp, source=source[:200])
     return ordered(task)
+
+
+def scope_problems(scope: list) -> list[str]:
+    """Each `scope` entry that .gitignore's rules cannot read (the gatekeeper matches paths by them)."""
+    found = []
+    for n, pattern in enumerate(scope):
+        try:
+            pathspec.PathSpec.from_lines("gitignore", [pattern])
+        except ValueError:
+            found.append(f"scope.{n}: {pattern!r} is not a .gitignore-style pattern (e.g. src/login/, *.md)")
+    return found
 
 
 def _title_from(prompt: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from hypothesis import given, strategies as st
 
 from coordinator import config
+from coordinator.gatekeeper import rules as gk_rules
 from coordinator.audit import Transition, message, parse
 from coordinator.layout import LANES, State, location, parse_location, rejected_paths
 from tests.support.gitenv import git
@@ -108,3 +109,29 @@ def test_git_itself_reads_our_trailers(tmp_path):
     out = git(tmp_path, "interpret-trailers", "--parse", input=text).stdout
     assert out.splitlines() == ["Task: T-1", "From: queued", "To: assigned", "Agent: ada", "Attempt: 2",
                                 "Reason: scheduled: best fit"]
+
+
+GATEKEEPER_PURE = ("rules", "findings", "patch", "secretscan", "manifests", "untrusted", "checks", "diffscan",
+                   "verdict", "record")
+GATEKEEPER_IMPURE = IMPURE | {"random", "datetime", "http", "io", "pathlib"}
+
+
+def test_the_gatekeepers_pure_modules_import_no_io_and_only_pure_modules():
+    doc = (ROOT / "coordinator" / "gatekeeper" / "__init__.py").read_text()
+    assert ", ".join(GATEKEEPER_PURE) in " ".join(doc.split())  # the docstring names them all
+    for name in GATEKEEPER_PURE:
+        for node in ast.walk(ast.parse((ROOT / "coordinator" / "gatekeeper" / f"{name}.py").read_text())):
+            if isinstance(node, ast.Import):
+                assert not {a.name.split(".")[0] for a in node.names} & GATEKEEPER_IMPURE, f"{name} imports I/O"
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert node.module.split(".")[0] not in GATEKEEPER_IMPURE, f"{name} imports {node.module}"
+            elif isinstance(node, ast.ImportFrom) and node.level == 1:
+                mods = [node.module] if node.module else [a.name for a in node.names]
+                assert all(m.split(".")[0] in GATEKEEPER_PURE for m in mods), f"{name} imports .{node.module}"
+            elif isinstance(node, ast.ImportFrom):
+                assert node.module.split(".")[0] in PURE + ("errors",), f"{name} imports ..{node.module}"
+
+
+def test_template_rules_state_the_defaults():
+    assert gk_rules.parse((ROOT / "queue-repo-template" / "gatekeeper.yaml").read_bytes()) == gk_rules.Rules()
+    assert gk_rules.parse(b"") == gk_rules.Rules() == gk_rules.parse(b"# nothing set\n")

@@ -1,0 +1,110 @@
+"""[pure] A gatekeeper decision as data, as a commit message with git trailers (in the style of
+`audit`), and as plain-words comment text for the pull request.
+
+    gatekeeper: acme/web#12 escalate (score 80)
+
+    Task: T-42
+    Repo: acme/web
+    Pull: 12
+    Head: 3f9c...
+    Action: escalate
+    Score: 80
+    Rules: protected.ci, checks.none
+    Agent: ada
+    Merged-By: -
+
+`git log --grep 'Task: T-42'` finds it beside the task's transitions.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from ..audit import NONE, trailer_value
+from .findings import Finding
+from .verdict import Action, Verdict
+
+KEYS = ("Task", "Repo", "Pull", "Head", "Action", "Score", "Rules", "Agent", "Merged-By")
+MAX_LISTED = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+TITLES = {Action.MERGE: "merged", Action.ADVISE: "safe to merge (a human merges: auto-merge is off)",
+          Action.WAIT: "waiting", Action.ESCALATE: "escalated to a human", Action.BLOCK: "blocked"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    repo: str
+    pull: int
+    head_sha: str
+    action: str
+    score: int
+    rules: tuple[str, ...]   # every rule that fired, notes included, each once
+    task_id: str | None = None
+    agent: str | None = None
+    merged_by: str | None = None
+
+
+def decision(verdict: Verdict, repo: str, pull: int, task_id: str | None, agent: str | None,
+             merged_by: str | None = None) -> Decision:
+    rules = tuple(dict.fromkeys(f.rule for f in verdict.reasons))
+    return Decision(repo, pull, verdict.head_sha, verdict.action.value, verdict.score, rules, task_id,
+                    agent, merged_by)
+
+
+def message(d: Decision) -> str:
+    """The commit message that records one decision in the coordination repo."""
+    values = (d.task_id or NONE, d.repo, d.pull, d.head_sha, d.action, d.score, ", ".join(d.rules) or NONE,
+              d.agent or NONE, d.merged_by or NONE)
+    subject = trailer_value(f"gatekeeper: {d.repo}#{d.pull} {d.action} (score {d.score})")
+    return subject + "\n\n" + "".join(f"{k}: {trailer_value(v)}\n" for k, v in zip(KEYS, values))
+
+
+def parse(text: str) -> Decision | None:
+    """The Decision in a commit message, or None if it is not a complete decision record."""
+    found = {}
+    for line in text.rstrip("\n").split("\n\n")[-1].splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key in KEYS:
+            found[key] = value.strip()
+    if set(found) != set(KEYS) or not found["Pull"].isdigit() or not found["Score"].isdigit():
+        return None
+
+    def opt(key):
+        return None if found[key] == NONE else found[key]
+
+    rules = tuple(r for r in found["Rules"].split(", ") if r and found["Rules"] != NONE)
+    return Decision(found["Repo"], int(found["Pull"]), found["Head"], found["Action"], int(found["Score"]),
+                    rules, opt("Task"), opt("Agent"), opt("Merged-By"))
+
+
+def shown(text: str, limit: int = 200) -> str:
+    """Untrusted text (a file name) made inert for a GitHub comment: no markup, mentions, links or
+    control characters survive; it is shown as code."""
+    text = _CONTROL.sub("?", text)
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return "<code>" + html.escape(text, quote=True).replace("@", "&#64;") + "</code>"
+
+
+def comment(verdict: Verdict) -> str:
+    """The comment for the pull request: the action and every reason, in plain words."""
+    gates = [f for f in verdict.reasons if f.gate]
+    notes = [f for f in verdict.reasons if not f.gate]
+    lines = [f"**AgentCom gatekeeper: {TITLES[verdict.action]}** (risk score {verdict.score})", "",
+             f"Reviewed head commit `{verdict.head_sha[:12]}`. {verdict.why}.",
+             f"The change: {verdict.figures.files} file(s), +{verdict.figures.additions} "
+             f"-{verdict.figures.deletions} lines; the agent's trust level is {verdict.trust}."]
+    if gates:
+        lines += ["", "Reasons:"] + [_item(f) for f in gates[:MAX_LISTED]]
+        lines += [f"- ... and {len(gates) - MAX_LISTED} more"] if len(gates) > MAX_LISTED else []
+    if notes:
+        lines += ["", "Recorded, without effect on the verdict:"] + [_item(f) for f in notes[:MAX_LISTED]]
+    if verdict.action is Action.ESCALATE or verdict.action is Action.BLOCK:
+        lines += ["", "A human decides from here. The pull request's own text never changes this verdict."]
+    return "\n".join(lines) + "\n"
+
+
+def _item(f: Finding) -> str:
+    where = f" in {shown(f.path)}" + (f" line {f.line}" if f.line else "") if f.path else ""
+    points = f" (+{f.points})" if f.points else ""
+    return f"- `{f.rule}`{points}: {f.explanation}{where}"
