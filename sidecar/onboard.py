@@ -90,6 +90,8 @@ def add_agent(o: AddOptions, steps: Steps) -> dict:
     result = self_test(api, o.name, config.state_dir, o.timeout)
     times = ", ".join(f"{k} {v:.2f}s" for k, v in result["seconds"].items())
     steps.ok("self-test", f"task {result['task']} done ({times}): {result['summary']}")
+    if result.get("warning"):
+        steps.note("notify", result["warning"])
     return {**answer, "self_test": result, "steps": steps.done}
 
 
@@ -161,7 +163,7 @@ def _reach_hub(url: str, token: str | None, steps: Steps) -> HttpBackend:
         raise StepFailed("operator token", f"the hub does not accept the operator token ({e.status}: {e.message})",
                          "use the hub's operator token (REPO/agentcom/operator.token on the hub's machine)") from None
     if who.get("role") != "operator":
-        raise StepFailed("operator token", f"that is a {who.get('role')} token (of {who.get('name')}), "
+        raise StepFailed("operator token", f"that is an {who.get('role')} token (of {who.get('name')}), "
                          "not the operator's", "use the hub's operator token")
     steps.ok("operator token", f"accepted ({who.get('name')})")
     return api

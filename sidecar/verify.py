@@ -16,6 +16,7 @@ from .steps import StepFailed
 
 POLL = 0.1
 ENDED = ("done", "dead", "cancelled")
+SLOW_PICKUP = 5.0   # seconds from assigned to taken: more means the notification did not arrive
 
 
 def self_test(api: HttpBackend, name: str, state_dir: Path, timeout: float) -> dict:
@@ -40,8 +41,15 @@ def self_test(api: HttpBackend, name: str, state_dir: Path, timeout: float) -> d
         time.sleep(POLL)
     seconds = {k: seen[k] for k in ("assigned", "working", *ENDED) if k in seen}
     if state == "done":
-        return {"task": task_id, "state": state, "summary": (doc.get("result") or {}).get("summary", ""),
-                "seconds": seconds}
+        result = {"task": task_id, "state": state, "summary": (doc.get("result") or {}).get("summary", ""),
+                  "seconds": seconds}
+        taken = seconds.get("working", seconds.get("done", 0.0)) - seconds.get("assigned", 0.0)
+        if taken > SLOW_PICKUP:  # it worked, but only through a heartbeat: say so, not silently
+            url = _read(state_dir / STATUS).get("url") or "no address"
+            result["warning"] = (f"not notified: the sidecar took the task {taken:.1f}s after it was assigned, "
+                                 f"at a heartbeat; the hub's notification to {url} did not reach it (check "
+                                 "`listen` and `advertise`: until then work waits up to a heartbeat)")
+        return result
     if state == "dead":
         raise StepFailed("self-test", f"agent run failed: {doc.get('last_error') or 'no reason recorded'} "
                          f"(task {task_id})", "fix what the reason names, then run add-agent again")

@@ -129,7 +129,7 @@ def test_each_failed_prerequisite_names_its_step_and_the_fix_and_changes_nothing
                 "workdir": "step 'workdir' failed: ",
                 "hub": "step 'hub' failed: the hub at http://127.0.0.1:9 does not answer",
                 "token": "step 'operator token' failed: the hub does not accept the operator token (401",
-                "agent token": "step 'operator token' failed: that is a agent token (of bob)"}[case]
+                "agent token": "step 'operator token' failed: that is an agent token (of bob)"}[case]
     if case == "git":
         env["PATH"] = str(machine.bin)  # my-agent is there, git is not
     elif case == "command":

@@ -31,6 +31,7 @@ def test_the_sidecar_answers_a_self_test_itself_and_the_agent_never_runs(hub, si
     agent = sidecars.agent(hub, "ada")
     sidecars.start(agent)
     result = self_test(api(hub), "ada", agent.state_dir, timeout=20)
+    assert "warning" not in result
     task = shown(hub, result["task"])
     assert task["state"] == "done" and task["self_test"] is True and task["pin"] == "ada"
     assert task["result"]["summary"].startswith("self-test passed: command resolves to ")
@@ -67,6 +68,16 @@ def test_a_sidecar_the_hub_cannot_notify_is_named_not_notified(hub, sidecars):
         self_test(api(hub), "ada", agent.state_dir, timeout=2)
     assert failed.value.problem.startswith("not notified: the hub assigned the task")
     assert "http://127.0.0.1:9/notify" in failed.value.problem and "advertise" in failed.value.fix
+
+
+def test_a_self_test_that_only_a_heartbeat_delivered_passes_with_a_not_notified_warning(hub, sidecars):
+    agent = sidecars.agent(hub, "ada", heartbeat="9s", advertise="http://127.0.0.1:9/notify")
+    sidecars.start(agent)
+    wait_for(lambda: (agent.state_dir / "sidecar.json").exists())
+    result = self_test(api(hub), "ada", agent.state_dir, timeout=20)
+    assert shown(hub, result["task"])["state"] == "done"
+    assert result["warning"].startswith("not notified: the sidecar took the task ")
+    assert "http://127.0.0.1:9/notify" in result["warning"]
 
 
 def test_only_the_hub_marks_a_self_test(hub, clone, sidecars):
