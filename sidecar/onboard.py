@@ -18,11 +18,13 @@ import yaml
 
 from coordinator.client import HttpBackend
 from coordinator.errors import ConfigError, HubRefused, HubUnavailable
+from coordinator.times import parse_duration
 
 from . import crontab, detach, systemd
 from .config import SidecarConfig, parse_command, parse_config
 from .enrol import Enrolment, enrol, write_private
 from .files import read_json
+from .processes import run_processes, stop_runs
 from .runs import process_start
 from .selftest import find_program
 from .steps import StepFailed, Steps
@@ -275,8 +277,8 @@ def _tail(log: Path) -> str:
 # --- remove-agent ------------------------------------------------------------------------
 
 def remove_agent(name: str, hub: str | None, token: str | None, config: Path, steps: Steps) -> dict:
-    """Stop and remove the service, revoke the token on the hub; keep the state folder and the
-    config (its token no longer works) and, in git, the agent's history."""
+    """Stop and remove the service and the runs in progress, revoke the token on the hub; keep
+    the state folder and the config (its token no longer works) and, in git, the agent's history."""
     check_name(name)
     existing, _ = _existing(config)
     hub = hub or (existing or {}).get("hub")
@@ -289,6 +291,12 @@ def remove_agent(name: str, hub: str | None, token: str | None, config: Path, st
     stopped = detach.stop(state_dir, config)
     if stopped:
         steps.ok("stop", f"sidecar stopped (pid {', '.join(map(str, stopped))})")
+    live = run_processes(state_dir) if state_dir.is_dir() else []
+    if live:  # an agent leaving must not go on working on tasks the hub gives to others
+        grace = parse_duration((existing or {}).get("kill_grace") or "10s")
+        stop_runs([state_dir], grace)
+        steps.ok("runs", f"stopped the agent's runs in progress ({len(live)} process(es)); the hub "
+                 "queues their tasks again")
     if not hub:
         raise StepFailed("hub", "no hub address: none given and none in the config", "give --hub URL")
     api = HttpBackend(hub, token, timeout=15)

@@ -98,16 +98,22 @@ def test_a_second_add_agent_repairs_and_keeps_the_identity_and_rotate_token_make
     assert hub.request("GET", "/api/agents/ada/assignments", token=new)[0] == 401
 
 
-def test_remove_agent_stops_the_sidecar_removes_the_cron_line_and_revokes_the_token_keeping_history(hub, machine, repo):
+def test_remove_agent_stops_the_sidecar_and_its_runs_removes_the_cron_line_and_revokes_the_token_keeping_history(
+        hub, machine, repo):
     machine.table.write_text("0 3 * * * backup --all # someone else's\n")
-    done = add(machine, "ada", "--hub", hub.url, "--command", "my-agent")
+    done = add(machine, "ada", "--hub", hub.url, "--command", "slow-agent")
     assert done.returncode == 0, done.stdout + done.stderr
     token = yaml.safe_load(machine.config("ada").read_text())["token"]
     assert len(machine.crontab()) == 2
+    status, body = hub.request("POST", "/api/tasks", {"prompt": "work for a minute", "pin": "ada"})
+    task_id = body["id"]
+    wait_for(lambda: (machine.home / "slow-agent-started").exists(), timeout=15)
 
     gone = remove(machine, "ada")
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert "this agent's cron line removed" in gone.stdout and "sidecar stopped" in gone.stdout
+    assert "stopped the agent's runs in progress" in gone.stdout
+    assert hub.request("GET", f"/api/tasks/{task_id}")[1]["state"] == "queued"
     assert "1 token(s) revoked" in gone.stdout and str(machine.state("ada")) in gone.stdout
     assert machine.crontab() == ["0 3 * * * backup --all # someone else's"]
     assert machine.leftovers() == []

@@ -1,8 +1,8 @@
 """An agent's machine for onboarding tests: a temporary HOME (and XDG folders), a fake `crontab`
 that keeps the table in a file as the real `crontab -l` / `crontab -` do, a `systemctl` that
 finds no user service manager (as in a container) or, with systemd=True, one that starts and
-stops units' ExecStart as systemd would, and an agent program that leaves a mark if
-it is ever run. Nothing touches the real user's crontab or services."""
+stops units' ExecStart as systemd would, and agent programs: one that leaves a mark if
+it is ever run, one that works for a minute. Nothing touches the real user's crontab or services."""
 from __future__ import annotations
 
 import os
@@ -82,6 +82,10 @@ else:
 AGENT = '''#!/bin/sh
 touch "$HOME/agent-was-run"
 '''
+SLOW_AGENT = '''#!/bin/sh
+touch "$HOME/slow-agent-started"
+exec sleep 60
+'''
 
 
 @dataclass
@@ -137,6 +141,7 @@ def make_machine(root: Path, token: str | None, systemd: bool = False) -> Machin
     m.script("crontab", CRONTAB.format(python=sys.executable))
     m.script("systemctl", SYSTEMD.format(python=sys.executable) if systemd else NO_SYSTEMD)
     m.script("my-agent", AGENT)
+    m.script("slow-agent", SLOW_AGENT)
     m.env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
              "XDG_STATE_HOME": str(home / ".local" / "state"), "XDG_DATA_HOME": str(home / ".local" / "share"),
              "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_CRONTAB": str(table),
