@@ -155,8 +155,8 @@ def _finish(run, as_json: bool) -> None:
 
 @click.command("add-agent")
 @click.argument("name")
-@click.option("--hub", envvar="AGENTCOM_HUB", show_envvar=True, required=True, metavar="URL",
-              help="The hub's address, e.g. http://127.0.0.1:8765.")
+@click.option("--hub", envvar="AGENTCOM_HUB", show_envvar=True, metavar="URL",
+              help="The hub's address, e.g. http://127.0.0.1:8765 (a re-run takes it from the config).")
 @click.option("--command", "agent_command", metavar="'PROGRAM ARGS'",
               help="The agent command, split like a shell splits words (no shell runs it); placeholders "
                    "such as {prompt} as in docs/sidecar.md. Kept from the config on a re-run.")
@@ -192,7 +192,7 @@ def add_agent_cmd(name, hub, agent_command, capabilities, slots, description, wo
                          workdir=workdir.expanduser().absolute() if workdir else None, rotate=rotate_token,
                          service="none" if no_service else service, self_test=not no_self_test, timeout=timeout)
     if not as_json:
-        click.echo(f"Setting up agent {name} with the hub at {hub}")
+        click.echo(f"Setting up agent {name}" + (f" with the hub at {hub}" if hub else ""))
     _finish(lambda steps: add_agent(options, steps), as_json)
     if not as_json:
         click.echo(f"agent {name} is ready")

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -46,7 +46,7 @@ def default_config(name: str) -> Path:
 @dataclass(frozen=True)
 class AddOptions:
     name: str
-    hub: str
+    hub: str | None                      # None: the one in the existing config
     token: str | None = field(repr=False)
     config: Path
     command: str | None = None
@@ -72,6 +72,11 @@ def check_name(name: str) -> str:
 def add_agent(o: AddOptions, steps: Steps) -> dict:
     check_name(o.name)
     existing, broken = _existing(o.config)
+    hub = o.hub or (existing or {}).get("hub")
+    if not isinstance(hub, str) or not hub:
+        raise StepFailed("arguments", "no hub address: none given and no config to take it from",
+                         "give --hub URL (or set AGENTCOM_HUB)")
+    o = replace(o, hub=hub.rstrip("/"))
     argv = _prerequisites(o, existing, steps)
     api = _reach_hub(o.hub, o.token, steps)
     enrolment = _register(o, api, steps)

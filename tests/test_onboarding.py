@@ -4,7 +4,9 @@ self-test, a fake crontab holding the cron line."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import stat
 
 import pytest
@@ -71,7 +73,7 @@ def test_a_second_add_agent_repairs_and_keeps_the_identity_and_rotate_token_make
 
     with open(machine.config("ada"), "a") as f:
         f.write("heartbeet: 5s\n")  # broken: a misspelt key
-    again = add(machine, "ada", "--hub", hub.url)
+    again = add(machine, "ada")  # the hub and the command come from the config
     assert again.returncode == 0, again.stdout + again.stderr
     assert "rewriting it" in again.stdout and "heartbeet" in again.stdout
     assert "identity kept: the token in" in again.stdout
@@ -202,3 +204,25 @@ def test_with_systemd_the_unit_is_written_enabled_and_started_and_remove_agent_t
     assert not unit.exists() and m.leftovers() == []
     assert (m.root / "systemd" / "calls").read_text().splitlines()[-2:] == ["disable --now agentcom-ada.service",
                                                                           "daemon-reload"]
+
+
+def test_without_a_crontab_command_add_agent_says_so_prints_the_line_and_still_runs_the_sidecar(hub, machine):
+    (machine.bin / "crontab").unlink()
+    tools = machine.root / "tools"
+    tools.mkdir()
+    (tools / "git").symlink_to(shutil.which("git"))
+    done = add(machine, "ada", "--hub", hub.url, "--command", "my-agent",
+               env={"PATH": f"{machine.bin}{os.pathsep}{tools}"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "note  cron            there is no `crontab` command on this machine" in done.stdout
+    assert "add this line yourself (`crontab -e`): * * * * * " in done.stdout
+    assert "# agentcom-sidecar:ada" in done.stdout and re.search(r"self-test +task \S+ done", done.stdout)
+    gone = remove(machine, "ada")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert machine.leftovers() == []
+
+
+def test_add_agent_with_no_hub_anywhere_names_the_missing_argument(machine):
+    done = add(machine, "ada", "--command", "my-agent")
+    assert done.returncode == 1
+    assert "step 'arguments' failed: no hub address" in done.stderr and "give --hub URL" in done.stderr
