@@ -16,6 +16,8 @@ import yaml
 from coordinator.client import HttpBackend
 from coordinator.errors import HubRefused
 
+from .config import CONFIG_MAX_BYTES
+
 
 @dataclass(frozen=True)
 class Enrolment:
@@ -56,8 +58,9 @@ def token_accepted(hub: str, name: str, token: str) -> bool:
 def saved_token(config: Path) -> str | None:
     """The token in an existing config file, if it holds one (a broken file holds none)."""
     try:
-        doc = yaml.safe_load(config.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = config.read_bytes()
+        doc = yaml.safe_load(data) if len(data) <= CONFIG_MAX_BYTES else None
+    except (OSError, yaml.YAMLError):
         return None
     token = doc.get("token") if isinstance(doc, dict) else None
     return token if isinstance(token, str) and token else None

@@ -21,7 +21,7 @@ from coordinator.errors import ConfigError, HubRefused, HubUnavailable
 from coordinator.times import parse_duration
 
 from . import crontab, detach, systemd
-from .config import SidecarConfig, parse_command, parse_config
+from .config import CONFIG_MAX_BYTES, SidecarConfig, parse_command, parse_config
 from .enrol import Enrolment, enrol, write_private
 from .files import read_json
 from .processes import run_processes, stop_runs
@@ -107,7 +107,10 @@ def _existing(path: Path) -> tuple[dict | None, str | None]:
     if not path.exists():
         return None, None
     try:
-        doc = yaml.safe_load(path.read_bytes())
+        data = path.read_bytes()
+        if len(data) > CONFIG_MAX_BYTES:
+            return None, f"it is over {CONFIG_MAX_BYTES} bytes"
+        doc = yaml.safe_load(data)
     except (OSError, yaml.YAMLError) as e:
         return None, str(e).splitlines()[0][:300]
     if not isinstance(doc, dict):
