@@ -35,9 +35,12 @@ class TokenStore:
             stat = self.path.stat()
         except FileNotFoundError:
             return {}
-        if (stat.st_mtime_ns, stat.st_size) != self._stamp:
+        # the inode too: every write replaces the file, and two writes of the same size within
+        # one tick of the file system's clock would otherwise look unchanged (a revocation missed)
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if stamp != self._stamp:
             self._table = json.loads(self.path.read_text())
-            self._stamp = (stat.st_mtime_ns, stat.st_size)
+            self._stamp = stamp
         return self._table
 
     def issue(self, role: str, name: str) -> str:

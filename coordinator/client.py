@@ -53,6 +53,9 @@ class HttpBackend:
     def health(self) -> dict:
         return self._request("GET", "/api/health")
 
+    def whoami(self) -> dict:
+        return self._request("GET", "/api/whoami")
+
     def submit(self, doc: dict) -> dict:
         return self._request("POST", "/api/tasks", doc)["task"]
 
@@ -80,7 +83,13 @@ class HttpBackend:
     def remove_agent(self, name: str) -> dict:
         return self._request("DELETE", f"/api/agents/{name}")
 
+    def self_test(self, name: str) -> dict:
+        return self._request("POST", f"/api/agents/{name}/self-test", {})["task"]
+
     # what a sidecar calls, with its agent token (docs/agent-protocol.md)
+
+    def assignments(self, name: str) -> dict:
+        return self._request("GET", f"/api/agents/{name}/assignments")
 
     def heartbeat(self, name: str, url: str | None, holding: list[dict]) -> dict:
         return self._request("POST", f"/api/agents/{name}/heartbeat",

@@ -23,7 +23,7 @@ from .intake import STORED_MAX, Intake
 from .layout import FINISHED, MODE_FILE, PER_AGENT, Entry, Location, State, location
 from .lock import WriterLock
 from .store import Store
-from .task import Defaults, dump, intake, load, new_id
+from .task import Defaults, dump, intake, load, new_id, ordered
 from .transitions import move
 from .view import Record, Rejection, View
 
@@ -236,8 +236,9 @@ class Hub(Intake, Fleet):
     # --- operations (run inside the loop) --------------------------------------------------
 
     def submit(self, doc: dict, source: str, *, where: str = "submission", lane: str | None = None,
-               remove: str | None = None) -> dict:
-        """Queue a new task; returns it. `remove` is the submitted file to take away (push intake)."""
+               remove: str | None = None, marks: dict | None = None) -> dict:
+        """Queue a new task; returns it. `remove` is the submitted file to take away (push intake);
+        `marks` are coordinator fields set after intake (a submission itself may never hold them)."""
         now = self.now()
         task_id = doc.get("id") if isinstance(doc.get("id"), str) else None
         if task_id and task_id in self.view.tasks:
@@ -247,6 +248,8 @@ class Hub(Intake, Fleet):
         task = intake(doc, where, lane=lane, now=now, task_id=task_id or self._fresh_id(now),
                       defaults=Defaults(self.config.retry.max_retries, self.config.limits.task_bytes),
                       source=source)
+        if marks:
+            task = ordered({**task, **marks})
         if len(dump(task)) > self.config.limits.task_bytes:
             raise InvalidTask(where, [f"the task is over {self.config.limits.task_bytes} bytes"])
         loc = location(State.QUEUED, task["id"], lane=task["priority"])

@@ -30,7 +30,7 @@ FIELD_ORDER = ("id", "title", "state", "priority", "needs", "pin", "repo", "scop
                "max_retries", "deadline", "on_deadline", "not_before", "token_budget", "agent",
                "attempt", "attempt_base", "created_at", "queued_at", "updated_at", "started_at",
                "finished_at", "retry_at", "last_error", "outcome", "result", "tokens_used", "source",
-               "metadata", "prompt")
+               "self_test", "metadata", "prompt")
 assert set(FIELD_ORDER) == set(SCHEMA["properties"]), "FIELD_ORDER must list every schema field"
 MAX_PROBLEMS = 8
 

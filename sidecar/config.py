@@ -93,7 +93,7 @@ def parse_config(doc: dict, base: Path, where: str, mode: int = 0o600) -> Sideca
     hub = text("hub", r"https?://[^\s/]+(/\S*)?", " (write e.g. http://127.0.0.1:8765)").rstrip("/")
     agent = text("agent", r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", " (letters, digits, . _ -)")
     token = _token(doc, base, where, mode)
-    values = {"hub": hub, "agent": agent, "token": token, "command": _command(doc["command"], where),
+    values = {"hub": hub, "agent": agent, "token": token, "command": parse_command(doc["command"], where),
               "state_dir": _path(base, text("state_dir")) or base / f"{agent}.state",
               "workdir": _path(base, text("workdir"))}
     if doc.get("stdin") is not None:
@@ -149,7 +149,7 @@ def _token(doc: dict, base: Path, where: str, mode: int) -> str:
                                       "`agentcom agent add NAME` prints it once")
 
 
-def _command(value, where: str) -> tuple[str, ...]:
+def parse_command(value, where: str) -> tuple[str, ...]:
     """A list of arguments, or one string split like a shell would split it (no shell ever runs)."""
     if isinstance(value, str):
         try:

@@ -22,8 +22,15 @@ from .launch import install_report_command, kill, spawn
 from .outbox import Outbox, Pending
 from .result import problems, verdict
 from .runs import ACCEPTED, ACCEPTING, FINISHED, RUNNING, Run, Runs
+from .selftest import answer as self_test_answer, is_self_test
 
 log = logging.getLogger("agentcom.sidecar")
+_REFUSED = {
+    401: "its token was revoked or replaced (agent removed, or a new token made); "
+         "`agentcom add-agent {name} --hub URL` on this machine repairs it",
+    403: "the token is not this agent's; check `agent` and `token` in the sidecar config",
+    404: "the agent is not registered on the hub; `agentcom add-agent {name} --hub URL` registers it",
+}
 HUB_TIMEOUT = 10.0
 CHECK_EVERY = 0.5      # seconds between looks at a running agent
 START_GRACE = 30.0     # seconds a new run's wrapper has to say it started
@@ -41,6 +48,7 @@ class Sidecar:
         self.poked = True                 # ask the hub at the first pass
         self.last_beat: float | None = None
         self.hub_error: str | None = None
+        self.refused: int | None = None   # the HTTP status of the hub's last refusal of our token
         self.failures = 0                 # hub calls failed in a row
         self.quiet_until = 0.0            # after a failure, leave the hub alone until then
         install_report_command(config.state_dir)
@@ -70,7 +78,7 @@ class Sidecar:
         except (HubUnavailable, HubRefused) as e:
             self._hub_failed(e)
             return None
-        self.last_beat, self.hub_error, self.failures = now, None, 0
+        self.last_beat, self.hub_error, self.failures, self.refused = now, None, 0, None
         self._status()
         return answer
 
@@ -79,8 +87,11 @@ class Sidecar:
         self.hub_error = str(e)
         self.poked = False
         self.quiet_until = self.clock() + min(30.0, 2.0 ** self.failures)
-        if isinstance(e, HubRefused) and e.status in (401, 403, 404):
-            log.error("the hub refuses this sidecar: %s", e)  # a revoked token, a removed agent
+        if isinstance(e, HubRefused) and e.status in _REFUSED:
+            self.refused = e.status  # a revoked or rotated token, a removed agent: a human must act
+            self.hub_error = (f"the hub refuses this sidecar ({e.status} {e.error}): {_REFUSED[e.status].format(name=self.config.agent)}; "
+                              f"reports wait in {self.outbox.dir}; hub said: {e.message}")
+            log.error("%s", self.hub_error)
         else:
             log.warning("hub unreachable (%s); runs go on, reports wait in the outbox", e)
         self._status()
@@ -114,6 +125,8 @@ class Sidecar:
     # --- runs ------------------------------------------------------------------------------
 
     def _start(self, run: Run) -> None:
+        if is_self_test(run.task):
+            return self._self_test(run)
         try:
             pid = spawn(self.config, run)
         except OSError as e:  # the wrapper itself could not start: no retry here can help
@@ -123,6 +136,15 @@ class Sidecar:
             return
         self.children.add(pid)
         log.info("%s: run %d of attempt %d started (pid %d)", run.task_id, run.notes["runs"], run.attempt, pid)
+
+    def _self_test(self, run: Run) -> None:
+        """Answered here, never by the agent: it costs no model tokens and runs nothing."""
+        report = self_test_answer(self.config, run.attempt)
+        self.outbox.put(run.task_id, report)
+        run.save(phase=FINISHED, final=report["kind"], finished_at=self.clock())
+        log.info("%s: self-test answered by the sidecar: %s", run.task_id,
+                 report.get("summary") or report.get("reason"))
+        self._deliver()
 
     def _watch(self, run: Run, now: float) -> None:
         if run.phase != RUNNING:
@@ -283,7 +305,7 @@ class Sidecar:
     def _status(self) -> None:
         write_json(self.config.state_dir / "sidecar.json", {
             "agent": self.config.agent, "pid": os.getpid(), "url": self.url,
-            "last_heartbeat": self.last_beat, "hub_error": self.hub_error,
+            "last_heartbeat": self.last_beat, "hub_error": self.hub_error, "hub_refused": self.refused,
             "runs": [{"id": r.task_id, "attempt": r.attempt, "phase": r.phase} for r in self.runs.all()]})
 
 

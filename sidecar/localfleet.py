@@ -26,6 +26,8 @@ from coordinator.errors import AgentcomError
 from coordinator.times import parse_time
 
 from . import hubrepo
+from .detach import child_env
+from .enrol import enrol, write_private
 from .processes import kill_runs, stop_runs
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -33,9 +35,6 @@ CLI = PROJECT / "agentcom.py"
 DEMO_AGENT = Path(__file__).resolve().parent / "demo_agent.py"
 START_TIMEOUT = 30.0   # seconds for the hub or a sidecar to come up
 STOP_GRACE = 10.0      # SIGTERM, then SIGKILL this much later
-# never hand a child our own identity: a sidecar would take $AGENTCOM_AGENT_TOKEN over its file
-_PRIVATE_ENV = ("AGENTCOM_AGENT_TOKEN", "AGENTCOM_TOKEN", "AGENTCOM_HUB", "AGENTCOM_REPO",
-                "AGENTCOM_SIDECAR_CONFIG")
 
 
 class FleetError(AgentcomError):
@@ -83,7 +82,7 @@ class LocalFleet:
             self.hub = subprocess.Popen([sys.executable, str(CLI), "hub", "--repo", str(self.repo),
                                          "--host", "127.0.0.1", "--port", str(port)],
                                         stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                        env=_child_env(), process_group=0)
+                                        env=child_env(), process_group=0)
         deadline = time.monotonic() + START_TIMEOUT
         while self.url is None:
             found = re.findall(r"AgentCom hub running at (http://\S+)", _read_from(log, start))
@@ -110,20 +109,16 @@ class LocalFleet:
     # --- agents ----------------------------------------------------------------------------
 
     def add_agent(self, name: str, *, slots: int = 1, description: str = "AgentCom demo agent") -> Member:
-        """Register `name` (or find it registered) and write its sidecar config. A token the hub
-        shows (new agent, or one without a token) is saved; an existing config keeps its token;
-        only an agent registered before without a config here gets a new (rotated) one."""
+        """Register `name` (or find it registered) and write its sidecar config; the token in an
+        existing config is kept while the hub accepts it (`enrol`)."""
         config = self.home / f"{name}.yaml"
-        answer = self.api.register_agent({"name": name, "slots": slots, "description": description})
-        token = answer["token"] or _saved_token(config)
-        if token is None:
-            token = self.api.register_agent({"name": name}, rotate=True)["token"]
+        token = enrol(self.api, {"name": name, "slots": slots, "description": description}, config).token
         member = Member(name, config, self.home / f"{name}.state", self.logs / f"{name}.log")
         doc = {"hub": self.url, "agent": name, "token": token,
                "command": [sys.executable, str(DEMO_AGENT)], "state_dir": str(member.state_dir),
                "stdin": "none", "env": {"AGENTCOM_DEMO_OUT": str(self.out)}, "listen": "127.0.0.1:0",
                "heartbeat": self.heartbeat, "kill_grace": "2s"}
-        _write_private(config, "# sidecar config for a local demo agent (holds its token: keep it 0600)\n"
+        write_private(config, "# sidecar config for a local demo agent (holds its token: keep it 0600)\n"
                        + yaml.safe_dump(doc, sort_keys=False))
         self.members[name] = member
         return member
@@ -136,7 +131,7 @@ class LocalFleet:
             with open(m.log, "ab") as sink:
                 m.proc = subprocess.Popen([sys.executable, str(CLI), "sidecar", "--config", str(m.config)],
                                           stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                          env=_child_env(), process_group=0)
+                                          env=child_env(), process_group=0)
         waiting = {m.name for m in chosen}
 
         def heard() -> bool:
@@ -226,10 +221,6 @@ def _wait(predicate, timeout: float) -> bool:
     return True
 
 
-def _child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
-
-
 def _read_from(path: Path, offset: int) -> str:
     try:
         with open(path, "rb") as f:
@@ -237,25 +228,3 @@ def _read_from(path: Path, offset: int) -> str:
             return f.read().decode(errors="replace")
     except OSError:
         return ""
-
-
-def _saved_token(config: Path) -> str | None:
-    try:
-        doc = yaml.safe_load(config.read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    token = doc.get("token") if isinstance(doc, dict) else None
-    return token if isinstance(token, str) and token else None
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Mode 0600 from the start; written beside, fsynced, then moved into place."""
-    tmp = path.with_name(f".{path.name}.lock")
-    tmp.unlink(missing_ok=True)  # left by a crash: this fleet's folder has one writer
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)

@@ -97,8 +97,9 @@ def poll(config: SidecarConfig, jitter: bool = True, rng: random.Random | None =
     try:
         sidecar = Sidecar(config)
         sidecar.step()
-        print(f"polled the hub for {config.agent}: " + (f"hub unreachable: {sidecar.hub_error}"
-              if sidecar.hub_error else f"{len(sidecar.runs.all())} run(s) held"), file=out)
+        said = (sidecar.hub_error if sidecar.refused else f"hub unreachable: {sidecar.hub_error}"
+                if sidecar.hub_error else f"{len(sidecar.runs.all())} run(s) held")
+        print(f"polled the hub for {config.agent}: {said}", file=out)
         return 1 if sidecar.hub_error else 0
     finally:
         lock.release()

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from ..errors import UsageError
 from ..layout import LANES, is_safe_name
 from ..protocol import parse_heartbeat, parse_report
-from ..registry import register, remove
+from ..registry import register, remove, self_test
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -82,6 +82,17 @@ def health():
     return jsonify(ok=True, head=str(hub.store.base), repo=hub.repo_path)
 
 
+@api.get("/whoami")
+def whoami():
+    """Whose token this is ({role, name}); 401 for none or one the hub does not hold."""
+    header = request.headers.get("Authorization", "")
+    who = _tokens().check(header[7:].strip() if header.startswith("Bearer ") else None)
+    if who is None:
+        return jsonify(error="Unauthorized", message="the hub does not hold this token (none sent, "
+                       "revoked, or made for another hub)"), 401
+    return jsonify(role=who["role"], name=who["name"])
+
+
 @api.get("/status")
 def status():
     return jsonify(_hub().status())
@@ -145,6 +156,13 @@ def add_agent():
 @operator
 def remove_agent(name):
     return jsonify(remove(_hub(), _tokens(), _name(name), g.who["name"]))
+
+
+@api.post("/agents/<name>/self-test")
+@operator
+def agent_self_test(name):
+    task = self_test(_hub(), _name(name), g.who["name"])
+    return jsonify(task=task, id=task["id"]), 201
 
 
 @api.post("/agents/<name>/heartbeat")
