@@ -44,10 +44,11 @@ class View:
     held: dict[str, dict[str, Record]] = field(default_factory=dict)   # agent → its tasks
     timed: dict[str, Record] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
+    dead: dict[str, Record] = field(default_factory=dict)
 
     def clear(self) -> None:
         for index in (self.tasks, self.rejected, self.by_path, self.agents, self.queued, self.held,
-                      self.timed, self.done):
+                      self.timed, self.done, self.dead):
             index.clear()
 
     def put(self, record: Record) -> Record | None:
@@ -64,6 +65,8 @@ class View:
             self.held.setdefault(loc.agent, {})[loc.task_id] = record
         elif loc.state is State.DONE:
             self.done.add(loc.task_id)
+        elif loc.state is State.DEAD:
+            self.dead[loc.task_id] = record
         if record.timed:
             self.timed[loc.task_id] = record
         return old
@@ -74,6 +77,7 @@ class View:
         self.queued.pop(loc.task_id, None)
         self.timed.pop(loc.task_id, None)
         self.done.discard(loc.task_id)
+        self.dead.pop(loc.task_id, None)
         if loc.state in PER_AGENT:
             mine = self.held.get(loc.agent, {})
             mine.pop(loc.task_id, None)
