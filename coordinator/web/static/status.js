@@ -126,7 +126,8 @@
     const agents = Object.entries(tokens.by_agent);
     const top = Math.max(1, ...agents.map(([, n]) => n));
     const rowH = 22, width = 360;
-    const bars = svg("svg", {viewBox: `0 0 ${width} ${Math.max(1, agents.length) * rowH}`, role: "img",
+    const barsH = Math.max(1, agents.length) * rowH;
+    const bars = svg("svg", {viewBox: `0 0 ${width} ${barsH}`, width, height: barsH, role: "img",
       "aria-label": agents.length ? "Tokens per agent: " + agents.map(([a, n]) => `${a} ${n}`).join(", ") : "No tokens yet"},
       ...agents.map(([name, n], i) => svg("g", {},
         svg("text", {x: 0, y: i * rowH + 15, class: "label"}, name),
@@ -135,7 +136,7 @@
     fill("tokens-agents", [bars]);
     const hours = tokens.hourly, peak = Math.max(1, ...hours.map((h) => h.total));
     const colW = 14, h = 90;
-    const cols = svg("svg", {viewBox: `0 0 ${hours.length * colW} ${h + 16}`, role: "img",
+    const cols = svg("svg", {viewBox: `0 0 ${hours.length * colW} ${h + 16}`, width: hours.length * colW, height: h + 16, role: "img",
       "aria-label": `Tokens per hour over the last ${hours.length} hours; peak ${peak}`},
       ...hours.map((slot, i) => {
         const bh = slot.total ? Math.max(2, (slot.total / peak) * h) : 0;
