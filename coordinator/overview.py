@@ -13,7 +13,7 @@ import threading
 
 from .layout import State
 from .ledger import RECENT, Ledger
-from .state import snapshot
+from .state import from_view, snapshot
 
 SEED_READS = 10 * RECENT   # finished task files read at start to fill the recent completions
 STALE_AFTER = 10.0         # seconds a cached snapshot is served before elapsed times are redone
@@ -28,6 +28,7 @@ class Overview:
         self.memory_version = 0                 # bumped by changes that make no commit
         self._moves: list[tuple] = []           # this batch's moves, for the ledger once published
         self._cached: tuple[str, float, bytes] | None = None
+        self._fixed: tuple[object, dict] | None = None   # (head, what follows from the view alone)
         self._cache_lock = threading.Lock()
 
     def _observe(self, before: dict, after: dict, was: State, now: State) -> None:
@@ -64,10 +65,14 @@ class Overview:
             return self._state()
 
     def _state(self) -> dict:
+        head = self.store.base
+        if self._fixed is None or self._fixed[0] != head:
+            # the view changes only with a commit, so this part is built once per head
+            self._fixed = (head, from_view(self.view, self.config_error))
         agents = [self._agent_row(a) for _, a in sorted(self.view.agents.items())]
         return {"version": self.state_version(),
-                **snapshot(self.view, self.ledger, agents, self.notes, now=self.now(),
-                           head=str(self.store.base), config_error=self.config_error)}
+                **snapshot(self.view, self.ledger, agents, self.notes, now=self.now(), head=str(head),
+                           config_error=self.config_error, fixed=self._fixed[1])}
 
     def state_body(self, clock) -> tuple[str, bytes]:
         """(version, JSON body) of the state, built at most once per version (and redone after

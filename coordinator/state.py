@@ -20,29 +20,59 @@ PIPELINE = ("queued", "assigned", "working", "pr", "reviewed", "merged")
 
 
 def snapshot(view: View, ledger: Ledger, agents: list[dict], notes: dict, *, now: datetime,
-             head: str, config_error: str | None) -> dict:
-    """The whole picture at `now`; `agents` are the API's agent rows, `notes` the progress notes."""
-    counts = view.counts()
+             head: str, config_error: str | None, fixed: dict | None = None) -> dict:
+    """The whole picture at `now`; `agents` are the API's agent rows, `notes` the progress notes,
+    `fixed` what `from_view` gave for this same view (it changes only with a commit)."""
+    fixed = fixed if fixed is not None else from_view(view, config_error)
     by_agent = ledger.tokens_by_agent
     return {
         "generated_at": format_time(now),
         "head": head,
-        "counts": counts,
-        "lanes": view.lane_depths(),
-        "next": _next_up(view),
-        "pipeline": _pipeline(counts),
+        **{k: fixed[k] for k in ("counts", "lanes", "next", "pipeline")},
         "agents": [{**a, "tokens_used": by_agent.get(a["name"], 0)} for a in agents],
         "running": [_running(r, notes, now) for r in _held(view)],
         "completions": list(ledger.completions),
-        "dead": _capped([_dead(r) for r in _dead_letter(view)]),
-        "rejected": _capped([{"path": r.path, **r.reason} for r in sorted(
-            view.rejected.values(), key=lambda r: r.path, reverse=True)]),
+        **{k: fixed[k] for k in ("dead", "rejected")},
         "tokens": {"since": format_time(ledger.started), "total": sum(by_agent.values()),
                    "by_agent": dict(sorted(by_agent.items())), "by_model": dict(sorted(ledger.tokens_by_model.items())),
                    "hourly": ledger.series(now)},
-        "health": _capped(health(view, config_error)),
+        "health": fixed["health"],
         "config_error": config_error,
     }
+
+
+def from_view(view: View, config_error: str | None) -> dict:
+    """The parts that follow from the view alone: counts, lanes, the dead letter, rejected
+    files and health. Read from the view's indexes: nothing here walks the queue or the
+    finished tasks, so the cost does not grow with either."""
+    counts = _counts(view)
+    return {
+        "counts": counts,
+        "lanes": view.lane_depths(),
+        "next": {lane: _next_up(view, lane) for lane in LANES},
+        "pipeline": _pipeline(counts),
+        "dead": _capped([_dead(r) for r in _dead_letter(view)]),
+        "rejected": _capped([{"path": r.path, **r.reason} for r in sorted(
+            view.rejected.values(), key=lambda r: r.path, reverse=True)]),
+        "health": _capped(health(view, config_error)),
+    }
+
+
+def _counts(view: View) -> dict[str, int]:
+    """Tasks per state from the view's indexes (as View.counts, without walking every task)."""
+    held = [r.loc.state for mine in view.held.values() for r in mine.values()]
+    assigned = sum(1 for s in held if s is State.ASSIGNED)
+    live = len(view.queued) + len(held) + len(view.dead)
+    return {"queued": len(view.queued), "assigned": assigned, "working": len(held) - assigned,
+            "done": len(view.done), "dead": len(view.dead),
+            "cancelled": len(view.tasks) - live - len(view.done), "rejected": len(view.rejected)}
+
+
+def _next_up(view: View, lane: str) -> list[dict]:
+    """The first few queued tasks of a lane, in the order they were queued."""
+    return [{"id": r.loc.task_id, "title": r.task.get("title"), "queued_at": r.task.get("queued_at"),
+             "pin": r.task.get("pin"), "needs": r.task.get("needs", [])}
+            for r in view.first_queued(lane, NEXT_PER_LANE)]
 
 
 def _capped(rows: list) -> dict:
@@ -55,19 +85,6 @@ def _pipeline(counts: dict) -> list[dict]:
     have = {"queued": counts["queued"], "assigned": counts["assigned"], "working": counts["working"],
             "pr": counts["done"], "reviewed": None, "merged": None}
     return [{"stage": s, "count": have[s]} for s in PIPELINE]
-
-
-def _next_up(view: View) -> dict[str, list[dict]]:
-    """The first few queued tasks of each lane, in the order they were queued."""
-    per_lane: dict[str, list[Record]] = {lane: [] for lane in LANES}
-    for r in view.queued.values():
-        per_lane[r.loc.lane].append(r)
-    out = {}
-    for lane, rows in per_lane.items():
-        first = sorted(rows, key=lambda r: (r.task.get("queued_at", ""), r.loc.task_id))[:NEXT_PER_LANE]
-        out[lane] = [{"id": r.loc.task_id, "title": r.task.get("title"), "queued_at": r.task.get("queued_at"),
-                      "pin": r.task.get("pin"), "needs": r.task.get("needs", [])} for r in first]
-    return out
 
 
 def _held(view: View) -> list[Record]:
@@ -134,13 +151,15 @@ def _stuck_queued(view: View) -> list[dict]:
     """Queued tasks that cannot start until a human acts: pinned to an agent that does not exist,
     or waiting on a task that is dead, cancelled or unknown."""
     found = []
-    for r in sorted(view.queued.values(), key=lambda r: r.loc.task_id):
+    for r in view.waiting.values():
         t = r.task
-        pin = t.get("pin")
+        pin, deps = t.get("pin"), t.get("depends_on")
+        if not (pin or deps):
+            continue
         if pin and pin not in view.agents:
             found.append(_cond("pinned_to_unknown_agent", r.loc.task_id, f"task {r.loc.task_id} is pinned to "
                                f"agent {pin}, which is not registered; register it or resubmit unpinned"))
-        for dep in t.get("depends_on", ()):
+        for dep in deps or ():
             other = view.tasks.get(dep)
             if other is None:
                 why = "does not exist"
@@ -150,7 +169,7 @@ def _stuck_queued(view: View) -> list[dict]:
                 continue
             found.append(_cond("depends_on_unfinishable", r.loc.task_id, f"task {r.loc.task_id} waits on "
                                f"task {dep}, which {why}; retry {dep} or cancel {r.loc.task_id}"))
-    return found
+    return sorted(found, key=lambda c: (c["subject"], c["kind"]))
 
 
 def _cond(kind: str, subject: str, reason: str) -> dict:

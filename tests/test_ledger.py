@@ -80,3 +80,29 @@ def test_a_healthy_fleet_has_no_conditions():
     _held(view, "t1", "ada")
     view.put(Record(location(State.QUEUED, "t2", lane="normal"), None, task("t2", pin="ada", depends_on=["t1"])))
     assert health(view, None) == []
+
+
+_lanes = st.sampled_from(["urgent", "high", "normal", "low"])
+_moves = st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["queued", "working", "dead", "undo"]), _lanes,
+                            st.integers(0, 3), st.booleans()), max_size=60)
+
+
+@given(_moves)
+def test_the_view_s_queue_order_and_waiting_index_match_a_walk_of_the_queue(moves):
+    view, undo = View(), []
+    for n, (i, where, lane, minute, pinned) in enumerate(moves):
+        task_id = f"t{i}"
+        if where == "undo":
+            if undo:
+                view.restore(*undo.pop())
+            continue
+        doc = task(task_id, queued_at=format_time(T0 + timedelta(minutes=minute)), **({"pin": "ada"} if pinned else {}))
+        loc = {"queued": location(State.QUEUED, task_id, lane=lane),
+               "working": location(State.WORKING, task_id, agent="ada"), "dead": location(State.DEAD, task_id)}[where]
+        undo.append((task_id, view.put(Record(loc, n, doc))))
+    for lane in ("urgent", "high", "normal", "low"):
+        walked = sorted((r.task["queued_at"], r.loc.task_id) for r in view.queued.values() if r.loc.lane == lane)
+        assert view.lanes[lane] == walked
+        assert [r.loc.task_id for r in view.first_queued(lane, 2)] == [i for _, i in walked[:2]]
+    assert set(view.waiting) == {i for i, r in view.queued.items() if "pin" in r.task}
+    assert set(view.dead) == {i for i, r in view.tasks.items() if r.loc.state is State.DEAD}
