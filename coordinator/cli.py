@@ -200,6 +200,17 @@ def cancel(task_id, backend):
     click.echo(f"{task['id']} cancelled")
 
 
+@main.command()
+@click.argument("task_id")
+@click.argument("lane", type=click.Choice(LANES))
+@repo_options
+def reprioritise(task_id, lane, backend):
+    """Move a queued task to another lane."""
+    _check_id(task_id)
+    task = backend().reprioritise(task_id, lane)
+    click.echo(f"{task['id']} queued in {task['priority']}")
+
+
 def _check_id(task_id: str) -> None:
     if not is_safe_name(task_id):
         raise UsageError(f"'{task_id[:80]}' is not a task id (letters, digits, . _ -; at most 64)")

@@ -71,6 +71,9 @@ class HttpBackend:
     def cancel(self, task_id: str) -> dict:
         return self._request("POST", f"/api/tasks/{task_id}/cancel", {})["task"]
 
+    def reprioritise(self, task_id: str, lane: str) -> dict:
+        return self._request("POST", f"/api/tasks/{task_id}/priority", {"lane": lane})["task"]
+
     def agents(self) -> list[dict]:
         return self._request("GET", "/api/agents")["agents"]
 
@@ -122,6 +125,9 @@ class LocalBackend:
 
     def cancel(self, task_id: str) -> dict:
         return self._with_hub(lambda h: h.call(h.cancel, task_id, "cli"))
+
+    def reprioritise(self, task_id: str, lane: str) -> dict:
+        return self._with_hub(lambda h: h.call(h.reprioritise, task_id, lane, "cli"))
 
     def agents(self) -> list[dict]:
         return self._with_hub(lambda h: h.agent_list())

@@ -165,3 +165,20 @@ def test_metrics_report_depth_states_latency_failures_retries_and_tokens(hub):
     assert samples[("agentcom_retries_total", (("how", "automatic"),))] == 1
     assert samples[("agentcom_tokens_total", (("agent", "ada"),))] == 500
     assert samples[("agentcom_config_valid", ())] == 1
+
+
+def test_reprioritise_from_the_cli_through_a_hub_and_without_one(repo):
+    from tests.support.processes import HubProcess, agentcom
+
+    task_id = agentcom("submit", "waits for rust", "--needs", "rust", "--repo", str(repo), check=True).stdout.strip()
+    assert agentcom("reprioritise", task_id, "high", "--repo", str(repo), check=True).stdout.strip() == \
+        f"{task_id} queued in high"
+    hub = HubProcess(repo)
+    try:
+        assert agentcom("reprioritise", task_id, "urgent", "--repo", str(repo), check=True).stdout.strip() == \
+            f"{task_id} queued in urgent"
+        again = agentcom("reprioritise", task_id, "urgent", "--repo", str(repo))
+        assert again.returncode == 1 and "it is in urgent already" in again.stderr
+        assert state(hub)["next"]["urgent"][0]["id"] == task_id
+    finally:
+        hub.stop()
