@@ -9,8 +9,8 @@ anything.
 from __future__ import annotations
 
 import json
-import threading
 
+from .errors import AgentcomError
 from .layout import State
 from .ledger import RECENT, Ledger
 from .state import from_view, snapshot
@@ -29,7 +29,6 @@ class Overview:
         self._moves: list[tuple] = []           # this batch's moves, for the ledger once published
         self._cached: tuple[str, float, bytes] | None = None
         self._fixed: tuple[object, dict] | None = None   # (head, what follows from the view alone)
-        self._cache_lock = threading.Lock()
 
     def _observe(self, before: dict, after: dict, was: State, now: State) -> None:
         self._moves.append((before, after, was, now, self.now()))
@@ -52,7 +51,7 @@ class Overview:
         for record in done[:SEED_READS]:
             try:
                 docs.append(self.load_task(record))
-            except Exception:  # noqa: BLE001 - one unreadable old file must not stop the hub
+            except AgentcomError:  # one unreadable old file must not stop the hub
                 continue
         self.ledger.seed(docs)
 
