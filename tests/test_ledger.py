@@ -106,3 +106,35 @@ def test_the_view_s_queue_order_and_waiting_index_match_a_walk_of_the_queue(move
         assert [r.loc.task_id for r in view.first_queued(lane, 2)] == [i for _, i in walked[:2]]
     assert set(view.waiting) == {i for i, r in view.queued.items() if "pin" in r.task}
     assert set(view.dead) == {i for i, r in view.tasks.items() if r.loc.state is State.DEAD}
+
+
+def test_a_batch_that_loses_a_race_to_a_push_is_counted_once_and_the_state_follows_the_push(repo, clone):
+    from coordinator.hub import Hub
+    from tests.support.gitenv import git
+
+    h = Hub(repo, fleet=False)
+    try:
+        h.call(h.submit, {"prompt": "mine", "id": "mine"}, "test")
+        before = h.state_version()
+        git(clone, "pull", "-q")
+        (clone / "inbox" / "theirs.yaml").write_text("prompt: theirs\n")
+        git(clone, "add", "-A")
+        git(clone, "commit", "-q", "-m", "theirs")
+        runs = []
+
+        def cancel_then_retry_while_a_push_lands():
+            h.cancel("mine", "op")
+            task = h.retry("mine", "op", lane="high")  # staged on the old main...
+            if not runs:
+                git(clone, "push", "-q")               # ...which a push moves before the hub publishes
+            runs.append(task["state"])
+            return task
+
+        h.call(cancel_then_retry_while_a_push_lands)
+        assert len(runs) == 2  # lost the race once, then redone on top of the push
+        assert dict(h.ledger.retries) == {"human": 1} and dict(h.ledger.finished) == {"cancelled": 1}
+        s = h.state()
+        assert h.state_version() != before and s["lanes"] == {"urgent": 0, "high": 1, "normal": 1, "low": 0}
+        assert s["head"] == git(repo, "rev-parse", "main").stdout.strip()
+    finally:
+        h.close()
