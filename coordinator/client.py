@@ -59,6 +59,9 @@ class HttpBackend:
     def status(self) -> dict:
         return self._request("GET", "/api/status")
 
+    def state(self) -> dict:
+        return self._request("GET", "/api/state")
+
     def show(self, task_id: str) -> dict:
         return self._request("GET", f"/api/tasks/{task_id}")
 
@@ -113,6 +116,9 @@ class LocalBackend:
 
     def status(self) -> dict:
         return self._with_hub(lambda h: h.status())
+
+    def state(self) -> dict:
+        return self._with_hub(lambda h: h.state())
 
     def show(self, task_id: str) -> dict:
         return self._with_hub(lambda h: h.show(task_id))

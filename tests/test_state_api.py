@@ -182,3 +182,20 @@ def test_reprioritise_from_the_cli_through_a_hub_and_without_one(repo):
         assert state(hub)["next"]["urgent"][0]["id"] == task_id
     finally:
         hub.stop()
+
+
+def test_agentcom_health_lists_what_needs_a_human_and_exits_1_for_cron(repo):
+    from tests.support.processes import HubProcess, agentcom
+
+    assert agentcom("health", "--repo", str(repo), check=True).stdout.strip() == "nothing needs a human"
+    agentcom("submit", "for a missing agent", "--to", "ghost", "--id", "lost", "--repo", str(repo), check=True)
+    hub = HubProcess(repo)
+    try:
+        done = agentcom("health", "--repo", str(repo))
+        assert done.returncode == 1
+        assert done.stdout.strip() == ("pinned_to_unknown_agent: task lost is pinned to agent ghost, which is "
+                                       "not registered; register it or resubmit unpinned")
+        as_json = json.loads(agentcom("health", "--json", "--repo", str(repo)).stdout)
+        assert as_json["total"] == 1 and as_json["items"][0]["subject"] == "lost"
+    finally:
+        hub.stop()
