@@ -138,3 +138,35 @@ def test_a_batch_that_loses_a_race_to_a_push_is_counted_once_and_the_state_follo
         assert s["head"] == git(repo, "rev-parse", "main").stdout.strip()
     finally:
         h.close()
+
+
+@given(_moves, st.lists(st.sampled_from(["ada", "bob", "ghost"]), max_size=3, unique=True))
+def test_every_snapshot_of_a_random_view_matches_the_openapi_description(moves, agents):
+    from coordinator.state import snapshot
+    from tests.support.openapi import STATE
+
+    view = View()
+    for name in agents:
+        view.put_agent(Agent(name, state=AgentState.IDLE if name != "bob" else AgentState.BLOCKED,
+                             reason="why", since=format_time(T0)), name)
+    led = Ledger(started=T0)
+    for n, (i, where, lane, minute, pinned) in enumerate(moves):
+        if where == "undo":
+            continue
+        task_id = f"t{i}"
+        doc = task(task_id, queued_at=format_time(T0 + timedelta(minutes=minute)), priority=lane, attempt=1,
+                   **({"pin": "ghost", "depends_on": [f"t{(i + 1) % 8}"]} if pinned else {}))
+        loc = {"queued": location(State.QUEUED, task_id, lane=lane),
+               "working": location(State.WORKING, task_id, agent=agents[0] if agents else "gone"),
+               "dead": location(State.DEAD, task_id)}[where]
+        old = view.get(task_id)
+        view.put(Record(loc, n, doc))
+        led.observe(old.task if old else task(task_id), {**doc, "tokens_used": minute * 10,
+                    "outcome": {"agent": "ada", "kind": "failed"}}, old.loc.state if old else State.QUEUED,
+                    loc.state, T0 + timedelta(minutes=minute))
+    rows = [{"name": n, "state": a.state.value, "since": a.since, "reason": a.reason, "capabilities": [],
+             "slots": 1, "description": "", "tasks": sorted(view.held.get(n, {})), "last_heartbeat": None,
+             "last_assigned_at": None, "registered_at": None} for n, a in sorted(view.agents.items())]
+    doc = snapshot(view, led, rows, {}, now=T0 + timedelta(hours=1), head="0" * 40, config_error=None)
+    STATE.validate({"version": "x", **doc})
+    assert doc["counts"]["queued"] == sum(doc["lanes"].values()) == len(view.queued)

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 
-import jsonschema
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from tests.support.fleet_api import beat, populate, push_without_hook, register, report, submit, take
 from tests.support.gitenv import git
+from tests.support.openapi import STATE
 from tests.support.processes import wait_for
-
-OPENAPI = yaml.safe_load((Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml").read_text())
-_REGISTRY = Registry().with_resource("urn:agentcom:openapi", Resource.from_contents(OPENAPI, DRAFT202012))
-STATE = jsonschema.Draft202012Validator({"$ref": "urn:agentcom:openapi#/components/schemas/State"},
-                                        registry=_REGISTRY)
 
 
 def get(hub, path, headers=None):
