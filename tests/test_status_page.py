@@ -112,7 +112,7 @@ def test_a_cross_site_form_post_is_refused_and_changes_nothing(hub, page):
     assert hub.request("GET", f"/api/tasks/{task_id}")[1]["state"] == "dead"
 
 
-def test_the_task_page_shows_its_git_timeline_and_moves_it_between_lanes(hub, page):
+def test_the_task_page_shows_its_git_timeline_moves_it_between_lanes_and_follows_changes(hub, page):
     submit(hub, id="lane-job", title="Waits for a Rust agent", needs=["rust"])
     page.goto(hub.url + "/tasks/lane-job")
     timeline = page.locator("#timeline")
@@ -123,3 +123,7 @@ def test_the_task_page_shows_its_git_timeline_and_moves_it_between_lanes(hub, pa
     page.get_by_role("button", name="Move to lane").click()
     timeline.get_by_text("re-prioritised by local operator: normal → urgent").wait_for()
     assert hub.request("GET", "/api/tasks/lane-job")[1]["path"] == "queue/urgent/lane-job.yaml"
+    hub.request("POST", "/api/tasks/lane-job/cancel")  # by someone else: the open page follows
+    timeline.get_by_text("queued → cancelled").wait_for()
+    page.locator("#detail").get_by_text("cancelled", exact=True).wait_for()
+    assert page.get_by_role("button", name="Retry").is_enabled()

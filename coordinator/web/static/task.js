@@ -1,5 +1,6 @@
 // The task page: the task file, its actions, and its timeline from git. It watches the cheap
-// /api/state version (If-None-Match) and reads the task and its git log again only when it changes.
+// /api/state version (If-None-Match) and reads the task and its git log again only when its
+// commit part changes (a heartbeat changes the version, never a task file).
 "use strict";
 
 (() => {
@@ -7,7 +8,7 @@
   const POLL_MS = 3000;
   const id = document.getElementById("task-id").textContent;
   const base = "/api/tasks/" + encodeURIComponent(id);
-  let etag = null, timer = null;
+  let etag = null, head = null, timer = null;
 
   function renderDetail(shown) {
     const t = shown.task, result = t.result || {};
@@ -55,8 +56,12 @@
         const resp = await fetch("/api/state", {cache: "no-store", credentials: "omit",
                                                 headers: etag ? {"If-None-Match": etag} : {}});
         if (resp.status === 200) {
-          etag = resp.headers.get("ETag");
-          await load();
+          etag = resp.headers.get("ETag") || "";
+          const commit = etag.replace(/^W\/"/, "").split(".")[0];
+          if (commit !== head) {
+            head = commit;
+            await load();
+          }
         }
       } catch (e) {
         document.getElementById("live-status").textContent = "hub unreachable; retrying";
@@ -74,6 +79,7 @@
         await change("POST", `${base}/${what}`, body);
         flash(`${what === "priority" ? "Moved" : what + ": done"} (task ${id}).`, "ok");
         etag = null;
+        head = null;
         poll(true);
       } catch (e) {
         flash(`${what} refused: ${e.message}`, "error");
