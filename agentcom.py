@@ -7,6 +7,7 @@ requirements), then hands over to the click CLI in `coordinator.cli`.
 """
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,37 @@ def _ensure_venv(dev: bool) -> None:
     _stamp(dev).touch()
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium: install it (as root, or through `sudo -n`) when
+    missing. If that cannot be done, say why in AGENTCOM_CHROMIUM_MISSING; those tests then fail
+    under CI and are skipped elsewhere."""
+    if CHROMIUM.exists() or os.environ.get("AGENTCOM_CHROMIUM"):
+        return
+    if os.geteuid() == 0:
+        run_as = []
+    elif shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
+        run_as = ["sudo", "-n"]
+    else:
+        os.environ["AGENTCOM_CHROMIUM_MISSING"] = "not root and no password-less sudo to install it"
+        return
+    if not shutil.which("apt-get"):
+        os.environ["AGENTCOM_CHROMIUM_MISSING"] = "no apt-get on this system"
+        return
+    print("agentcom: installing chromium for the browser tests (apt-get) ...", file=sys.stderr)
+    install = [*run_as, "apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    done = subprocess.run(install, capture_output=True, text=True, env=env)
+    if done.returncode != 0:  # a fresh machine may have no package lists yet
+        subprocess.run([*run_as, "apt-get", "update", "-q"], capture_output=True, env=env)
+        done = subprocess.run(install, capture_output=True, text=True, env=env)
+    if done.returncode != 0 or not CHROMIUM.exists():
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        os.environ["AGENTCOM_CHROMIUM_MISSING"] = f"apt-get install chromium failed: {last[0][:200]}"
+
+
 def main() -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"agentcom needs Python 3.11 or newer; this is {sys.version.split()[0]}")
@@ -57,6 +89,7 @@ def main() -> None:
         os.execv(VENV_PYTHON, [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
     if testing:
         os.chdir(ROOT)
+        _ensure_chromium()
         os.execv(VENV_PYTHON, [str(VENV_PYTHON), "-m", "pytest", *sys.argv[2:]])
     sys.path.insert(0, str(ROOT))
     from coordinator.cli import main as commands, run

@@ -145,6 +145,25 @@ def status(backend, as_json):
             click.echo(f"  {r['path']}  from {r.get('file')}: {'; '.join(r.get('problems') or [])}"[:300])
 
 
+@main.command()
+@repo_options
+@json_option
+def health(backend, as_json):
+    """What needs a human, each with its reason; exits 1 when anything does (for cron and systemd)."""
+    found = backend().state()["health"]
+    if as_json:
+        _emit(found)
+    elif not found["total"]:
+        click.echo("nothing needs a human")
+    else:
+        for c in found["items"]:
+            click.echo(f"{c['kind']}: {c['reason']}")
+        if found["total"] > len(found["items"]):
+            click.echo(f"... and {found['total'] - len(found['items'])} more")
+    if found["total"]:
+        sys.exit(1)
+
+
 def _table(header, rows) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     for row in (header, *rows):
@@ -202,6 +221,17 @@ def cancel(task_id, backend):
     _check_id(task_id)
     task = backend().cancel(task_id)
     click.echo(f"{task['id']} cancelled")
+
+
+@main.command()
+@click.argument("task_id")
+@click.argument("lane", type=click.Choice(LANES))
+@repo_options
+def reprioritise(task_id, lane, backend):
+    """Move a queued task to another lane."""
+    _check_id(task_id)
+    task = backend().reprioritise(task_id, lane)
+    click.echo(f"{task['id']} queued in {task['priority']}")
 
 
 def _check_id(task_id: str) -> None:

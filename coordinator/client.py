@@ -62,6 +62,9 @@ class HttpBackend:
     def status(self) -> dict:
         return self._request("GET", "/api/status")
 
+    def state(self) -> dict:
+        return self._request("GET", "/api/state")
+
     def show(self, task_id: str) -> dict:
         return self._request("GET", f"/api/tasks/{task_id}")
 
@@ -73,6 +76,9 @@ class HttpBackend:
 
     def cancel(self, task_id: str) -> dict:
         return self._request("POST", f"/api/tasks/{task_id}/cancel", {})["task"]
+
+    def reprioritise(self, task_id: str, lane: str) -> dict:
+        return self._request("POST", f"/api/tasks/{task_id}/priority", {"lane": lane})["task"]
 
     def agents(self) -> list[dict]:
         return self._request("GET", "/api/agents")["agents"]
@@ -120,6 +126,9 @@ class LocalBackend:
     def status(self) -> dict:
         return self._with_hub(lambda h: h.status())
 
+    def state(self) -> dict:
+        return self._with_hub(lambda h: h.state())
+
     def show(self, task_id: str) -> dict:
         return self._with_hub(lambda h: h.show(task_id))
 
@@ -131,6 +140,9 @@ class LocalBackend:
 
     def cancel(self, task_id: str) -> dict:
         return self._with_hub(lambda h: h.call(h.cancel, task_id, "cli"))
+
+    def reprioritise(self, task_id: str, lane: str) -> dict:
+        return self._with_hub(lambda h: h.call(h.reprioritise, task_id, lane, "cli"))
 
     def agents(self) -> list[dict]:
         return self._with_hub(lambda h: h.agent_list())

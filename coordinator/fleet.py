@@ -77,6 +77,7 @@ class Fleet:
         with self.state_lock:
             agent = self._agent(name)
             self.seen[name] = self.now()
+            self.touched()
             if beat.url:
                 self.urls[name] = beat.url
         if not agent.online:
@@ -139,6 +140,7 @@ class Fleet:
             self.activity[task_id] = now
             if r.note:  # in memory only: progress makes no commit
                 self.notes[task_id] = (r.attempt, r.note, format_time(now))
+                self.touched()
             agent = self._agent(name)
             if r.kind == "blocked":  # a repeat with the same note changes nothing
                 self._agent_event(name, AgentState.BLOCKED, f"blocked on {task_id}: {r.note}", task_id)

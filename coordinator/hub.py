@@ -22,6 +22,7 @@ from .gitrepo import GitRepo
 from .intake import STORED_MAX, Intake
 from .layout import FINISHED, MODE_FILE, PER_AGENT, Entry, Location, State, location
 from .lock import WriterLock
+from .overview import Overview
 from .store import Store
 from .task import Defaults, dump, intake, load, new_id, ordered
 from .transitions import move
@@ -37,7 +38,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Hub(Intake, Fleet):
+class Hub(Intake, Fleet, Overview):
     """With `fleet` (the default for role "hub") every batch ends with a sweep and a scheduling
     pass; a one-shot CLI command (role "cli") only does what it was asked."""
 
@@ -62,8 +63,11 @@ class Hub(Intake, Fleet):
         self.notifier = None                  # tells sidecars their work changed (service.py sets it)
         self._pokes: set[str] = set()         # agents whose held tasks this batch changed
         self._fleet_init()
+        self._overview_init()
         with self.state_lock:
             self._batch([self._start])
+            if self.active:
+                self.seed_completions()
 
     def now(self) -> datetime:
         return self.clock()
@@ -135,6 +139,7 @@ class Hub(Intake, Fleet):
         for _ in range(MAX_RACES):
             start = self.store.base
             self._pokes = set()
+            self._moves = []
             try:
                 self.catch_up()
                 outcomes = []
@@ -153,6 +158,7 @@ class Hub(Intake, Fleet):
                 self._rollback(start)  # a bug must not leave half a batch staged
                 raise
             self._undo.clear()
+            self._published()
             if published:
                 self._maintain(published)
                 if self._pokes and self.notifier is not None:
@@ -272,8 +278,9 @@ class Hub(Intake, Fleet):
         """Move a task to another state: one commit, which also rewrites the files of the agents
         whose state the move changes. Raises IllegalTransition if the move is not allowed."""
         record = self._record(task_id)
-        m = move(self.load_task(record), record.loc, to, self.now(), reason=reason, agent=agent,
-                 lane=lane, updates=updates)
+        before = self.load_task(record)
+        m = move(before, record.loc, to, self.now(), reason=reason, agent=agent, lane=lane, updates=updates)
+        self._observe(before, m.task, record.loc.state, to)
         oid = self.git.write_blob(dump(m.task))
         self._track(m.new, m.task, oid)
         edits = {record.loc.path: None, m.new.path: Entry(m.new.path, oid, MODE_FILE)}
@@ -293,6 +300,17 @@ class Hub(Intake, Fleet):
             raise IllegalTransition(task_id, state.label, "retry it",
                                     "only dead or cancelled tasks are retried; cancel it first")
         return self.transition(task_id, State.QUEUED, lane=lane, reason=f"retried by {by}")
+
+    def reprioritise(self, task_id: str, lane: str, by: str) -> dict:
+        """Move a queued task to another lane: the same move as a pushed `git mv` between lanes."""
+        record = self._record(task_id)
+        if record.loc.state is not State.QUEUED:
+            raise IllegalTransition(task_id, record.loc.state.label, f"move it to lane {lane}",
+                                    "only queued tasks change lanes; retry a dead or cancelled one with a lane")
+        if record.loc.lane == lane:
+            raise IllegalTransition(task_id, "queued", f"move it to lane {lane}", f"it is in {lane} already")
+        return self.transition(task_id, State.QUEUED, lane=lane,
+                               reason=f"re-prioritised by {by}: {record.loc.lane} → {lane}")
 
     def cancel(self, task_id: str, by: str) -> dict:
         """Cancel a task that is not done; a running attempt is told to stop at its next call."""

@@ -167,6 +167,7 @@ class Intake:
         task = record.task if record.task is not None else self.load_task(record)
         m = move(task, record.loc, State.QUEUED, self.now(), lane=new_loc.lane,
                  reason=f"{v.reason} by {source}")
+        self._observe(task, m.task, record.loc.state, State.QUEUED)
         self.store.stage({v.path: dump(m.task)}, message(m.transition))
         self._track(m.new, m.task)
 

@@ -5,6 +5,7 @@ Finished tasks keep only their location; their documents are read from git on de
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from .agents import Agent
@@ -44,10 +45,15 @@ class View:
     held: dict[str, dict[str, Record]] = field(default_factory=dict)   # agent → its tasks
     timed: dict[str, Record] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
+    dead: dict[str, Record] = field(default_factory=dict)
+    # per lane, (queued_at, id) of its queued tasks in queue order; and the queued tasks that
+    # wait on a pin or on other tasks: so the state snapshot never walks the whole queue
+    lanes: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {lane: [] for lane in LANES})
+    waiting: dict[str, Record] = field(default_factory=dict)
 
     def clear(self) -> None:
         for index in (self.tasks, self.rejected, self.by_path, self.agents, self.queued, self.held,
-                      self.timed, self.done):
+                      self.timed, self.done, self.dead, self.waiting, *self.lanes.values()):
             index.clear()
 
     def put(self, record: Record) -> Record | None:
@@ -60,10 +66,15 @@ class View:
         loc = record.loc
         if loc.state is State.QUEUED:
             self.queued[loc.task_id] = record
+            bisect.insort(self.lanes[loc.lane], _queue_key(record))
+            if "pin" in record.task or "depends_on" in record.task:
+                self.waiting[loc.task_id] = record
         elif loc.state in PER_AGENT:
             self.held.setdefault(loc.agent, {})[loc.task_id] = record
         elif loc.state is State.DONE:
             self.done.add(loc.task_id)
+        elif loc.state is State.DEAD:
+            self.dead[loc.task_id] = record
         if record.timed:
             self.timed[loc.task_id] = record
         return old
@@ -74,6 +85,13 @@ class View:
         self.queued.pop(loc.task_id, None)
         self.timed.pop(loc.task_id, None)
         self.done.discard(loc.task_id)
+        self.dead.pop(loc.task_id, None)
+        if loc.state is State.QUEUED:
+            order, key = self.lanes[loc.lane], _queue_key(record)
+            at = bisect.bisect_left(order, key)
+            if at < len(order) and order[at] == key:
+                del order[at]
+            self.waiting.pop(loc.task_id, None)
         if loc.state in PER_AGENT:
             mine = self.held.get(loc.agent, {})
             mine.pop(loc.task_id, None)
@@ -109,10 +127,11 @@ class View:
         return out
 
     def lane_depths(self) -> dict[str, int]:
-        out = dict.fromkeys(LANES, 0)
-        for r in self.queued.values():
-            out[r.loc.lane] += 1
-        return out
+        return {lane: len(self.lanes[lane]) for lane in LANES}
+
+    def first_queued(self, lane: str, n: int) -> list[Record]:
+        """The first n queued tasks of a lane, by queued_at (then id)."""
+        return [self.queued[task_id] for _, task_id in self.lanes[lane][:n]]
 
     def summary(self, record: Record) -> dict:
         """A task's row for lists: id, state, where, and the main fields when loaded."""
@@ -129,3 +148,7 @@ class View:
         found = [r for r in self.tasks.values() if r.loc.state not in FINISHED]
         return sorted(found, key=lambda r: (rank[r.loc.state], LANES.index(r.loc.lane) if r.loc.lane else 0,
                                             (r.task or {}).get("queued_at", ""), r.loc.task_id))
+
+
+def _queue_key(record: Record) -> tuple[str, str]:
+    return (record.task.get("queued_at") or "", record.loc.task_id)

@@ -10,7 +10,10 @@ MAX_BODY = 256 * 1024
 
 
 def create_app(hub, tokens) -> Flask:
+    from ..metrics import registry_for
     from .api import api
+    from .csrf import refuse_cross_site
+    from .pages import pages
 
     app = Flask("agentcom")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
@@ -18,6 +21,9 @@ def create_app(hub, tokens) -> Flask:
     app.extensions["agentcom.hub"] = hub
     app.extensions["agentcom.tokens"] = tokens
     app.register_blueprint(api)
+    app.register_blueprint(pages)
+    app.extensions["agentcom.metrics"] = registry_for(hub)
+    app.before_request(refuse_cross_site)
 
     @app.errorhandler(AgentcomError)
     def _agentcom_error(e: AgentcomError):

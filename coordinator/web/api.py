@@ -7,8 +7,9 @@ otherwise.
 from __future__ import annotations
 
 import functools
+import time
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..errors import UsageError
 from ..layout import LANES, is_safe_name
@@ -98,6 +99,16 @@ def status():
     return jsonify(_hub().status())
 
 
+@api.get("/state")
+def state():
+    """The whole picture (coordinator/state.py), cached per version; If-None-Match gets a 304."""
+    version, body = _hub().state_body(time.monotonic)
+    etag = f'W/"{version}"'
+    if etag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    return Response(body, mimetype="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
 @api.get("/tasks/<task_id>")
 def show(task_id):
     return jsonify(_hub().show(_task_id(task_id)))
@@ -125,6 +136,16 @@ def retry(task_id):
     if lane is not None and lane not in LANES:
         raise UsageError(f"lane must be one of {', '.join(LANES)}")
     return jsonify(task=hub.call(hub.retry, _task_id(task_id), g.who["name"], lane=lane))
+
+
+@api.post("/tasks/<task_id>/priority")
+@operator
+def reprioritise(task_id):
+    hub = _hub()
+    lane = _json_body().get("lane")
+    if lane not in LANES:
+        raise UsageError(f"lane must be one of {', '.join(LANES)}")
+    return jsonify(task=hub.call(hub.reprioritise, _task_id(task_id), lane, g.who["name"]))
 
 
 @api.post("/tasks/<task_id>/cancel")
