@@ -119,7 +119,11 @@ def test_a_demo_config_lost_gets_a_rotated_token_and_the_demo_still_runs(tmp_pat
 
 def test_a_demo_stopped_mid_task_stops_its_agents_and_the_next_run_carries_that_work_on(tmp_path):
     repo = tmp_path / "demo.git"
-    lines, code = run_demo(repo, until=lambda seen: sum("assigned → working" in line for line in seen) >= 2)
+    def two_running_and_all_queued(seen):  # the samples' 'new → queued' lines may print after a start
+        return sum("assigned → working" in line for line in seen) >= 2 \
+            and sum("new → queued" in line for line in seen) >= 4
+
+    lines, code = run_demo(repo, until=two_running_and_all_queued)
     check_stop(lines, code, tmp_path)
     tasks = flows(lines)
     running = {t for t, steps in tasks.items() if steps[-1][1] == "working"}
