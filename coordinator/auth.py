@@ -9,11 +9,16 @@ import hmac
 import json
 import os
 import secrets
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+
+import filelock
 
 from .lock import atomic_write, runtime_dir
 
 TOKENS_FILE = "tokens.json"
+CHANGE_TIMEOUT = 10.0   # seconds to wait for another writer of the table
 OPERATOR_TOKEN_FILE = "operator.token"
 
 
@@ -28,6 +33,9 @@ class TokenStore:
         self.path = runtime_dir(repo_path) / TOKENS_FILE
         self._stamp = None
         self._table = self._read()
+        self._threads = threading.Lock()
+        self._processes = filelock.UnixFileLock(str(self.path.with_name(TOKENS_FILE + ".flock")),
+                                                timeout=CHANGE_TIMEOUT)
 
     def _read(self) -> dict:
         """The table as on disk (re-read when the file changed, so a revocation takes at once)."""
@@ -43,23 +51,36 @@ class TokenStore:
             self._stamp = stamp
         return self._table
 
-    def issue(self, role: str, name: str) -> str:
-        """A new token for (role, name); only its hash is kept."""
+    @contextmanager
+    def _changing(self):
+        """Read, change and write the table as one step: request threads and other processes
+        (a one-shot CLI) change it too, and a change made between our read and our write would
+        be lost (a revoked token brought back)."""
+        with self._threads, self._processes:
+            table = dict(self._read())
+            yield table
+            if table != self._table:
+                atomic_write(self.path, json.dumps(table, indent=1).encode(), mode=0o600)
+                self._table = table
+
+    def issue(self, role: str, name: str, *, replace: bool = False) -> str:
+        """A new token for (role, name); only its hash is kept. `replace` revokes the others in
+        the same step, so no moment exists with both or neither."""
         token = f"acm_{role[:2]}_{secrets.token_urlsafe(32)}"
-        self._table = self._read()
-        self._table[_hash(token)] = {"role": role, "name": name}
-        atomic_write(self.path, json.dumps(self._table, indent=1).encode(), mode=0o600)
+        with self._changing() as table:
+            if replace:
+                for h in [h for h, who in table.items() if (who["role"], who["name"]) == (role, name)]:
+                    del table[h]
+            table[_hash(token)] = {"role": role, "name": name}
         return token
 
     def revoke(self, role: str, name: str) -> int:
         """Drop every token of (role, name); the next request that uses one is refused."""
-        self._table = self._read()
-        keep = {h: who for h, who in self._table.items() if (who["role"], who["name"]) != (role, name)}
-        gone = len(self._table) - len(keep)
-        if gone:
-            atomic_write(self.path, json.dumps(keep, indent=1).encode(), mode=0o600)
-            self._table = keep
-        return gone
+        with self._changing() as table:
+            gone = [h for h, who in table.items() if (who["role"], who["name"]) == (role, name)]
+            for h in gone:
+                del table[h]
+        return len(gone)
 
     def holds(self, role: str, name: str) -> bool:
         return any((who["role"], who["name"]) == (role, name) for who in self._read().values())

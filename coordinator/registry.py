@@ -17,8 +17,7 @@ def register(hub, tokens: TokenStore, body: dict, by: str, rotate: bool = False)
     agent, created = hub.call(hub.register_agent, fields, by)
     token = None
     if created or rotate or not tokens.holds("agent", fields["name"]):
-        tokens.revoke("agent", fields["name"])
-        token = tokens.issue("agent", fields["name"])
+        token = tokens.issue("agent", fields["name"], replace=True)
     return {"agent": agent, "created": created, "token": token}
 
 

@@ -32,3 +32,45 @@ def test_a_same_size_replacement_within_one_clock_tick_is_still_seen(repo):
     os.utime(running.path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert os.stat(running.path).st_size == before.st_size
     assert running.check(old) is None and running.check(new) == {"role": "agent", "name": "ada"}
+
+
+def test_concurrent_changes_never_bring_a_revoked_token_back_or_fail(repo):
+    """Request threads and other processes change the table at once: each change is read,
+    made and written as one step, so none is lost."""
+    import threading
+
+    hub, cli = TokenStore(repo), TokenStore(repo)   # two tables on one file, as two processes have
+    for round_ in range(20):
+        doomed = hub.issue("agent", f"doomed{round_}")
+        errors, made = [], []
+        start = threading.Barrier(5)
+
+        def revoke():
+            start.wait()
+            hub.revoke("agent", f"doomed{round_}")
+
+        def issue(store, n):
+            start.wait()
+            try:
+                made.append(store.issue("agent", f"other{round_}-{n}"))
+            except Exception as e:  # noqa: BLE001 - the test reports any failure
+                errors.append(e)
+
+        threads = [threading.Thread(target=revoke)] + [
+            threading.Thread(target=issue, args=(store, n)) for n, store in enumerate((hub, cli, hub, cli))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert not errors
+        fresh = TokenStore(repo)
+        assert fresh.check(doomed) is None, f"round {round_}: a revoked token works again"
+        assert all(fresh.check(token) for token in made), f"round {round_}: an issued token was lost"
+
+
+def test_a_rotation_replaces_the_old_token_in_one_step(repo):
+    store = TokenStore(repo)
+    old = store.issue("agent", "ada")
+    new = store.issue("agent", "ada", replace=True)
+    assert store.check(old) is None and store.check(new) == {"role": "agent", "name": "ada"}
+    assert store.agent_key("ada") == _hash(new)
