@@ -11,6 +11,7 @@ MAX_BODY = 256 * 1024
 
 def create_app(hub, tokens) -> Flask:
     from .api import api
+    from .prs import prs
 
     app = Flask("agentcom")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
@@ -18,15 +19,20 @@ def create_app(hub, tokens) -> Flask:
     app.extensions["agentcom.hub"] = hub
     app.extensions["agentcom.tokens"] = tokens
     app.register_blueprint(api)
+    app.register_blueprint(prs)
 
     @app.errorhandler(AgentcomError)
     def _agentcom_error(e: AgentcomError):
+        from ..prbook import PrConflict, PrNotFound
+
         status = {TaskNotFound: 404, AgentNotFound: 404, InvalidTask: 422, IllegalTransition: 409,
-                  StaleReport: 409, UsageError: 400}
+                  StaleReport: 409, UsageError: 400, PrNotFound: 404, PrConflict: 409}
         code = next((c for cls, c in status.items() if isinstance(e, cls)), 500)
         body = {"error": type(e).__name__, "message": str(e)}
         if isinstance(e, InvalidTask):
             body["problems"] = e.problems
+        if isinstance(e, PrConflict):
+            body["number"] = e.number
         return jsonify(body), code
 
     @app.errorhandler(TimeoutError)
