@@ -113,6 +113,9 @@ def demo(repo, port):
 
 
 def add_commands(main: click.Group) -> None:
+    from .gitcli import git_group
+
+    main.add_command(git_group)
     main.add_command(sidecar)
     main.add_command(smoke)
     main.add_command(demo)

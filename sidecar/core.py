@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 from coordinator.client import HttpBackend
-from coordinator.errors import HubRefused, HubUnavailable
+from coordinator.errors import AgentcomError, HubRefused, HubUnavailable
 
+from . import workflow
 from .config import SidecarConfig
 from .files import write_json
 from .launch import install_report_command, kill, spawn
@@ -115,6 +116,13 @@ class Sidecar:
 
     def _start(self, run: Run) -> None:
         try:
+            workflow.before_run(self.config, run)
+        except AgentcomError as e:  # the target cannot be fetched or branched: not the task's fault
+            self.outbox.put(run.task_id, verdict(run.attempt, code=None, result=None,
+                                                 start_error=f"git workflow: {e}"))
+            run.save(phase=FINISHED, final="failed")
+            return
+        try:
             pid = spawn(self.config, run)
         except OSError as e:  # the wrapper itself could not start: no retry here can help
             self.outbox.put(run.task_id, verdict(run.attempt, code=None, result=None,
@@ -165,6 +173,7 @@ class Sidecar:
         report = verdict(run.attempt, code=ended.get("code"), result=result, result_error=result_error,
                          killed=run.notes.get("killed"), start_error=ended.get("error"),
                          stderr_tail=_tail(run.path("stderr.log")))
+        report = workflow.after_run(self.config, run, report)
         self.outbox.put(run.task_id, report)
         run.save(phase=FINISHED, final=report["kind"], finished_at=now)
         log.info("%s: run %d of attempt %d ended: %s%s", run.task_id, run.notes["runs"], run.attempt,
@@ -194,6 +203,7 @@ class Sidecar:
 
     def _close(self, run: Run, why: str) -> None:
         self.runs.close(run, why)
+        workflow.tidy(run)
 
     def _say(self, run: Run, note: str) -> None:
         log.info("%s: %s", run.task_id, note)

@@ -9,6 +9,7 @@ $FAKE_AGENT_RECORDS/run.TASK_ID.ATTEMPT.PID.json (stdin beside it, in .stdin), t
     wait                    wait until the test creates $FAKE_AGENT_RECORDS/release.TASK_ID, then done
     exit CODE [MESSAGE]     write MESSAGE to stderr, exit CODE without a result
     no-result               exit 0 without a result
+    commit FILE TEXT        write TEXT to FILE in its working directory, git commit it, report done
     fail [permanent:] WHY   report failed (permanently with `permanent:`), exit 0
     hang                    ignore SIGTERM, start a child in the same process group, never end
 """
@@ -68,6 +69,12 @@ def main() -> int:
         code, _, message = rest.partition(" ")
         print(message or f"fake agent: failing with code {code}", file=sys.stderr, flush=True)
         return int(code)
+    elif verb == "commit":
+        name, _, text = rest.partition(" ")
+        Path(name).write_text(text + "\n")
+        for args in (["add", "--", name], ["commit", "-q", "-m", f"{task['id']}: {name}"]):
+            subprocess.run(["git", *args], check=True, timeout=30)
+        report("done", "--summary", f"committed {name}")
     elif verb == "no-result":
         print("fake agent: finished, but says nothing")
     elif verb == "fail":
