@@ -1,0 +1,103 @@
+"""The git workflow in the sidecar, end to end: a real hub, a real sidecar process, the fake agent
+committing in the worktree it was given, a bare target repo, and pull requests on the local
+forge (through the hub) or on the fake GitHub."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.gitenv import git
+from tests.support.processes import wait_for
+from tests.support.targets import make_remote
+from tests.test_sidecar import state, submit, task
+
+
+@pytest.fixture
+def remote(tmp_path):
+    return make_remote(tmp_path / "remotes")
+
+
+def finished(hub, task_id: str) -> dict:
+    wait_for(lambda: state(hub, task_id) in ("done", "dead", "queued"), timeout=30)
+    return task(hub, task_id)
+
+
+@pytest.mark.slow
+def test_a_task_naming_a_repo_runs_on_a_fresh_branch_and_ends_done_with_its_pr_on_the_local_forge(
+        hub, sidecars, remote):
+    ada = sidecars.agent(hub, "ada")
+    sidecars.start(ada)
+    main = git(remote, "rev-parse", "main").stdout.strip()
+    task_id = submit(hub, "commit fix.txt fixed", repo=str(remote), title="Fix it", priority="high")
+
+    done = finished(hub, task_id)
+
+    assert done["state"] == "done", done
+    branch = f"agent/ada/{task_id}-fix-it"
+    assert done["result"]["pr_url"] == f"{hub.url}/api/prs/1"
+    status, record = hub.request("GET", "/api/prs/1")
+    assert status == 200 and (record["head"], record["base"], record["author"]) == (branch, "main", "ada")
+    assert record["labels"] == ["agent:ada", "priority:high"]
+    assert git(remote, "show", f"{branch}:fix.txt").stdout == "fixed\n"
+    assert git(remote, "rev-parse", f"{branch}~1").stdout.strip() == main  # branched from the fresh main
+    [run] = ada.runs(task_id)
+    assert run["env"]["AGENTCOM_BRANCH"] == branch
+    worktree = ada.state_dir / "workspaces"
+    assert run["cwd"].startswith(str(worktree)) and run["cwd"].endswith(f"/tasks/{task_id}")
+    wait_for(lambda: not os.path.exists(run["cwd"]))  # everything pushed: the worktree is gone
+
+
+@pytest.mark.slow
+def test_the_pr_opens_on_github_when_the_sidecar_is_set_up_for_it(hub, sidecars, remote, fake_github, tmp_path):
+    fake_github.add_user("fleet-bot", "ghp_fleet")
+    repo = fake_github.add_repo("acme/web", remote)
+    token_file = tmp_path / "github.token"
+    token_file.write_text("ghp_fleet\n")
+    token_file.chmod(0o600)
+    ada = sidecars.agent(hub, "ada", forge="github", github_api=fake_github.url, github_token_file=str(token_file))
+    sidecars.start(ada)
+    task_id = submit(hub, "commit fix.txt fixed", repo=str(remote), title="Fix it")
+
+    done = finished(hub, task_id)
+
+    assert done["state"] == "done", done
+    assert done["result"]["pr_url"] == f"{fake_github.root}/acme/web/pull/1"
+    pull = repo.pulls[1]
+    assert (pull.head, pull.user, pull.labels) == (f"agent/ada/{task_id}-fix-it", "fleet-bot",
+                                                   ["agent:ada", "priority:normal"])
+
+
+@pytest.mark.slow
+def test_work_whose_pr_cannot_be_opened_is_a_failure_and_its_branch_stays_pushed(hub, sidecars, remote, fake_github,
+                                                                             tmp_path):
+    fake_github.add_user("fleet-bot", "ghp_fleet")  # but no repo acme/web there: GitHub answers 404
+    token_file = tmp_path / "github.token"
+    token_file.write_text("ghp_fleet\n")
+    token_file.chmod(0o600)
+    ada = sidecars.agent(hub, "ada", forge="github", github_api=fake_github.url, github_token_file=str(token_file))
+    sidecars.start(ada)
+    task_id = submit(hub, "commit fix.txt fixed", repo=str(remote), title="Fix it", max_retries=0)
+
+    done = finished(hub, task_id)
+
+    assert done["state"] == "dead", done
+    assert done["last_error"] == ("ada reported failure: the agent finished but its work could not be submitted: "
+                                  "GitHub could not list pull requests in acme/web: 404 Not Found")
+    assert "result" not in done
+    branch = f"agent/ada/{task_id}-fix-it"
+    assert git(remote, "show", f"{branch}:fix.txt").stdout == "fixed\n"  # pushed before the PR failed: kept
+
+
+@pytest.mark.slow
+def test_an_agent_that_commits_nothing_is_done_without_a_pr_and_says_so(hub, sidecars, remote):
+    ada = sidecars.agent(hub, "ada")
+    sidecars.start(ada)
+    task_id = submit(hub, "done nothing needed", repo=str(remote))
+
+    done = finished(hub, task_id)
+
+    assert done["state"] == "done", done
+    assert "pr_url" not in done["result"]
+    assert done["result"]["summary"].startswith("nothing needed [no pull request: agent/ada/")
+    assert hub.request("GET", "/api/prs")[1]["prs"] == []
