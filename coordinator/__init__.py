@@ -1,8 +1,9 @@
 """AgentCom's coordinator: the hub that is the only writer of the coordination repo.
 
 Pure modules (no I/O, no clock, no randomness of their own; a test scans their imports):
-layout, times, task, audit, receive, transitions, view, scheduler, retry, agents, protocol, sweeper.
+layout, times, task, audit, receive, transitions, view, scheduler, retry, agents, protocol, sweeper,
+prs, forge.files.
 Everything else is an edge: gitrepo (the only module that runs git), store (the only writer),
 errors, lock, auth, config, intake, hub (with its fleet mixin), registry, watcher, service, web,
-client, hooks, repoinit, cli. task reads its JSON Schema file once at import; it does no other I/O.
+client, hooks, repoinit, cli, prbook, forge (a protocol and two forges: github, local). task reads its JSON Schema file once at import; it does no other I/O.
 """
