@@ -260,3 +260,56 @@ def test_two_tasks_on_one_target_get_worktrees_of_their_own(remote, tmp_path):
     assert one != two and one.parent == two.parent and started.branch == "agent/ada/T-8-other"
     write(one, {"only-in-one.txt": "1\n"})
     assert not (two / "only-in-one.txt").exists()
+
+
+# --- settings and the CLI's submit ------------------------------------------------------------
+
+def _sidecar_config(tmp_path, extra: str, token_mode: int = 0o600):
+    from sidecar.config import load_config
+
+    (tmp_path / "gh.token").write_text("ghp_x\n")
+    (tmp_path / "gh.token").chmod(token_mode)
+    path = tmp_path / "sidecar.yaml"
+    path.write_text("hub: http://127.0.0.1:1\nagent: ada\ntoken: t\ncommand: x\n" + extra)
+    path.chmod(0o600)
+    return load_config(path)
+
+
+def test_the_forge_settings_default_to_the_local_forge_and_github_needs_a_private_token_file(tmp_path):
+    from coordinator.errors import ConfigError
+
+    config = _sidecar_config(tmp_path, "")
+    assert (config.git_workflow, config.forge, config.github_api, config.base_branch, config.github_token) == \
+        (True, "local", "https://api.github.com", "main", None)
+    config = _sidecar_config(tmp_path, "forge: github\ngithub_token_file: gh.token\ngithub_api: https://gh.example/api/v3/\n")
+    assert (config.github_token, config.github_api) == ("ghp_x", "https://gh.example/api/v3")
+    assert "ghp_x" not in repr(config)
+    with pytest.raises(ConfigError, match="github_token_file: is required with forge: github"):
+        _sidecar_config(tmp_path, "forge: github\n")
+    with pytest.raises(ConfigError, match="gh.token can be read by others; chmod 600 it"):
+        _sidecar_config(tmp_path, "forge: github\ngithub_token_file: gh.token\n", token_mode=0o644)
+    with pytest.raises(ConfigError, match="forge: 'gitlab' is not one of local, github"):
+        _sidecar_config(tmp_path, "forge: gitlab\n")
+    with pytest.raises(ConfigError, match="forje: unknown key; did you mean 'forge'"):
+        _sidecar_config(tmp_path, "forje: local\n")
+
+
+def test_the_cli_submits_to_the_local_forge_knowing_the_task_from_start_task(remote, tmp_path, hub):
+    work = clone_of(remote, tmp_path / "work")
+    task_file = tmp_path / "task.json"
+    task_file.write_text(json.dumps({"id": "T-9", "title": "Add a health page", "prompt": "p", "priority": "low"}))
+    agentcom("git", "start-task", "T-9", "--agent", "bob", "--task-file", str(task_file), "-C", str(work), check=True)
+    write(work, {"health.py": "ok = True\n"})
+    commit(work, "health")
+
+    done = agentcom("git", "submit", "--agent", "bob", "--task-file", str(task_file), "--forge", "local",
+                    "--hub", hub.url, "--json", "-C", str(work), env={"AGENTCOM_TOKEN": hub.token})
+
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["branch"] == "agent/bob/T-9-add-a-health-page" and answer["opened"] is True
+    record = hub.request("GET", f"/api/prs/{answer['number']}")[1]
+    assert (record["author"], record["labels"]) == ("local operator", ["agent:bob", "priority:low"])
+    again = agentcom("git", "submit", "--agent", "bob", "--task-file", str(task_file), "--forge", "local",
+                     "--hub", hub.url, "-C", str(work), env={"AGENTCOM_TOKEN": hub.token})
+    assert again.returncode == 0 and again.stdout.strip() == f"Updated pull request #{answer['number']}: {answer['url']}"
