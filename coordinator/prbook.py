@@ -6,27 +6,14 @@ Reads walk `prs/` once per change of that directory (an index kept per tree), ne
 from __future__ import annotations
 
 from .audit import event_message
-from .errors import AgentcomError, InvalidTask, UsageError
+from .errors import InvalidTask, UsageError
+from .forge.base import PrExists, PrNotFound
 from .prs import (COMMENT_MAX, PRS_DIR, label_problems, new_record, number_of, path_of, record_problems,
                   request_problems, text_problems, with_comment, with_labels)
 from .task import dump_any, load
 from .times import format_time
 
 RECORD_MAX = 16 << 20  # 200 comments at their limit fit; anything bigger was not written by the hub
-
-
-class PrNotFound(AgentcomError):
-    def __init__(self, number: int):
-        self.number = number
-        super().__init__(f"no pull request #{number} (GET /api/prs lists them)")
-
-
-class PrConflict(AgentcomError):
-    """A pull request from that head branch is already open."""
-
-    def __init__(self, head: str, number: int):
-        self.head, self.number = head, number
-        super().__init__(f"a pull request from {head} is already open: #{number}; update that one")
 
 
 class _Index:
@@ -61,14 +48,14 @@ def _index(hub) -> _Index:
 # --- changes (run in the hub's loop through hub.call) -------------------------------------
 
 def open_pr(hub, request: dict, author: str) -> dict:
-    """Record a new pull request; PrConflict if one from the same head is open on that repo."""
+    """Record a new pull request; PrExists if one from the same head is open on that repo."""
     problems = request_problems(request)
     if problems:
         raise InvalidTask("pull request", problems)
     records = _index(hub).records
     for r in records.values():
         if r["state"] == "open" and r["repo"] == request["repo"] and r["head"] == request["head"]:
-            raise PrConflict(request["head"], r["number"])
+            raise PrExists(request["head"], r["number"])
     number = max(records, default=0) + 1
     record = new_record(request, number, author, format_time(hub.now()))
     _stage(hub, record, f"pr #{number}: opened {request['head']} → {request['base']}", f"opened by {author}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coordinator.errors import AgentcomError, UsageError
+from coordinator.forge.base import PrExists
 
 GIT_TIMEOUT = 120
 PREFIX = "agent"
@@ -256,8 +257,6 @@ def submit(workdir: Path, task: TaskInfo, agent: str, forge, *, remote: str = "o
             raise GitflowError(f"push of {branch} refused ({done.stderr.strip()[:300]}); someone else pushed "
                                f"to it: look at {remote}/{branch} and merge it in, then submit again")
         _fetch(work, remote)
-    from coordinator.forge.base import PrExists
-
     pr = forge.find_open_pr(branch)
     opened = pr is None
     if pr is None:

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from ..prs import label_problems
 from .base import (COMMENT_MAX, FILES_MAX, ForgeError, NoCommits, PrExists, PrNotFound, PullRequest,
                    check_pr_text)
 
@@ -90,7 +91,9 @@ class GitHubForge:
         return files[:FILES_MAX]
 
     def add_labels(self, number: int, labels: tuple[str, ...]) -> tuple[str, ...]:
-        check_pr_text("-", "", labels)
+        problems = label_problems(list(labels))
+        if problems:
+            raise ForgeError("; ".join(problems), 422)
         status, doc, _ = self._request("POST", f"/repos/{self.repo}/issues/{int(number)}/labels",
                                        {"labels": list(labels)})
         if status == 404:
@@ -134,9 +137,9 @@ class GitHubForge:
                                      "check github_token_file", 401)
                 return status, doc, headers
             if attempt == self.retries or waited + wait > self.max_wait:
-                raise ForgeError(f"GitHub rate limit: {method} {path} refused ({status}); it would mean "
-                                 f"waiting {wait:.0f}s more, beyond the {self.max_wait:.0f}s allowed; try later",
-                                 status)
+                raise ForgeError(f"GitHub rate limit: {method} {path} refused ({status}) after {attempt} "
+                                 f"wait(s) of {waited:.0f}s in all; waiting {wait:.0f}s more would pass the "
+                                 f"{self.retries} waits or {self.max_wait:.0f}s allowed; try later", status)
             self.sleep(wait)
             waited += wait
         raise AssertionError("unreachable")

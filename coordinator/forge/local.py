@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..client import HttpBackend
-from ..errors import HubRefused
+from ..errors import HubRefused, NotARepo
 from ..gitrepo import GitRepo
 from .base import FILES_MAX, ForgeError, NoCommits, PrExists, PrNotFound, PullRequest, check_pr_text
 from .files import github_item
@@ -28,7 +28,7 @@ class LocalForge:
     def _git(self) -> GitRepo:
         try:
             return GitRepo(self.path)
-        except Exception:
+        except NotARepo:
             raise ForgeError(f"{self.path} is not a git repo; the local forge needs the target's bare repo") from None
 
     def open_pr(self, head: str, base: str, title: str, body: str, labels: tuple[str, ...] = ()) -> PullRequest:
@@ -49,7 +49,7 @@ class LocalForge:
         try:
             record = self.hub.open_pr(request)
         except HubRefused as e:
-            if e.error == "PrConflict":
+            if e.error == "PrExists":
                 raise PrExists(head) from None
             raise ForgeError(f"the hub refused the pull request: {e.message}", e.status) from None
         return self._pr(record)

@@ -23,15 +23,17 @@ def create_app(hub, tokens) -> Flask:
 
     @app.errorhandler(AgentcomError)
     def _agentcom_error(e: AgentcomError):
-        from ..prbook import PrConflict, PrNotFound
+        from ..forge.base import ForgeError, PrExists
 
         status = {TaskNotFound: 404, AgentNotFound: 404, InvalidTask: 422, IllegalTransition: 409,
-                  StaleReport: 409, UsageError: 400, PrNotFound: 404, PrConflict: 409}
+                  StaleReport: 409, UsageError: 400}
         code = next((c for cls, c in status.items() if isinstance(e, cls)), 500)
+        if isinstance(e, ForgeError) and e.status:
+            code = e.status  # answered as GitHub would: 404 for no such PR, 422 for one already open
         body = {"error": type(e).__name__, "message": str(e)}
         if isinstance(e, InvalidTask):
             body["problems"] = e.problems
-        if isinstance(e, PrConflict):
+        if isinstance(e, PrExists):
             body["number"] = e.number
         return jsonify(body), code
 
