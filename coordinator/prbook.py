@@ -1,7 +1,8 @@
 """The hub's side of the local forge: opens, labels and comments on pull request records
 (`prs/N.yaml`), each change one commit made in the hub's loop, and reads them back.
 
-Reads walk `prs/` once per change of that directory (an index kept per tree), never per request.
+Records are read from `prs/` once, into an index kept with the tree id it was read from; the
+hub's own writes carry it over, so neither a request nor a new PR walks every record.
 """
 from __future__ import annotations
 
@@ -87,7 +88,11 @@ def comment(hub, number: int, body: str, by: str) -> dict:
 
 
 def _stage(hub, record: dict, subject: str, reason: str) -> None:
+    records = _index(hub).records
     hub.store.stage({path_of(record["number"]): dump_any(record)}, event_message(subject, reason))
+    # our own write: carry the index over instead of reading every record again (if the batch
+    # is rolled back, prs/ no longer matches this tree id and the index is rebuilt)
+    hub._pr_index = _Index(hub.store.git.get(hub.store.tree, PRS_DIR).oid, {**records, record["number"]: record})
 
 
 # --- reads (any thread) -------------------------------------------------------------------
