@@ -148,8 +148,10 @@ def status_cmd(no_fetch, remote, base, directory, as_json):
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))
     else:
-        click.echo(f"branch       {found.branch or '(detached HEAD)'}\n"
-                   f"vs {remote}/{base:<8} {found.ahead} ahead, {found.behind} behind\n"
-                   f"uncommitted  {len(found.uncommitted)}" + "".join(f"\n  {f}" for f in found.uncommitted[:50]))
+        width = max(12, len(f"{remote}/{base}") + 1)
+        click.echo(f"{'branch':<{width}} {found.branch or '(detached HEAD)'}\n"
+                   f"{remote + '/' + base:<{width}} {found.ahead} ahead, {found.behind} behind\n"
+                   f"{'uncommitted':<{width}} {len(found.uncommitted)}"
+                   + "".join(f"\n  {f}" for f in found.uncommitted[:50]))
         click.echo("ready to submit" if found.ready else "not ready: " + "; ".join(found.problems))
     sys.exit(0 if found.ready else 1)

@@ -101,3 +101,16 @@ def test_an_agent_that_commits_nothing_is_done_without_a_pr_and_says_so(hub, sid
     assert "pr_url" not in done["result"]
     assert done["result"]["summary"].startswith("nothing needed [no pull request: agent/ada/")
     assert hub.request("GET", "/api/prs")[1]["prs"] == []
+
+
+@pytest.mark.slow
+def test_an_agent_that_gave_its_own_pr_url_is_left_alone(hub, sidecars, remote):
+    ada = sidecars.agent(hub, "ada")
+    sidecars.start(ada)
+    task_id = submit(hub, "pr https://github.com/acme/web/pull/77", repo=str(remote))
+
+    done = finished(hub, task_id)
+
+    assert done["state"] == "done" and done["result"]["pr_url"] == "https://github.com/acme/web/pull/77"
+    assert hub.request("GET", "/api/prs")[1]["prs"] == []  # no second PR opened by the sidecar
+    assert git(remote, "branch", "--list", "agent/*").stdout == ""  # and nothing pushed for it

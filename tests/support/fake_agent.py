@@ -10,6 +10,7 @@ $FAKE_AGENT_RECORDS/run.TASK_ID.ATTEMPT.PID.json (stdin beside it, in .stdin), t
     exit CODE [MESSAGE]     write MESSAGE to stderr, exit CODE without a result
     no-result               exit 0 without a result
     commit FILE TEXT        write TEXT to FILE in its working directory, git commit it, report done
+    pr URL                  report done with URL as the pull request it opened itself
     fail [permanent:] WHY   report failed (permanently with `permanent:`), exit 0
     hang                    ignore SIGTERM, start a child in the same process group, never end
 """
@@ -75,6 +76,8 @@ def main() -> int:
         for args in (["add", "--", name], ["commit", "-q", "-m", f"{task['id']}: {name}"]):
             subprocess.run(["git", *args], check=True, timeout=30)
         report("done", "--summary", f"committed {name}")
+    elif verb == "pr":
+        report("done", "--summary", "opened my own PR", "--pr-url", rest)
     elif verb == "no-result":
         print("fake agent: finished, but says nothing")
     elif verb == "fail":
