@@ -3,14 +3,16 @@ committing in the worktree it was given, a bare target repo, and pull requests o
 forge (through the hub) or on the fake GitHub."""
 from __future__ import annotations
 
+import json
 import os
+import signal
 
 import pytest
 
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
 from tests.support.targets import make_remote
-from tests.test_sidecar import state, submit, task
+from tests.test_sidecar import alive, note, started_run, state, submit, task
 
 
 @pytest.fixture
@@ -114,3 +116,30 @@ def test_an_agent_that_gave_its_own_pr_url_is_left_alone(hub, sidecars, remote):
     assert done["state"] == "done" and done["result"]["pr_url"] == "https://github.com/acme/web/pull/77"
     assert hub.request("GET", "/api/prs")[1]["prs"] == []  # no second PR opened by the sidecar
     assert git(remote, "branch", "--list", "agent/*").stdout == ""  # and nothing pushed for it
+
+
+@pytest.mark.slow
+def test_a_run_lost_with_its_machine_is_run_again_in_the_same_worktree_and_its_work_carried_on(
+        hub, sidecars, remote):
+    ada = sidecars.agent(hub, "ada")
+    first = sidecars.start(ada)
+    task_id = submit(hub, "commit-wait log.txt", repo=str(remote), title="Keep a log")
+    run = started_run(hub, ada, task_id)
+    wait_for(lambda: "log.txt" in git(run["cwd"], "log", "--name-only", "--format=", "-1").stdout)
+
+    first.kill()  # the machine dies: the sidecar, and the agent's whole process group
+    wrapper = json.loads((ada.run_dir(task_id) / "wrapper.json").read_text())
+    os.killpg(wrapper["pid"], signal.SIGKILL)
+    wait_for(lambda: not alive(run) and not alive(wrapper))
+    sidecars.start(ada)
+    wait_for(lambda: note(hub, task_id).startswith("re-running"))
+    wait_for(lambda: len(ada.runs(task_id)) == 2, timeout=15)
+    ada.release(task_id)
+
+    done = finished(hub, task_id)
+    assert done["state"] == "done", done
+    second = ada.runs(task_id)[1]
+    assert second["cwd"] == run["cwd"]  # the same worktree, the first run's commit still in it
+    branch = f"agent/ada/{task_id}-keep-a-log"
+    assert git(remote, "show", f"{branch}:log.txt").stdout == f"run {run['pid']}\nrun {second['pid']}\n"
+    assert len(hub.request("GET", "/api/prs")[1]["prs"]) == 1
