@@ -1,7 +1,7 @@
 """The git workflow wrapper, run inside a clone of a task's target repo: `start-task` (a fresh
 branch from the remote's main, just fetched), `submit` (push with a lease at most, open or find
-the pull request) and `status`. Git runs through argv lists only; task text never reaches a
-command line except as one whole argument (a commit-free PR body goes to the forge over HTTP).
+the pull request) and `status`. Git runs through argv lists only, and task text never reaches
+git at all: the PR's title and body go to the forge over HTTP.
 
 Names: the branch is `agent/AGENT/TASK_ID-SLUG` (SLUG from the title). A re-run finds the
 branch by its `agent/AGENT/TASK_ID` prefix, locally or on the remote, and carries on with it.

@@ -246,3 +246,24 @@ def test_opening_a_local_pr_needs_a_token_and_a_valid_request(hub):
                                 "head must be a branch name (letters, digits, . _ / + -; at most 200)",
                                 "head_sha must be the head commit's 40-character hex id",
                                 "title must be text of 1-256 characters"]
+
+
+def test_the_hub_bounds_labels_and_comments_and_knows_no_pr_it_never_recorded(hub, tmp_path):
+    env = local_env(hub, tmp_path)
+    env.push("agent/ada/T-8", {"e.txt": "5\n"})
+    pr = env.forge.open_pr("agent/ada/T-8", "main", "Bounded", "")
+    status, body = hub.request("POST", f"/api/prs/{pr.number}/labels", {"labels": [f"l{i}" for i in range(21)]})
+    assert status == 400 and body["message"] == "labels must be a list of at most 20 names"
+    first = [f"a{i}" for i in range(15)]
+    assert hub.request("POST", f"/api/prs/{pr.number}/labels", {"labels": first}) == (200, {"labels": first})
+    status, body = hub.request("POST", f"/api/prs/{pr.number}/labels", {"labels": [f"b{i}" for i in range(6)]})
+    assert status == 400 and body["message"] == "a pull request holds at most 20 labels"
+    status, body = hub.request("POST", f"/api/prs/{pr.number}/comments", {"body": "x" * 65537})
+    assert status == 400 and body["message"] == "body must be text of 1-65536 characters"
+    record = hub.request("GET", f"/api/prs/{pr.number}")[1]
+    assert (record["labels"], record["comments"]) == (first, [])  # the refused changes changed nothing
+    status, body = hub.request("POST", "/api/prs/77/comments", {"body": "hello"})
+    assert (status, body["error"]) == (404, "PrNotFound")
+    status, body = hub.request("POST", "/api/prs", {"repo": str(env.remote), "head": "agent/ada/T-8", "base": "main",
+                                                     "head_sha": "a" * 40, "title": "again"})
+    assert (status, body["error"], body["number"]) == (422, "PrExists", pr.number)
