@@ -313,3 +313,25 @@ def test_the_cli_submits_to_the_local_forge_knowing_the_task_from_start_task(rem
     again = agentcom("git", "submit", "--agent", "bob", "--task-file", str(task_file), "--forge", "local",
                      "--hub", hub.url, "-C", str(work), env={"AGENTCOM_TOKEN": hub.token})
     assert again.returncode == 0 and again.stdout.strip() == f"Updated pull request #{answer['number']}: {answer['url']}"
+
+
+def test_the_cli_reads_the_task_from_the_hub_and_the_forge_from_a_sidecar_config(remote, tmp_path, hub):
+    status_code, body = hub.request("POST", "/api/agents", {"name": "cy"})
+    assert status_code == 201, body
+    config = tmp_path / "cy.yaml"
+    config.write_text(f"hub: {hub.url}\nagent: cy\ntoken: {body['token']}\ncommand: x\n")
+    config.chmod(0o600)
+    status_code, body = hub.request("POST", "/api/tasks", {"prompt": "Tidy the docs", "priority": "urgent"})
+    assert status_code == 201, body
+    task_id = body["id"]
+    work = clone_of(remote, tmp_path / "work")
+
+    agentcom("git", "start-task", task_id, "--agent", "cy", "--hub", hub.url, "-C", str(work), check=True)
+    write(work, {"docs.md": "tidy\n"})
+    commit(work, "tidy")
+    done = agentcom("git", "submit", "--hub", hub.url, "--config", str(config), "--json", "-C", str(work))
+
+    assert done.returncode == 0, done.stderr
+    record = hub.request("GET", f"/api/prs/{json.loads(done.stdout)['number']}")[1]
+    assert (record["head"], record["author"]) == (f"agent/cy/{task_id}-tidy-the-docs", "cy")
+    assert record["labels"] == ["agent:cy", "priority:urgent"] and record["title"] == "Tidy the docs"
