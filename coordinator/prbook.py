@@ -18,10 +18,11 @@ RECORD_MAX = 16 << 20  # 200 comments at their limit fit; anything bigger was no
 
 
 class _Index:
-    """Every record under prs/ as of one tree of that directory."""
+    """Every record under prs/ as of one tree of that directory, and the highest number used
+    there (by any file, so a number is never given twice)."""
 
-    def __init__(self, tree_id, records: dict[int, dict]):
-        self.tree_id, self.records = tree_id, records
+    def __init__(self, tree_id, records: dict[int, dict], top: int):
+        self.tree_id, self.records, self.top = tree_id, records, top
 
 
 def _index(hub) -> _Index:
@@ -31,18 +32,19 @@ def _index(hub) -> _Index:
     cached = getattr(hub, "_pr_index", None)
     if cached is not None and cached.tree_id == tree_id:
         return cached
-    records = {}
+    records, top = {}, 0
     for e in git.files(hub.store.tree, PRS_DIR):
         number = number_of(e.path)
         if number is None:
             continue
+        top = max(top, number)
         try:
             doc = load(git.read(e.oid), e.path, RECORD_MAX)
         except InvalidTask:
             continue
         if not record_problems(doc, number):
             records[number] = doc
-    hub._pr_index = _Index(tree_id, records)
+    hub._pr_index = _Index(tree_id, records, top)
     return hub._pr_index
 
 
@@ -53,11 +55,11 @@ def open_pr(hub, request: dict, author: str) -> dict:
     problems = request_problems(request)
     if problems:
         raise InvalidTask("pull request", problems)
-    records = _index(hub).records
-    for r in records.values():
+    index = _index(hub)
+    for r in index.records.values():
         if r["state"] == "open" and r["repo"] == request["repo"] and r["head"] == request["head"]:
             raise PrExists(request["head"], r["number"])
-    number = max(records, default=0) + 1
+    number = index.top + 1
     record = new_record(request, number, author, format_time(hub.now()))
     _stage(hub, record, f"pr #{number}: opened {request['head']} → {request['base']}", f"opened by {author}")
     return record
@@ -88,11 +90,12 @@ def comment(hub, number: int, body: str, by: str) -> dict:
 
 
 def _stage(hub, record: dict, subject: str, reason: str) -> None:
-    records = _index(hub).records
+    index = _index(hub)
     hub.store.stage({path_of(record["number"]): dump_any(record)}, event_message(subject, reason))
     # our own write: carry the index over instead of reading every record again (if the batch
     # is rolled back, prs/ no longer matches this tree id and the index is rebuilt)
-    hub._pr_index = _Index(hub.store.git.get(hub.store.tree, PRS_DIR).oid, {**records, record["number"]: record})
+    hub._pr_index = _Index(hub.store.git.get(hub.store.tree, PRS_DIR).oid,
+                           {**index.records, record["number"]: record}, max(index.top, record["number"]))
 
 
 # --- reads (any thread) -------------------------------------------------------------------

@@ -267,3 +267,18 @@ def test_the_hub_bounds_labels_and_comments_and_knows_no_pr_it_never_recorded(hu
     status, body = hub.request("POST", "/api/prs", {"repo": str(env.remote), "head": "agent/ada/T-8", "base": "main",
                                                      "head_sha": "a" * 40, "title": "again"})
     assert (status, body["error"], body["number"]) == (422, "PrExists", pr.number)
+
+
+def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read(repo):
+    from coordinator import prbook
+    from coordinator.hub import Hub
+
+    hub = Hub(repo, role="cli")
+    try:
+        request = {"repo": "/r", "head": "b-1", "base": "main", "head_sha": "a" * 40, "title": "t"}
+        assert hub.call(prbook.open_pr, hub, request, "ada")["number"] == 1
+        hub.call(lambda: hub.store.stage({"prs/5.yaml": b"not: [a record"}, "a damaged record"))
+        record = hub.call(prbook.open_pr, hub, {**request, "head": "b-2"}, "ada")
+        assert record["number"] == 6 and [r["number"] for r in prbook.find(hub)] == [6, 1]
+    finally:
+        hub.close()
