@@ -143,3 +143,22 @@ def test_a_run_lost_with_its_machine_is_run_again_in_the_same_worktree_and_its_w
     branch = f"agent/ada/{task_id}-keep-a-log"
     assert git(remote, "show", f"{branch}:log.txt").stdout == f"run {run['pid']}\nrun {second['pid']}\n"
     assert len(hub.request("GET", "/api/prs")[1]["prs"]) == 1
+
+
+@pytest.mark.slow
+def test_a_push_slower_than_the_heartbeat_grace_keeps_the_task_with_its_agent(hub, sidecars, remote):
+    from sidecar.hubrepo import change_settings, contains
+
+    pushed = change_settings(hub.repo, {"timeouts": {"heartbeat_grace": "2s"}})
+    wait_for(lambda: contains(hub.repo, pushed, hub.request("GET", "/api/health")[1]["head"]))
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\ncat >/dev/null\nsleep 5\n")  # a slow link: 2.5 times the grace
+    hook.chmod(0o755)
+    ada = sidecars.agent(hub, "ada", heartbeat="1s")
+    sidecars.start(ada)
+    task_id = submit(hub, "commit fix.txt fixed", repo=str(remote), title="Fix it")
+
+    done = finished(hub, task_id)
+
+    assert done["state"] == "done" and done["attempt"] == 1, done  # never taken back for silence
+    assert done["result"]["pr_url"] == f"{hub.url}/api/prs/1"
