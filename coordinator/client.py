@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -103,6 +104,24 @@ class HttpBackend:
 
     def report(self, task_id: str, body: dict) -> dict:
         return self._request("POST", f"/api/tasks/{task_id}/report", body)
+
+    # the local forge's pull requests (docs/git-workflow.md), with an agent or operator token
+
+    def open_pr(self, request: dict) -> dict:
+        return self._request("POST", "/api/prs", request)
+
+    def find_prs(self, **filters: str) -> list[dict]:
+        query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None})
+        return self._request("GET", "/api/prs" + (f"?{query}" if query else ""))["prs"]
+
+    def get_pr(self, number: int) -> dict:
+        return self._request("GET", f"/api/prs/{int(number)}")
+
+    def label_pr(self, number: int, labels: list[str]) -> list[str]:
+        return self._request("POST", f"/api/prs/{int(number)}/labels", {"labels": labels})["labels"]
+
+    def comment_pr(self, number: int, body: str) -> dict:
+        return self._request("POST", f"/api/prs/{int(number)}/comments", {"body": body})
 
 
 class LocalBackend:

@@ -35,6 +35,21 @@ class LogEntry:
     message: str
 
 
+@dataclass(frozen=True)
+class FileDiff:
+    """One file of a comparison: git's status letter, both paths and modes, line counts, and
+    the hunks (None when binary)."""
+    status: str
+    old_path: str
+    new_path: str
+    old_mode: int
+    new_mode: int
+    additions: int
+    deletions: int
+    binary: bool
+    hunks: str | None
+
+
 class GitRepo:
     """A bare coordination repo, opened once per process."""
 
@@ -127,6 +142,40 @@ class GitRepo:
                 return oid
             oid = commit.parent_ids[0] if commit.parent_ids else None
         return None
+
+    def resolve(self, ref: str) -> pygit2.Oid | None:
+        """The commit a branch name, ref or sha names here, or None."""
+        try:
+            return self.repo.revparse_single(ref).peel(pygit2.Commit).id
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+
+    def compare(self, base: pygit2.Oid, head: pygit2.Oid, limit: int) -> list[FileDiff]:
+        """What `head` changes since it left `base` (from their merge base, as a pull request
+        shows it), renames found; at most `limit` files."""
+        start = self.repo.merge_base(base, head) or base
+        diff = self.repo.diff(self.repo[start], self.repo[head])
+        diff.find_similar()
+        out = []
+        for patch in diff:
+            if len(out) >= limit:
+                break
+            d = patch.delta
+            _, added, removed = patch.line_stats
+            text = patch.text or ""
+            cut = text.find("\n@@")
+            out.append(FileDiff(d.status_char(), d.old_file.path, d.new_file.path, int(d.old_file.mode),
+                                int(d.new_file.mode), added, removed, d.is_binary,
+                                None if d.is_binary or cut < 0 else text[cut + 1:]))
+        return out
+
+    def ahead(self, base: pygit2.Oid, head: pygit2.Oid) -> int:
+        """Commits `head` holds that `base` does not."""
+        return self.repo.ahead_behind(head, base)[0]
+
+    def mergeable(self, base: pygit2.Oid, head: pygit2.Oid) -> bool:
+        """Whether merging `head` into `base` would go without conflicts (nothing is written)."""
+        return not self.repo.merge_commits(base, head).conflicts
 
     def foreign_commits_claiming_to_be_coordinator(self, old: pygit2.Oid | None, new: pygit2.Oid) -> list[str]:
         """Commits in old..new whose committer is the coordinator's identity."""

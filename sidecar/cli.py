@@ -222,6 +222,9 @@ def remove_agent_cmd(name, hub, config_path, token, token_file, as_json):
 
 
 def add_commands(main: click.Group) -> None:
+    from .gitcli import git_group
+
+    main.add_command(git_group)
     main.add_command(add_agent_cmd)
     main.add_command(remove_agent_cmd)
     main.add_command(sidecar)

@@ -39,6 +39,11 @@ class SidecarConfig:
     progress_every: int = 300                 # at most one progress report per this period
     poll_jitter: int = 20                     # `sidecar poll` waits 0..this before acting
     prompt_footer: bool = True                # append the result contract to the prompt
+    git_workflow: bool = True                 # a task naming a repo runs on a fresh branch, then a PR
+    forge: str = "local"                      # where its pull requests go: local | github
+    github_api: str = "https://api.github.com"   # GitHub's (or GitHub Enterprise's) API base
+    github_token: str | None = field(default=None, repr=False)   # read from github_token_file
+    base_branch: str = "main"                 # the target repos' main branch
 
     @property
     def listen_host(self) -> str:
@@ -51,7 +56,9 @@ class SidecarConfig:
 
 _DURATIONS = ("heartbeat", "run_timeout", "kill_grace", "progress_every", "poll_jitter")
 _KEYS = ("hub", "agent", "token", "token_file", "command", "state_dir", "workdir", "stdin", "env",
-         "listen", "advertise", "prompt_footer", *_DURATIONS)
+         "listen", "advertise", "prompt_footer", *_DURATIONS, "git_workflow", "forge", "github_api",
+         "github_token_file", "base_branch")
+FORGES = ("local", "github")
 
 
 def load_config(path: Path) -> SidecarConfig:
@@ -120,11 +127,39 @@ def parse_config(doc: dict, base: Path, where: str, mode: int = 0o600) -> Sideca
                 raise ConfigError(where, key, str(e)) from None
     if values.get("heartbeat", 1) < 1:
         raise ConfigError(where, "heartbeat", "must be at least 1s")
-    if doc.get("prompt_footer") is not None:
-        if not isinstance(doc["prompt_footer"], bool):
-            raise ConfigError(where, "prompt_footer", "must be true or false")
-        values["prompt_footer"] = doc["prompt_footer"]
+    for key in ("prompt_footer", "git_workflow"):
+        if doc.get(key) is not None:
+            if not isinstance(doc[key], bool):
+                raise ConfigError(where, key, "must be true or false")
+            values[key] = doc[key]
+    values.update(_forge(doc, base, where, text))
     return SidecarConfig(**values)
+
+
+def _forge(doc: dict, base: Path, where: str, text) -> dict:
+    """forge, github_api, github_token_file (mode 600) and base_branch."""
+    out = {}
+    if doc.get("forge") is not None:
+        if doc["forge"] not in FORGES:
+            raise ConfigError(where, "forge", f"{doc['forge']!r} is not one of {', '.join(FORGES)}")
+        out["forge"] = doc["forge"]
+    api = text("github_api", r"https?://[^\s/]+(/\S*)?", " (write e.g. https://github.example.com/api/v3)")
+    if api:
+        out["github_api"] = api.rstrip("/")
+    branch = text("base_branch", r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}", " (a branch name)")
+    if branch:
+        out["base_branch"] = branch
+    if doc.get("github_token_file") is not None:
+        path = _path(base, str(doc["github_token_file"]))
+        try:
+            if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(where, "github_token_file", f"{path} can be read by others; chmod 600 it")
+            out["github_token"] = path.read_text().strip()
+        except OSError as e:
+            raise ConfigError(where, "github_token_file", f"cannot read {path}: {e.strerror}") from None
+    if out.get("forge") == "github" and not out.get("github_token"):
+        raise ConfigError(where, "github_token_file", "is required with forge: github (a file holding the token, mode 600)")
+    return out
 
 
 def _token(doc: dict, base: Path, where: str, mode: int) -> str:

@@ -7,15 +7,18 @@ report says so), and a run the hub no longer gives us is stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 from coordinator.client import HttpBackend
-from coordinator.errors import HubRefused, HubUnavailable
+from coordinator.errors import AgentcomError, HubRefused, HubUnavailable
 
+from . import workflow
 from .config import SidecarConfig
 from .files import write_json
 from .launch import install_report_command, kill, spawn
@@ -128,6 +131,13 @@ class Sidecar:
         if is_self_test(run.task):
             return self._self_test(run)
         try:
+            workflow.before_run(self.config, run)
+        except AgentcomError as e:  # the target cannot be fetched or branched: not the task's fault
+            self.outbox.put(run.task_id, verdict(run.attempt, code=None, result=None,
+                                                 start_error=f"git workflow: {e}"))
+            run.save(phase=FINISHED, final="failed")
+            return
+        try:
             pid = spawn(self.config, run)
         except OSError as e:  # the wrapper itself could not start: no retry here can help
             self.outbox.put(run.task_id, verdict(run.attempt, code=None, result=None,
@@ -187,11 +197,36 @@ class Sidecar:
         report = verdict(run.attempt, code=ended.get("code"), result=result, result_error=result_error,
                          killed=run.notes.get("killed"), start_error=ended.get("error"),
                          stderr_tail=_tail(run.path("stderr.log")))
+        if run.notes.get("branch"):
+            with self._beating():  # a push or a forge call may outlast the hub's heartbeat grace
+                report = workflow.after_run(self.config, run, report)
         self.outbox.put(run.task_id, report)
         run.save(phase=FINISHED, final=report["kind"], finished_at=now)
         log.info("%s: run %d of attempt %d ended: %s%s", run.task_id, run.notes["runs"], run.attempt,
                  report["kind"], f" ({report['reason']})" if report["kind"] == "failed" else "")
         self._deliver()
+
+    @contextlib.contextmanager
+    def _beating(self):
+        """Heartbeats from a thread of their own while a long step holds up the pass, so the hub
+        does not take our tasks back for silence."""
+        stop = threading.Event()
+        holding = [{"id": r.task_id, "attempt": r.attempt} for r in self.runs.all()]
+
+        def beat():
+            while not stop.wait(self.config.heartbeat):
+                try:
+                    self.hub.heartbeat(self.config.agent, self.url, holding)
+                except (HubUnavailable, HubRefused) as e:
+                    log.warning("heartbeat during a long step failed: %s", e)
+
+        thread = threading.Thread(target=beat, name="agentcom-keepalive", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=HUB_TIMEOUT + 1)
 
     def _lost(self, run: Run, why: str) -> None:
         if run.notes["runs"] >= MAX_RUNS:
@@ -216,6 +251,7 @@ class Sidecar:
 
     def _close(self, run: Run, why: str) -> None:
         self.runs.close(run, why)
+        workflow.tidy(run)
 
     def _say(self, run: Run, note: str) -> None:
         log.info("%s: %s", run.task_id, note)

@@ -40,7 +40,7 @@ def install_report_command(state_dir: Path) -> Path:
 def prepare(config: SidecarConfig, run: Run) -> tuple[list[str], dict[str, str], str]:
     """Write the run's prompt and task files; return (argv, environment, stdin file or '-')."""
     task, attempt = run.task, run.attempt
-    prompt = agent_prompt(task, attempt, config.prompt_footer)
+    prompt = agent_prompt(task, attempt, config.prompt_footer, run.notes.get("branch"))
     run.path("prompt.md").write_text(prompt)
     values = {"prompt": prompt, "prompt_file": str(run.path("prompt.md")), "task_file": str(run.path("task.json")),
               "task_id": task["id"], "attempt": str(attempt), "title": str(task.get("title") or ""),
@@ -54,6 +54,7 @@ def prepare(config: SidecarConfig, run: Run) -> tuple[list[str], dict[str, str],
         "AGENTCOM_PROMPT_FILE": values["prompt_file"], "AGENTCOM_TASK_FILE": values["task_file"],
         "AGENTCOM_RESULT_FILE": values["result_file"], "AGENTCOM_RUN_DIR": str(run.dir),
         "AGENTCOM_REPO": str(task.get("repo") or ""), "AGENTCOM_AGENT": config.agent,
+        "AGENTCOM_BRANCH": str(run.notes.get("branch") or ""),
         "PATH": f"{config.state_dir / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}",
     })
     stdin = {"prompt": values["prompt_file"], "task": values["task_file"], "none": "-"}[config.stdin]
@@ -65,7 +66,7 @@ def spawn(config: SidecarConfig, run: Run) -> int:
     argv, env, stdin = prepare(config, run)
     number = run.notes.get("runs", 0) + 1
     run.save(runs=number, phase="running", started_at=time.time(), killed=None, kill_at=None)
-    workdir = str(config.workdir or run.dir)
+    workdir = str(run.notes.get("workdir") or config.workdir or run.dir)  # a task's worktree first
     out = os.O_WRONLY | os.O_CREAT | os.O_APPEND
     actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                (os.POSIX_SPAWN_OPEN, 1, str(run.path("stdout.log")), out, 0o600),

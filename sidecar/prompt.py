@@ -17,9 +17,20 @@ Work on a branch named agentcom/{task_id}: this task may run more than once.
 """
 
 
-def agent_prompt(task: dict, attempt: int, footer: bool) -> str:
-    """The prompt the agent gets: the task's prompt, then (unless turned off) the footer."""
+BRANCH_FOOTER = """\
+You are in a checkout of the target repo on branch {branch}, fresh from its main: commit your \
+work there; the sidecar pushes it and opens the pull request after you report done.
+"""
+
+
+def agent_prompt(task: dict, attempt: int, footer: bool, branch: str | None = None) -> str:
+    """The prompt the agent gets: the task's prompt, then (unless turned off) the footer; with
+    a branch (the git workflow made one), where to commit instead of which branch to make."""
     text = str(task.get("prompt") or task.get("title") or "")
     if not footer:
         return text
-    return text.rstrip("\n") + FOOTER.format(task_id=task["id"], attempt=attempt)
+    tail = FOOTER.format(task_id=task["id"], attempt=attempt)
+    if branch:
+        tail = tail.replace(f"Work on a branch named agentcom/{task['id']}: this task may run more than once.\n",
+                            BRANCH_FOOTER.format(branch=branch))
+    return text.rstrip("\n") + tail

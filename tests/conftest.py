@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 from coordinator.repoinit import init_repo
+from tests.support.fake_github import FakeGitHub
 from tests.support.gitenv import git, scrub
 from tests.support.processes import HubProcess
 from tests.support.sidecars import Sidecars
@@ -74,3 +75,11 @@ def sidecars(tmp_path):
     started = Sidecars(tmp_path / "sidecars")
     yield started
     started.close()
+
+
+@pytest.fixture
+def fake_github():
+    """A fake GitHub API on 127.0.0.1 (tests/support/fake_github.py); add users and repos to it."""
+    server = FakeGitHub()
+    yield server
+    server.close()

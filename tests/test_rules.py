@@ -15,7 +15,7 @@ from tests.support.gitenv import git
 
 ROOT = Path(__file__).resolve().parents[1]
 PURE = ("layout", "times", "task", "audit", "receive", "transitions", "view", "scheduler", "retry",
-        "agents", "protocol", "sweeper", "ledger", "state")
+        "agents", "protocol", "sweeper", "ledger", "state", "prs", "forge/files")
 IMPURE = {"os", "subprocess", "socket", "threading", "pygit2", "flask", "waitress", "filelock",
           "watchdog", "urllib", "time", "shutil", "signal", "ctypes"}
 
@@ -35,7 +35,7 @@ def test_pure_modules_import_no_io():
 
 
 SIDECAR_PURE = ("result", "prompt", "smokereport")
-SIDECAR_MAY_IMPORT = {"errors", "times", "protocol", "client", "auth", "lock"}
+SIDECAR_MAY_IMPORT = {"errors", "times", "protocol", "client", "auth", "lock", "forge"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -14,6 +14,7 @@ def create_app(hub, tokens) -> Flask:
     from .api import api
     from .csrf import refuse_cross_site
     from .pages import pages
+    from .prs import prs
 
     app = Flask("agentcom")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
@@ -21,18 +22,25 @@ def create_app(hub, tokens) -> Flask:
     app.extensions["agentcom.hub"] = hub
     app.extensions["agentcom.tokens"] = tokens
     app.register_blueprint(api)
+    app.register_blueprint(prs)
     app.register_blueprint(pages)
     app.extensions["agentcom.metrics"] = registry_for(hub)
     app.before_request(refuse_cross_site)
 
     @app.errorhandler(AgentcomError)
     def _agentcom_error(e: AgentcomError):
+        from ..forge.base import ForgeError, PrExists
+
         status = {TaskNotFound: 404, AgentNotFound: 404, InvalidTask: 422, IllegalTransition: 409,
                   StaleReport: 409, UsageError: 400}
         code = next((c for cls, c in status.items() if isinstance(e, cls)), 500)
+        if isinstance(e, ForgeError) and e.status:
+            code = e.status  # answered as GitHub would: 404 for no such PR, 422 for one already open
         body = {"error": type(e).__name__, "message": str(e)}
         if isinstance(e, InvalidTask):
             body["problems"] = e.problems
+        if isinstance(e, PrExists):
+            body["number"] = e.number
         return jsonify(body), code
 
     @app.errorhandler(TimeoutError)

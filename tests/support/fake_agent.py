@@ -9,6 +9,9 @@ $FAKE_AGENT_RECORDS/run.TASK_ID.ATTEMPT.PID.json (stdin beside it, in .stdin), t
     wait                    wait until the test creates $FAKE_AGENT_RECORDS/release.TASK_ID, then done
     exit CODE [MESSAGE]     write MESSAGE to stderr, exit CODE without a result
     no-result               exit 0 without a result
+    commit FILE TEXT        add the line TEXT to FILE in its working directory, git commit it, report done
+    commit-wait FILE        add a line naming this run to FILE, commit it, then `wait`
+    pr URL                  report done with URL as the pull request it opened itself
     fail [permanent:] WHY   report failed (permanently with `permanent:`), exit 0
     hang                    ignore SIGTERM, start a child in the same process group, never end
 """
@@ -35,6 +38,18 @@ def record(records: Path, name: str, doc: dict, stdin: bytes) -> None:
         os.replace(tmp, records / f"{name}{suffix}")
 
 
+def released(records: Path, task_id: str) -> bool:
+    """Wait until the test creates release.TASK_ID (False after WAIT_LIMIT seconds)."""
+    release = records / f"release.{task_id}"
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not release.exists():
+        if time.monotonic() > deadline:
+            print("fake agent: never released", file=sys.stderr)
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def report(*args: str) -> None:
     subprocess.run(["agentcom-report", *args], check=True, stdout=subprocess.DEVNULL, timeout=30)
 
@@ -56,18 +71,24 @@ def main() -> int:
         time.sleep(float(rest))
         report("done", "--summary", f"slept {rest}s")
     elif verb == "wait":
-        release = records / f"release.{task['id']}"
-        deadline = time.monotonic() + WAIT_LIMIT
-        while not release.exists():
-            if time.monotonic() > deadline:
-                print("fake agent: never released", file=sys.stderr)
-                return 9
-            time.sleep(0.05)
+        if not released(records, task["id"]):
+            return 9
         report("done", "--summary", "released")
     elif verb == "exit":
         code, _, message = rest.partition(" ")
         print(message or f"fake agent: failing with code {code}", file=sys.stderr, flush=True)
         return int(code)
+    elif verb in ("commit", "commit-wait"):
+        name, _, text = rest.partition(" ")
+        with open(name, "a") as f:
+            f.write((text or f"run {os.getpid()}") + "\n")
+        for args in (["add", "--", name], ["commit", "-q", "-m", f"{task['id']}: {name}"]):
+            subprocess.run(["git", *args], check=True, timeout=30)
+        if verb == "commit-wait" and not released(records, task["id"]):
+            return 9
+        report("done", "--summary", f"committed {name}")
+    elif verb == "pr":
+        report("done", "--summary", "opened my own PR", "--pr-url", rest)
     elif verb == "no-result":
         print("fake agent: finished, but says nothing")
     elif verb == "fail":

@@ -1,0 +1,26 @@
+"""Forges: where pull requests live. `base` holds the `Forge` protocol and its data; `github`
+talks to GitHub's REST API; `local` keeps PRs on a bare repo with records in the coordination
+repo (no network); `files` turns a git diff into GitHub's changed-files items [pure].
+"""
+from __future__ import annotations
+
+KINDS = ("local", "github")
+
+
+def connect(kind: str, remote: str, *, hub: str | None = None, token: str | None = None,
+            github_api: str | None = None, github_token: str | None = None):
+    """The forge of `kind` for the target repo `remote` (its clone URL or path)."""
+    from .base import ForgeError
+
+    if kind == "local":
+        from ..client import HttpBackend
+        from .local import LocalForge
+
+        if not hub:
+            raise ForgeError("the local forge records pull requests through the hub: give its address")
+        return LocalForge(HttpBackend(hub, token), remote)
+    if kind == "github":
+        from .github import API, GitHubForge, repo_of
+
+        return GitHubForge(repo_of(remote), github_token or "", github_api or API)
+    raise ForgeError(f"unknown forge {kind!r}; use one of {', '.join(KINDS)}")

@@ -1,0 +1,88 @@
+"""The Forge protocol: what the git workflow wrapper and the PR gatekeeper ask of a forge, and
+the pull request they get back. Changed files come in exactly the item shape of GitHub's
+`GET /repos/{owner}/{repo}/pulls/{n}/files`, whichever forge answers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..errors import AgentcomError
+from ..prs import BODY_MAX, COMMENT_MAX, TITLE_MAX, label_problems, text_problems
+
+FILES_MAX = 3000           # GitHub lists at most 3000 files of a pull request
+FILE_STATUSES = ("added", "removed", "modified", "renamed", "copied", "changed", "unchanged")
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    url: str                     # where a human reads it
+    state: str                   # open | closed
+    head: str                    # the head branch
+    head_sha: str                # its commit now
+    base: str
+    title: str
+    body: str
+    author: str
+    labels: tuple[str, ...] = ()
+    mergeable: bool | None = None   # None: not known (yet)
+    merged: bool = False
+
+
+class Forge(Protocol):
+    """A place that holds pull requests for one repository."""
+
+    def open_pr(self, head: str, base: str, title: str, body: str, labels: tuple[str, ...] = ()) -> PullRequest:
+        """Open a PR from `head` into `base`; PrExists if one is open for `head`, NoCommits if
+        `head` holds nothing `base` lacks."""
+
+    def find_open_pr(self, head: str) -> PullRequest | None:
+        """The open PR whose head branch is `head`, if any."""
+
+    def get_pr(self, number: int) -> PullRequest:
+        """One PR; PrNotFound if there is none with that number."""
+
+    def pr_files(self, number: int) -> list[dict]:
+        """The PR's changed files, as GitHub lists them (filename, status, additions, deletions,
+        changes, patch when not binary or too large, previous_filename for renames)."""
+
+    def add_labels(self, number: int, labels: tuple[str, ...]) -> tuple[str, ...]:
+        """Add labels; returns every label the PR has now."""
+
+    def comment(self, number: int, body: str) -> None:
+        """Add a comment to the PR's conversation."""
+
+
+class ForgeError(AgentcomError):
+    """A forge refused or failed a request; carries the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        self.status = status
+        super().__init__(message)
+
+
+class PrExists(ForgeError):
+    def __init__(self, head: str, number: int | None = None):
+        self.head, self.number = head, number
+        where = f" (#{number})" if number else ""
+        super().__init__(f"a pull request from {head} is already open{where}; update that one", 422)
+
+
+class NoCommits(ForgeError):
+    def __init__(self, head: str, base: str):
+        self.head, self.base = head, base
+        super().__init__(f"no commits between {base} and {head}; commit your work on {head} first", 422)
+
+
+class PrNotFound(ForgeError):
+    def __init__(self, number: int):
+        self.number = number
+        super().__init__(f"no pull request #{number}", 404)
+
+
+def check_pr_text(title: str, body: str, labels: tuple[str, ...]) -> None:
+    """Bounds on what a PR carries, the same for every forge."""
+    problems = (text_problems(title, "title", TITLE_MAX, required=True) + text_problems(body, "body", BODY_MAX)
+                + label_problems(list(labels)))
+    if problems:
+        raise ForgeError("pull request refused: " + "; ".join(problems), 422)

@@ -1,0 +1,184 @@
+"""GitHub's REST API (or GitHub Enterprise's, or any server that answers like it) as a Forge:
+plain HTTPS with a token. A rate limit (403 or 429 with Retry-After, or X-RateLimit-Remaining 0
+and X-RateLimit-Reset) is waited out, within bounds; any other refusal is a ForgeError that
+quotes GitHub's own message."""
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ..prs import label_problems
+from .base import (COMMENT_MAX, FILES_MAX, ForgeError, NoCommits, PrExists, PrNotFound, PullRequest,
+                   check_pr_text)
+
+API = "https://api.github.com"
+API_VERSION = "2022-11-28"
+PER_PAGE = 100
+MAX_RESPONSE = 16 << 20
+_REPO = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
+
+
+def repo_of(remote: str) -> str:
+    """owner/name from a remote's URL or path: its last two parts (`.git` dropped)."""
+    m = re.search(r"([^/:]+)/([^/]+?)(?:\.git)?/*$", remote.strip())
+    name = f"{m.group(1)}/{m.group(2)}" if m else ""
+    if not _REPO.fullmatch(name):
+        raise ForgeError(f"cannot tell the GitHub owner/name from {remote!r}; its last two parts must be OWNER/NAME")
+    return name
+
+
+class GitHubForge:
+    """Pull requests of one GitHub repository `owner/name`."""
+
+    def __init__(self, repo: str, token: str, api: str = API, *, timeout: float = 30.0, retries: int = 3,
+                 max_wait: float = 60.0, sleep=time.sleep, clock=time.time):
+        if not _REPO.fullmatch(repo):
+            raise ForgeError(f"{repo!r} is not a GitHub repository name; write OWNER/NAME")
+        if not token:
+            raise ForgeError("the GitHub forge needs a token (github_token_file in the sidecar config)")
+        self.repo, self.token, self.api = repo, token, api.rstrip("/")
+        self.timeout, self.retries, self.max_wait = timeout, retries, max_wait
+        self.sleep, self.clock = sleep, clock
+
+    # --- the Forge protocol ----------------------------------------------------------------
+
+    def open_pr(self, head: str, base: str, title: str, body: str, labels: tuple[str, ...] = ()) -> PullRequest:
+        check_pr_text(title, body, labels)
+        status, doc, _ = self._request("POST", f"/repos/{self.repo}/pulls",
+                                       {"title": title, "head": head, "base": base, "body": body})
+        if status == 422:
+            text = " ".join(e.get("message", "") for e in doc.get("errors", []) if isinstance(e, dict))
+            if "already exists" in text:
+                raise PrExists(head)
+            if "No commits between" in text:
+                raise NoCommits(head, base)
+            raise ForgeError(f"GitHub refused the pull request: {doc.get('message')} {text}".strip(), 422)
+        self._expect(status, doc, 201, "open a pull request")
+        pr = self._pr(doc)
+        if labels:
+            pr = PullRequest(**{**pr.__dict__, "labels": self.add_labels(pr.number, labels)})
+        return pr
+
+    def find_open_pr(self, head: str) -> PullRequest | None:
+        owner = self.repo.split("/")[0]
+        status, doc, _ = self._request("GET", f"/repos/{self.repo}/pulls",
+                                       query={"state": "open", "head": f"{owner}:{head}", "per_page": "1"})
+        self._expect(status, doc, 200, "list pull requests")
+        return self._pr(doc[0]) if doc else None
+
+    def get_pr(self, number: int) -> PullRequest:
+        status, doc, _ = self._request("GET", f"/repos/{self.repo}/pulls/{int(number)}")
+        if status == 404:
+            raise PrNotFound(number)
+        self._expect(status, doc, 200, f"read pull request #{number}")
+        return self._pr(doc)
+
+    def pr_files(self, number: int) -> list[dict]:
+        path = f"/repos/{self.repo}/pulls/{int(number)}/files"
+        query: dict | None = {"per_page": str(PER_PAGE)}
+        files: list[dict] = []
+        while path and len(files) < FILES_MAX:
+            status, doc, headers = self._request("GET", path, query=query)
+            if status == 404:
+                raise PrNotFound(number)
+            self._expect(status, doc, 200, f"list the files of pull request #{number}")
+            files += doc
+            path, query = self._next_page(headers.get("Link", "")), None
+        return files[:FILES_MAX]
+
+    def add_labels(self, number: int, labels: tuple[str, ...]) -> tuple[str, ...]:
+        problems = label_problems(list(labels))
+        if problems:
+            raise ForgeError("; ".join(problems), 422)
+        status, doc, _ = self._request("POST", f"/repos/{self.repo}/issues/{int(number)}/labels",
+                                       {"labels": list(labels)})
+        if status == 404:
+            raise PrNotFound(number)
+        self._expect(status, doc, 200, f"label pull request #{number}")
+        return tuple(label["name"] for label in doc)
+
+    def comment(self, number: int, body: str) -> None:
+        if not isinstance(body, str) or not body.strip() or len(body) > COMMENT_MAX:
+            raise ForgeError(f"a comment is 1-{COMMENT_MAX} characters")
+        status, doc, _ = self._request("POST", f"/repos/{self.repo}/issues/{int(number)}/comments", {"body": body})
+        if status == 404:
+            raise PrNotFound(number)
+        self._expect(status, doc, 201, f"comment on pull request #{number}")
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: dict | None = None, query: dict | None = None):
+        """(status, JSON, headers) of one call, a rate limit waited out (bounded)."""
+        url = path if path.startswith(self.api) else self.api + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = json.dumps(body).encode() if body is not None else None
+        waited = 0.0
+        for attempt in range(self.retries + 1):
+            req = urllib.request.Request(url, data=data, method=method, headers={
+                "Accept": "application/vnd.github+json", "Authorization": f"Bearer {self.token}",
+                "X-GitHub-Api-Version": API_VERSION, "User-Agent": "agentcom",
+                **({"Content-Type": "application/json"} if data is not None else {})})
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    return resp.status, _json(resp.read(MAX_RESPONSE + 1)), resp.headers
+            except urllib.error.HTTPError as e:
+                status, doc, headers = e.code, _json(e.read(MAX_RESPONSE + 1)), e.headers
+            except (urllib.error.URLError, OSError) as e:
+                raise ForgeError(f"GitHub API at {self.api} did not answer: {getattr(e, 'reason', e)}") from None
+            wait = self._rate_limit_wait(status, headers)
+            if wait is None:
+                if status == 401:
+                    raise ForgeError(f"GitHub refused the token (401): {doc.get('message', '')}; "
+                                     "check github_token_file", 401)
+                return status, doc, headers
+            if attempt == self.retries or waited + wait > self.max_wait:
+                raise ForgeError(f"GitHub rate limit: {method} {path} refused ({status}) after {attempt} "
+                                 f"wait(s) of {waited:.0f}s in all; waiting {wait:.0f}s more would pass the "
+                                 f"{self.retries} waits or {self.max_wait:.0f}s allowed; try later", status)
+            self.sleep(wait)
+            waited += wait
+        raise AssertionError("unreachable")
+
+    def _rate_limit_wait(self, status: int, headers) -> float | None:
+        """Seconds to wait before trying again, or None when this is no rate limit."""
+        if status not in (403, 429):
+            return None
+        if headers.get("Retry-After", "").strip().isdigit():
+            return float(headers["Retry-After"])
+        if headers.get("X-RateLimit-Remaining") == "0" and headers.get("X-RateLimit-Reset", "").isdigit():
+            return max(1.0, float(headers["X-RateLimit-Reset"]) - self.clock())
+        return 60.0 if status == 429 else None  # GitHub: with no header, wait at least a minute
+
+    def _next_page(self, link: str) -> str | None:
+        m = re.search(r'<([^>]+)>;\s*rel="next"', link)
+        if not m:
+            return None
+        if not m.group(1).startswith(self.api + "/"):  # never send the token anywhere else
+            raise ForgeError(f"GitHub's next page is on another host: {m.group(1)[:200]}")
+        return m.group(1)
+
+    def _expect(self, status: int, doc, wanted: int, what: str) -> None:
+        if status != wanted:
+            message = doc.get("message", "") if isinstance(doc, dict) else ""
+            raise ForgeError(f"GitHub could not {what} in {self.repo}: {status} {message}".strip(), status)
+
+    def _pr(self, doc: dict) -> PullRequest:
+        return PullRequest(number=doc["number"], url=doc["html_url"], state=doc["state"], head=doc["head"]["ref"],
+                           head_sha=doc["head"]["sha"], base=doc["base"]["ref"], title=doc["title"],
+                           body=doc.get("body") or "", author=(doc.get("user") or {}).get("login", ""),
+                           labels=tuple(label["name"] for label in doc.get("labels", ())),
+                           mergeable=doc.get("mergeable"), merged=bool(doc.get("merged")))
+
+
+def _json(data: bytes):
+    if len(data) > MAX_RESPONSE:
+        raise ForgeError(f"GitHub's answer is over {MAX_RESPONSE} bytes")
+    try:
+        return json.loads(data) if data else {}
+    except ValueError:
+        return {"message": data[:200].decode(errors="replace")}

@@ -1,0 +1,118 @@
+"""A forge with no network: pull requests against a bare git repo on this machine. A PR is a
+branch pushed to that repo plus a record `prs/N.yaml` in the coordination repo, which only the
+hub writes (through its API, POST /api/prs). Changed files and the head are read from the bare
+repo itself, so they are always those of the branch as it is now."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..client import HttpBackend
+from ..errors import HubRefused, NotARepo
+from ..gitrepo import GitRepo
+from .base import FILES_MAX, ForgeError, NoCommits, PrExists, PrNotFound, PullRequest, check_pr_text
+from .files import github_item
+
+
+def local_path(repo: str) -> Path:
+    """The bare repo a local forge works on: a path or a file:// URL."""
+    return Path(repo[len("file://"):] if repo.startswith("file://") else repo).expanduser()
+
+
+class LocalForge:
+    """PRs on the bare repo `repo` (as the task names it), recorded through the hub at `hub`."""
+
+    def __init__(self, hub: HttpBackend, repo: str):
+        self.hub, self.repo = hub, repo
+        self.path = local_path(repo)
+
+    def _git(self) -> GitRepo:
+        try:
+            return GitRepo(self.path)
+        except NotARepo:
+            raise ForgeError(f"{self.path} is not a git repo; the local forge needs the target's bare repo") from None
+
+    def open_pr(self, head: str, base: str, title: str, body: str, labels: tuple[str, ...] = ()) -> PullRequest:
+        check_pr_text(title, body, labels)
+        git = self._git()
+        try:
+            head_id, base_id = git.resolve(f"refs/heads/{head}"), git.resolve(f"refs/heads/{base}")
+            if base_id is None:
+                raise ForgeError(f"{self.repo} has no branch {base}", 422)
+            if head_id is None:
+                raise ForgeError(f"{self.repo} has no branch {head}; push it first", 422)
+            if git.ahead(base_id, head_id) == 0:
+                raise NoCommits(head, base)
+        finally:
+            git.close()
+        request = {"repo": self.repo, "head": head, "base": base, "head_sha": str(head_id), "title": title,
+                   "body": body, "labels": list(labels)}
+        try:
+            record = self.hub.open_pr(request)
+        except HubRefused as e:
+            if e.error == "PrExists":
+                raise PrExists(head) from None
+            raise ForgeError(f"the hub refused the pull request: {e.message}", e.status) from None
+        return self._pr(record)
+
+    def find_open_pr(self, head: str) -> PullRequest | None:
+        try:
+            found = self.hub.find_prs(repo=self.repo, head=head, state="open")
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused: {e.message}", e.status) from None
+        return self._pr(found[0]) if found else None
+
+    def get_pr(self, number: int) -> PullRequest:
+        return self._pr(self._record(number))
+
+    def _record(self, number: int) -> dict:
+        try:
+            record = self.hub.get_pr(number)
+        except HubRefused as e:
+            if e.status == 404:
+                raise PrNotFound(number) from None
+            raise ForgeError(f"the hub refused: {e.message}", e.status) from None
+        if record.get("repo") != self.repo:
+            raise PrNotFound(number)  # a PR of another repo is not one of this forge's
+        return record
+
+    def pr_files(self, number: int) -> list[dict]:
+        record = self._record(number)
+        git = self._git()
+        try:
+            head, base = self._head(git, record), git.resolve(f"refs/heads/{record['base']}")
+            if base is None:
+                raise ForgeError(f"{self.repo} has no branch {record['base']}")
+            return [github_item(d.status, d.old_path, d.new_path, d.old_mode, d.new_mode, d.additions,
+                                d.deletions, d.binary, d.hunks) for d in git.compare(base, head, FILES_MAX)]
+        finally:
+            git.close()
+
+    def add_labels(self, number: int, labels: tuple[str, ...]) -> tuple[str, ...]:
+        self._record(number)
+        try:
+            return tuple(self.hub.label_pr(number, list(labels)))
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused the labels: {e.message}", e.status) from None
+
+    def comment(self, number: int, body: str) -> None:
+        self._record(number)
+        try:
+            self.hub.comment_pr(number, body)
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused the comment: {e.message}", e.status) from None
+
+    def _head(self, git: GitRepo, record: dict):
+        """The head branch's commit now, or the one it had when opened if the branch is gone."""
+        return git.resolve(f"refs/heads/{record['head']}") or git.resolve(record["head_sha"])
+
+    def _pr(self, record: dict) -> PullRequest:
+        git = self._git()
+        try:
+            head, base = self._head(git, record), git.resolve(f"refs/heads/{record['base']}")
+            mergeable = git.mergeable(base, head) if base is not None and record["state"] == "open" else None
+        finally:
+            git.close()
+        return PullRequest(number=record["number"], url=f"{self.hub.url}/api/prs/{record['number']}",
+                           state=record["state"], head=record["head"], head_sha=str(head), base=record["base"],
+                           title=record["title"], body=record["body"], author=record["author"],
+                           labels=tuple(record["labels"]), mergeable=mergeable)

@@ -1,0 +1,118 @@
+"""The hub's side of the local forge: opens, labels and comments on pull request records
+(`prs/N.yaml`), each change one commit made in the hub's loop, and reads them back.
+
+Records are read from `prs/` once, into an index kept with the tree id it was read from; the
+hub's own writes carry it over, so neither a request nor a new PR walks every record.
+"""
+from __future__ import annotations
+
+from .audit import event_message
+from .errors import InvalidTask, UsageError
+from .forge.base import PrExists, PrNotFound
+from .prs import (COMMENT_MAX, PRS_DIR, label_problems, new_record, number_of, path_of, record_problems,
+                  request_problems, text_problems, with_comment, with_labels)
+from .task import dump_any, load
+from .times import format_time
+
+RECORD_MAX = 16 << 20  # 200 comments at their limit fit; anything bigger was not written by the hub
+
+
+class _Index:
+    """Every record under prs/ as of one tree of that directory, and the highest number used
+    there (by any file, so a number is never given twice)."""
+
+    def __init__(self, tree_id, records: dict[int, dict], top: int):
+        self.tree_id, self.records, self.top = tree_id, records, top
+
+
+def _index(hub) -> _Index:
+    git = hub.store.git
+    entry = git.get(hub.store.tree, PRS_DIR)
+    tree_id = entry.oid if entry else None
+    cached = getattr(hub, "_pr_index", None)
+    if cached is not None and cached.tree_id == tree_id:
+        return cached
+    records, top = {}, 0
+    for e in git.files(hub.store.tree, PRS_DIR):
+        number = number_of(e.path)
+        if number is None:
+            continue
+        top = max(top, number)
+        try:
+            doc = load(git.read(e.oid), e.path, RECORD_MAX)
+        except InvalidTask:
+            continue
+        if not record_problems(doc, number):
+            records[number] = doc
+    hub._pr_index = _Index(tree_id, records, top)
+    return hub._pr_index
+
+
+# --- changes (run in the hub's loop through hub.call) -------------------------------------
+
+def open_pr(hub, request: dict, author: str) -> dict:
+    """Record a new pull request; PrExists if one from the same head is open on that repo."""
+    problems = request_problems(request)
+    if problems:
+        raise InvalidTask("pull request", problems)
+    index = _index(hub)
+    for r in index.records.values():
+        if r["state"] == "open" and r["repo"] == request["repo"] and r["head"] == request["head"]:
+            raise PrExists(request["head"], r["number"])
+    number = index.top + 1
+    record = new_record(request, number, author, format_time(hub.now()))
+    _stage(hub, record, f"pr #{number}: opened {request['head']} → {request['base']}", f"opened by {author}")
+    return record
+
+
+def add_labels(hub, number: int, labels: list, by: str) -> dict:
+    problems = label_problems(labels)
+    if problems:
+        raise UsageError("; ".join(problems))
+    try:
+        record = with_labels(get(hub, number), labels, format_time(hub.now()))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    _stage(hub, record, f"pr #{number}: labels {', '.join(record['labels'])}", f"labelled by {by}")
+    return record
+
+
+def comment(hub, number: int, body: str, by: str) -> dict:
+    problems = text_problems(body, "body", COMMENT_MAX, required=True)
+    if problems:
+        raise UsageError("; ".join(problems))
+    try:
+        record = with_comment(get(hub, number), by, body, format_time(hub.now()))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    _stage(hub, record, f"pr #{number}: comment by {by}", f"commented by {by}")
+    return record["comments"][-1]
+
+
+def _stage(hub, record: dict, subject: str, reason: str) -> None:
+    index = _index(hub)
+    hub.store.stage({path_of(record["number"]): dump_any(record)}, event_message(subject, reason))
+    # our own write: carry the index over instead of reading every record again (if the batch
+    # is rolled back, prs/ no longer matches this tree id and the index is rebuilt)
+    hub._pr_index = _Index(hub.store.git.get(hub.store.tree, PRS_DIR).oid,
+                           {**index.records, record["number"]: record}, max(index.top, record["number"]))
+
+
+# --- reads (any thread) -------------------------------------------------------------------
+
+def get(hub, number: int) -> dict:
+    with hub.state_lock:
+        found = _index(hub).records.get(number)
+    if found is None:
+        raise PrNotFound(number)
+    return found
+
+
+def find(hub, *, repo: str | None = None, head: str | None = None, state: str | None = None,
+         limit: int = 100) -> list[dict]:
+    """Records matching every filter given, newest first."""
+    with hub.state_lock:
+        records = list(_index(hub).records.values())
+    found = [r for r in records if (repo is None or r["repo"] == repo) and (head is None or r["head"] == head)
+             and (state is None or r["state"] == state)]
+    return sorted(found, key=lambda r: -r["number"])[:limit]

@@ -1,0 +1,70 @@
+"""JSON API for the local forge's pull requests under /api/prs. Opening, labelling and
+commenting need an agent or the operator token; each is one commit made by the hub's loop."""
+from __future__ import annotations
+
+import functools
+
+from flask import Blueprint, g, jsonify, request
+
+from .. import prbook
+from ..errors import UsageError
+from ..prs import STATES, is_branch
+from .api import _hub, _json_body, _tokens
+
+prs = Blueprint("prs", __name__, url_prefix="/api/prs")
+
+
+def _any_role(view):
+    """An agent or an operator token; the PR's author is the token's name."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        who = _tokens().check(header[7:].strip() if header.startswith("Bearer ") else None)
+        if who is None:
+            return jsonify(error="Unauthorized", message="this needs an agent or operator token: send "
+                           "'Authorization: Bearer TOKEN'"), 401
+        g.who = who
+        return view(*args, **kwargs)
+    return wrapper
+
+
+@prs.get("")
+def find():
+    args = request.args
+    state, head = args.get("state"), args.get("head")
+    if state is not None and state not in STATES:
+        raise UsageError(f"state must be one of {', '.join(STATES)}")
+    if head is not None and not is_branch(head):
+        raise UsageError("head must be a branch name")
+    repo = args.get("repo")
+    if repo is not None and len(repo) > 500:
+        raise UsageError("repo is at most 500 characters")
+    return jsonify(prs=prbook.find(_hub(), repo=repo, head=head, state=state))
+
+
+@prs.get("/<int:number>")
+def get(number):
+    return jsonify(prbook.get(_hub(), number))
+
+
+@prs.post("")
+@_any_role
+def open_pr():
+    hub = _hub()
+    record = hub.call(prbook.open_pr, hub, _json_body(), g.who["name"])
+    return jsonify(record), 201
+
+
+@prs.post("/<int:number>/labels")
+@_any_role
+def labels(number):
+    hub, body = _hub(), _json_body()
+    record = hub.call(prbook.add_labels, hub, number, body.get("labels"), g.who["name"])
+    return jsonify(labels=record["labels"])
+
+
+@prs.post("/<int:number>/comments")
+@_any_role
+def comment(number):
+    hub, body = _hub(), _json_body()
+    return jsonify(hub.call(prbook.comment, hub, number, body.get("body"), g.who["name"])), 201

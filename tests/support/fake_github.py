@@ -1,0 +1,360 @@
+"""A fake GitHub on 127.0.0.1 for tests: the REST API's pull request, label and comment endpoints,
+answering with GitHub's documented status codes and JSON shapes (Enterprise-style base URL
+`http://127.0.0.1:PORT/api/v3`).
+
+State lives in `FakeGitHub`: repositories (each backed by a real bare git repo, which is where
+branches and heads live, just as a push to GitHub would put them), pull requests, labels,
+comments, users by token, and queued rate-limit answers. Changed files are computed with the git
+CLI, independently of the forge code under test. New resources (statuses, check runs, merges
+that answer 409 when the head moved) are new routes on the same state.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
+
+DOCS = "https://docs.github.com/rest"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Pull:
+    number: int
+    title: str
+    body: str | None
+    head: str
+    base: str
+    user: str
+    state: str = "open"
+    labels: list[str] = field(default_factory=list)
+    comments: list[dict] = field(default_factory=list)
+    created_at: str = field(default_factory=_now)
+    updated_at: str = field(default_factory=_now)
+    head_sha: str = ""     # the head when last read from git
+
+
+@dataclass
+class Repo:
+    owner: str
+    name: str
+    path: Path             # the bare git repo holding its branches
+    pulls: dict[int, Pull] = field(default_factory=dict)
+    next_number: int = 1   # issues and pull requests share one sequence on GitHub
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    def git(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(["git", f"--git-dir={self.path}", *args], capture_output=True, text=True, timeout=60)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"git {args} failed: {done.stderr}")
+        return done.stdout if done.returncode == 0 else ""
+
+    def sha(self, branch: str) -> str | None:
+        return self.git("rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False).strip() or None
+
+
+class FakeGitHub:
+    """The server and its state; `url` is the API base to give a GitHub client."""
+
+    def __init__(self):
+        self.tokens: dict[str, str] = {}          # token → login
+        self.repos: dict[str, Repo] = {}
+        self.requests: list[tuple[str, str, int]] = []
+        self.rate_limited: list[dict] = []        # headers of answers to give before serving again
+        self.lock = threading.Lock()
+        self.app = self._build_app()
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.root = f"http://127.0.0.1:{self._server.server_port}"
+        self.url = self.root + "/api/v3"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-github", daemon=True)
+        self._thread.start()
+        self._ids = itertools.count(1000)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    # --- test controls ---------------------------------------------------------------------
+
+    def add_user(self, login: str, token: str) -> str:
+        self.tokens[token] = login
+        return token
+
+    def add_repo(self, full_name: str, path: Path) -> Repo:
+        owner, name = full_name.split("/")
+        self.repos[full_name] = Repo(owner, name, Path(path))
+        return self.repos[full_name]
+
+    def rate_limit(self, times: int = 1, *, retry_after: int | None = None, reset_in: int | None = None,
+                   status: int = 403) -> None:
+        """Answer the next `times` requests with a rate-limit refusal."""
+        for _ in range(times):
+            headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Used": "5000"}
+            if retry_after is not None:
+                headers["Retry-After"] = str(retry_after)
+            if reset_in is not None:
+                headers.update({"X-RateLimit-Remaining": "0",
+                                "X-RateLimit-Reset": str(int(datetime.now().timestamp()) + reset_in)})
+            self.rate_limited.append({"status": status, "headers": headers})
+
+    # --- the API ---------------------------------------------------------------------------
+
+    def _build_app(self) -> Flask:
+        app = Flask("fake-github")
+        app.json.sort_keys = False
+        base = "/api/v3/repos/<owner>/<name>"
+
+        @app.before_request
+        def _gate():
+            if self.rate_limited:
+                answer = self.rate_limited.pop(0)
+                body = {"message": "API rate limit exceeded for user.", "documentation_url": DOCS}
+                return jsonify(body), answer["status"], answer["headers"]
+            header = request.headers.get("Authorization", "")
+            token = header.split(" ", 1)[1] if header.startswith(("Bearer ", "token ")) else None
+            if token is None:
+                return _error(401, "Requires authentication")
+            if token not in self.tokens:
+                return _error(401, "Bad credentials")
+            request.login = self.tokens[token]
+            return None
+
+        @app.after_request
+        def _log(response):
+            self.requests.append((request.method, request.full_path.rstrip("?"), response.status_code))
+            return response
+
+        def repo_route(rule, methods):
+            def wrap(fn):
+                def view(owner, name, **kwargs):
+                    repo = self.repos.get(f"{owner}/{name}")
+                    if repo is None:
+                        return _error(404, "Not Found")
+                    with self.lock:
+                        return fn(repo, **kwargs)
+                view.__name__ = fn.__name__
+                app.add_url_rule(base + rule, view_func=view, methods=methods)
+                return fn
+            return wrap
+
+        @repo_route("/pulls", ["POST"])
+        def create_pull(repo: Repo):
+            body = request.get_json(force=True, silent=True)
+            if not isinstance(body, dict):
+                return _error(400, "Problems parsing JSON")
+            missing = [k for k in ("title", "head", "base") if not body.get(k)]
+            if missing:
+                return _invalid([{"resource": "PullRequest", "field": k, "code": "missing_field"} for k in missing])
+            head = body["head"].split(":", 1)[-1]
+            base_sha, head_sha = repo.sha(body["base"]), repo.sha(head)
+            if base_sha is None:
+                return _invalid([{"resource": "PullRequest", "field": "base", "code": "invalid"}])
+            if head_sha is None:
+                return _invalid([{"resource": "PullRequest", "field": "head", "code": "invalid"}])
+            if any(p.head == head and p.state == "open" for p in repo.pulls.values()):
+                return _invalid([{"resource": "PullRequest", "code": "custom",
+                                  "message": f"A pull request already exists for {repo.owner}:{head}."}])
+            if not repo.git("rev-list", f"{base_sha}..{head_sha}", "--max-count=1").strip():
+                return _invalid([{"resource": "PullRequest", "code": "custom",
+                                  "message": f"No commits between {body['base']} and {head}"}])
+            pull = Pull(repo.next_number, body["title"], body.get("body"), head, body["base"], request.login)
+            repo.next_number += 1
+            repo.pulls[pull.number] = pull
+            return jsonify(self._pull_json(repo, pull, full=True, compute=False)), 201
+
+        @repo_route("/pulls", ["GET"])
+        def list_pulls(repo: Repo):
+            state = request.args.get("state", "open")
+            head = request.args.get("head")
+            found = [p for p in sorted(repo.pulls.values(), key=lambda p: -p.number)
+                     if (state == "all" or p.state == state)
+                     and (head is None or f"{repo.owner}:{p.head}" == head)]
+            page, links = _page(found)
+            return jsonify([self._pull_json(repo, p, full=False) for p in page]), 200, links
+
+        @repo_route("/pulls/<int:number>", ["GET"])
+        def get_pull(repo: Repo, number: int):
+            pull = repo.pulls.get(number)
+            if pull is None:
+                return _error(404, "Not Found")
+            return jsonify(self._pull_json(repo, pull, full=True))
+
+        @repo_route("/pulls/<int:number>/files", ["GET"])
+        def pull_files(repo: Repo, number: int):
+            pull = repo.pulls.get(number)
+            if pull is None:
+                return _error(404, "Not Found")
+            page, links = _page(self._files(repo, pull)[:3000])
+            return jsonify(page), 200, links
+
+        @repo_route("/issues/<int:number>/labels", ["POST"])
+        def add_labels(repo: Repo, number: int):
+            pull = repo.pulls.get(number)
+            if pull is None:
+                return _error(404, "Not Found")
+            body = request.get_json(force=True, silent=True)
+            labels = body.get("labels") if isinstance(body, dict) else body
+            if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+                return _invalid([{"resource": "Label", "field": "name", "code": "invalid"}])
+            pull.labels = list(dict.fromkeys(pull.labels + labels))
+            pull.updated_at = _now()
+            return jsonify([self._label_json(repo, name) for name in pull.labels])
+
+        @repo_route("/issues/<int:number>/comments", ["POST"])
+        def add_comment(repo: Repo, number: int):
+            pull = repo.pulls.get(number)
+            if pull is None:
+                return _error(404, "Not Found")
+            body = request.get_json(force=True, silent=True)
+            if not isinstance(body, dict) or not isinstance(body.get("body"), str) or not body["body"]:
+                return _invalid([{"resource": "IssueComment", "field": "body", "code": "missing_field"}])
+            cid = next(self._ids)
+            comment = {"id": cid, "node_id": f"IC_{cid}",
+                       "url": f"{self.url}/repos/{repo.full_name}/issues/comments/{cid}",
+                       "html_url": f"{self.root}/{repo.full_name}/pull/{number}#issuecomment-{cid}",
+                       "body": body["body"], "user": self._user_json(request.login),
+                       "created_at": _now(), "updated_at": _now(), "author_association": "CONTRIBUTOR"}
+            pull.comments.append(comment)
+            return jsonify(comment), 201
+
+        @repo_route("/issues/<int:number>/comments", ["GET"])
+        def list_comments(repo: Repo, number: int):
+            pull = repo.pulls.get(number)
+            if pull is None:
+                return _error(404, "Not Found")
+            return jsonify(pull.comments)
+
+        @app.errorhandler(404)
+        def _nothing_here(_e):
+            return _error(404, "Not Found")
+
+        @app.errorhandler(405)
+        def _bad_method(_e):
+            return _error(404, "Not Found")
+
+        return app
+
+    # --- shapes ----------------------------------------------------------------------------
+
+    def _user_json(self, login: str) -> dict:
+        return {"login": login, "id": abs(hash(login)) % 10**7, "type": "User",
+                "url": f"{self.url}/users/{login}", "html_url": f"{self.root}/{login}"}
+
+    def _label_json(self, repo: Repo, name: str) -> dict:
+        return {"id": abs(hash((repo.full_name, name))) % 10**9, "node_id": f"LA_{name}", "name": name,
+                "url": f"{self.url}/repos/{repo.full_name}/labels/{name}", "color": "ededed",
+                "default": False, "description": None}
+
+    def _branch_json(self, repo: Repo, branch: str, sha: str) -> dict:
+        return {"label": f"{repo.owner}:{branch}", "ref": branch, "sha": sha, "user": self._user_json(repo.owner),
+                "repo": {"name": repo.name, "full_name": repo.full_name, "owner": self._user_json(repo.owner)}}
+
+    def _pull_json(self, repo: Repo, pull: Pull, full: bool, compute: bool = True) -> dict:
+        head_sha = repo.sha(pull.head) or pull.head_sha
+        pull.head_sha = head_sha
+        base_sha = repo.sha(pull.base) or ""
+        api = f"{self.url}/repos/{repo.full_name}"
+        doc = {"url": f"{api}/pulls/{pull.number}", "id": 5000 + pull.number, "node_id": f"PR_{pull.number}",
+               "html_url": f"{self.root}/{repo.full_name}/pull/{pull.number}",
+               "diff_url": f"{self.root}/{repo.full_name}/pull/{pull.number}.diff",
+               "issue_url": f"{api}/issues/{pull.number}", "number": pull.number, "state": pull.state,
+               "locked": False, "title": pull.title, "user": self._user_json(pull.user), "body": pull.body,
+               "labels": [self._label_json(repo, n) for n in pull.labels], "created_at": pull.created_at,
+               "updated_at": pull.updated_at, "closed_at": None, "merged_at": None, "draft": False,
+               "head": self._branch_json(repo, pull.head, head_sha),
+               "base": self._branch_json(repo, pull.base, base_sha), "author_association": "CONTRIBUTOR"}
+        if full:
+            # GitHub computes mergeability in the background: null until then (here: on the first read)
+            mergeable = None
+            if compute and base_sha and head_sha:
+                done = subprocess.run(["git", f"--git-dir={repo.path}", "merge-tree", "--write-tree", base_sha,
+                                       head_sha], capture_output=True, timeout=60)
+                mergeable = done.returncode == 0
+            files = self._files(repo, pull)
+            doc.update({"merged": False, "mergeable": mergeable,
+                        "mergeable_state": {True: "clean", False: "dirty", None: "unknown"}[mergeable],
+                        "comments": len(pull.comments), "commits": int(repo.git(
+                            "rev-list", "--count", f"{base_sha}..{head_sha}").strip() or 0),
+                        "additions": sum(f["additions"] for f in files),
+                        "deletions": sum(f["deletions"] for f in files), "changed_files": len(files)})
+        return doc
+
+    def _files(self, repo: Repo, pull: Pull) -> list[dict]:
+        """The PR's files from the git CLI: name-status, numstat and each file's own patch."""
+        head = repo.sha(pull.head) or pull.head_sha
+        start = repo.git("merge-base", pull.base, head).strip()
+        status = repo.git("diff", "-M", "--name-status", "-z", start, head).split("\0")
+        numstat = repo.git("diff", "-M", "--numstat", "-z", start, head).split("\0")
+        counts, i = [], 0
+        while i < len(numstat) and numstat[i]:
+            added, deleted, path = numstat[i].split("\t", 2)
+            if path == "":   # a rename: old and new path follow
+                i += 2
+            counts.append((added, deleted))
+            i += 1
+        files, i = [], 0
+        while i < len(status) and status[i]:
+            letter = status[i][0]
+            paths = [status[i + 1], status[i + 2]] if letter in "RC" else [status[i + 1]]
+            i += 1 + len(paths)
+            added, deleted = counts[len(files)]
+            binary = added == "-"
+            patch = repo.git("diff", "-M", start, head, "--", *paths)
+            hunks = patch[patch.index("\n@@") + 1:] if "\n@@" in patch else ""
+            kind = {"A": "added", "D": "removed", "M": "modified", "R": "renamed", "C": "copied",
+                    "T": "changed"}[letter]
+            if kind == "modified" and not hunks and not binary:
+                kind = "changed"  # only the mode changed
+            item = {"sha": repo.git("rev-parse", f"{head}:{paths[-1]}", check=False).strip() or None,
+                    "filename": paths[-1], "status": kind,
+                    "additions": 0 if binary else int(added), "deletions": 0 if binary else int(deleted)}
+            item["changes"] = item["additions"] + item["deletions"]
+            item["blob_url"] = f"{self.root}/{repo.full_name}/blob/{head}/{paths[-1]}"
+            if hunks and not binary and len(hunks) <= 1 << 20:
+                item["patch"] = hunks.rstrip("\n")
+            if kind in ("renamed", "copied"):
+                item["previous_filename"] = paths[0]
+            files.append(item)
+        return files
+
+
+def _error(status: int, message: str):
+    return jsonify({"message": message, "documentation_url": DOCS, "status": str(status)}), status
+
+
+def _invalid(errors: list[dict]):
+    return jsonify({"message": "Validation Failed", "errors": errors, "documentation_url": DOCS,
+                    "status": "422"}), 422
+
+
+def _page(items: list) -> tuple[list, dict]:
+    """One page of a list as GitHub pages it (per_page up to 100, a Link header to the next)."""
+    try:
+        per_page = max(1, min(100, int(request.args.get("per_page", 30))))
+        page = max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        per_page, page = 30, 1
+    chunk = items[(page - 1) * per_page: page * per_page]
+    last = max(1, -(-len(items) // per_page))
+    links = {}
+    if page < last:
+        def at(n):
+            args = {**request.args.to_dict(), "per_page": str(per_page), "page": str(n)}
+            query = "&".join(f"{k}={v}" for k, v in args.items())
+            return f"<{request.base_url}?{query}>"
+        links["Link"] = f'{at(page + 1)}; rel="next", {at(last)}; rel="last"'
+    return chunk, links

@@ -1,0 +1,284 @@
+"""One contract for every forge (the local forge through a real hub, and the GitHub forge against
+the fake GitHub on 127.0.0.1), then what is particular to each: GitHub's codes and rate limits,
+the local forge's records in the coordination repo."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from coordinator.client import HttpBackend
+from coordinator.forge.base import ForgeError, NoCommits, PrExists, PrNotFound
+from coordinator.forge.github import GitHubForge, repo_of
+from coordinator.forge.local import LocalForge
+from coordinator.prs import path_of
+from tests.support.gitenv import git
+from tests.support.targets import make_remote, push_branch
+
+TOKEN = "ghp_agentcomtesttoken"
+
+
+@dataclass
+class Env:
+    kind: str
+    forge: object
+    remote: Path
+    root: Path
+    comments: object    # number → the comment bodies the forge holds
+
+    def push(self, branch: str, files: dict, message: str = "work") -> str:
+        return push_branch(self.remote, self.root, branch, files, message)
+
+
+def local_env(hub, tmp_path) -> Env:
+    remote = make_remote(tmp_path / "remotes")
+    status, body = hub.request("POST", "/api/agents", {"name": "ada"})
+    assert status == 201, body
+    forge = LocalForge(HttpBackend(hub.url, body["token"]), str(remote))
+
+    def comments(n):
+        return [c["body"] for c in hub.request("GET", f"/api/prs/{n}")[1]["comments"]]
+    return Env("local", forge, remote, tmp_path, comments)
+
+
+@pytest.fixture(params=["local", "github"])
+def env(request, tmp_path):
+    if request.param == "local":
+        return local_env(request.getfixturevalue("hub"), tmp_path)
+    remote = make_remote(tmp_path / "remotes")
+    github = request.getfixturevalue("fake_github")
+    github.add_user("ada", TOKEN)
+    repo = github.add_repo("acme/web", remote)
+    forge = GitHubForge("acme/web", TOKEN, github.url, sleep=lambda s: None)
+    return Env("github", forge, remote, tmp_path, lambda n: [c["body"] for c in repo.pulls[n].comments])
+
+
+# --- the contract --------------------------------------------------------------------------
+
+def test_an_opened_pr_reads_back_with_everything_it_was_opened_with(env):
+    head = env.push("agent/ada/T-1-fix-login", {"app/login.py": "def login(user, next):\n    return next\n"})
+    pr = env.forge.open_pr("agent/ada/T-1-fix-login", "main", "Fix the login redirect", "Task T-1\nbody",
+                           ("agent:ada", "priority:high"))
+    assert pr.number >= 1 and pr.url.startswith("http")
+    got = env.forge.get_pr(pr.number)
+    assert (got.number, got.state, got.head, got.head_sha, got.base) == (pr.number, "open",
+                                                                         "agent/ada/T-1-fix-login", head, "main")
+    assert (got.title, got.body, got.author) == ("Fix the login redirect", "Task T-1\nbody", "ada")
+    assert got.labels == ("agent:ada", "priority:high") and got.merged is False
+    assert got.mergeable in (True, None)  # None: not computed yet, as GitHub may say
+    assert got.url == pr.url
+
+
+def test_a_second_pr_from_the_same_branch_is_refused_and_the_first_is_found(env):
+    env.push("agent/ada/T-2", {"README.md": "# web\nmore\n"})
+    first = env.forge.open_pr("agent/ada/T-2", "main", "One", "")
+    with pytest.raises(PrExists):
+        env.forge.open_pr("agent/ada/T-2", "main", "Again", "")
+    found = env.forge.find_open_pr("agent/ada/T-2")
+    assert found is not None and found.number == first.number
+    assert env.forge.find_open_pr("agent/ada/nothing-here") is None
+
+
+def test_a_branch_with_no_commits_ahead_of_main_is_refused(env):
+    git(env.root / "remotes", "--git-dir", str(env.remote), "branch", "empty", "main")
+    with pytest.raises(NoCommits):
+        env.forge.open_pr("empty", "main", "Nothing", "")
+    assert env.forge.find_open_pr("empty") is None
+
+
+def test_an_unknown_pr_is_not_found(env):
+    with pytest.raises(PrNotFound):
+        env.forge.get_pr(999)
+    with pytest.raises(PrNotFound):
+        env.forge.pr_files(999)
+
+
+def test_changed_files_come_in_githubs_item_shape_for_every_kind_of_change(env):
+    env.push("agent/ada/T-3", {"app/login.py": "def login(user, next):\n    return next\n", "gone.txt": None,
+                               "new.txt": "a\nb\n", "logo.png": bytes(range(256)) * 4})
+    work = env.root / "push-agent-ada-T-3"
+    (work / "new").mkdir()
+    git(work, "mv", "old/name.txt", "new/name.txt")
+    (work / "run.sh").chmod(0o755)
+    git(work, "commit", "-q", "-am", "rename and chmod")
+    git(work, "push", "-q", "origin", "HEAD:refs/heads/agent/ada/T-3")
+    pr = env.forge.open_pr("agent/ada/T-3", "main", "Many kinds", "")
+
+    files = {f["filename"]: f for f in env.forge.pr_files(pr.number)}
+    assert set(files) == {"app/login.py", "gone.txt", "new.txt", "logo.png", "new/name.txt", "run.sh"}
+    login = files["app/login.py"]
+    assert (login["status"], login["additions"], login["deletions"], login["changes"]) == ("modified", 2, 2, 4)
+    assert login["patch"].startswith("@@ -1,2 +1,2 @@") and not login["patch"].endswith("\n")
+    assert "+    return next" in login["patch"]
+    assert (files["gone.txt"]["status"], files["gone.txt"]["deletions"]) == ("removed", 1)
+    assert (files["new.txt"]["status"], files["new.txt"]["additions"], files["new.txt"]["patch"]) == \
+        ("added", 2, "@@ -0,0 +1,2 @@\n+a\n+b")
+    assert files["logo.png"]["status"] == "added" and "patch" not in files["logo.png"]
+    assert files["logo.png"]["changes"] == 0
+    assert files["new/name.txt"]["status"] == "renamed"
+    assert files["new/name.txt"]["previous_filename"] == "old/name.txt"
+    assert files["run.sh"]["status"] == "changed" and files["run.sh"]["changes"] == 0
+    for item in files.values():
+        assert {"filename", "status", "additions", "deletions", "changes"} <= set(item)
+        assert ("previous_filename" in item) == (item["status"] in ("renamed", "copied"))
+
+
+def test_changed_files_follow_the_branch_as_it_is_pushed_again(env):
+    env.push("agent/ada/T-4", {"a.txt": "1\n"})
+    pr = env.forge.open_pr("agent/ada/T-4", "main", "Grows", "")
+    later = env.push("agent/ada/T-4", {"b.txt": "2\n"})
+    assert env.forge.get_pr(pr.number).head_sha == later
+    assert sorted(f["filename"] for f in env.forge.pr_files(pr.number)) == ["a.txt", "b.txt"]
+
+
+@pytest.mark.slow
+def test_a_pr_of_more_than_a_hundred_files_lists_them_all(env):
+    env.push("agent/ada/T-5", {f"many/f{i:03}.txt": f"{i}\n" for i in range(130)})
+    pr = env.forge.open_pr("agent/ada/T-5", "main", "Many files", "")
+    files = env.forge.pr_files(pr.number)
+    assert [f["filename"] for f in files] == [f"many/f{i:03}.txt" for i in range(130)]
+
+
+def test_labels_add_up_and_comments_are_kept(env):
+    env.push("agent/ada/T-6", {"c.txt": "3\n"})
+    pr = env.forge.open_pr("agent/ada/T-6", "main", "Labelled", "", ("agent:ada",))
+    assert env.forge.add_labels(pr.number, ("priority:low", "agent:ada")) == ("agent:ada", "priority:low")
+    assert env.forge.get_pr(pr.number).labels == ("agent:ada", "priority:low")
+    env.forge.comment(pr.number, "gatekeeper: looks safe")
+    assert env.comments(pr.number) == ["gatekeeper: looks safe"]
+    with pytest.raises(ForgeError):
+        env.forge.add_labels(pr.number, ("bad,label",))
+
+
+# --- GitHub in particular --------------------------------------------------------------------
+
+def _raw(fake_github, method: str, path: str, token: str | None) -> tuple[int, dict]:
+    req = urllib.request.Request(fake_github.url + path, method=method, data=b"{}" if method == "POST" else None)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_the_fake_github_refuses_without_a_token_and_names_unknown_repos_not_found(fake_github, tmp_path):
+    fake_github.add_user("ada", TOKEN)
+    fake_github.add_repo("acme/web", make_remote(tmp_path))
+    assert _raw(fake_github, "GET", "/repos/acme/web/pulls", None) == \
+        (401, {"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest",
+               "status": "401"})
+    assert _raw(fake_github, "GET", "/repos/acme/web/pulls", "wrong")[0] == 401
+    assert _raw(fake_github, "GET", "/repos/acme/nope/pulls", TOKEN)[0] == 404
+    status, body = _raw(fake_github, "POST", "/repos/acme/web/pulls", TOKEN)
+    assert status == 422 and body["message"] == "Validation Failed"
+
+
+def test_a_bad_token_is_a_clear_error(fake_github, tmp_path):
+    fake_github.add_repo("acme/web", make_remote(tmp_path))
+    forge = GitHubForge("acme/web", "not-a-token", fake_github.url)
+    with pytest.raises(ForgeError, match="GitHub refused the token \\(401\\): Bad credentials"):
+        forge.get_pr(1)
+
+
+def test_a_rate_limit_is_waited_out_within_its_bound(fake_github, tmp_path):
+    fake_github.add_user("ada", TOKEN)
+    fake_github.add_repo("acme/web", make_remote(tmp_path))
+    waits: list[float] = []
+    forge = GitHubForge("acme/web", TOKEN, fake_github.url, sleep=waits.append, max_wait=60)
+    fake_github.rate_limit(1, retry_after=7)
+    fake_github.rate_limit(1, reset_in=20, status=429)
+    assert forge.find_open_pr("nothing") is None
+    assert waits[0] == 7 and 15 <= waits[1] <= 21
+    assert [s for _, _, s in fake_github.requests] == [403, 429, 200]
+
+    fake_github.rate_limit(1, retry_after=3600)
+    with pytest.raises(ForgeError, match="rate limit.*waiting 3600s"):
+        forge.find_open_pr("nothing")
+    assert waits[2:] == []  # it never slept an hour
+
+
+def test_owner_and_name_come_from_the_remote(tmp_path):
+    assert repo_of("https://github.com/acme/web.git") == "acme/web"
+    assert repo_of("git@github.com:acme/web.git") == "acme/web"
+    assert repo_of(str(tmp_path / "acme" / "web.git")) == "acme/web"
+    with pytest.raises(ForgeError, match="OWNER/NAME"):
+        repo_of("web")
+
+
+# --- the local forge in particular -----------------------------------------------------------
+
+def test_the_local_forge_records_each_pr_on_main_through_the_hub(hub, tmp_path):
+    env = local_env(hub, tmp_path)
+    env.push("agent/ada/T-7", {"d.txt": "4\n"})
+    pr = env.forge.open_pr("agent/ada/T-7", "main", "Recorded", "body text", ("agent:ada",))
+    assert pr.url == f"{hub.url}/api/prs/{pr.number}"
+    clone = tmp_path / "coord"
+    git(tmp_path, "clone", "-q", str(hub.repo), str(clone))
+    record = (clone / path_of(pr.number)).read_text()
+    assert "head: agent/ada/T-7" in record and "author: ada" in record and "body: body text" in record
+    log = git(clone, "log", "-1", "--format=%s", "--", path_of(pr.number)).stdout.strip()
+    assert log == f"pr #{pr.number}: opened agent/ada/T-7 → main"
+
+
+def test_a_push_that_writes_prs_is_refused(hub, clone):
+    (clone / "prs").mkdir()
+    (clone / "prs" / "1.yaml").write_text("number: 1\n")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "forge a PR")
+    pushed = git(clone, "push", "origin", "HEAD:main", check=False)
+    assert pushed.returncode != 0
+    assert "prs/1.yaml: prs/ is written by the coordinator only" in pushed.stderr
+
+
+def test_opening_a_local_pr_needs_a_token_and_a_valid_request(hub):
+    status, body = hub.request("POST", "/api/prs", {"repo": "x"}, token=None)
+    assert status == 401
+    status, body = hub.request("POST", "/api/prs", {"repo": "/r", "head": "a..b", "base": "main",
+                                                     "head_sha": "xyz", "title": "", "color": 1})
+    assert status == 422
+    assert body["problems"] == ["unknown field 'color' (known: repo, head, base, head_sha, title, body, labels, task)",
+                                "head must be a branch name (letters, digits, . _ / + -; at most 200)",
+                                "head_sha must be the head commit's 40-character hex id",
+                                "title must be text of 1-256 characters"]
+
+
+def test_the_hub_bounds_labels_and_comments_and_knows_no_pr_it_never_recorded(hub, tmp_path):
+    env = local_env(hub, tmp_path)
+    env.push("agent/ada/T-8", {"e.txt": "5\n"})
+    pr = env.forge.open_pr("agent/ada/T-8", "main", "Bounded", "")
+    status, body = hub.request("POST", f"/api/prs/{pr.number}/labels", {"labels": [f"l{i}" for i in range(21)]})
+    assert status == 400 and body["message"] == "labels must be a list of at most 20 names"
+    first = [f"a{i}" for i in range(15)]
+    assert hub.request("POST", f"/api/prs/{pr.number}/labels", {"labels": first}) == (200, {"labels": first})
+    status, body = hub.request("POST", f"/api/prs/{pr.number}/labels", {"labels": [f"b{i}" for i in range(6)]})
+    assert status == 400 and body["message"] == "a pull request holds at most 20 labels"
+    status, body = hub.request("POST", f"/api/prs/{pr.number}/comments", {"body": "x" * 65537})
+    assert status == 400 and body["message"] == "body must be text of 1-65536 characters"
+    record = hub.request("GET", f"/api/prs/{pr.number}")[1]
+    assert (record["labels"], record["comments"]) == (first, [])  # the refused changes changed nothing
+    status, body = hub.request("POST", "/api/prs/77/comments", {"body": "hello"})
+    assert (status, body["error"]) == (404, "PrNotFound")
+    status, body = hub.request("POST", "/api/prs", {"repo": str(env.remote), "head": "agent/ada/T-8", "base": "main",
+                                                     "head_sha": "a" * 40, "title": "again"})
+    assert (status, body["error"], body["number"]) == (422, "PrExists", pr.number)
+
+
+def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read(repo):
+    from coordinator import prbook
+    from coordinator.hub import Hub
+
+    hub = Hub(repo, role="cli")
+    try:
+        request = {"repo": "/r", "head": "b-1", "base": "main", "head_sha": "a" * 40, "title": "t"}
+        assert hub.call(prbook.open_pr, hub, request, "ada")["number"] == 1
+        hub.call(lambda: hub.store.stage({"prs/5.yaml": b"not: [a record"}, "a damaged record"))
+        record = hub.call(prbook.open_pr, hub, {**request, "head": "b-2"}, "ada")
+        assert record["number"] == 6 and [r["number"] for r in prbook.find(hub)] == [6, 1]
+    finally:
+        hub.close()
