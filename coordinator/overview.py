@@ -2,13 +2,14 @@
 snapshot behind `GET /api/state` and the status page, and the version that tells a poller
 whether anything changed.
 
-The version is the published head plus a counter of changes kept in memory only (heartbeats,
-progress notes), so an idle poll is answered from a cached body, or with 304, without building
+The version is the published head, this process's random epoch, and a counter of changes kept
+in memory only (heartbeats, progress notes), so an idle poll is answered from a cached body, or with 304, without building
 anything.
 """
 from __future__ import annotations
 
 import json
+import secrets
 
 from .errors import AgentcomError
 from .layout import State
@@ -26,6 +27,9 @@ class Overview:
     def _overview_init(self) -> None:
         self.ledger = Ledger(started=self.now())
         self.memory_version = 0                 # bumped by changes that make no commit
+        # the counter starts again at 0 with every hub process: without this, a page open across
+        # a restart could send an old version back, get a 304 and keep showing the old state
+        self.epoch = secrets.token_hex(4)
         self._moves: list[tuple] = []           # this batch's moves, for the ledger once published
         self._cached: tuple[str, float, bytes] | None = None
         self._fixed: tuple[object, dict] | None = None   # (head, what follows from the view alone)
@@ -57,7 +61,7 @@ class Overview:
 
     def state_version(self) -> str:
         """Changes whenever anything in the state may have changed."""
-        return f"{str(self.store.base)[:16]}.{self.memory_version}"
+        return f"{str(self.store.base)[:16]}.{self.epoch}.{self.memory_version}"
 
     def state(self) -> dict:
         with self.state_lock:

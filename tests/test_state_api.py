@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.fleet_api import beat, populate, push_without_hook, register, report, submit, take
 from tests.support.gitenv import git
 from tests.support.openapi import STATE
-from tests.support.processes import wait_for
+from tests.support.processes import HubProcess, wait_for
 
 
 def get(hub, path, headers=None):
@@ -190,3 +190,18 @@ def test_agentcom_health_lists_what_needs_a_human_and_exits_1_for_cron(repo):
         assert as_json["total"] == 1 and as_json["items"][0]["subject"] == "lost"
     finally:
         hub.stop()
+
+
+def test_a_version_seen_before_a_restart_is_not_answered_304_after_it(repo):
+    first = HubProcess(repo)
+    try:
+        etag = get(first, "/api/state")[1]["ETag"]
+        port = first.port
+    finally:
+        first.stop()
+    again = HubProcess(repo, port=port)
+    try:  # same head, no heartbeat yet: only the hub's own epoch tells the two states apart
+        status, headers, _ = get(again, "/api/state", {"If-None-Match": etag})
+        assert status == 200 and headers["ETag"] != etag
+    finally:
+        again.stop()
