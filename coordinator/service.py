@@ -29,7 +29,7 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
         if not 0 <= port <= 65535:
             raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
         tokens = TokenStore(repo)
-        app = create_app(hub, tokens)
+        app = create_app(hub, tokens, listen_host=host)
         hub.notifier = Notifier(lambda name: (hub.urls.get(name), tokens.agent_key(name)))
         try:
             server = create_server(app, host=host, port=port, threads=8, channel_timeout=30,

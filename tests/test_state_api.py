@@ -3,6 +3,7 @@ process on 127.0.0.1; every state answer is checked against docs/openapi.yaml.""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -205,3 +206,17 @@ def test_a_version_seen_before_a_restart_is_not_answered_304_after_it(repo):
         assert status == 200 and headers["ETag"] != etag
     finally:
         again.stop()
+
+
+@pytest.mark.parametrize("host, allowed", [("evil.example", False), ("127.0.0.1.evil.example", False),
+                                           ("localhost", True), ("127.0.0.1", True)])
+def test_a_hub_on_loopback_answers_only_to_loopback_names(hub, host, allowed):
+    """A page on another site whose name was rebound to 127.0.0.1 sends its own name as Host."""
+    request = urllib.request.Request(hub.url + "/api/state", headers={"Host": f"{host}:{hub.port}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+        assert json.loads(e.read())["error"] == "SecurityError"
+    assert status == (200 if allowed else 400)

@@ -7,9 +7,20 @@ from ..errors import (AgentcomError, AgentNotFound, IllegalTransition, InvalidTa
                       TaskNotFound, UsageError)
 
 MAX_BODY = 256 * 1024
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
-def create_app(hub, tokens) -> Flask:
+def trusted_hosts(listen_host: str | None) -> list[str] | None:
+    """The Host names a hub listening on `listen_host` answers to. On a loopback address only
+    loopback names, so a web page whose own name was made to point at 127.0.0.1 (DNS
+    rebinding) cannot read the state or the task prompts through the user's browser; on any
+    other address every name (put a proxy that checks names in front)."""
+    if listen_host is None or not (listen_host in LOOPBACK_NAMES or listen_host.startswith("127.")):
+        return None
+    return sorted({*LOOPBACK_NAMES, listen_host})
+
+
+def create_app(hub, tokens, listen_host: str | None = None) -> Flask:
     from ..metrics import registry_for
     from .api import api
     from .csrf import refuse_cross_site
@@ -17,7 +28,7 @@ def create_app(hub, tokens) -> Flask:
     from .prs import prs
 
     app = Flask("agentcom")
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TRUSTED_HOSTS=trusted_hosts(listen_host))
     app.json.sort_keys = False
     app.extensions["agentcom.hub"] = hub
     app.extensions["agentcom.tokens"] = tokens
