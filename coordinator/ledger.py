@@ -67,10 +67,11 @@ class Ledger:
 
     def _assigned(self, before: dict, at: datetime) -> None:
         self.assignments += 1
-        try:
-            waited = max(0.0, (at - parse_time(before["queued_at"])).total_seconds())
-        except (KeyError, ValueError):
+        try:  # from when it could first run: a not_before or a retry's backoff is a wait on purpose
+            ready = max(parse_time(before[key]) for key in ("queued_at", "not_before", "retry_at") if before.get(key))
+        except ValueError:  # no time at all, or one that does not parse
             return
+        waited = max(0.0, (at - ready).total_seconds())
         self.latency_sum += waited
         for i, bound in enumerate(LATENCY_BUCKETS):
             if waited <= bound:

@@ -35,6 +35,15 @@ def test_one_attempt_s_moves_count_latency_failure_retry_and_tokens_once_each():
     assert dict(led.finished) == {"done": 1}
 
 
+def test_assignment_latency_counts_from_when_the_task_could_run_not_from_its_queueing():
+    led = Ledger(started=T0)
+    later = format_time(T0 + timedelta(seconds=600))
+    for held in ({"not_before": later}, {"retry_at": later}):
+        led.observe(task(**held), task(agent="ada", **held), State.QUEUED, State.ASSIGNED,
+                    T0 + timedelta(seconds=602))
+    assert led.assignments == 2 and led.latency_sum == 4.0
+
+
 def test_a_human_retry_is_counted_apart_from_automatic_ones():
     led = Ledger(started=T0)
     led.observe(task(), task(), State.DEAD, State.QUEUED, T0)
