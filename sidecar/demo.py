@@ -43,6 +43,7 @@ def run_demo(repo: Path | None = None, port: int = 0, echo=print) -> int:
     try:
         url = fleet.start_hub(port)
         echo(f"AgentCom demo: hub running at {url}")
+        echo(f"  status page        {url}/ (open it in a browser)")
         echo(f"  coordination repo  {repo}")
         echo(f"  demo agents        {', '.join(AGENTS)} (configs, state and outputs in {fleet.home})")
         for name in AGENTS:
