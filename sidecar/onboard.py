@@ -76,7 +76,7 @@ def add_agent(o: AddOptions, steps: Steps) -> dict:
     if not isinstance(hub, str) or not hub:
         raise StepFailed("arguments", "no hub address: none given and no config to take it from",
                          "give --hub URL (or set AGENTCOM_HUB)")
-    o = replace(o, hub=hub.rstrip("/"))
+    o = replace(o, hub=hub.rstrip("/"), service=_service_kind(o.service))
     argv = _prerequisites(o, existing, steps)
     api = _reach_hub(o.hub, o.token, steps)
     enrolment = _register(o, api, steps)
@@ -148,7 +148,23 @@ def _prerequisites(o: AddOptions, existing: dict | None, steps: Steps) -> tuple[
         raise StepFailed("command", f"the agent command's program '{argv[0]}' is not found on PATH or is not "
                          "executable", "install it, or give its full path in --command")
     steps.ok("command", f"{argv[0]} → {program}")
+    _service_text(o)  # a path the service file cannot carry is refused before the hub is asked
     return argv
+
+
+def _service_kind(asked: str) -> str:
+    if asked == "auto":
+        return "systemd" if systemd.available() else "cron"
+    return asked
+
+
+def _service_text(o: AddOptions) -> str:
+    """The unit file or the cron line this agent gets (StepFailed if a path cannot go in it)."""
+    if o.service == "systemd":
+        return systemd.unit_text(o.name, o.config)
+    if o.service == "cron":
+        return crontab.line(o.name, o.config, o.config.with_suffix(".poll.log"))
+    return ""
 
 
 def _reach_hub(url: str, token: str | None, steps: Steps) -> HttpBackend:
@@ -219,8 +235,6 @@ def _write_config(o: AddOptions, token: str, argv: tuple[str, ...], existing: di
 def _install(o: AddOptions, config: SidecarConfig, log: Path, steps: Steps) -> dict:
     run = " ".join(shlex.quote(a) for a in detach.command(o.config))
     kind = o.service
-    if kind == "auto":
-        kind = "systemd" if systemd.available() else "cron"
     if kind == "none":
         steps.note("service", f"not installed (--no-service); run the sidecar with: {run}")
         return {"kind": "none", "command": run}

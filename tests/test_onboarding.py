@@ -129,12 +129,13 @@ def test_remove_agent_stops_the_sidecar_and_its_runs_removes_the_cron_line_and_r
     assert again.returncode == 0 and "has no agent ada (already removed)" in again.stdout
 
 
-@pytest.mark.parametrize("case", ["git", "command", "workdir", "hub", "token", "agent token"])
+@pytest.mark.parametrize("case", ["git", "command", "workdir", "cron path", "hub", "token", "agent token"])
 def test_each_failed_prerequisite_names_its_step_and_the_fix_and_changes_nothing(hub, machine, case):
     args, env = ["ada", "--hub", hub.url, "--command", "my-agent"], {}
     expected = {"git": "step 'git' failed: the `git` command is not on PATH",
                 "command": "step 'command' failed: the agent command's program 'no-such-agent' is not found",
                 "workdir": "step 'workdir' failed: ",
+                "cron path": "holds a newline, which a crontab line cannot carry",
                 "hub": "step 'hub' failed: the hub at http://127.0.0.1:9 does not answer",
                 "token": "step 'operator token' failed: the hub does not accept the operator token (401",
                 "agent token": "step 'operator token' failed: that is an agent token (of bob)"}[case]
@@ -144,6 +145,8 @@ def test_each_failed_prerequisite_names_its_step_and_the_fix_and_changes_nothing
         args[-1] = "no-such-agent --go"
     elif case == "workdir":
         args += ["--workdir", str(machine.root / "missing")]
+    elif case == "cron path":
+        args += ["--config", str(machine.root / "a\n* * * * * b" / "ada.yaml")]
     elif case == "hub":
         args[2] = "http://127.0.0.1:9"
     elif case == "token":
