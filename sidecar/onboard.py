@@ -22,7 +22,7 @@ from coordinator.times import parse_duration
 
 from . import crontab, detach, systemd
 from .config import CONFIG_MAX_BYTES, SidecarConfig, parse_command, parse_config
-from .enrol import Enrolment, enrol, write_private
+from .enrol import AgentInUse, Enrolment, enrol, write_private
 from .files import read_json
 from .processes import run_processes, stop_runs
 from .runs import process_start
@@ -55,6 +55,7 @@ class AddOptions:
     description: str | None = None
     workdir: Path | None = None
     rotate: bool = False
+    take_over: bool = False              # even if it is online or holds tasks elsewhere
     service: str = "auto"
     self_test: bool = True
     timeout: float = 60.0
@@ -199,7 +200,10 @@ def _register(o: AddOptions, api: HttpBackend, steps: Steps) -> Enrolment:
     fields = {"name": o.name, "capabilities": None if o.capabilities is None else list(o.capabilities),
               "slots": o.slots, "description": o.description}
     try:
-        e = enrol(api, {k: v for k, v in fields.items() if v is not None}, o.config, rotate=o.rotate)
+        e = enrol(api, {k: v for k, v in fields.items() if v is not None}, o.config, rotate=o.rotate,
+                  take_over=o.take_over)
+    except AgentInUse as err:
+        raise StepFailed("register", err.problem, err.fix) from None
     except HubRefused as err:
         raise StepFailed("register", f"the hub refused the registration: {err.message}",
                          "fix the option it names") from None

@@ -93,11 +93,52 @@ def test_a_second_add_agent_repairs_and_keeps_the_identity_and_rotate_token_make
     assert hub.request("GET", "/api/agents/ada/assignments", token=token)[0] == 401
     assert hub.request("GET", "/api/agents/ada/assignments", token=new)[0] == 200
 
-    machine.config("ada").unlink()  # lost: the agent is still registered, its token unknown here
+    machine.config("ada").unlink()  # lost: the agent is still registered and online, its token unknown here
     lost = add(machine, "ada", "--hub", hub.url, "--command", "my-agent")
-    assert lost.returncode == 0, lost.stdout + lost.stderr
-    assert "no token saved in" in lost.stdout and "made a new one" in lost.stdout
+    assert lost.returncode == 1, lost.stdout + lost.stderr
+    assert "step 'register' failed: agent ada is in use elsewhere: the hub shows it idle" in lost.stderr
+    assert "--take-over" in lost.stderr and not machine.config("ada").exists()
+    assert hub.request("GET", "/api/agents/ada/assignments", token=new)[0] == 200  # unchanged
+    taken = add(machine, "ada", "--hub", hub.url, "--command", "my-agent", "--take-over")
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert "no token saved in" in taken.stdout and "made a new one" in taken.stdout
+    assert "taken over from where it ran (idle, holding no task)" in taken.stdout
     assert hub.request("GET", "/api/agents/ada/assignments", token=new)[0] == 401
+
+
+def test_add_agent_refuses_an_agent_working_elsewhere_naming_its_tasks_and_changes_nothing(hub, machine):
+    done = add(machine, "ada", "--hub", hub.url, "--command", "slow-agent", "--no-self-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    token = yaml.safe_load(machine.config("ada").read_text())["token"]
+    status, body = hub.request("POST", "/api/tasks", {"prompt": "work for a minute", "pin": "ada"})
+    task_id = body["id"]
+    wait_for(lambda: (machine.home / "slow-agent-started").exists(), timeout=15)
+    wait_for(lambda: hub.request("GET", f"/api/tasks/{task_id}")[1]["state"] == "working")
+    table = machine.crontab()
+
+    other = machine.root / "other" / "ada.yaml"  # as if on another machine: no token for ada here
+    again = add(machine, "ada", "--hub", hub.url, "--command", "my-agent", "--config", str(other))
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert (f"step 'register' failed: agent ada is in use elsewhere: the hub shows it working (last heartbeat "
+            in again.stderr) and f"holding {task_id}, and no token saved in {other}" in again.stderr
+    assert "`agentcom remove-agent ada` first" in again.stderr and "--take-over" in again.stderr
+    assert hub.request("GET", "/api/agents/ada/assignments", token=token)[0] == 200
+    shown = hub.request("GET", f"/api/tasks/{task_id}")[1]
+    assert shown["state"] == "working" and shown["task"]["attempt"] == 1
+    assert not other.exists() and machine.crontab() == table
+
+    gone = remove(machine, "ada")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert machine.leftovers() == []
+
+
+def test_an_agent_registered_but_offline_and_holding_nothing_gets_a_new_token_with_a_note(hub, machine):
+    old = hub.request("POST", "/api/agents", {"name": "ada"})[1]["token"]  # never came online
+    done = add(machine, "ada", "--hub", hub.url, "--command", "my-agent")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"note +token +no token saved in \S+: made a new one \(the old ones are revoked\)\n", done.stdout)
+    assert hub.request("GET", "/api/agents/ada/assignments", token=old)[0] == 401
+    assert remove(machine, "ada").returncode == 0 and machine.leftovers() == []
 
 
 def test_remove_agent_stops_the_sidecar_and_its_runs_removes_the_cron_line_and_revokes_the_token_keeping_history(
