@@ -208,19 +208,20 @@ def add_agent_cmd(name, hub, agent_command, capabilities, slots, description, wo
               help="The hub's address (default: the one in the agent's config).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="The agent's sidecar config (default: ~/.agentcom/agents/NAME.yaml).")
+@click.option("--force", is_flag=True, help="Remove it even if reports in its outbox cannot be delivered.")
 @_token_options
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def remove_agent_cmd(name, hub, config_path, token, token_file, as_json):
-    """Take agent NAME off this machine and the hub: stop and remove its service (systemd unit,
-    cron line, detached sidecar), revoke its token. Its state folder (undelivered reports) and
-    its history in git are kept."""
+def remove_agent_cmd(name, hub, config_path, force, token, token_file, as_json):
+    """Take agent NAME off this machine and the hub: check the operator token, deliver the
+    reports in its outbox, stop and remove its service (systemd unit, cron line, detached
+    sidecar) and its runs, revoke its token. Its state folder and its history in git are kept."""
     from .onboard import default_config, remove_agent
 
     config = (config_path or default_config(name)).expanduser().absolute()
     token = _operator_token(token, token_file)
     if not as_json:
         click.echo(f"Removing agent {name}")
-    _finish(lambda steps: remove_agent(name, hub, token, config, steps), as_json)
+    _finish(lambda steps: remove_agent(name, hub, token, config, steps, force=force), as_json)
     if not as_json:
         click.echo(f"agent {name} removed")
 

@@ -12,6 +12,9 @@ import stat
 import pytest
 import yaml
 
+from sidecar import detach
+from sidecar.outbox import Outbox
+from sidecar.runs import process_start
 from tests.support.gitenv import git
 from tests.support.machine import make_machine
 from tests.support.processes import agentcom, wait_for
@@ -168,6 +171,64 @@ def test_remove_agent_stops_the_sidecar_and_its_runs_removes_the_cron_line_and_r
 
     again = remove(machine, "ada")
     assert again.returncode == 0 and "has no agent ada (already removed)" in again.stdout
+
+
+def test_remove_agent_with_a_wrong_operator_token_fails_before_it_changes_anything(hub, machine):
+    done = add(machine, "ada", "--hub", hub.url, "--command", "my-agent", "--no-self-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    token = yaml.safe_load(machine.config("ada").read_text())["token"]
+    pid = json.loads((machine.state("ada") / "detached.json").read_text())["pid"]
+    table = machine.crontab()
+
+    refused = agentcom("remove-agent", "ada", env={**machine.env, "AGENTCOM_TOKEN": "acm_op_not-a-real-one"},
+                       timeout=120)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "step 'operator token' failed: the hub does not accept the operator token (401" in refused.stderr
+    assert process_start(pid) is not None and machine.crontab() == table  # sidecar and cron line untouched
+    assert hub.request("GET", "/api/agents/ada/assignments", token=token)[0] == 200
+    assert remove(machine, "ada").returncode == 0 and machine.leftovers() == []
+
+
+def test_remove_agent_first_delivers_a_done_report_left_in_the_outbox(hub, machine):
+    done = add(machine, "ada", "--hub", hub.url, "--command", "slow-agent", "--no-self-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    status, body = hub.request("POST", "/api/tasks", {"prompt": "open a PR", "pin": "ada"})
+    task_id = body["id"]
+    wait_for(lambda: hub.request("GET", f"/api/tasks/{task_id}")[1]["state"] == "working")
+    # the agent finished and its sidecar wrote the report, then died before it could send it
+    detach.stop(machine.state("ada"), machine.config("ada"))
+    Outbox(machine.state("ada") / "outbox").put(task_id, {
+        "kind": "done", "attempt": 1, "summary": "fixed the redirect", "pr_url": "https://forge.test/pr/7"})
+
+    gone = remove(machine, "ada")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert "ok    outbox          delivered 1 waiting report(s) to the hub" in gone.stdout
+    assert gone.stdout.index(" outbox ") < gone.stdout.index(" runs ") < gone.stdout.index(" revoke ")
+    shown = hub.request("GET", f"/api/tasks/{task_id}")[1]
+    assert shown["state"] == "done" and shown["task"]["result"]["pr_url"] == "https://forge.test/pr/7"
+    assert "(0 undelivered report(s) in its outbox/)" in gone.stdout and machine.leftovers() == []
+
+
+def test_remove_agent_refuses_while_reports_cannot_be_delivered_and_force_removes_keeping_them(hub, machine):
+    done = add(machine, "ada", "--hub", hub.url, "--command", "my-agent", "--no-self-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    detach.stop(machine.state("ada"), machine.config("ada"))
+    box = machine.state("ada") / "outbox"
+    Outbox(box).put("20261130-000000-000-abcd", {"kind": "done", "attempt": 1, "summary": "did it"})
+    hub.request("POST", "/api/agents", {"name": "ada", "rotate_token": True})  # the saved token no longer works
+    table = machine.crontab()
+
+    refused = remove(machine, "ada")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert (f"step 'outbox' failed: 1 report(s) in {box} could not be delivered: the hub refuses the agent's "
+            "token") in refused.stderr and "--force" in refused.stderr
+    assert machine.crontab() == table and [a["name"] for a in hub.request("GET", "/api/agents")[1]["agents"]] == ["ada"]
+
+    forced = agentcom("remove-agent", "ada", "--force", env=machine.env, timeout=120)
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert f"note  outbox          1 report(s) in {box} could not be delivered" in forced.stdout
+    assert "(1 undelivered report(s) in its outbox/)" in forced.stdout and len(list(box.glob("*.json"))) == 1
+    assert hub.request("GET", "/api/agents")[1]["agents"] == [] and machine.leftovers() == []
 
 
 @pytest.mark.parametrize("case", ["git", "command", "workdir", "cron path", "hub", "token", "agent token"])
