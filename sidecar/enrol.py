@@ -44,9 +44,9 @@ class AgentInUse(AgentcomError):
                         "its sidecar runs from another machine or config")
         self.fix = (f"run add-agent where it runs (that config keeps its token); or there, `agentcom "
                     f"remove-agent {name}` first (it delivers its reports and stops its runs); or wait until "
-                    f"it is offline and holds nothing; or give --take-over to move it here anyway: its sidecar "
-                    f"there is refused from its next call, its runs there go on until stopped, and the tasks "
-                    f"it holds run again here")
+                    "it is offline and holds nothing; or give --take-over to move it here anyway: its sidecar "
+                    "there is refused from its next call, its runs there go on until stopped, and the tasks "
+                    "it holds run again here")
         super().__init__(f"{self.problem}\n  fix: {self.fix}")
 
 
