@@ -168,6 +168,9 @@ def _finish(run, as_json: bool) -> None:
               help="The sidecar config to write (default: ~/.agentcom/agents/NAME.yaml; its state "
                    "folder NAME.state and log NAME.log beside it).")
 @click.option("--rotate-token", is_flag=True, help="Make a new agent token and revoke the old ones.")
+@click.option("--take-over", is_flag=True,
+              help="Move an agent that is online or holds tasks elsewhere (another machine or config) "
+                   "here: its sidecar there is cut off and the tasks it holds run again here.")
 @click.option("--service", type=click.Choice(["auto", "systemd", "cron"]), default="auto", show_default=True,
               help="How the sidecar runs: a systemd user unit, or a detached process plus a cron poll; "
                    "auto takes systemd when `systemctl --user` works.")
@@ -178,7 +181,7 @@ def _finish(run, as_json: bool) -> None:
 @_token_options
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON (no token in it).")
 def add_agent_cmd(name, hub, agent_command, capabilities, slots, description, workdir, config_path,
-                  rotate_token, service, no_service, no_self_test, timeout, token, token_file, as_json):
+                  rotate_token, take_over, service, no_service, no_self_test, timeout, token, token_file, as_json):
     """Set up agent NAME on this machine in one go: check the prerequisites, register it on the
     hub, write its sidecar config (0600), install and start the sidecar as a service, and run a
     self-test task through the whole path. Run it again to repair; the identity is kept unless
@@ -190,6 +193,7 @@ def add_agent_cmd(name, hub, agent_command, capabilities, slots, description, wo
                          config=(config_path or default_config(name)).expanduser().absolute(),
                          command=agent_command, capabilities=caps, slots=slots, description=description,
                          workdir=workdir.expanduser().absolute() if workdir else None, rotate=rotate_token,
+                         take_over=take_over,
                          service="none" if no_service else service, self_test=not no_self_test, timeout=timeout)
     if not as_json:
         click.echo(f"Setting up agent {name}" + (f" with the hub at {hub}" if hub else ""))
@@ -204,19 +208,20 @@ def add_agent_cmd(name, hub, agent_command, capabilities, slots, description, wo
               help="The hub's address (default: the one in the agent's config).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="The agent's sidecar config (default: ~/.agentcom/agents/NAME.yaml).")
+@click.option("--force", is_flag=True, help="Remove it even if reports in its outbox cannot be delivered.")
 @_token_options
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def remove_agent_cmd(name, hub, config_path, token, token_file, as_json):
-    """Take agent NAME off this machine and the hub: stop and remove its service (systemd unit,
-    cron line, detached sidecar), revoke its token. Its state folder (undelivered reports) and
-    its history in git are kept."""
+def remove_agent_cmd(name, hub, config_path, force, token, token_file, as_json):
+    """Take agent NAME off this machine and the hub: check the operator token, deliver the
+    reports in its outbox, stop and remove its service (systemd unit, cron line, detached
+    sidecar) and its runs, revoke its token. Its state folder and its history in git are kept."""
     from .onboard import default_config, remove_agent
 
     config = (config_path or default_config(name)).expanduser().absolute()
     token = _operator_token(token, token_file)
     if not as_json:
         click.echo(f"Removing agent {name}")
-    _finish(lambda steps: remove_agent(name, hub, token, config, steps), as_json)
+    _finish(lambda steps: remove_agent(name, hub, token, config, steps, force=force), as_json)
     if not as_json:
         click.echo(f"agent {name} removed")
 

@@ -22,8 +22,20 @@ def line(name: str, config: Path, log: Path) -> str:
     """Every minute, one `sidecar poll` (it waits a random part of poll_jitter first). A trailing
     shell comment marks it; `%` is escaped, because cron reads it as a newline."""
     argv = [sys.executable, str(CLI), "sidecar", "poll", "--config", str(config)]
+    for path in (*argv, str(log)):
+        _check(path)
     command = " ".join(shlex.quote(a) for a in argv) + f" >> {shlex.quote(str(log))} 2>&1"
     return f"* * * * * {command.replace('%', chr(92) + '%')} {marker(name)}"
+
+
+def _check(path: str) -> None:
+    """A crontab entry is one line: a newline or carriage return would cut it in two (the rest a
+    line of its own). A `\\` just before a `%` would take the `\\` cron needs to keep that `%`."""
+    bad = "a newline" if "\n" in path else "a carriage return" if "\r" in path else \
+        "a backslash before a %" if "\\%" in path else None
+    if bad:
+        raise StepFailed("cron", f"the path {path!r} holds {bad}, which a crontab line cannot carry",
+                         "use --config (and a checkout) at a path without newlines, carriage returns or \\%")
 
 
 def _ours(text: str, name: str) -> bool:

@@ -3,7 +3,11 @@ private sidecar config. Used by `add-agent` and by the local fleet of `demo` and
 
 A re-run keeps the identity: the token saved in the config is kept while the hub accepts it,
 and a new one is made (revoking the old) only when asked, or when the saved one is gone or
-refused.
+refused. A config without a working token is not the agent's home, though: if the agent is
+online or holds tasks there, a new token would cut off its sidecar while its runs go on, and
+the new sidecar (with no record of them) would run its tasks again; that is refused unless
+`take_over`. (The hub's view is read just before the token changes: a sidecar elsewhere that
+first comes online in between is not seen.)
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from coordinator.client import HttpBackend
-from coordinator.errors import HubRefused
+from coordinator.errors import AgentcomError, HubRefused
 
 from .config import CONFIG_MAX_BYTES
 
@@ -28,20 +32,52 @@ class Enrolment:
     how: str = ""          # one line on where the token came from
 
 
-def enrol(api: HttpBackend, fields: dict, config: Path, rotate: bool = False) -> Enrolment:
+class AgentInUse(AgentcomError):
+    """The agent runs elsewhere (online, or holding tasks) and this config holds no token the hub
+    accepts; carries what the hub shows."""
+
+    def __init__(self, name: str, row: dict, config: Path, why: str):
+        self.name, self.row, self.config = name, row, config
+        held = ", ".join(row["tasks"]) or "no task"
+        self.problem = (f"agent {name} is in use elsewhere: the hub shows it {row['state']} (last heartbeat "
+                        f"{row.get('last_heartbeat') or 'never'}) holding {held}, and {why} {config}, so "
+                        "its sidecar runs from another machine or config")
+        self.fix = (f"run add-agent where it runs (that config keeps its token); or there, `agentcom "
+                    f"remove-agent {name}` first (it delivers its reports and stops its runs); or wait until "
+                    "it is offline and holds nothing; or give --take-over to move it here anyway: its sidecar "
+                    "there is refused from its next call, its runs there go on until stopped, and the tasks "
+                    "it holds run again here")
+        super().__init__(f"{self.problem}\n  fix: {self.fix}")
+
+
+def in_use(row: dict) -> bool:
+    """Online, or holding tasks: a sidecar somewhere runs (or will run) its work."""
+    return row["state"] != "offline" or bool(row["tasks"])
+
+
+def enrol(api: HttpBackend, fields: dict, config: Path, rotate: bool = False, take_over: bool = False) -> Enrolment:
     """Register (or update) the agent and settle its token; see the module docstring."""
+    name = fields["name"]
+    row = next((a for a in api.agents() if a["name"] == name), None)
+    saved = saved_token(config) if row is not None else None
+    ours = saved is not None and token_accepted(api.url, name, saved)
+    why = "no token saved in" if saved is None else "the hub refuses the token saved in"
+    taken = row is not None and not ours and in_use(row)
+    if taken and not take_over:  # checked before anything on the hub changes
+        raise AgentInUse(name, row, config, why)
+    moved = (f"; taken over from where it ran ({row['state']}, holding {', '.join(row['tasks']) or 'no task'}): "
+             "its sidecar there is refused from its next call, and the tasks it held run again here") if taken else ""
     answer = api.register_agent(fields, rotate=rotate)
     if answer["token"]:
         how = ("new agent; token made" if answer["created"] else
                "new token made on request; the old ones are revoked" if rotate else
                "the hub held no token for it; token made")
-        return Enrolment(answer["agent"], answer["token"], answer["created"], not answer["created"], how)
-    saved = saved_token(config)
-    if saved is not None and token_accepted(api.url, fields["name"], saved):
+        return Enrolment(answer["agent"], answer["token"], answer["created"], not answer["created"], how + moved)
+    if ours:
         return Enrolment(answer["agent"], saved, False, False, f"identity kept: the token in {config} still works")
-    answer = api.register_agent({"name": fields["name"]}, rotate=True)
-    why = f"no token saved in {config}" if saved is None else f"the hub refuses the token saved in {config}"
-    return Enrolment(answer["agent"], answer["token"], False, True, f"{why}: made a new one (the old ones are revoked)")
+    answer = api.register_agent({"name": name}, rotate=True)
+    return Enrolment(answer["agent"], answer["token"], False, True,
+                     f"{why} {config}: made a new one (the old ones are revoked){moved}")
 
 
 def token_accepted(hub: str, name: str, token: str) -> bool:

@@ -112,7 +112,10 @@ class LocalFleet:
         """Register `name` (or find it registered) and write its sidecar config; the token in an
         existing config is kept while the hub accepts it (`enrol`)."""
         config = self.home / f"{name}.yaml"
-        token = enrol(self.api, {"name": name, "slots": slots, "description": description}, config).token
+        # take_over: the fleet's agents run only from this fleet's sidecars, which it stopped
+        # itself; after its hub restarts they may still show idle until their grace runs out
+        token = enrol(self.api, {"name": name, "slots": slots, "description": description}, config,
+                      take_over=True).token
         member = Member(name, config, self.home / f"{name}.state", self.logs / f"{name}.log")
         doc = {"hub": self.url, "agent": name, "token": token,
                "command": [sys.executable, str(DEMO_AGENT)], "state_dir": str(member.state_dir),

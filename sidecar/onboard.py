@@ -22,8 +22,9 @@ from coordinator.times import parse_duration
 
 from . import crontab, detach, systemd
 from .config import CONFIG_MAX_BYTES, SidecarConfig, parse_command, parse_config
-from .enrol import Enrolment, enrol, write_private
+from .enrol import AgentInUse, Enrolment, enrol, saved_token, write_private
 from .files import read_json
+from .outbox import Outbox, flush
 from .processes import run_processes, stop_runs
 from .runs import process_start
 from .selftest import find_program
@@ -55,6 +56,7 @@ class AddOptions:
     description: str | None = None
     workdir: Path | None = None
     rotate: bool = False
+    take_over: bool = False              # even if it is online or holds tasks elsewhere
     service: str = "auto"
     self_test: bool = True
     timeout: float = 60.0
@@ -76,7 +78,7 @@ def add_agent(o: AddOptions, steps: Steps) -> dict:
     if not isinstance(hub, str) or not hub:
         raise StepFailed("arguments", "no hub address: none given and no config to take it from",
                          "give --hub URL (or set AGENTCOM_HUB)")
-    o = replace(o, hub=hub.rstrip("/"))
+    o = replace(o, hub=hub.rstrip("/"), service=_service_kind(o.service))
     argv = _prerequisites(o, existing, steps)
     api = _reach_hub(o.hub, o.token, steps)
     enrolment = _register(o, api, steps)
@@ -148,7 +150,23 @@ def _prerequisites(o: AddOptions, existing: dict | None, steps: Steps) -> tuple[
         raise StepFailed("command", f"the agent command's program '{argv[0]}' is not found on PATH or is not "
                          "executable", "install it, or give its full path in --command")
     steps.ok("command", f"{argv[0]} → {program}")
+    _service_text(o)  # a path the service file cannot carry is refused before the hub is asked
     return argv
+
+
+def _service_kind(asked: str) -> str:
+    if asked == "auto":
+        return "systemd" if systemd.available() else "cron"
+    return asked
+
+
+def _service_text(o: AddOptions) -> str:
+    """The unit file or the cron line this agent gets (StepFailed if a path cannot go in it)."""
+    if o.service == "systemd":
+        return systemd.unit_text(o.name, o.config)
+    if o.service == "cron":
+        return crontab.line(o.name, o.config, o.config.with_suffix(".poll.log"))
+    return ""
 
 
 def _reach_hub(url: str, token: str | None, steps: Steps) -> HttpBackend:
@@ -183,7 +201,10 @@ def _register(o: AddOptions, api: HttpBackend, steps: Steps) -> Enrolment:
     fields = {"name": o.name, "capabilities": None if o.capabilities is None else list(o.capabilities),
               "slots": o.slots, "description": o.description}
     try:
-        e = enrol(api, {k: v for k, v in fields.items() if v is not None}, o.config, rotate=o.rotate)
+        e = enrol(api, {k: v for k, v in fields.items() if v is not None}, o.config, rotate=o.rotate,
+                  take_over=o.take_over)
+    except AgentInUse as err:
+        raise StepFailed("register", err.problem, err.fix) from None
     except HubRefused as err:
         raise StepFailed("register", f"the hub refused the registration: {err.message}",
                          "fix the option it names") from None
@@ -219,8 +240,6 @@ def _write_config(o: AddOptions, token: str, argv: tuple[str, ...], existing: di
 def _install(o: AddOptions, config: SidecarConfig, log: Path, steps: Steps) -> dict:
     run = " ".join(shlex.quote(a) for a in detach.command(o.config))
     kind = o.service
-    if kind == "auto":
-        kind = "systemd" if systemd.available() else "cron"
     if kind == "none":
         steps.note("service", f"not installed (--no-service); run the sidecar with: {run}")
         return {"kind": "none", "command": run}
@@ -284,13 +303,20 @@ def _tail(log: Path) -> str:
 
 # --- remove-agent ------------------------------------------------------------------------
 
-def remove_agent(name: str, hub: str | None, token: str | None, config: Path, steps: Steps) -> dict:
-    """Stop and remove the service and the runs in progress, revoke the token on the hub; keep
-    the state folder and the config (its token no longer works) and, in git, the agent's history."""
+def remove_agent(name: str, hub: str | None, token: str | None, config: Path, steps: Steps,
+                 force: bool = False) -> dict:
+    """Check the operator token, deliver the reports waiting in the outbox, stop and remove the
+    service and the runs in progress, revoke the token on the hub; keep the state folder and the
+    config (its token no longer works) and, in git, the agent's history."""
     check_name(name)
     existing, _ = _existing(config)
     hub = hub or (existing or {}).get("hub")
+    if not isinstance(hub, str) or not hub:
+        raise StepFailed("hub", "no hub address: none given and none in the config", "give --hub URL")
+    hub = hub.rstrip("/")
     state_dir = _state_dir(existing, config, name)
+    api = _reach_hub(hub, token, steps)  # nothing on this machine or the hub changes before this passes
+    _deliver(name, hub, config, state_dir, force, steps)
     if systemd.unit_path(name).exists():
         systemd.remove(name)
         steps.ok("service", f"systemd unit {systemd.unit_name(name)} stopped, disabled and removed")
@@ -305,9 +331,8 @@ def remove_agent(name: str, hub: str | None, token: str | None, config: Path, st
         stop_runs([state_dir], grace)
         steps.ok("runs", f"stopped the agent's runs in progress ({len(live)} process(es)); the hub "
                  "queues their tasks again")
-    if not hub:
-        raise StepFailed("hub", "no hub address: none given and none in the config", "give --hub URL")
-    api = HttpBackend(hub, token, timeout=15)
+    if stopped or live:  # what the sidecar wrote between the delivery above and its stop; too late to refuse
+        _deliver(name, hub, config, state_dir, True, steps)
     try:
         revoked = api.remove_agent(name)["tokens_revoked"]
         steps.ok("revoke", f"agent removed from {hub}; {revoked} token(s) revoked; git keeps its history")
@@ -317,10 +342,36 @@ def remove_agent(name: str, hub: str | None, token: str | None, config: Path, st
         steps.note("revoke", f"{hub} has no agent {name} (already removed)")
     except HubUnavailable as e:
         raise StepFailed("revoke", f"the hub does not answer: {e}", "start the hub, then run remove-agent again") from None
-    pending = len(list((state_dir / "outbox").glob("*.json"))) if state_dir.is_dir() else 0
+    pending = _pending(state_dir)
     steps.ok("kept", f"state folder {state_dir} ({pending} undelivered report(s) in its outbox/); "
              f"config {config} (its token no longer works)")
     return {"ok": True, "agent": name, "state_dir": str(state_dir), "undelivered": pending, "steps": steps.done}
+
+
+def _deliver(name: str, hub: str, config: Path, state_dir: Path, force: bool, steps: Steps) -> None:
+    """Send the reports waiting in the agent's outbox (a done report may carry a PR) with its own
+    token. Those that cannot go stop the removal, unless `force`: once the token is revoked,
+    nothing can deliver them."""
+    if not _pending(state_dir):
+        return
+    token = saved_token(config)
+    sent, why = (0, f"{config} holds no agent token to send them with") if token is None else \
+        flush(Outbox(state_dir / "outbox"), HttpBackend(hub, token, timeout=15))
+    if sent:
+        steps.ok("outbox", f"delivered {sent} waiting report(s) to the hub")
+    left = _pending(state_dir)
+    if not left:
+        return
+    problem = f"{left} report(s) in {state_dir / 'outbox'} could not be delivered: {why}"
+    if not force:
+        raise StepFailed("outbox", problem, f"start the hub, or repair the agent's token (`agentcom add-agent {name} "
+                         f"--config {config}`), then run remove-agent again; or give --force to remove it anyway "
+                         "(the reports stay there, one JSON file each, for you to read)")
+    steps.note("outbox", f"{problem}; they stay there")
+
+
+def _pending(state_dir: Path) -> int:
+    return len(list((state_dir / "outbox").glob("*.json")))
 
 
 def _state_dir(existing: dict | None, config: Path, name: str) -> Path:

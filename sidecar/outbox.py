@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.client import HttpBackend
+from coordinator.errors import HubRefused, HubUnavailable
+
 from .files import read_json, write_json
 
 
@@ -41,7 +44,9 @@ class Outbox:
                 doc = read_json(path)
             except ValueError:
                 doc = None
-            if doc is None or "task_id" not in doc or "body" not in doc:
+            if doc is None:
+                continue  # sent meanwhile by another pass (remove-agent delivers beside the sidecar)
+            if "task_id" not in doc or "body" not in doc:
                 os.replace(path, self.refused / path.name)  # kept for a human, out of the way
                 continue
             out.append(Pending(path, doc["task_id"], doc["body"]))
@@ -58,3 +63,23 @@ class Outbox:
 
     def holds(self, task_id: str, attempt: int) -> bool:
         return any(p.task_id == task_id and p.body.get("attempt") == attempt for p in self.pending())
+
+
+def flush(outbox: Outbox, api: HttpBackend) -> tuple[int, str | None]:
+    """Send every pending report now, oldest first, as a sidecar pass does (for `remove-agent`,
+    beside or after the sidecar). Returns (how many the hub took, why the rest could not be
+    sent: None when nothing is left). A report the hub refuses for good goes to refused/."""
+    sent = 0
+    for item in outbox.pending():
+        try:
+            api.report(item.task_id, item.body)
+        except HubUnavailable as e:
+            return sent, f"the hub does not answer: {e}"
+        except HubRefused as e:
+            if e.status in (401, 403) or e.status >= 500:
+                return sent, f"the hub refuses the agent's token or failed ({e.status}: {e.message})"
+            outbox.refuse(item, f"{e.status} {e.error}: {e.message}")
+            continue
+        outbox.sent(item)
+        sent += 1
+    return sent, None

@@ -3,6 +3,7 @@ systemd folder, and the `systemctl --user` calls that load, start, stop and remo
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from .enrol import write_private
 from .steps import StepFailed
 
 TIMEOUT = 30
+PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")  # a word systemd reads as written (after %% and $$)
 
 
 def unit_name(name: str) -> str:
@@ -31,13 +33,29 @@ def available() -> bool:
     return done.returncode == 0
 
 
-def _quote(arg: str) -> str:
-    """One ExecStart word: `%` doubled (systemd's specifiers), quoted when it holds a space."""
-    if any(c in arg for c in '"\\\n$'):
-        raise StepFailed("service", f"the path {arg!r} holds a character a unit file cannot carry",
-                         "use --config and a checkout at paths without quotes, backslashes or $")
+def _quote(arg: str, program: bool = False) -> str:
+    """One ExecStart word as systemd.service(5) "Command lines" reads it: `%` written `%%` (a
+    specifier otherwise) and, in an argument, `$` written `$$` (an environment variable
+    otherwise); a word with anything but plain characters goes in double quotes, its `\\` and `"`
+    escaped. systemd takes the program's path literally (no `$`) and refuses one holding a quote
+    or a backslash, and no word can hold a control character (a newline ends the line)."""
+    if any(ord(c) < 32 or c == "\x7f" for c in arg):
+        raise StepFailed("service", f"the path {arg!r} holds a control character, which a unit file cannot carry",
+                         "use --config (and a checkout) at a path without newlines, tabs or other control characters")
+    if program and any(c in arg for c in "'\"\\"):
+        raise StepFailed("service", f"systemd does not run a program whose path holds a quote or a backslash: "
+                         f"{arg!r}", "install AgentCom (and its .venv) at a path without ' \" or \\, or use --service cron")
     arg = arg.replace("%", "%%")
-    return f'"{arg}"' if " " in arg or "\t" in arg else arg
+    if not program:
+        arg = arg.replace("$", "$$")
+    if PLAIN.fullmatch(arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def exec_start(argv: list[str]) -> str:
+    """The ExecStart value that runs `argv` (StepFailed for a word systemd cannot carry)."""
+    return " ".join(_quote(a, program=i == 0) for i, a in enumerate(argv))
 
 
 def unit_text(name: str, config: Path) -> str:
@@ -48,7 +66,7 @@ def unit_text(name: str, config: Path) -> str:
             f"Description=AgentCom sidecar for {name}\n"
             "After=network-online.target\n\n"
             "[Service]\n"
-            f"ExecStart={' '.join(_quote(a) for a in command(config))}\n"
+            f"ExecStart={exec_start(command(config))}\n"
             "Restart=on-failure\n"
             "RestartSec=5\n"
             "KillMode=process\n\n"

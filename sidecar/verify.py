@@ -52,16 +52,24 @@ def self_test(api: HttpBackend, name: str, state_dir: Path, timeout: float) -> d
         return result
     if state == "dead":
         raise StepFailed("self-test", f"agent run failed: {doc.get('last_error') or 'no reason recorded'} "
-                         f"(task {task_id})", "fix what the reason names, then run add-agent again")
+                         f"(task {task_id}; {_cancel(api, task_id)})",
+                         "fix what the reason names, then run add-agent again")
     if state == "cancelled":
         raise StepFailed("self-test", f"the self-test task {task_id} was cancelled by someone else",
                          "run add-agent again")
     problem, fix = diagnose(api, name, state, state_dir, timeout)
+    raise StepFailed("self-test", f"{problem} (task {task_id} was {state} after {timeout:.0f}s; "
+                     f"{_cancel(api, task_id)})", fix)
+
+
+def _cancel(api: HttpBackend, task_id: str) -> str:
+    """End a failed self-test in cancelled/: left in dead/ (or sent there by its deadline) it
+    would be a `dead_task` that keeps `agentcom health` failing. Says what happened."""
     try:
         api.cancel(task_id)
-    except (HubRefused, HubUnavailable):
-        pass  # its deadline sends it to dead/ anyway
-    raise StepFailed("self-test", f"{problem} (task {task_id} was {state} after {timeout:.0f}s; cancelled)", fix)
+    except (HubRefused, HubUnavailable) as e:
+        return f"it could not be cancelled ({e}): `agentcom cancel {task_id}` ends it"
+    return "cancelled; its history stays in git"
 
 
 def diagnose(api: HttpBackend, name: str, state: str, state_dir: Path, timeout: float) -> tuple[str, str]:

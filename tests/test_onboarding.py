@@ -12,6 +12,9 @@ import stat
 import pytest
 import yaml
 
+from sidecar import detach
+from sidecar.outbox import Outbox
+from sidecar.runs import process_start
 from tests.support.gitenv import git
 from tests.support.machine import make_machine
 from tests.support.processes import agentcom, wait_for
@@ -93,11 +96,52 @@ def test_a_second_add_agent_repairs_and_keeps_the_identity_and_rotate_token_make
     assert hub.request("GET", "/api/agents/ada/assignments", token=token)[0] == 401
     assert hub.request("GET", "/api/agents/ada/assignments", token=new)[0] == 200
 
-    machine.config("ada").unlink()  # lost: the agent is still registered, its token unknown here
+    machine.config("ada").unlink()  # lost: the agent is still registered and online, its token unknown here
     lost = add(machine, "ada", "--hub", hub.url, "--command", "my-agent")
-    assert lost.returncode == 0, lost.stdout + lost.stderr
-    assert "no token saved in" in lost.stdout and "made a new one" in lost.stdout
+    assert lost.returncode == 1, lost.stdout + lost.stderr
+    assert "step 'register' failed: agent ada is in use elsewhere: the hub shows it idle" in lost.stderr
+    assert "--take-over" in lost.stderr and not machine.config("ada").exists()
+    assert hub.request("GET", "/api/agents/ada/assignments", token=new)[0] == 200  # unchanged
+    taken = add(machine, "ada", "--hub", hub.url, "--command", "my-agent", "--take-over")
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert "no token saved in" in taken.stdout and "made a new one" in taken.stdout
+    assert "taken over from where it ran (idle, holding no task)" in taken.stdout
     assert hub.request("GET", "/api/agents/ada/assignments", token=new)[0] == 401
+
+
+def test_add_agent_refuses_an_agent_working_elsewhere_naming_its_tasks_and_changes_nothing(hub, machine):
+    done = add(machine, "ada", "--hub", hub.url, "--command", "slow-agent", "--no-self-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    token = yaml.safe_load(machine.config("ada").read_text())["token"]
+    status, body = hub.request("POST", "/api/tasks", {"prompt": "work for a minute", "pin": "ada"})
+    task_id = body["id"]
+    wait_for(lambda: (machine.home / "slow-agent-started").exists(), timeout=15)
+    wait_for(lambda: hub.request("GET", f"/api/tasks/{task_id}")[1]["state"] == "working")
+    table = machine.crontab()
+
+    other = machine.root / "other" / "ada.yaml"  # as if on another machine: no token for ada here
+    again = add(machine, "ada", "--hub", hub.url, "--command", "my-agent", "--config", str(other))
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert (f"step 'register' failed: agent ada is in use elsewhere: the hub shows it working (last heartbeat "
+            in again.stderr) and f"holding {task_id}, and no token saved in {other}" in again.stderr
+    assert "`agentcom remove-agent ada` first" in again.stderr and "--take-over" in again.stderr
+    assert hub.request("GET", "/api/agents/ada/assignments", token=token)[0] == 200
+    shown = hub.request("GET", f"/api/tasks/{task_id}")[1]
+    assert shown["state"] == "working" and shown["task"]["attempt"] == 1
+    assert not other.exists() and machine.crontab() == table
+
+    gone = remove(machine, "ada")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert machine.leftovers() == []
+
+
+def test_an_agent_registered_but_offline_and_holding_nothing_gets_a_new_token_with_a_note(hub, machine):
+    old = hub.request("POST", "/api/agents", {"name": "ada"})[1]["token"]  # never came online
+    done = add(machine, "ada", "--hub", hub.url, "--command", "my-agent")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"note +token +no token saved in \S+: made a new one \(the old ones are revoked\)\n", done.stdout)
+    assert hub.request("GET", "/api/agents/ada/assignments", token=old)[0] == 401
+    assert remove(machine, "ada").returncode == 0 and machine.leftovers() == []
 
 
 def test_remove_agent_stops_the_sidecar_and_its_runs_removes_the_cron_line_and_revokes_the_token_keeping_history(
@@ -129,12 +173,71 @@ def test_remove_agent_stops_the_sidecar_and_its_runs_removes_the_cron_line_and_r
     assert again.returncode == 0 and "has no agent ada (already removed)" in again.stdout
 
 
-@pytest.mark.parametrize("case", ["git", "command", "workdir", "hub", "token", "agent token"])
+def test_remove_agent_with_a_wrong_operator_token_fails_before_it_changes_anything(hub, machine):
+    done = add(machine, "ada", "--hub", hub.url, "--command", "my-agent", "--no-self-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    token = yaml.safe_load(machine.config("ada").read_text())["token"]
+    pid = json.loads((machine.state("ada") / "detached.json").read_text())["pid"]
+    table = machine.crontab()
+
+    refused = agentcom("remove-agent", "ada", env={**machine.env, "AGENTCOM_TOKEN": "acm_op_not-a-real-one"},
+                       timeout=120)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "step 'operator token' failed: the hub does not accept the operator token (401" in refused.stderr
+    assert process_start(pid) is not None and machine.crontab() == table  # sidecar and cron line untouched
+    assert hub.request("GET", "/api/agents/ada/assignments", token=token)[0] == 200
+    assert remove(machine, "ada").returncode == 0 and machine.leftovers() == []
+
+
+def test_remove_agent_first_delivers_a_done_report_left_in_the_outbox(hub, machine):
+    done = add(machine, "ada", "--hub", hub.url, "--command", "slow-agent", "--no-self-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    status, body = hub.request("POST", "/api/tasks", {"prompt": "open a PR", "pin": "ada"})
+    task_id = body["id"]
+    wait_for(lambda: hub.request("GET", f"/api/tasks/{task_id}")[1]["state"] == "working")
+    # the agent finished and its sidecar wrote the report, then died before it could send it
+    detach.stop(machine.state("ada"), machine.config("ada"))
+    Outbox(machine.state("ada") / "outbox").put(task_id, {
+        "kind": "done", "attempt": 1, "summary": "fixed the redirect", "pr_url": "https://forge.test/pr/7"})
+
+    gone = remove(machine, "ada")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert "ok    outbox          delivered 1 waiting report(s) to the hub" in gone.stdout
+    assert gone.stdout.index(" outbox ") < gone.stdout.index(" runs ") < gone.stdout.index(" revoke ")
+    shown = hub.request("GET", f"/api/tasks/{task_id}")[1]
+    assert shown["state"] == "done" and shown["task"]["result"]["pr_url"] == "https://forge.test/pr/7"
+    assert "(0 undelivered report(s) in its outbox/)" in gone.stdout and machine.leftovers() == []
+
+
+def test_remove_agent_refuses_while_reports_cannot_be_delivered_and_force_removes_keeping_them(hub, machine):
+    done = add(machine, "ada", "--hub", hub.url, "--command", "my-agent", "--no-self-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    detach.stop(machine.state("ada"), machine.config("ada"))
+    box = machine.state("ada") / "outbox"
+    Outbox(box).put("20261130-000000-000-abcd", {"kind": "done", "attempt": 1, "summary": "did it"})
+    hub.request("POST", "/api/agents", {"name": "ada", "rotate_token": True})  # the saved token no longer works
+    table = machine.crontab()
+
+    refused = remove(machine, "ada")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert (f"step 'outbox' failed: 1 report(s) in {box} could not be delivered: the hub refuses the agent's "
+            "token") in refused.stderr and "--force" in refused.stderr
+    assert machine.crontab() == table and [a["name"] for a in hub.request("GET", "/api/agents")[1]["agents"]] == ["ada"]
+
+    forced = agentcom("remove-agent", "ada", "--force", env=machine.env, timeout=120)
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert f"note  outbox          1 report(s) in {box} could not be delivered" in forced.stdout
+    assert "(1 undelivered report(s) in its outbox/)" in forced.stdout and len(list(box.glob("*.json"))) == 1
+    assert hub.request("GET", "/api/agents")[1]["agents"] == [] and machine.leftovers() == []
+
+
+@pytest.mark.parametrize("case", ["git", "command", "workdir", "cron path", "hub", "token", "agent token"])
 def test_each_failed_prerequisite_names_its_step_and_the_fix_and_changes_nothing(hub, machine, case):
     args, env = ["ada", "--hub", hub.url, "--command", "my-agent"], {}
     expected = {"git": "step 'git' failed: the `git` command is not on PATH",
                 "command": "step 'command' failed: the agent command's program 'no-such-agent' is not found",
                 "workdir": "step 'workdir' failed: ",
+                "cron path": "holds a newline, which a crontab line cannot carry",
                 "hub": "step 'hub' failed: the hub at http://127.0.0.1:9 does not answer",
                 "token": "step 'operator token' failed: the hub does not accept the operator token (401",
                 "agent token": "step 'operator token' failed: that is an agent token (of bob)"}[case]
@@ -144,6 +247,8 @@ def test_each_failed_prerequisite_names_its_step_and_the_fix_and_changes_nothing
         args[-1] = "no-such-agent --go"
     elif case == "workdir":
         args += ["--workdir", str(machine.root / "missing")]
+    elif case == "cron path":
+        args += ["--config", str(machine.root / "a\n* * * * * b" / "ada.yaml")]
     elif case == "hub":
         args[2] = "http://127.0.0.1:9"
     elif case == "token":

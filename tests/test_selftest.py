@@ -4,6 +4,7 @@ what failed, and a revoked token is refused at once, even for a sidecar already 
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -37,9 +38,10 @@ def test_the_sidecar_answers_a_self_test_itself_and_the_agent_never_runs(hub, si
     assert task["result"]["summary"].startswith("self-test passed: command resolves to ")
     assert agent.runs(result["task"]) == [] and not list(agent.records.glob("run.*"))
     assert (agent.state_dir / "finished" / f"{result['task']}.1").is_dir()
+    assert hub.request("GET", "/api/state")[1]["health"]["total"] == 0
 
 
-def test_a_self_test_that_finds_the_command_missing_fails_for_good_with_the_reason(hub, sidecars):
+def test_a_failed_self_test_names_the_reason_and_is_cancelled_so_health_stays_clear(hub, sidecars, repo):
     agent = sidecars.agent(hub, "ada", command=["no-such-agent-program", "{prompt}"])
     sidecars.start(agent)
     with pytest.raises(StepFailed) as failed:
@@ -47,8 +49,12 @@ def test_a_self_test_that_finds_the_command_missing_fails_for_good_with_the_reas
     assert failed.value.step == "self-test"
     assert ("agent run failed: ada reported failure: self-test failed: command: 'no-such-agent-program' is not found"
             in failed.value.problem)
-    task_id = failed.value.problem.rpartition("(task ")[2].rstrip(")")
-    assert shown(hub, task_id)["state"] == "dead"
+    task_id = re.search(r"\(task (\S+); cancelled; its history stays in git\)", failed.value.problem).group(1)
+    # ended, not left dead: a dead task would keep `agentcom health` failing for ever
+    assert shown(hub, task_id)["state"] == "cancelled"
+    assert hub.request("GET", "/api/state")[1]["health"]["total"] == 0
+    moves = git(repo, "log", "--format=%s", "--", f"*{task_id}*").stdout
+    assert "→ dead" in moves and "dead → cancelled" in moves, moves
 
 
 def test_with_no_sidecar_running_the_self_test_names_the_missing_heartbeat_and_is_cancelled(hub, sidecars):

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sidecar.detach import PROJECT
 from sidecar.runs import process_start
 from tests.support.leftovers import processes_mentioning
 
@@ -37,8 +38,10 @@ exit 1
 SYSTEMD = '''#!{python}
 """A user service manager for tests: keeps units' pids in $FAKE_SYSTEMD, starts ExecStart
 detached, stops with SIGTERM, as `systemctl --user` would."""
-import json, os, shlex, signal, sys, time
+import json, os, signal, sys, time
 from pathlib import Path
+sys.path.insert(0, {project!r})
+from tests.support.systemd_exec import split  # the unit's ExecStart read by systemd's rules
 args = sys.argv[1:]
 assert args[0] == "--user", args
 state = Path(os.environ["FAKE_SYSTEMD"])
@@ -62,7 +65,7 @@ def stop(unit):
 def start(unit):
     text = (units / unit).read_text()
     line = next(x for x in text.splitlines() if x.startswith("ExecStart="))
-    argv = [a.replace("%%", "%") for a in shlex.split(line[len("ExecStart="):])]
+    argv = split(line[len("ExecStart="):])
     log = os.open(state / (unit + ".log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     pid = os.posix_spawn(argv[0], argv, dict(os.environ), setsid=True,
                          file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -139,7 +142,7 @@ def make_machine(root: Path, token: str | None, systemd: bool = False) -> Machin
     table = root / "crontab.txt"
     m = Machine(root, home, bin_dir, table, {})
     m.script("crontab", CRONTAB.format(python=sys.executable))
-    m.script("systemctl", SYSTEMD.format(python=sys.executable) if systemd else NO_SYSTEMD)
+    m.script("systemctl", SYSTEMD.format(python=sys.executable, project=str(PROJECT)) if systemd else NO_SYSTEMD)
     m.script("my-agent", AGENT)
     m.script("slow-agent", SLOW_AGENT)
     m.env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
