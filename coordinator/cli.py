@@ -199,6 +199,9 @@ def log(task_id, backend, as_json):
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["time"]))
         agent = f" [{r['agent']}]" if r["agent"] else ""
+        if "decision" in r:  # a gatekeeper decision on the task's pull request
+            click.echo(f"{when}  {r['commit'][:10]}  gatekeeper: {r['decision']['action']}{agent}  {r['reason']}")
+            continue
         click.echo(f"{when}  {r['commit'][:10]}  {r['from']} → {r['to']}{agent}  attempt {r['attempt']}: {r['reason']}")
 
 

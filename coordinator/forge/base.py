@@ -40,6 +40,9 @@ class Forge(Protocol):
     def find_open_pr(self, head: str) -> PullRequest | None:
         """The open PR whose head branch is `head`, if any."""
 
+    def open_prs(self, limit: int = 1000) -> list[PullRequest]:
+        """Every open PR, newest first (at most `limit`)."""
+
     def get_pr(self, number: int) -> PullRequest:
         """One PR; PrNotFound if there is none with that number."""
 

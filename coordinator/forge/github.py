@@ -70,6 +70,10 @@ class GitHubForge:
         self._expect(status, doc, 200, "list pull requests")
         return self._pr(doc[0]) if doc else None
 
+    def open_prs(self, limit: int = 1000) -> list[PullRequest]:
+        return [self._pr(doc) for doc in self._pages(f"/repos/{self.repo}/pulls", None, "list open pull requests",
+                                                     limit, {"state": "open"})]
+
     def get_pr(self, number: int) -> PullRequest:
         status, doc, _ = self._request("GET", f"/repos/{self.repo}/pulls/{int(number)}")
         if status == 404:
@@ -145,9 +149,9 @@ class GitHubForge:
         self._expect(status, doc, 200, f"merge pull request #{number}")
         return doc["sha"]
 
-    def _pages(self, path: str, key: str | None, what: str, limit: int = 1000) -> list[dict]:
+    def _pages(self, path: str, key: str | None, what: str, limit: int = 1000, query: dict | None = None) -> list:
         """Every item of a paged list (at most `limit`); `key` names the list in an object answer."""
-        query: dict | None = {"per_page": str(PER_PAGE)}
+        query = {**(query or {}), "per_page": str(PER_PAGE)}
         items: list[dict] = []
         while path and len(items) < limit:
             status, doc, headers = self._request("GET", path, query=query)

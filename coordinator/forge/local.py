@@ -62,6 +62,13 @@ class LocalForge:
             raise ForgeError(f"the hub refused: {e.message}", e.status) from None
         return self._pr(found[0]) if found else None
 
+    def open_prs(self, limit: int = 1000) -> list[PullRequest]:
+        try:
+            found = self.hub.find_prs(repo=self.repo, state="open")
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused: {e.message}", e.status) from None
+        return [self._pr(r) for r in found[:limit]]
+
     def get_pr(self, number: int) -> PullRequest:
         return self._pr(self._record(number))
 

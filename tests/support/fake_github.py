@@ -62,6 +62,7 @@ class Repo:
     statuses: dict[str, list[dict]] = field(default_factory=dict)    # sha → newest first
     check_runs: dict[str, list[dict]] = field(default_factory=dict)  # sha → runs
     truncate_files: dict[int, int] = field(default_factory=dict)     # PR number → files listed
+    computing: set[int] = field(default_factory=set)                 # PRs whose mergeable stays null
 
     @property
     def full_name(self) -> str:
@@ -85,7 +86,7 @@ class FakeGitHub:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str, int]] = []
         self.rate_limited: list[dict] = []        # headers of answers to give before serving again
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()   # a test hook run inside a request may add state too
         self.app = self._build_app()
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.root = f"http://127.0.0.1:{self._server.server_port}"
@@ -397,7 +398,9 @@ class FakeGitHub:
         if full:
             # GitHub computes mergeability in the background: null on the first read after a push
             mergeable = None
-            if compute and base_sha and head_sha and pull.computed_for != head_sha:
+            if pull.number in repo.computing:
+                pass
+            elif compute and base_sha and head_sha and pull.computed_for != head_sha:
                 pull.computed_for = head_sha if pull.state == "open" else ""
             elif compute and base_sha and head_sha:
                 done = subprocess.run(["git", f"--git-dir={repo.path}", "merge-tree", "--write-tree", base_sha,
