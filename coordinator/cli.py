@@ -312,6 +312,15 @@ def pre_receive_cmd():
     sys.exit(code)
 
 
+def _add_gatekeeper() -> None:
+    from .gatekeeper.command import gatekeeper
+
+    main.add_command(gatekeeper)
+
+
+_add_gatekeeper()
+
+
 def run() -> None:
     try:
         main.main(standalone_mode=False)

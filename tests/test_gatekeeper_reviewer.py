@@ -10,7 +10,8 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from coordinator.forge.github import GitHubForge
-from coordinator.gatekeeper.reviewer import BLOCK_LABEL, HubBook, Reviewer
+from coordinator.gatekeeper.books import HubBook
+from coordinator.gatekeeper.reviewer import BLOCK_LABEL, Reviewer
 from coordinator.hub import Hub
 from coordinator.reviews import path_of
 from tests.support.gitenv import git

@@ -9,8 +9,8 @@ the pure core (`verdict.review`) and acts on the verdict, then has the hub recor
     wait          nothing but the record, and that only when something changed
 
 A branch that cannot merge (a conflict, or behind) becomes a follow-up task pinned to its agent,
-once per head. Where decisions are kept and tasks read is a `Book` (the hub in this process,
-`HubBook`). Time is an argument (`clock`), never slept.
+once per head. Where decisions are kept and tasks read is a `Book` (`books.py`: the hub in this
+process, or a running hub over HTTP). Time is an argument (`clock`), never slept.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Protocol
 
-from ..errors import AgentcomError, TaskNotFound
+from ..errors import AgentcomError
 from ..forge.base import FILES_MAX, HeadMoved, NotMergeable, PullRequest
 from ..times import format_time, parse_time
 from . import alerts, record as records, rules as rule_file
@@ -92,6 +92,11 @@ class Reviewer:
             if found is not None:
                 out.append(found)
         return out
+
+    def review_head(self, sha: str) -> list[Outcome]:
+        """Review the open PRs whose head is `sha` (a status or check run named only a commit)."""
+        found = [self.review(pr.number) for pr in self.forge.open_prs() if pr.head_sha == sha]
+        return [o for o in found if o is not None]
 
     def review(self, number: int) -> Outcome | None:
         """Judge PR `number` and act; None if it is not an open PR by an agent."""
@@ -184,36 +189,3 @@ def _followup_task(pr: PullRequest, agent: str, task: dict | None, remote: str) 
     doc = {"title": title, "prompt": prompt, "pin": agent, "priority": (task or {}).get("priority", "normal"),
            "repo": remote}
     return doc
-
-
-class HubBook:
-    """The Book of a hub running in this process: rules from main, tasks from the view, decisions
-    and follow-up tasks committed through the hub's loop."""
-
-    def __init__(self, hub):
-        self.hub = hub
-
-    def rules(self) -> rule_file.Rules:
-        with self.hub.state_lock:
-            entry = self.hub.git.get(self.hub.store.tree, rule_file.RULES_FILE)
-            data = self.hub.git.read(entry.oid) if entry else b""
-        return rule_file.parse(data)
-
-    def task(self, task_id: str) -> dict | None:
-        try:
-            return self.hub.show(task_id)["task"]
-        except TaskNotFound:
-            return None
-
-    def prior(self, repo: str, number: int) -> dict | None:
-        from .. import reviewbook
-
-        return reviewbook.get(self.hub, repo, number)
-
-    def record(self, doc: dict) -> bool:
-        from .. import reviewbook
-
-        return self.hub.call(reviewbook.record, self.hub, doc)["committed"]
-
-    def follow_up(self, doc: dict) -> str:
-        return self.hub.call(self.hub.submit, doc, "gatekeeper", where="follow-up task")["id"]

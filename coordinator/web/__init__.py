@@ -9,12 +9,16 @@ from ..errors import (AgentcomError, AgentNotFound, IllegalTransition, InvalidTa
 MAX_BODY = 256 * 1024
 
 
-def create_app(hub, tokens) -> Flask:
+def create_app(hub, tokens, *, gatekeeper=None, webhook_secret: str | None = None) -> Flask:
+    """`gatekeeper` is the running GatekeeperService (if any); POST /api/webhooks/github needs
+    `webhook_secret` and refuses every delivery without it."""
     from ..metrics import registry_for
     from .api import api
     from .csrf import refuse_cross_site
     from .pages import pages
     from .prs import prs
+    from .reviews import reviews
+    from .webhooks import Deliveries, webhooks
 
     app = Flask("agentcom")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
@@ -24,6 +28,11 @@ def create_app(hub, tokens) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(prs)
     app.register_blueprint(pages)
+    app.register_blueprint(reviews)
+    app.register_blueprint(webhooks)
+    app.extensions["agentcom.gatekeeper"] = gatekeeper
+    app.extensions["agentcom.webhook_secret"] = webhook_secret.encode() if webhook_secret else None
+    app.extensions["agentcom.deliveries"] = Deliveries()
     app.extensions["agentcom.metrics"] = registry_for(hub)
     app.before_request(refuse_cross_site)
 
