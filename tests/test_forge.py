@@ -394,3 +394,15 @@ def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read
         assert record["number"] == 6 and [r["number"] for r in prbook.find(hub)] == [6, 1]
     finally:
         hub.close()
+
+
+def test_only_the_operator_merges_or_asks_reviewers_on_the_local_forge(hub, tmp_path):
+    env = local_env(hub, tmp_path)
+    head = env.push("agent/ada/T-13", {"j.txt": "11\n"})
+    pr = env.forge.open_pr("agent/ada/T-13", "main", "Mine", "")
+    with pytest.raises(ForgeError) as refused:
+        env.forge.merge(pr.number, head, "squash")   # the agent's own token
+    assert refused.value.status == 401 or refused.value.status == 403
+    with pytest.raises(ForgeError):
+        env.forge.request_reviewers(pr.number, ("grace",))
+    assert not env.operator.get_pr(pr.number).merged
