@@ -15,6 +15,7 @@ from coordinator.client import HttpBackend
 from coordinator.forge.github import GitHubForge
 from coordinator.forge.local import LocalForge
 from tests.support.gitenv import git
+from tests.support.openapi import validator
 from tests.support.processes import HubProcess, agentcom, wait_for
 from tests.support.targets import make_remote, push_branch
 
@@ -96,6 +97,8 @@ def test_a_signed_delivery_gets_the_pr_reviewed_and_merged_and_a_repeat_is_ignor
     assert deliver(hub, "pull_request", payload, "d-1") == (200, {"delivery": "d-1", "duplicate": True})
     log = agentcom("log", "T-1", "--hub", hub.url, check=True).stdout
     assert f"gatekeeper: merge" in log and head[:12] in log
+    stages = {s["stage"]: s["count"] for s in hub.request("GET", "/api/state")[1]["pipeline"]}
+    assert (stages["reviewed"], stages["merged"]) == (1, 1)
     state = hub.request("GET", "/api/reviews")[1]["reviews"]
     assert [(r["pull"], r["action"], r["merged_by"]) for r in state] == [(pr.number, "merge", "agentcom-gatekeeper")]
 
@@ -123,6 +126,13 @@ def test_a_check_run_or_status_event_reviews_the_pr_with_that_head(github_hub, f
     assert (status, body["queued"]) == (202, [head])
     wait_for(lambda: any("escalate" in d for d in _decisions(repo)), timeout=20)
     assert "agentcom:needs-human" in fake_github.repos["acme/web"].pulls[pr.number].labels
+    state = hub.request("GET", "/api/state")[1]
+    validator("State").validate(state)
+    [shown] = state["escalations"]["items"]
+    assert (shown["pull"], shown["action"], shown["url"]) == (pr.number, "escalate",
+                                                              fake_github.root + f"/acme/web/pull/{pr.number}")
+    assert any("ci" in reason for reason in shown["reasons"])
+    assert {s["stage"]: s["count"] for s in state["pipeline"]}["reviewed"] == 1
     other = deliver(hub, "status", {"sha": head, "repository": {"full_name": "acme/other"}}, "d-5")
     assert other[1]["ignored"] is True
 
