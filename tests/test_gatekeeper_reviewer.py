@@ -264,3 +264,20 @@ def test_a_pr_not_opened_by_an_agent_is_left_alone(world):
     pr = world.agent_forge.open_pr("human-fix", "main", "A human's fix", "")
     assert world.reviewer.review(pr.number) is None and world.decisions() == []
     assert [o.number for o in world.reviewer.review_all()] == []
+
+
+def test_an_escalation_a_human_merges_leaves_the_open_escalations(world):
+    world.rules(AUTO)
+    number = world.open({".github/workflows/ci.yml": "on: push\n"})
+    assert world.reviewer.review(number).action == "escalate"
+    from coordinator import reviewbook
+    from coordinator.reviews import escalations
+    assert [e["pull"] for e in escalations(reviewbook.every(world.hub))] == [number]
+    head = world.forge.get_pr(number).head_sha
+    world.github.add_user("grace", "ghp_gracetoken")
+    GitHubForge("acme/web", "ghp_gracetoken", world.github.url).merge(number, head, "merge")  # a human decides
+    assert world.reviewer.review_all() == []
+    assert escalations(reviewbook.every(world.hub)) == []
+    record = reviewbook.get(world.hub, "acme/web", number)
+    assert (record["state"], record["action"], record["closed_by"]) == ("closed", "escalate", "merged elsewhere")
+    assert len(world.decisions()) == 2

@@ -38,6 +38,11 @@ class HubBook:
     def follow_up(self, doc: dict) -> str:
         return self.hub.call(self.hub.submit, doc, "gatekeeper", where="follow-up task")["id"]
 
+    def open_records(self, repo: str) -> list[dict]:
+        from .. import reviewbook
+
+        return [r for r in reviewbook.every(self.hub) if r["repo"] == repo and r.get("state", "open") == "open"]
+
 
 class HttpBook:
     """The same through a running hub's API (`backend` is a client.HttpBackend)."""
@@ -67,3 +72,9 @@ class HttpBook:
 
     def follow_up(self, doc: dict) -> str:
         return self.backend.submit(doc)["id"]
+
+    def open_records(self, repo: str) -> list[dict]:
+        from urllib.parse import urlencode
+
+        found = self.backend._request("GET", "/api/reviews?" + urlencode({"repo": repo}))["reviews"]
+        return [r for r in found if r.get("state", "open") == "open"]

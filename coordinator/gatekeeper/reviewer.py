@@ -40,6 +40,7 @@ class Book(Protocol):
     def prior(self, repo: str, number: int) -> dict | None: ...
     def record(self, doc: dict) -> bool: ...
     def follow_up(self, doc: dict) -> str: ...
+    def open_records(self, repo: str) -> list[dict]: ...
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,17 @@ class Reviewer:
         self.clock, self.notify_timeout = clock, notify_timeout
 
     def review_all(self) -> list[Outcome]:
-        """One pass over every open PR; a PR that fails is logged and the pass goes on."""
+        """One pass over every open PR, then over the PRs recorded open that are not any more (so
+        an escalation a human merged or closed leaves the status page); a PR that fails is logged
+        and the pass goes on."""
         out = []
-        for pr in self.forge.open_prs():
+        open_now = self.forge.open_prs()
+        for number in sorted({r["pull"] for r in self.book.open_records(self.remote)} - {p.number for p in open_now}):
+            try:
+                self.review(number)
+            except AgentcomError as e:
+                log.error("gatekeeper: %s#%s not checked: %s", self.name, number, e)
+        for pr in open_now:
             try:
                 found = self.review(pr.number)
             except AgentcomError as e:  # loop boundary: one PR's failure must not stop the rest
@@ -119,6 +128,10 @@ class Reviewer:
         raise HeadMoved(number, pr.head_sha)
 
     def _once(self, number: int) -> Outcome | None:
+        pr = self.forge.get_pr(number)
+        if pr.state != "open" or pr.merged:
+            self._closed(pr)
+            return None
         pr, files, statuses, runs = self._read(number)
         agent = agent_of(pr, self.local)
         if pr.state != "open" or pr.merged or agent is None:
@@ -164,6 +177,13 @@ class Reviewer:
             doc["followup"] = followup
         committed = self.book.record(doc)
         return Outcome(number, doc["action"], v.head_sha, committed, merged, followup)
+
+    def _closed(self, pr: PullRequest) -> None:
+        """A PR recorded open was merged or closed by someone else: its record says so."""
+        prior = self.book.prior(self.remote, pr.number)
+        if prior is not None and prior.get("state", "open") == "open":
+            self.book.record({**prior, "state": "closed", "decided_at": format_time(self.clock()),
+                              "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
 
     def _act(self, pr: PullRequest, v, doc: dict, merge) -> str | None:
         """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify)."""

@@ -54,7 +54,7 @@ def targets(event: str, payload: dict) -> list:
     """What to review for one event: PR numbers, or head SHAs when the event names no PR."""
     if event == "pull_request":
         number = payload.get("number") or (payload.get("pull_request") or {}).get("number")
-        return [number] if isinstance(number, int) and payload.get("action") != "closed" else []
+        return [number] if isinstance(number, int) else []  # a closed PR: its record is closed too
     if event == "status":
         sha = payload.get("sha")
         return [sha] if isinstance(sha, str) and _SHA.fullmatch(sha) else []
