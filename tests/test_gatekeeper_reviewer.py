@@ -281,3 +281,23 @@ def test_an_escalation_a_human_merges_leaves_the_open_escalations(world):
     record = reviewbook.get(world.hub, "acme/web", number)
     assert (record["state"], record["action"], record["closed_by"]) == ("closed", "escalate", "merged elsewhere")
     assert len(world.decisions()) == 2
+
+
+def test_the_operator_command_gets_the_decision_on_stdin_as_an_argv_list(world, tmp_path):
+    import sys
+
+    out = tmp_path / "notice.json"
+    script = "import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes(sys.stdin.buffer.read())"
+    git(world.clone, "pull", "-q", "--ff-only")
+    (world.clone / "gatekeeper.yaml").write_text(AUTO + f"notify:\n  command: [{sys.executable}, -c, '{script}', {out}]\n")
+    git(world.clone, "commit", "-qam", "notify by command")
+    git(world.clone, "push", "-q", "origin", "HEAD:main")
+    world.hub.call(lambda: None)
+    number = world.open({"Dockerfile": "FROM python:3.12; RUN echo '$(rm -rf /)'\n"})
+    assert world.reviewer.review(number).action == "escalate"
+    import json
+    notice = json.loads(out.read_text())
+    assert (notice["pull"], notice["action"], notice["repo_name"]) == (number, "escalate", "acme/web")
+    assert any("infrastructure" in r or "protected" in r for r in notice["rules"])
+    record = git(world.hub.repo_path, "show", f"main:{path_of('acme/web', number)}").stdout
+    assert "notified: command" in record and "ran" in record

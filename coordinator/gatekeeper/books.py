@@ -51,7 +51,7 @@ class HttpBook:
         self.backend = backend
 
     def rules(self) -> rule_file.Rules:
-        return rule_file.parse(self.backend._request("GET", "/api/reviews/rules")["text"].encode())
+        return rule_file.parse(self.backend.gatekeeper_rules().encode())
 
     def task(self, task_id: str) -> dict | None:
         try:
@@ -62,19 +62,14 @@ class HttpBook:
             raise
 
     def prior(self, repo: str, number: int) -> dict | None:
-        from urllib.parse import urlencode
-
-        found = self.backend._request("GET", "/api/reviews?" + urlencode({"repo": repo, "pull": number}))["reviews"]
+        found = self.backend.reviews(repo=repo, pull=number)
         return found[0] if found else None
 
     def record(self, doc: dict) -> bool:
-        return self.backend._request("POST", "/api/reviews", doc)["committed"]
+        return self.backend.record_review(doc)["committed"]
 
     def follow_up(self, doc: dict) -> str:
         return self.backend.submit(doc)["id"]
 
     def open_records(self, repo: str) -> list[dict]:
-        from urllib.parse import urlencode
-
-        found = self.backend._request("GET", "/api/reviews?" + urlencode({"repo": repo}))["reviews"]
-        return [r for r in found if r.get("state", "open") == "open"]
+        return [r for r in self.backend.reviews(repo=repo) if r.get("state", "open") == "open"]

@@ -170,7 +170,7 @@ class Reviewer:
                 doc["action"], doc["why"] = Action.ESCALATE.value, "the forge refused the merge: it cannot merge"
         key = f"{v.head_sha}:{doc['action']}"
         if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
-            doc["notified"] = self._act(pr, v, doc, merge)
+            doc["notified"] = self._act(pr, v, doc, merge, rules.notify)
             doc["acted_on"] = key
         if pr.mergeable is False and not doc["followup"] and not merged:
             followup = self.book.follow_up(_followup_task(pr, agent, task, self.remote))
@@ -185,7 +185,7 @@ class Reviewer:
             self.book.record({**prior, "state": "closed", "decided_at": format_time(self.clock()),
                               "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
 
-    def _act(self, pr: PullRequest, v, doc: dict, merge) -> str | None:
+    def _act(self, pr: PullRequest, v, doc: dict, merge, notify) -> str | None:
         """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify)."""
         self.forge.comment(pr.number, records.comment(v))
         if doc["action"] == Action.ADVISE.value:
@@ -197,7 +197,7 @@ class Reviewer:
         notice = {k: doc[k] for k in ("repo_name", "pull", "url", "title", "task", "agent", "head_sha", "action",
                                       "score", "why", "rules", "decided_at")}
         notice["reasons"] = [r["explanation"] for r in doc["reasons"] if r["severity"] != "note"]
-        return alerts.send(self.book.rules().notify, notice, self.notify_timeout)
+        return alerts.send(notify, notice, self.notify_timeout)
 
 
 def _followup_task(pr: PullRequest, agent: str, task: dict | None, remote: str) -> dict:
