@@ -116,15 +116,15 @@ class Reviewer:
                 log.info("gatekeeper: %s#%s moved while being merged; reviewing its new head", self.name, number)
         raise AgentcomError(f"{self.name}#{number} kept moving through {ATTEMPTS} reviews; next pass")
 
-    def _read(self, number: int):
+    def _read(self, number: int, pr: PullRequest):
         """The PR with the files, statuses and check runs of one head (read again if it moved)."""
         for _ in range(ATTEMPTS):
-            pr = self.forge.get_pr(number)
             files = self.forge.pr_files(number)
             statuses, runs = self.forge.statuses(pr.head_sha), self.forge.check_runs(pr.head_sha)
             again = self.forge.get_pr(number)
             if again.head_sha == pr.head_sha:
                 return again, files, statuses, runs
+            pr = again
         raise HeadMoved(number, pr.head_sha)
 
     def _once(self, number: int) -> Outcome | None:
@@ -132,7 +132,7 @@ class Reviewer:
         if pr.state != "open" or pr.merged:
             self._closed(pr)
             return None
-        pr, files, statuses, runs = self._read(number)
+        pr, files, statuses, runs = self._read(number, pr)
         agent = agent_of(pr, self.local)
         if pr.state != "open" or pr.merged or agent is None:
             return None
