@@ -301,3 +301,23 @@ def test_the_operator_command_gets_the_decision_on_stdin_as_an_argv_list(world, 
     assert any("infrastructure" in r or "protected" in r for r in notice["rules"])
     record = git(world.hub.repo_path, "show", f"main:{path_of('acme/web', number)}").stdout
     assert "notified: command" in record and "ran" in record
+
+
+def test_a_safe_head_after_an_escalation_is_left_to_the_human_who_was_asked(world):
+    world.rules(AUTO)
+    number = world.open({**SAFE, ".github/workflows/ci.yml": "on: push\n"})
+    assert world.reviewer.review(number).action == "escalate"
+    work = world.tmp / "push-agent-ada-T-1-fix-login"
+    git(work, "rm", "-q", ".github/workflows/ci.yml")
+    git(work, "commit", "-qm", "leave CI alone")
+    git(work, "push", "-q", "origin", "HEAD:refs/heads/agent/ada/T-1-fix-login")
+    head = git(work, "rev-parse", "HEAD").stdout.strip()
+    world.github.add_check_run("acme/web", head, "test")
+    world.forge.get_pr(number)
+    outcome = world.reviewer.review(number)
+    assert (outcome.action, outcome.head_sha, outcome.merged) == ("advise-merge", head, None)
+    assert not world.gh_repo.pulls[number].merged
+    assert "pr.held" in git(world.hub.repo_path, "log", "-1", "--format=%(trailers:key=Rules,valueonly)",
+                            "main").stdout
+    world.gh_repo.pulls[number].labels.remove("agentcom:needs-human")   # the human lets it go
+    assert world.reviewer.review(number).action == "merge" and world.gh_repo.pulls[number].merged

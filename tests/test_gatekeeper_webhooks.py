@@ -46,9 +46,10 @@ def _secret_file(path, text: str, mode: int = 0o600):
     return path
 
 
-def deliver(hub, event: str, payload: dict, delivery: str, secret: str | None = SECRET) -> tuple[int, dict]:
+def deliver(hub, event: str, payload: dict, delivery: str, secret: str | None = SECRET,
+            extra: dict | None = None) -> tuple[int, dict]:
     body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": delivery,
+    headers = {**(extra or {}), "Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": delivery,
                "User-Agent": "GitHub-Hookshot/test"}
     if secret is not None:
         headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -110,6 +111,9 @@ def test_badly_signed_and_unsigned_deliveries_are_refused_and_change_nothing(git
     status, body = deliver(hub, "pull_request", payload, "d-2", secret="not the secret")
     assert status == 401 and "X-Hub-Signature-256" in body["message"]
     assert deliver(hub, "pull_request", payload, "d-3", secret=None)[0] == 401
+    # exempt from the cross-site check, and judged by its signature alone
+    assert deliver(hub, "pull_request", payload, "d-7", secret="wrong",
+                   extra={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})[0] == 401
     # a refused delivery is not remembered: the same id, signed, is then taken
     assert deliver(hub, "ping", {"zen": "hi"}, "d-2") == (200, {"delivery": "d-2", "event": "ping", "ignored": True})
     assert git(repo, "rev-parse", "main").stdout == before
@@ -173,3 +177,19 @@ def test_agentcom_gatekeeper_once_reviews_local_forge_prs_through_a_running_hub(
     again = agentcom("gatekeeper", "--once", "--forge", "local", "--target", str(remote), "--hub", hub.url,
                      check=True, env={"AGENTCOM_TOKEN": hub.token})
     assert again.stdout == ""   # a merged PR is no longer open: nothing to review
+
+
+def test_delivery_ids_are_remembered_within_a_bound():
+    from coordinator.web.webhooks import Deliveries, signed, targets
+
+    seen = Deliveries(kept=3)
+    assert [seen.first_time(d) for d in ("a", "b", "a", "c", "d")] == [True, True, False, True, True]
+    assert seen.first_time("a") is True and len(seen._seen) == 3   # the oldest was forgotten
+    body = b'{"zen": "x"}'
+    good = "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()
+    assert signed(b"k", body, good) and not signed(b"k", body + b" ", good)
+    assert not signed(b"k", body, good.replace("sha256=", "sha1=")) and not signed(b"k", body, None)
+    sha = "a" * 40
+    assert targets("check_suite", {"check_suite": {"head_sha": sha, "pull_requests": [{"number": 4}]}}) == [4]
+    assert targets("status", {"sha": "not-a-sha"}) == []
+    assert targets("check_run", {"check_run": {"head_sha": sha, "pull_requests": []}}) == [sha]

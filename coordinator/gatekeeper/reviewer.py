@@ -5,7 +5,8 @@ the pure core (`verdict.review`) and acts on the verdict, then has the hub recor
                   never merge what was not reviewed
     escalate      label, request the configured reviewers, one comment with the reasons, tell the
     block         operator; once per head and action (block adds a second, louder label)
-    advise-merge  one comment per head: a human merges (auto-merge is off for the repo)
+    advise-merge  one comment per head: a human merges (auto-merge is off for the repo, or the PR
+                  still carries an escalation label: a human was asked, so a later head is theirs)
     wait          nothing but the record, and that only when something changed
 
 A branch that cannot merge (a conflict, or behind) becomes a follow-up task pinned to its agent,
@@ -161,7 +162,14 @@ class Reviewer:
                             **({"line": f.line} if f.line else {})} for f in v.reasons][:200],
                "merged_by": None, "acted_on": acted, "followup": prior.get("followup") if same_head else None}
         merged = followup = None
-        if v.action is Action.MERGE:
+        held = [label for label in pr.labels if label in (merge.escalation_label, BLOCK_LABEL)]
+        if v.action is Action.MERGE and held:
+            # a human was asked to look at this PR: a later, safe head does not take it back from them
+            doc["rules"].append("pr.held")
+            doc["action"] = Action.ADVISE.value
+            doc["why"] = (f"Every gate passes, but the pull request carries {held[0]} from an earlier "
+                          "escalation; a human merges, or removes the label to let the gatekeeper merge")
+        if doc["action"] == Action.MERGE.value:
             try:
                 merged = self.forge.merge(number, v.head_sha, merge.method)  # HeadMoved: review again
                 doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
