@@ -321,3 +321,17 @@ def test_a_safe_head_after_an_escalation_is_left_to_the_human_who_was_asked(worl
                             "main").stdout
     world.gh_repo.pulls[number].labels.remove("agentcom:needs-human")   # the human lets it go
     assert world.reviewer.review(number).action == "merge" and world.gh_repo.pulls[number].merged
+
+
+def test_a_branch_behind_a_protected_base_becomes_a_follow_up_task_not_a_merge(world):
+    world.rules(AUTO)
+    world.gh_repo.require_up_to_date = True
+    number = world.open(SAFE)
+    push_branch(world.remote, world.tmp, "human", {"docs.md": "a human's unrelated change\n"})
+    git(world.tmp, "--git-dir", str(world.remote), "update-ref", "refs/heads/main", "refs/heads/human")
+    world.forge.get_pr(number)
+    assert world.forge.get_pr(number).mergeable_state == "behind"
+    outcome = world.reviewer.review(number)
+    assert outcome.action == "escalate" and outcome.followup is not None and outcome.merged is None
+    assert world.hub.show(outcome.followup)["task"]["pin"] == "ada"
+    assert not world.gh_repo.pulls[number].merged

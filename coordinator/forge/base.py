@@ -28,6 +28,7 @@ class PullRequest:
     mergeable: bool | None = None   # None: not known (yet)
     merged: bool = False
     changed_files: int | None = None  # how many files the PR changes, when the forge says
+    mergeable_state: str | None = None  # GitHub's: clean, dirty, behind (protection wants it up to date), ...
 
 
 class Forge(Protocol):

@@ -228,6 +228,8 @@ class GitHubForge:
                            labels=tuple(label["name"] for label in doc.get("labels", ())),
                            mergeable=doc.get("mergeable"), merged=bool(doc.get("merged")),
                            changed_files=doc.get("changed_files") if isinstance(doc.get("changed_files"), int)
+                           else None,
+                           mergeable_state=doc.get("mergeable_state") if isinstance(doc.get("mergeable_state"), str)
                            else None)
 
 

@@ -179,4 +179,5 @@ class LocalForge:
                            state=record["state"], head=record["head"], head_sha=str(head), base=record["base"],
                            title=record["title"], body=record["body"], author=record["author"],
                            labels=tuple(record["labels"]), mergeable=mergeable,
-                           merged=bool(record.get("merged")), changed_files=changed)
+                           merged=bool(record.get("merged")), changed_files=changed,
+                           mergeable_state={True: "clean", False: "dirty"}.get(mergeable))

@@ -149,8 +149,10 @@ class Reviewer:
         truncated = len(files) >= FILES_MAX or (pr.changed_files is not None and len(files) < pr.changed_files)
         pr_doc = {"number": pr.number, "title": pr.title, "body": pr.body,
                   "head": {"sha": pr.head_sha, "ref": pr.head}, "user": {"login": pr.author}}
+        # behind a base that branch protection wants it up to date with: as unmergeable as a conflict
+        mergeable = False if pr.mergeable_state == "behind" else pr.mergeable
         v = judge(files, truncated, pr=pr_doc, task=task, agent=agent,
-                  checks=Checks(tuple(statuses), tuple(runs), pr.mergeable, elapsed), rules=rules, repo=self.name)
+                  checks=Checks(tuple(statuses), tuple(runs), mergeable, elapsed), rules=rules, repo=self.name)
         acted = prior.get("acted_on") if same_head else None
         doc = {"repo": self.remote, "repo_name": self.name, "pull": number, "url": pr.url, "title": pr.title,
                "state": "open", "task": task_id, "agent": agent, "head_sha": v.head_sha, "head": pr.head,
@@ -180,7 +182,7 @@ class Reviewer:
         if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
             doc["notified"] = self._act(pr, v, doc, merge, rules.notify)
             doc["acted_on"] = key
-        if pr.mergeable is False and not doc["followup"] and not merged:
+        if mergeable is False and not doc["followup"] and not merged:
             followup = self.book.follow_up(_followup_task(pr, agent, task, self.remote))
             doc["followup"] = followup
         committed = self.book.record(doc)

@@ -63,6 +63,7 @@ class Repo:
     check_runs: dict[str, list[dict]] = field(default_factory=dict)  # sha → runs
     truncate_files: dict[int, int] = field(default_factory=dict)     # PR number → files listed
     computing: set[int] = field(default_factory=set)                 # PRs whose mergeable stays null
+    require_up_to_date: bool = False   # branch protection: a head behind its base may not merge
 
     @property
     def full_name(self) -> str:
@@ -328,6 +329,8 @@ class FakeGitHub:
                                   capture_output=True, text=True, timeout=60)
             if tree.returncode != 0:
                 return _error(405, "Pull Request is not mergeable")
+            if self._behind(repo, base_sha, head_sha):
+                return _error(405, "Head branch is out of date. Review and try the merge again.")
             tree_id = tree.stdout.split("\n")[0].strip()
             parents = ["-p", base_sha] + (["-p", head_sha] if method == "merge" else [])
             message = f"{pull.title} (#{number})"
@@ -347,6 +350,13 @@ class FakeGitHub:
         return app
 
     # --- shapes ----------------------------------------------------------------------------
+
+    def _behind(self, repo: Repo, base_sha: str, head_sha: str) -> bool:
+        """Branch protection that wants heads up to date, and this head lacks a commit of the base."""
+        if not repo.require_up_to_date:
+            return False
+        return subprocess.run(["git", f"--git-dir={repo.path}", "merge-base", "--is-ancestor", base_sha, head_sha],
+                              capture_output=True, timeout=60).returncode != 0
 
     def _status(self, repo: Repo, sha: str, body: dict, login: str) -> dict:
         sid = next(self._ids)
@@ -409,9 +419,12 @@ class FakeGitHub:
             files = self._files(repo, pull)
             if pull.merged:
                 mergeable = False
+            state = {True: "clean", False: "dirty", None: "unknown"}[mergeable]
+            if mergeable and self._behind(repo, base_sha, head_sha):
+                state = "behind"
             doc.update({"merged": pull.merged, "mergeable": mergeable, "merge_commit_sha": pull.merge_commit_sha,
                         "merged_by": self._user_json(pull.merged_by) if pull.merged_by else None,
-                        "mergeable_state": {True: "clean", False: "dirty", None: "unknown"}[mergeable],
+                        "mergeable_state": state,
                         "comments": len(pull.comments), "commits": int(repo.git(
                             "rev-list", "--count", f"{base_sha}..{head_sha}").strip() or 0),
                         "additions": sum(f["additions"] for f in files),
