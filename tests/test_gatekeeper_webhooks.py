@@ -193,3 +193,27 @@ def test_delivery_ids_are_remembered_within_a_bound():
     assert targets("check_suite", {"check_suite": {"head_sha": sha, "pull_requests": [{"number": 4}]}}) == [4]
     assert targets("status", {"sha": "not-a-sha"}) == []
     assert targets("check_run", {"check_run": {"head_sha": sha, "pull_requests": []}}) == [sha]
+
+
+def test_agentcom_gatekeeper_once_without_a_hub_becomes_the_coordinator_for_its_run(repo, clone, fake_github,
+                                                                                 tmp_path):
+    remote = make_remote(tmp_path / "remotes")
+    fake_github.add_user("ada-bot", AGENT_TOKEN)
+    fake_github.add_user("agentcom-gatekeeper", GATE_TOKEN)
+    fake_github.add_repo("acme/web", remote)
+    token = _secret_file(tmp_path / "github.token", GATE_TOKEN)
+    _push(clone, {"gatekeeper.yaml": RULES})
+    head = push_branch(remote, tmp_path, "agent/ada/T-4-ci", {".github/workflows/ci.yml": "on: push\n"})
+    pr = GitHubForge("acme/web", AGENT_TOKEN, fake_github.url).open_pr("agent/ada/T-4-ci", "main", "CI", "",
+                                                                       ("agent:ada",))
+    fake_github.add_check_run("acme/web", head, "test")
+    args = ["gatekeeper", "--once", "--repo", str(repo), "--forge", "github", "--target", "acme/web",
+            "--github-api", fake_github.url, "--github-token-file", str(token)]
+    done = agentcom(*args, check=True)
+    assert json.loads(done.stdout)["action"] == "escalate"
+    [decided] = _decisions(repo)
+    assert decided.startswith(f"gatekeeper: acme/web#{pr.number} escalate (score ")
+    bad = agentcom(*args[:-2], "--github-token-file", str(_secret_file(tmp_path / "loose", "x", 0o640)))
+    assert bad.returncode == 2 and "chmod 600" in bad.stderr
+    worse = agentcom(*args, "--interval", "soon")
+    assert worse.returncode == 2 and "--interval" in worse.stderr

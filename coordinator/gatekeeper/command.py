@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import click
 
@@ -60,22 +61,22 @@ def run(backend, setup: Setup, once: bool, stop: threading.Event | None = None, 
 @click.option("--hub", envvar="AGENTCOM_HUB", metavar="URL", help="A running hub's address.")
 def gatekeeper(once, interval, forge, target, github_api, github_token_file, repo, hub):
     """Review every open PR opened by an agent: merge what is safe, escalate what is risky."""
-    from ..client import HttpBackend, LocalBackend, connect
+    from ..client import connect, default_repo
     from ..config import Config, parse as parse_config
+    from ..repoinit import is_coordination_repo
 
     backend = connect(repo, hub)
-    if isinstance(backend, LocalBackend):
+    base = Config().gatekeeper
+    path = Path(repo).expanduser() if repo else default_repo()
+    if is_coordination_repo(path):  # read-only: safe beside a running hub
         from ..gitrepo import GitRepo
 
-        git = GitRepo(backend.repo)
+        git = GitRepo(path)
         try:
             entry = git.get(git.tree_of(git.head()), "agentcom.yaml")
-            base = parse_config(git.read(entry.oid)).gatekeeper if entry else Config().gatekeeper
+            base = parse_config(git.read(entry.oid)).gatekeeper if entry else base
         finally:
             git.close()
-    else:
-        assert isinstance(backend, HttpBackend)
-        base = Config().gatekeeper
     try:
         seconds = parse_duration(interval) if interval else base.interval
     except ValueError as e:

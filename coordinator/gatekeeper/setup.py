@@ -49,7 +49,8 @@ def check(setup: Setup) -> Setup:
         raise UsageError("the GitHub forge needs github_token_file: a file (mode 0600) holding the token")
     if not 10 <= setup.interval <= 86400:
         raise UsageError("the gatekeeper's interval is from 10s to 1d")
-    setup.name  # noqa: B018 - refuses a target with no OWNER/NAME
+    if not setup.name:  # repo_of refuses a target without OWNER/NAME, naming it
+        raise UsageError(f"cannot tell OWNER/NAME from the gatekeeper target {setup.target!r}")
     return setup
 
 
