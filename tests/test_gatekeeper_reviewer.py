@@ -317,6 +317,8 @@ def test_a_safe_head_after_an_escalation_is_left_to_the_human_who_was_asked(worl
     outcome = world.reviewer.review(number)
     assert (outcome.action, outcome.head_sha, outcome.merged) == ("advise-merge", head, None)
     assert not world.gh_repo.pulls[number].merged
+    advice = world.gh_repo.pulls[number].comments[-1]["body"]
+    assert "safe to merge" in advice and "carries agentcom:needs-human" in advice
     assert "pr.held" in git(world.hub.repo_path, "log", "-1", "--format=%(trailers:key=Rules,valueonly)",
                             "main").stdout
     world.gh_repo.pulls[number].labels.remove("agentcom:needs-human")   # the human lets it go

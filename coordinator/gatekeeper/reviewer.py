@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable, Protocol
 
@@ -177,10 +177,13 @@ class Reviewer:
                 doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
             except NotMergeable:
                 doc["rules"].append("checks.conflict")
-                doc["action"], doc["why"] = Action.ESCALATE.value, "the forge refused the merge: it cannot merge"
+                doc["action"] = Action.ESCALATE.value
+                doc["why"] = "Escalated to a human: the forge refused the merge, the branch cannot merge"
         key = f"{v.head_sha}:{doc['action']}"
         if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
-            doc["notified"] = self._act(pr, v, doc, merge, rules.notify)
+            # the comment tells the action taken, which may be milder or louder than the verdict's
+            shown = replace(v, action=Action(doc["action"]), why=doc["why"])
+            doc["notified"] = self._act(pr, shown, doc, merge, rules.notify)
             doc["acted_on"] = key
         if mergeable is False and not doc["followup"] and not merged:
             followup = self.book.follow_up(_followup_task(pr, agent, task, self.remote))
