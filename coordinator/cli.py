@@ -199,6 +199,9 @@ def log(task_id, backend, as_json):
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["time"]))
         agent = f" [{r['agent']}]" if r["agent"] else ""
+        if "decision" in r:  # a gatekeeper decision on the task's pull request
+            click.echo(f"{when}  {r['commit'][:10]}  gatekeeper: {r['decision']['action']}{agent}  {r['reason']}")
+            continue
         click.echo(f"{when}  {r['commit'][:10]}  {r['from']} → {r['to']}{agent}  attempt {r['attempt']}: {r['reason']}")
 
 
@@ -307,6 +310,15 @@ def pre_receive_cmd():
     for line in lines:
         click.echo(f"agentcom: {line}", err=True)
     sys.exit(code)
+
+
+def _add_gatekeeper() -> None:
+    from .gatekeeper.command import gatekeeper
+
+    main.add_command(gatekeeper)
+
+
+_add_gatekeeper()
 
 
 def run() -> None:

@@ -123,6 +123,28 @@ class HttpBackend:
     def comment_pr(self, number: int, body: str) -> dict:
         return self._request("POST", f"/api/prs/{int(number)}/comments", {"body": body})
 
+    def status_pr(self, number: int, status: dict) -> dict:
+        return self._request("POST", f"/api/prs/{int(number)}/statuses", status)
+
+    def request_reviewers_pr(self, number: int, reviewers: list[str], teams: list[str]) -> dict:
+        return self._request("POST", f"/api/prs/{int(number)}/requested_reviewers",
+                             {"reviewers": reviewers, "team_reviewers": teams})
+
+    def merge_pr(self, number: int, sha: str, method: str) -> dict:
+        return self._request("PUT", f"/api/prs/{int(number)}/merge", {"sha": sha, "merge_method": method})
+
+    # the gatekeeper's decisions (docs/gatekeeper.md), recorded with the operator token
+
+    def reviews(self, **filters) -> list[dict]:
+        query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None})
+        return self._request("GET", "/api/reviews" + (f"?{query}" if query else ""))["reviews"]
+
+    def record_review(self, doc: dict) -> dict:
+        return self._request("POST", "/api/reviews", doc)
+
+    def gatekeeper_rules(self) -> str:
+        return self._request("GET", "/api/reviews/rules")["text"]
+
 
 class LocalBackend:
     """No hub runs: open the repo as its coordinator for the length of one call."""

@@ -51,6 +51,18 @@ class Hub:
     host: str = "127.0.0.1"
     port: int = 8765
     rescan: int = _duration(30, minimum=1)  # safety-net look at main, in case a push notification was lost
+    host_names: str = ""   # on loopback, other Host names to answer to (a proxy's name), comma-separated
+
+
+@dataclass(frozen=True)
+class Gatekeeper:
+    """Where the hub's gatekeeper reviews pull requests (docs/gatekeeper.md); off while forge is ""."""
+    forge: str = field(default="", metadata={"choices": ("", "github", "local")})
+    target: str = ""                         # OWNER/NAME on GitHub, or the local forge's bare repo
+    github_api: str = "https://api.github.com"
+    github_token_file: str = ""              # a file (mode 0600) on the hub's machine: the token
+    webhook_secret_file: str = ""            # a file (mode 0600): the secret GitHub signs deliveries with
+    interval: int = _duration(300, minimum=10)  # the slow poll, a fallback for a missed webhook
 
 
 DEFAULT_LANES = {"urgent": Lane(), "high": Lane(14400), "normal": Lane(14400), "low": Lane(14400)}
@@ -63,9 +75,10 @@ class Config:
     timeouts: Timeouts = Timeouts()
     lanes: dict = field(default_factory=lambda: dict(DEFAULT_LANES))
     hub: Hub = Hub()
+    gatekeeper: Gatekeeper = Gatekeeper()
 
 
-SECTIONS = {"limits": Limits, "retry": Retry, "timeouts": Timeouts, "hub": Hub}
+SECTIONS = {"limits": Limits, "retry": Retry, "timeouts": Timeouts, "hub": Hub, "gatekeeper": Gatekeeper}
 MAXIMA = {"task_bytes": 1 << 20, "push_files": 100000, "max_retries": 100, "port": 65535}
 """Upper bounds: the task schema's max_retries, and the size a stored task is read back with."""
 

@@ -177,6 +177,30 @@ class GitRepo:
         """Whether merging `head` into `base` would go without conflicts (nothing is written)."""
         return not self.repo.merge_commits(base, head).conflicts
 
+    def merge_branch(self, branch: str, head: pygit2.Oid, message: str, squash: bool,
+                     author: pygit2.Signature | None = None) -> pygit2.Oid | None:
+        """Merge `head` into `branch` (a merge commit, or with `squash` one commit with the merged
+        tree) and move the branch by compare-and-swap; None if the two conflict. Raises RefMoved
+        if the branch moved while the merge was built."""
+        ref_name = f"refs/heads/{branch}"
+        base = self.resolve(ref_name)
+        if base is None:
+            raise AgentcomError(f"{self.path} has no branch {branch}")
+        index = self.repo.merge_commits(base, head)
+        if index.conflicts:
+            return None
+        tree = index.write_tree(self.repo)
+        stamp = author or pygit2.Signature(IDENTITY.name, IDENTITY.email)
+        commit = self.repo.create_commit(None, stamp, stamp, message, tree, [base] if squash else [base, head])
+        self.sync()
+        try:
+            self.repo.references.get(ref_name).set_target(commit)
+        except (pygit2.GitError, OSError) as e:
+            raise RefMoved(str(base), str(self.resolve(ref_name))) from e
+        if self.resolve(ref_name) != commit:
+            raise RefMoved(str(base), str(self.resolve(ref_name)))
+        return commit
+
     def foreign_commits_claiming_to_be_coordinator(self, old: pygit2.Oid | None, new: pygit2.Oid) -> list[str]:
         """Commits in old..new whose committer is the coordinator's identity."""
         walker = self.repo.walk(new)

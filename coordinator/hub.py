@@ -354,7 +354,10 @@ class Hub(Intake, Fleet, Overview):
             }
 
     def history(self, task_id: str) -> list[dict]:
-        """A task's transitions, oldest first, read from git (commit trailers)."""
+        """A task's transitions and the gatekeeper's decisions on its PRs, oldest first, read from
+        git (commit trailers)."""
+        from .gatekeeper.record import parse as parse_decision
+
         if not task_id or "\n" in task_id:
             raise UsageError("a task id is one line of text")
         out = []
@@ -363,6 +366,16 @@ class Hub(Intake, Fleet, Overview):
             if t is not None and t.task_id == task_id:
                 out.append({"commit": entry.commit, "time": entry.time, "from": t.from_state,
                             "to": t.to_state, "agent": t.agent, "attempt": t.attempt, "reason": t.reason})
+                continue
+            d = parse_decision(entry.message)
+            if d is not None and d.task_id == task_id:
+                out.append({"commit": entry.commit, "time": entry.time, "from": "pr", "to": f"review {d.action}",
+                            "agent": d.agent, "attempt": 0, "reason": f"{d.repo}#{d.pull} head {d.head_sha[:12]}, "
+                            f"score {d.score}, rules {', '.join(d.rules) or '-'}"
+                            + (f", merged by {d.merged_by}" if d.merged_by else ""),
+                            "decision": {"repo": d.repo, "pull": d.pull, "head_sha": d.head_sha,
+                                         "action": d.action, "score": d.score, "rules": list(d.rules),
+                                         "merged_by": d.merged_by}})
         if not out and task_id not in self.view.tasks:
             raise TaskNotFound(task_id)
         return out

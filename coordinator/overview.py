@@ -71,7 +71,9 @@ class Overview:
         head = self.store.base
         if self._fixed is None or self._fixed[0] != head:
             # the view changes only with a commit, so this part is built once per head
-            self._fixed = (head, from_view(self.view, self.config_error))
+            from .reviewbook import every
+
+            self._fixed = (head, from_view(self.view, self.config_error, every(self)))
         agents = [self._agent_row(a) for _, a in sorted(self.view.agents.items())]
         return {"version": self.state_version(),
                 **snapshot(self.view, self.ledger, agents, self.notes, now=self.now(), head=str(head),

@@ -10,7 +10,8 @@ from .audit import event_message
 from .errors import InvalidTask, UsageError
 from .forge.base import PrExists, PrNotFound
 from .prs import (COMMENT_MAX, PRS_DIR, label_problems, new_record, number_of, path_of, record_problems,
-                  request_problems, text_problems, with_comment, with_labels)
+                  request_problems, text_problems, with_comment, with_labels, with_merge, with_reviewers,
+                  with_status)
 from .task import dump_any, load
 from .times import format_time
 
@@ -87,6 +88,37 @@ def comment(hub, number: int, body: str, by: str) -> dict:
         raise UsageError(str(e)) from None
     _stage(hub, record, f"pr #{number}: comment by {by}", f"commented by {by}")
     return record["comments"][-1]
+
+
+def set_status(hub, number: int, status: dict, by: str) -> dict:
+    """Record a commit status on the PR (statuses of the local forge live in its record)."""
+    record = with_status(get(hub, number), {**status, "by": by}, format_time(hub.now()))
+    _stage(hub, record, f"pr #{number}: status {status['context']} {status['state']} on {status['sha'][:12]}",
+           f"status set by {by}")
+    return record["statuses"][0]
+
+
+def request_reviewers(hub, number: int, reviewers: list, teams: list, by: str) -> dict:
+    problems = label_problems(list(reviewers)) + label_problems(list(teams))
+    if problems:
+        raise UsageError("; ".join(problems))
+    try:
+        record = with_reviewers(get(hub, number), list(reviewers), list(teams), format_time(hub.now()))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    _stage(hub, record, f"pr #{number}: reviewers {', '.join(record['reviewers'] + record['team_reviewers'])}",
+           f"requested by {by}")
+    return record
+
+
+def record_merge(hub, number: int, head_sha: str, merge_sha: str, by: str) -> dict:
+    """The PR merged (the target repo already holds the merge): closed, with who and which head."""
+    record = get(hub, number)
+    if record.get("merged"):
+        return record
+    record = with_merge(record, head_sha, merge_sha, by, format_time(hub.now()))
+    _stage(hub, record, f"pr #{number}: merged {head_sha[:12]} into {record['base']}", f"merged by {by}")
+    return record
 
 
 def _stage(hub, record: dict, subject: str, reason: str) -> None:

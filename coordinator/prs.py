@@ -17,6 +17,8 @@ LABELS_MAX = 20
 LABEL_MAX = 50
 COMMENTS_MAX = 200
 COMMENT_MAX = 65536
+STATUSES_MAX = 100     # commit statuses kept per record (the newest)
+REVIEWERS_MAX = 20
 NUMBER_MAX = 10**9
 STATES = ("open", "closed")
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -104,6 +106,26 @@ def with_comment(record: dict, author: str, body: str, now: str) -> dict:
         raise ValueError(f"pull request #{record['number']} already holds {COMMENTS_MAX} comments")
     return {**record, "comments": [*record["comments"], {"author": author, "at": now, "body": body}],
             "updated_at": now}
+
+
+def with_status(record: dict, status: dict, now: str) -> dict:
+    """A commit status (sha, state, context, description, by) added, newest first, bounded."""
+    statuses = record.get("statuses") or []
+    item = {"id": max([s.get("id", 0) for s in statuses] + [0]) + 1, **status, "created_at": now, "updated_at": now}
+    return {**record, "statuses": [item, *statuses][:STATUSES_MAX], "updated_at": now}
+
+
+def with_reviewers(record: dict, reviewers: list[str], teams: list[str], now: str) -> dict:
+    people = _merge(record.get("reviewers") or [], reviewers)
+    groups = _merge(record.get("team_reviewers") or [], teams)
+    if len(people) > REVIEWERS_MAX or len(groups) > REVIEWERS_MAX:
+        raise ValueError(f"a pull request asks at most {REVIEWERS_MAX} reviewers and {REVIEWERS_MAX} teams")
+    return {**record, "reviewers": people, "team_reviewers": groups, "updated_at": now}
+
+
+def with_merge(record: dict, head_sha: str, merge_sha: str, by: str, now: str) -> dict:
+    return {**record, "state": "closed", "merged": True, "head_sha": head_sha, "merge_sha": merge_sha,
+            "merged_by": by, "merged_at": now, "updated_at": now}
 
 
 def record_problems(doc: object, number: int) -> list[str]:

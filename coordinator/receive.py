@@ -3,8 +3,8 @@ the coordinator's intake apply, so a refused push and a repaired one give the sa
 
 Users and agents may only: add task files to inbox/ or a lane, move a queued task to another
 lane (re-prioritise), move a dead or cancelled task back into a lane (retry), and edit files
-outside the state directories. Everything else under a state directory, agents/ and prs/, belongs
-to the coordinator.
+outside the state directories. Everything else under a state directory, agents/, prs/ and
+reviews/, belongs to the coordinator.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from enum import Enum
 
 from .agents import AGENTS_DIR
 from .prs import PRS_DIR
+from .reviews import REVIEWS_DIR
 from .layout import (MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Change, Entry, State,
                      is_submission_path, parse_location, state_of)
 
@@ -101,6 +102,10 @@ def _judge_other(c: Change) -> Verdict:
             return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
                            reason=f"{c.path}: prs/ is written by the coordinator only "
                            "(open pull requests with `agentcom git submit` or POST /api/prs)")
+        if c.path.startswith(REVIEWS_DIR + "/"):
+            return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
+                           reason=f"{c.path}: reviews/ is written by the coordinator only "
+                           "(it holds the gatekeeper's decisions; see docs/gatekeeper.md)")
         if c.path in CONFIG_PATHS:
             if c.new is None:
                 return Verdict(Kind.ILLEGAL, c.path, old=c.old, reason=f"{c.path} cannot be deleted")

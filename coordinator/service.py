@@ -22,14 +22,15 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
     from waitress.server import create_server
 
     hub = Hub(repo)
-    observer = server = None
+    observer = server = gatekeeper = None
     try:
         host = host or hub.config.hub.host
         port = hub.config.hub.port if port is None else port
         if not 0 <= port <= 65535:
             raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
         tokens = TokenStore(repo)
-        app = create_app(hub, tokens, listen_host=host)
+        setup, secret = _gatekeeper_setup(hub)
+        app = create_app(hub, tokens, listen_host=host, webhook_secret=secret)
         hub.notifier = Notifier(lambda name: (hub.urls.get(name), tokens.agent_key(name)))
         try:
             server = create_server(app, host=host, port=port, threads=8, channel_timeout=30,
@@ -39,6 +40,9 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
         url = f"http://{host}:{server.effective_port}"
         hub.lock.update(url=url)
         hub.start()
+        if setup is not None:
+            gatekeeper = _start_gatekeeper(hub, setup, url, repo)
+            app.extensions["agentcom.gatekeeper"] = gatekeeper
         observer = watch_pushes(runtime_dir(repo), hub.notify)
         hub.notify()  # a push that landed while we started up
         print(f"AgentCom hub running at {url}\n"
@@ -57,10 +61,38 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
         if observer is not None:
             observer.stop()
             observer.join(timeout=5)
+        if gatekeeper is not None:
+            gatekeeper.close()
         hub.close()
         if hub.notifier is not None:
             hub.notifier.close()
         print("AgentCom hub stopped", file=out, flush=True)
+
+
+def _gatekeeper_setup(hub):
+    """The gatekeeper's settings from agentcom.yaml and its webhook secret (None, None when off)."""
+    from .gatekeeper.setup import from_config, read_secret
+
+    setup = from_config(hub.config.gatekeeper)
+    if setup is None:
+        return None, None
+    secret = read_secret(setup.webhook_secret_file, "webhook secret") if setup.webhook_secret_file else None
+    return setup, secret
+
+
+def _start_gatekeeper(hub, setup, url: str, repo: Path):
+    from .auth import read_operator_token
+    from .gatekeeper.books import HubBook
+    from .gatekeeper.reviewer import Reviewer
+    from .gatekeeper.service import GatekeeperService, make_forge
+
+    forge = make_forge(setup, url, read_operator_token(repo))
+    reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local")
+    service = GatekeeperService(reviewer, setup.interval)
+    service.start()
+    log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,
+             setup.interval)
+    return service
 
 
 def _exit(_signum, _frame):

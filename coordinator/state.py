@@ -1,5 +1,6 @@
 """[pure] The fleet at a glance (`GET /api/state`): agents, lanes, running work, completions, the
-dead letter, rejected files, tokens, and the conditions that need a human, each with its reason.
+dead letter, rejected files, tokens, the gatekeeper's open escalations, and the conditions that
+need a human, each with its reason.
 
 Built from the in-memory view and ledger only; nothing here reads git. Lists that can grow with
 the queue are capped (`LIST_MAX`), with the full count beside them.
@@ -11,6 +12,7 @@ from datetime import datetime
 from .agents import AgentState
 from .layout import LANES, State
 from .ledger import Ledger
+from .reviews import counts as review_counts, escalations as open_escalations
 from .times import format_time, parse_time
 from .view import Record, View
 
@@ -32,7 +34,7 @@ def snapshot(view: View, ledger: Ledger, agents: list[dict], notes: dict, *, now
         "agents": [{**a, "tokens_used": by_agent.get(a["name"], 0)} for a in agents],
         "running": [_running(r, notes, now) for r in _held(view)],
         "completions": list(ledger.completions),
-        **{k: fixed[k] for k in ("dead", "rejected")},
+        **{k: fixed[k] for k in ("dead", "rejected", "escalations")},
         "tokens": {"since": format_time(ledger.started), "total": sum(by_agent.values()),
                    "by_agent": dict(sorted(by_agent.items())), "by_model": dict(sorted(ledger.tokens_by_model.items())),
                    "hourly": ledger.series(now)},
@@ -41,20 +43,22 @@ def snapshot(view: View, ledger: Ledger, agents: list[dict], notes: dict, *, now
     }
 
 
-def from_view(view: View, config_error: str | None) -> dict:
+def from_view(view: View, config_error: str | None, reviews: list[dict] | None = None) -> dict:
     """The parts that follow from the view alone: counts, lanes, the dead letter, rejected
-    files and health. Read from the view's indexes: nothing here walks the queue or the
-    finished tasks, so the cost does not grow with either."""
+    files and health, and from the gatekeeper's `reviews` records (None or empty: it has not
+    run). Read from the view's indexes: nothing here walks the queue or the finished tasks, so
+    the cost does not grow with either."""
     counts = _counts(view)
     return {
         "counts": counts,
         "lanes": view.lane_depths(),
         "next": {lane: _next_up(view, lane) for lane in LANES},
-        "pipeline": _pipeline(counts),
+        "pipeline": _pipeline(counts, review_counts(reviews) if reviews else None),
         "dead": _capped([_dead(r) for r in _dead_letter(view)]),
         "rejected": _capped([{"path": r.path, **r.reason} for r in sorted(
             view.rejected.values(), key=lambda r: r.path, reverse=True)]),
         "health": _capped(health(view, config_error)),
+        "escalations": _capped(open_escalations(reviews or [], limit=LIST_MAX)),
     }
 
 
@@ -79,11 +83,12 @@ def _capped(rows: list) -> dict:
     return {"total": len(rows), "items": rows[:LIST_MAX]}
 
 
-def _pipeline(counts: dict) -> list[dict]:
+def _pipeline(counts: dict, reviewed: dict | None) -> list[dict]:
     """The stages of the flow with their counts. A done task is one whose PR (or result) is in;
     review and merge are counted by the gatekeeper, so they are null until it runs."""
     have = {"queued": counts["queued"], "assigned": counts["assigned"], "working": counts["working"],
-            "pr": counts["done"], "reviewed": None, "merged": None}
+            "pr": counts["done"], "reviewed": reviewed["reviewed"] if reviewed else None,
+            "merged": reviewed["merged"] if reviewed else None}
     return [{"stage": s, "count": have[s]} for s in PIPELINE]
 
 

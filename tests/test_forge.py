@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.client import HttpBackend
-from coordinator.forge.base import ForgeError, NoCommits, PrExists, PrNotFound
+from coordinator.forge.base import ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound
 from coordinator.forge.github import GitHubForge, repo_of
 from coordinator.forge.local import LocalForge
 from coordinator.prs import path_of
@@ -29,6 +29,8 @@ class Env:
     remote: Path
     root: Path
     comments: object    # number → the comment bodies the forge holds
+    operator: object = None   # the same forge as the account that reviews and merges
+    reviewers: object = None  # number → (people, teams) asked to review
 
     def push(self, branch: str, files: dict, message: str = "work") -> str:
         return push_branch(self.remote, self.root, branch, files, message)
@@ -42,7 +44,12 @@ def local_env(hub, tmp_path) -> Env:
 
     def comments(n):
         return [c["body"] for c in hub.request("GET", f"/api/prs/{n}")[1]["comments"]]
-    return Env("local", forge, remote, tmp_path, comments)
+
+    def reviewers(n):
+        record = hub.request("GET", f"/api/prs/{n}")[1]
+        return record.get("reviewers", []), record.get("team_reviewers", [])
+    return Env("local", forge, remote, tmp_path, comments, LocalForge(HttpBackend(hub.url, hub.token), str(remote)),
+               reviewers)
 
 
 @pytest.fixture(params=["local", "github"])
@@ -53,8 +60,11 @@ def env(request, tmp_path):
     github = request.getfixturevalue("fake_github")
     github.add_user("ada", TOKEN)
     repo = github.add_repo("acme/web", remote)
+    github.add_user("gatekeeper-bot", "ghp_gatekeepertoken")
     forge = GitHubForge("acme/web", TOKEN, github.url, sleep=lambda s: None)
-    return Env("github", forge, remote, tmp_path, lambda n: [c["body"] for c in repo.pulls[n].comments])
+    return Env("github", forge, remote, tmp_path, lambda n: [c["body"] for c in repo.pulls[n].comments],
+               GitHubForge("acme/web", "ghp_gatekeepertoken", github.url, sleep=lambda s: None),
+               lambda n: (repo.pulls[n].reviewers, repo.pulls[n].team_reviewers))
 
 
 # --- the contract --------------------------------------------------------------------------
@@ -154,6 +164,70 @@ def test_labels_add_up_and_comments_are_kept(env):
         env.forge.add_labels(pr.number, ("bad,label",))
 
 
+def _settled(forge, number):
+    """The PR once the forge has worked out whether it merges (GitHub: null on the first read)."""
+    for _ in range(3):
+        pr = forge.get_pr(number)
+        if pr.mergeable is not None:
+            return pr
+    raise AssertionError("mergeable stayed unknown")
+
+
+def test_statuses_are_kept_per_commit_newest_first(env):
+    head = env.push("agent/ada/T-9", {"f.txt": "6\n"})
+    pr = env.forge.open_pr("agent/ada/T-9", "main", "Checked", "")
+    assert env.forge.statuses(head) == [] and env.forge.check_runs(head) == []
+    env.forge.set_status(head, "pending", "test", "running")
+    env.forge.set_status(head, "success", "test", "all passed")
+    found = env.operator.statuses(head)
+    assert [(s["context"], s["state"]) for s in found] == [("test", "success"), ("test", "pending")]
+    assert all({"id", "created_at", "updated_at", "description"} <= set(s) for s in found)
+    later = env.push("agent/ada/T-9", {"g.txt": "7\n"})
+    assert env.forge.statuses(later) == []          # a new head starts with none
+    with pytest.raises(ForgeError, match="state must be one of"):
+        env.forge.set_status(later, "green", "test")
+    assert pr.number >= 1
+
+
+def test_a_pr_is_merged_only_at_the_head_that_was_given(env):
+    first = env.push("agent/ada/T-10", {"h.txt": "8\n"})
+    pr = env.forge.open_pr("agent/ada/T-10", "main", "Merge me", "")
+    assert _settled(env.operator, pr.number).mergeable is True
+    second = env.push("agent/ada/T-10", {"h.txt": "9\n"})
+    with pytest.raises(HeadMoved) as moved:
+        env.operator.merge(pr.number, first, "squash")
+    assert moved.value.status == 409 and not env.operator.get_pr(pr.number).merged
+    merged = env.operator.merge(pr.number, second, "squash")
+    main = git(env.root, "--git-dir", str(env.remote), "rev-parse", "main").stdout.strip()
+    assert merged == main
+    shown = git(env.root, "--git-dir", str(env.remote), "show", "main:h.txt").stdout
+    assert shown == "9\n"
+    assert git(env.root, "--git-dir", str(env.remote), "rev-list", "--count", f"main^..{main}").stdout.strip() == "1"
+    after = env.operator.get_pr(pr.number)
+    assert (after.state, after.merged) == ("closed", True)
+    with pytest.raises(NotMergeable):
+        env.operator.merge(pr.number, second, "squash")
+
+
+def test_a_conflicting_pr_is_not_mergeable_and_its_merge_is_refused(env):
+    head = env.push("agent/ada/T-11", {"README.md": "# web, by the agent\n"})
+    pr = env.forge.open_pr("agent/ada/T-11", "main", "Conflicts", "")
+    env.push("someone-else", {"README.md": "# web, by a human\n"})
+    git(env.root, "--git-dir", str(env.remote), "update-ref", "refs/heads/main", "refs/heads/someone-else")
+    assert _settled(env.operator, pr.number).mergeable is False
+    with pytest.raises(NotMergeable) as refused:
+        env.operator.merge(pr.number, head, "merge")
+    assert refused.value.status == 405 and not env.operator.get_pr(pr.number).merged
+
+
+def test_reviewers_are_requested_and_add_up(env):
+    env.push("agent/ada/T-12", {"i.txt": "10\n"})
+    pr = env.forge.open_pr("agent/ada/T-12", "main", "Review me", "")
+    env.operator.request_reviewers(pr.number, ("grace",), ("maintainers",))
+    env.operator.request_reviewers(pr.number, ("linus", "grace"))
+    assert env.reviewers(pr.number) == (["grace", "linus"], ["maintainers"])
+
+
 # --- GitHub in particular --------------------------------------------------------------------
 
 def _raw(fake_github, method: str, path: str, token: str | None) -> tuple[int, dict]:
@@ -201,6 +275,44 @@ def test_a_rate_limit_is_waited_out_within_its_bound(fake_github, tmp_path):
     with pytest.raises(ForgeError, match="rate limit.*waiting 3600s"):
         forge.find_open_pr("nothing")
     assert waits[2:] == []  # it never slept an hour
+
+
+def test_github_says_mergeable_null_on_the_first_read_after_a_push(fake_github, tmp_path):
+    fake_github.add_user("ada", TOKEN)
+    remote = make_remote(tmp_path / "remotes")
+    fake_github.add_repo("acme/web", remote)
+    forge = GitHubForge("acme/web", TOKEN, fake_github.url)
+    push_branch(remote, tmp_path, "b", {"x.txt": "1\n"})
+    pr = forge.open_pr("b", "main", "t", "")
+    assert [forge.get_pr(pr.number).mergeable for _ in range(2)] == [None, True]
+    push_branch(remote, tmp_path, "b", {"x.txt": "2\n"})
+    assert [forge.get_pr(pr.number).mergeable for _ in range(2)] == [None, True]
+
+
+def test_check_runs_are_read_from_githubs_own_list_shape(fake_github, tmp_path):
+    fake_github.add_user("ada", TOKEN)
+    remote = make_remote(tmp_path / "remotes")
+    fake_github.add_repo("acme/web", remote)
+    forge = GitHubForge("acme/web", TOKEN, fake_github.url)
+    head = push_branch(remote, tmp_path, "b", {"x.txt": "1\n"})
+    fake_github.add_check_run("acme/web", head, "lint", "in_progress", None)
+    fake_github.add_check_run("acme/web", head, "test", "completed", "failure")
+    runs = forge.check_runs(head)
+    assert [(r["name"], r["status"], r["conclusion"]) for r in runs] == [("lint", "in_progress", None),
+                                                                        ("test", "completed", "failure")]
+    with pytest.raises(ForgeError, match="not a full commit id"):
+        forge.check_runs("main")
+
+
+def test_a_truncated_file_list_is_shorter_than_the_prs_changed_files(fake_github, tmp_path):
+    fake_github.add_user("ada", TOKEN)
+    remote = make_remote(tmp_path / "remotes")
+    repo = fake_github.add_repo("acme/web", remote)
+    forge = GitHubForge("acme/web", TOKEN, fake_github.url)
+    push_branch(remote, tmp_path, "b", {f"f{i}.txt": f"{i}\n" for i in range(5)})
+    pr = forge.open_pr("b", "main", "t", "")
+    repo.truncate_files[pr.number] = 3
+    assert len(forge.pr_files(pr.number)) == 3 and forge.get_pr(pr.number).changed_files == 5
 
 
 def test_owner_and_name_come_from_the_remote(tmp_path):
@@ -282,3 +394,15 @@ def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read
         assert record["number"] == 6 and [r["number"] for r in prbook.find(hub)] == [6, 1]
     finally:
         hub.close()
+
+
+def test_only_the_operator_merges_or_asks_reviewers_on_the_local_forge(hub, tmp_path):
+    env = local_env(hub, tmp_path)
+    head = env.push("agent/ada/T-13", {"j.txt": "11\n"})
+    pr = env.forge.open_pr("agent/ada/T-13", "main", "Mine", "")
+    with pytest.raises(ForgeError) as refused:
+        env.forge.merge(pr.number, head, "squash")   # the agent's own token
+    assert refused.value.status == 403
+    with pytest.raises(ForgeError):
+        env.forge.request_reviewers(pr.number, ("grace",))
+    assert not env.operator.get_pr(pr.number).merged

@@ -220,3 +220,10 @@ def test_a_hub_on_loopback_answers_only_to_loopback_names(hub, host, allowed):
         status = e.code
         assert json.loads(e.read())["error"] == "SecurityError"
     assert status == (200 if allowed else 400)
+
+
+def test_trusted_host_names_follow_the_listening_address_and_the_configured_names():
+    from coordinator.web import trusted_hosts
+    assert trusted_hosts("0.0.0.0") is None and trusted_hosts("192.168.1.5", "a.example") is None
+    assert "localhost" in trusted_hosts("127.0.0.1") and "evil.example" not in trusted_hosts("127.0.0.1")
+    assert {"a.example", "b.example"} <= set(trusted_hosts("127.0.0.1", " a.example, b.example ,"))

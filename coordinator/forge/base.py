@@ -27,6 +27,8 @@ class PullRequest:
     labels: tuple[str, ...] = ()
     mergeable: bool | None = None   # None: not known (yet)
     merged: bool = False
+    changed_files: int | None = None  # how many files the PR changes, when the forge says
+    mergeable_state: str | None = None  # GitHub's: clean, dirty, behind (protection wants it up to date), ...
 
 
 class Forge(Protocol):
@@ -38,6 +40,9 @@ class Forge(Protocol):
 
     def find_open_pr(self, head: str) -> PullRequest | None:
         """The open PR whose head branch is `head`, if any."""
+
+    def open_prs(self, limit: int = 1000) -> list[PullRequest]:
+        """Every open PR, newest first (at most `limit`)."""
 
     def get_pr(self, number: int) -> PullRequest:
         """One PR; PrNotFound if there is none with that number."""
@@ -51,6 +56,23 @@ class Forge(Protocol):
 
     def comment(self, number: int, body: str) -> None:
         """Add a comment to the PR's conversation."""
+
+    def statuses(self, sha: str) -> list[dict]:
+        """Commit statuses of `sha`, newest first, in the item shape of GitHub's
+        `GET /repos/{o}/{r}/commits/{ref}/statuses` (state, context, created_at, updated_at, id)."""
+
+    def check_runs(self, sha: str) -> list[dict]:
+        """Check runs of `sha`, items of GitHub's `check_runs` list (name, status, conclusion, ...)."""
+
+    def set_status(self, sha: str, state: str, context: str, description: str = "") -> dict:
+        """Record a commit status (error | failure | pending | success) on `sha`."""
+
+    def request_reviewers(self, number: int, reviewers: tuple[str, ...], teams: tuple[str, ...] = ()) -> None:
+        """Ask these people (and teams) to review the PR."""
+
+    def merge(self, number: int, sha: str, method: str) -> str:
+        """Merge the PR if and only if its head is still `sha`; returns the merge commit.
+        HeadMoved (409) if the head is another commit now, NotMergeable (405) if it cannot merge."""
 
 
 class ForgeError(AgentcomError):
@@ -78,6 +100,37 @@ class PrNotFound(ForgeError):
     def __init__(self, number: int):
         self.number = number
         super().__init__(f"no pull request #{number}", 404)
+
+
+class HeadMoved(ForgeError):
+    def __init__(self, number: int, sha: str):
+        self.number, self.sha = number, sha
+        super().__init__(f"pull request #{number} moved past {sha[:12]}; review its new head before merging", 409)
+
+
+class NotMergeable(ForgeError):
+    def __init__(self, number: int, why: str = "it conflicts with its base or is closed"):
+        self.number = number
+        super().__init__(f"pull request #{number} cannot be merged: {why}", 405)
+
+
+STATUS_STATES = ("error", "failure", "pending", "success")
+MERGE_METHODS = ("merge", "squash", "rebase")
+
+
+def check_status(sha: str, state: str, context: str, description: str) -> None:
+    """Bounds on a commit status, the same for every forge."""
+    problems = []
+    if not isinstance(sha, str) or not (len(sha) in (40, 64) and all(c in "0123456789abcdef" for c in sha)):
+        problems.append("sha must be a full commit id (40 or 64 hex digits)")
+    if state not in STATUS_STATES:
+        problems.append(f"state must be one of {', '.join(STATUS_STATES)}")
+    if not isinstance(context, str) or not 0 < len(context) <= 255 or not context.isprintable():
+        problems.append("context must be one line of 1-255 characters")
+    if not isinstance(description, str) or len(description) > 140:
+        problems.append("description must be text of at most 140 characters")
+    if problems:
+        raise ForgeError("commit status refused: " + "; ".join(problems), 422)
 
 
 def check_pr_text(title: str, body: str, labels: tuple[str, ...]) -> None:

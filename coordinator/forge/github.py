@@ -12,8 +12,8 @@ import urllib.parse
 import urllib.request
 
 from ..prs import label_problems
-from .base import (COMMENT_MAX, FILES_MAX, ForgeError, NoCommits, PrExists, PrNotFound, PullRequest,
-                   check_pr_text)
+from .base import (COMMENT_MAX, FILES_MAX, MERGE_METHODS, ForgeError, HeadMoved, NoCommits, NotMergeable,
+                   PrExists, PrNotFound, PullRequest, check_pr_text, check_status)
 
 API = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -70,6 +70,10 @@ class GitHubForge:
         self._expect(status, doc, 200, "list pull requests")
         return self._pr(doc[0]) if doc else None
 
+    def open_prs(self, limit: int = 1000) -> list[PullRequest]:
+        return [self._pr(doc) for doc in self._pages(f"/repos/{self.repo}/pulls", None, "list open pull requests",
+                                                     limit, {"state": "open"})]
+
     def get_pr(self, number: int) -> PullRequest:
         status, doc, _ = self._request("GET", f"/repos/{self.repo}/pulls/{int(number)}")
         if status == 404:
@@ -108,6 +112,56 @@ class GitHubForge:
         if status == 404:
             raise PrNotFound(number)
         self._expect(status, doc, 201, f"comment on pull request #{number}")
+
+    def statuses(self, sha: str) -> list[dict]:
+        return self._pages(f"/repos/{self.repo}/commits/{_ref(sha)}/statuses", None, "list commit statuses")
+
+    def check_runs(self, sha: str) -> list[dict]:
+        return self._pages(f"/repos/{self.repo}/commits/{_ref(sha)}/check-runs", "check_runs", "list check runs")
+
+    def set_status(self, sha: str, state: str, context: str, description: str = "") -> dict:
+        check_status(sha, state, context, description)
+        status, doc, _ = self._request("POST", f"/repos/{self.repo}/statuses/{sha}",
+                                       {"state": state, "context": context, "description": description})
+        self._expect(status, doc, 201, f"set a status on {sha[:12]}")
+        return doc
+
+    def request_reviewers(self, number: int, reviewers: tuple[str, ...], teams: tuple[str, ...] = ()) -> None:
+        if not reviewers and not teams:
+            return
+        status, doc, _ = self._request("POST", f"/repos/{self.repo}/pulls/{int(number)}/requested_reviewers",
+                                       {"reviewers": list(reviewers), "team_reviewers": list(teams)})
+        if status == 404:
+            raise PrNotFound(number)
+        self._expect(status, doc, 201, f"request reviewers for pull request #{number}")
+
+    def merge(self, number: int, sha: str, method: str) -> str:
+        if method not in MERGE_METHODS:
+            raise ForgeError(f"merge method {method!r} is not one of {', '.join(MERGE_METHODS)}")
+        status, doc, _ = self._request("PUT", f"/repos/{self.repo}/pulls/{int(number)}/merge",
+                                       {"sha": sha, "merge_method": method})
+        if status == 404:
+            raise PrNotFound(number)
+        if status == 409:
+            raise HeadMoved(number, sha)
+        if status == 405:
+            raise NotMergeable(number, doc.get("message", "GitHub says it is not mergeable"))
+        self._expect(status, doc, 200, f"merge pull request #{number}")
+        return doc["sha"]
+
+    def _pages(self, path: str, key: str | None, what: str, limit: int = 1000, query: dict | None = None) -> list:
+        """Every item of a paged list (at most `limit`); `key` names the list in an object answer."""
+        query = {**(query or {}), "per_page": str(PER_PAGE)}
+        items: list[dict] = []
+        while path and len(items) < limit:
+            status, doc, headers = self._request("GET", path, query=query)
+            self._expect(status, doc, 200, what)
+            page = doc.get(key, []) if key and isinstance(doc, dict) else doc
+            if not isinstance(page, list):
+                raise ForgeError(f"GitHub's answer to {what} in {self.repo} is not a list")
+            items += page
+            path, query = self._next_page(headers.get("Link", "")), None
+        return items[:limit]
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -172,7 +226,17 @@ class GitHubForge:
                            head_sha=doc["head"]["sha"], base=doc["base"]["ref"], title=doc["title"],
                            body=doc.get("body") or "", author=(doc.get("user") or {}).get("login", ""),
                            labels=tuple(label["name"] for label in doc.get("labels", ())),
-                           mergeable=doc.get("mergeable"), merged=bool(doc.get("merged")))
+                           mergeable=doc.get("mergeable"), merged=bool(doc.get("merged")),
+                           changed_files=doc.get("changed_files") if isinstance(doc.get("changed_files"), int)
+                           else None,
+                           mergeable_state=doc.get("mergeable_state") if isinstance(doc.get("mergeable_state"), str)
+                           else None)
+
+
+def _ref(sha: str) -> str:
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha):
+        raise ForgeError(f"{str(sha)[:80]!r} is not a full commit id")
+    return sha
 
 
 def _json(data: bytes):

@@ -9,7 +9,8 @@ from pathlib import Path
 from ..client import HttpBackend
 from ..errors import HubRefused, NotARepo
 from ..gitrepo import GitRepo
-from .base import FILES_MAX, ForgeError, NoCommits, PrExists, PrNotFound, PullRequest, check_pr_text
+from .base import (FILES_MAX, ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound, PullRequest,
+                   check_pr_text, check_status)
 from .files import github_item
 
 
@@ -61,6 +62,13 @@ class LocalForge:
             raise ForgeError(f"the hub refused: {e.message}", e.status) from None
         return self._pr(found[0]) if found else None
 
+    def open_prs(self, limit: int = 1000) -> list[PullRequest]:
+        try:
+            found = self.hub.find_prs(repo=self.repo, state="open")
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused: {e.message}", e.status) from None
+        return [self._pr(r) for r in found[:limit]]
+
     def get_pr(self, number: int) -> PullRequest:
         return self._pr(self._record(number))
 
@@ -101,6 +109,60 @@ class LocalForge:
         except HubRefused as e:
             raise ForgeError(f"the hub refused the comment: {e.message}", e.status) from None
 
+    def statuses(self, sha: str) -> list[dict]:
+        """The statuses recorded on `sha` in any of this repo's open PR records, newest first."""
+        try:
+            found = self.hub.find_prs(repo=self.repo)
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused: {e.message}", e.status) from None
+        items = [s for r in found for s in r.get("statuses") or () if s.get("sha") == sha]
+        return sorted(items, key=lambda s: (s.get("updated_at", ""), s.get("id", 0)), reverse=True)
+
+    def check_runs(self, sha: str) -> list[dict]:
+        return []  # check runs are a GitHub App's; a local CI reports commit statuses
+
+    def set_status(self, sha: str, state: str, context: str, description: str = "") -> dict:
+        check_status(sha, state, context, description)
+        try:
+            found = self.hub.find_prs(repo=self.repo, state="open")
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused: {e.message}", e.status) from None
+        target = next((r for r in found if str(self._head_of(r)) == sha), None)
+        if target is None:
+            raise ForgeError(f"no open pull request of {self.repo} has {sha[:12]} as its head", 422)
+        try:
+            return self.hub.status_pr(target["number"], {"sha": sha, "state": state, "context": context,
+                                                         "description": description})
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused the status: {e.message}", e.status) from None
+
+    def request_reviewers(self, number: int, reviewers: tuple[str, ...], teams: tuple[str, ...] = ()) -> None:
+        self._record(number)
+        if not reviewers and not teams:
+            return
+        try:
+            self.hub.request_reviewers_pr(number, list(reviewers), list(teams))
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused the reviewers: {e.message}", e.status) from None
+
+    def merge(self, number: int, sha: str, method: str) -> str:
+        self._record(number)
+        try:
+            return self.hub.merge_pr(number, sha, method)["sha"]
+        except HubRefused as e:
+            if e.status == 409:
+                raise HeadMoved(number, sha) from None
+            if e.status == 405:
+                raise NotMergeable(number, e.message) from None
+            raise ForgeError(f"the hub refused the merge: {e.message}", e.status) from None
+
+    def _head_of(self, record: dict):
+        git = self._git()
+        try:
+            return self._head(git, record)
+        finally:
+            git.close()
+
     def _head(self, git: GitRepo, record: dict):
         """The head branch's commit now, or the one it had when opened if the branch is gone."""
         return git.resolve(f"refs/heads/{record['head']}") or git.resolve(record["head_sha"])
@@ -110,9 +172,12 @@ class LocalForge:
         try:
             head, base = self._head(git, record), git.resolve(f"refs/heads/{record['base']}")
             mergeable = git.mergeable(base, head) if base is not None and record["state"] == "open" else None
+            changed = len(git.compare(base, head, FILES_MAX)) if base is not None else None
         finally:
             git.close()
         return PullRequest(number=record["number"], url=f"{self.hub.url}/api/prs/{record['number']}",
                            state=record["state"], head=record["head"], head_sha=str(head), base=record["base"],
                            title=record["title"], body=record["body"], author=record["author"],
-                           labels=tuple(record["labels"]), mergeable=mergeable)
+                           labels=tuple(record["labels"]), mergeable=mergeable,
+                           merged=bool(record.get("merged")), changed_files=changed,
+                           mergeable_state={True: "clean", False: "dirty"}.get(mergeable))

@@ -2,5 +2,7 @@
 
 Pure modules (no I/O, no clock, no randomness of their own; a test scans their imports):
 rules, findings, patch, secretscan, manifests, untrusted, checks, diffscan, verdict, record.
-The reviewer that reads pull requests and acts on verdicts through a forge is not built yet.
+With I/O: reviewer (reads pull requests and acts on verdicts through a forge), books (where its
+decisions go: the hub, in this process or over HTTP), alerts (the operator's notice), service
+(the hub's review thread), setup (settings and secret files), command (`agentcom gatekeeper`).
 """

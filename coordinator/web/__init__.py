@@ -10,31 +10,41 @@ MAX_BODY = 256 * 1024
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
-def trusted_hosts(listen_host: str | None) -> list[str] | None:
+def trusted_hosts(listen_host: str | None, also: str = "") -> list[str] | None:
     """The Host names a hub listening on `listen_host` answers to. On a loopback address only
-    loopback names, so a web page whose own name was made to point at 127.0.0.1 (DNS
-    rebinding) cannot read the state or the task prompts through the user's browser; on any
-    other address every name (put a proxy that checks names in front)."""
+    loopback names and those in `also` (a proxy's name), so a web page whose own name was made
+    to point at 127.0.0.1 (DNS rebinding) cannot read the state or the task prompts through the
+    user's browser; on any other address every name (put a proxy that checks names in front)."""
     if listen_host is None or not (listen_host in LOOPBACK_NAMES or listen_host.startswith("127.")):
         return None
-    return sorted({*LOOPBACK_NAMES, listen_host})
+    return sorted({*LOOPBACK_NAMES, listen_host, *(n.strip() for n in also.split(",") if n.strip())})
 
 
-def create_app(hub, tokens, listen_host: str | None = None) -> Flask:
+def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
+               webhook_secret: str | None = None) -> Flask:
+    """`gatekeeper` is the running GatekeeperService (if any); POST /api/webhooks/github needs
+    `webhook_secret` and refuses every delivery without it."""
     from ..metrics import registry_for
     from .api import api
     from .csrf import refuse_cross_site
     from .pages import pages
     from .prs import prs
+    from .reviews import reviews
+    from .webhooks import Deliveries, webhooks
 
     app = Flask("agentcom")
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TRUSTED_HOSTS=trusted_hosts(listen_host))
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TRUSTED_HOSTS=trusted_hosts(listen_host, hub.config.hub.host_names))
     app.json.sort_keys = False
     app.extensions["agentcom.hub"] = hub
     app.extensions["agentcom.tokens"] = tokens
     app.register_blueprint(api)
     app.register_blueprint(prs)
     app.register_blueprint(pages)
+    app.register_blueprint(reviews)
+    app.register_blueprint(webhooks)
+    app.extensions["agentcom.gatekeeper"] = gatekeeper
+    app.extensions["agentcom.webhook_secret"] = webhook_secret.encode() if webhook_secret else None
+    app.extensions["agentcom.deliveries"] = Deliveries()
     app.extensions["agentcom.metrics"] = registry_for(hub)
     app.before_request(refuse_cross_site)
 

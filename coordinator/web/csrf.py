@@ -4,7 +4,8 @@ A browser marks each request with `Sec-Fetch-Site` and, on a POST, `Origin`. A c
 when either says it comes from another site, and a request a browser marked must also carry the
 `X-Agentcom-Request` header, which a cross-site form cannot send and a cross-site script may
 send only after a CORS preflight this hub never approves. Clients that are not browsers (the CLI,
-sidecars, curl) send none of these and are judged by their token alone.
+sidecars, curl) send none of these and are judged by their token alone. GitHub's webhook
+deliveries are exempt: they carry an HMAC signature instead (web/webhooks.py).
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from flask import jsonify, request
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 HEADER = "X-Agentcom-Request"
+WEBHOOK_PATH = "/api/webhooks/github"  # signed with HMAC-SHA256 instead
 
 
 def refuse_cross_site():
     """A before_request hook: None to go on, or the 403 answer."""
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or request.path == WEBHOOK_PATH:
         return None
     site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")

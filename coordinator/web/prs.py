@@ -1,5 +1,6 @@
-"""JSON API for the local forge's pull requests under /api/prs. Opening, labelling and
-commenting need an agent or the operator token; each is one commit made by the hub's loop."""
+"""JSON API for the local forge's pull requests under /api/prs. Opening, labelling, commenting
+and commit statuses need an agent or the operator token, requesting reviewers and merging the
+operator's; each change is one commit made by the hub's loop."""
 from __future__ import annotations
 
 import functools
@@ -8,8 +9,9 @@ from flask import Blueprint, g, jsonify, request
 
 from .. import prbook
 from ..errors import UsageError
+from ..forge.base import check_status
 from ..prs import STATES, is_branch
-from .api import _hub, _json_body, _tokens
+from .api import _hub, _json_body, _requires, _tokens
 
 prs = Blueprint("prs", __name__, url_prefix="/api/prs")
 
@@ -68,3 +70,32 @@ def labels(number):
 def comment(number):
     hub, body = _hub(), _json_body()
     return jsonify(hub.call(prbook.comment, hub, number, body.get("body"), g.who["name"])), 201
+
+
+@prs.post("/<int:number>/statuses")
+@_any_role
+def status(number):
+    hub, body = _hub(), _json_body()
+    item = {"sha": body.get("sha"), "state": body.get("state"), "context": body.get("context"),
+            "description": body.get("description") or ""}
+    check_status(item["sha"], item["state"], item["context"], item["description"])
+    return jsonify(hub.call(prbook.set_status, hub, number, item, g.who["name"])), 201
+
+
+@prs.post("/<int:number>/requested_reviewers")
+@_requires("operator")
+def reviewers(number):
+    hub, body = _hub(), _json_body()
+    record = hub.call(prbook.request_reviewers, hub, number, body.get("reviewers") or [],
+                      body.get("team_reviewers") or [], g.who["name"])
+    return jsonify(reviewers=record["reviewers"], team_reviewers=record["team_reviewers"]), 201
+
+
+@prs.put("/<int:number>/merge")
+@_requires("operator")
+def merge(number):
+    from ..prmerge import merge as merge_pr
+
+    hub, body = _hub(), _json_body()
+    record = merge_pr(hub, number, body.get("sha"), body.get("merge_method", "merge"), g.who["name"])
+    return jsonify(sha=record["merge_sha"], merged=True, message="Pull Request successfully merged")

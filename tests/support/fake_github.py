@@ -4,9 +4,11 @@ answering with GitHub's documented status codes and JSON shapes (Enterprise-styl
 
 State lives in `FakeGitHub`: repositories (each backed by a real bare git repo, which is where
 branches and heads live, just as a push to GitHub would put them), pull requests, labels,
-comments, users by token, and queued rate-limit answers. Changed files are computed with the git
-CLI, independently of the forge code under test. New resources (statuses, check runs, merges
-that answer 409 when the head moved) are new routes on the same state.
+comments, users by token, queued rate-limit answers, commit statuses and check runs per SHA,
+requested reviewers and merges. Changed files are computed with the git CLI, independently of
+the forge code under test. As on GitHub: `mergeable` is null on the first read after a push
+(computed in the background), a merge answers 409 when the head moved from the SHA sent and 405
+when the branch cannot merge, and a PR's file list can be cut short (`truncate_files`).
 """
 from __future__ import annotations
 
@@ -42,6 +44,12 @@ class Pull:
     created_at: str = field(default_factory=_now)
     updated_at: str = field(default_factory=_now)
     head_sha: str = ""     # the head when last read from git
+    computed_for: str = ""  # the head whose mergeability has been worked out
+    reviewers: list[str] = field(default_factory=list)
+    team_reviewers: list[str] = field(default_factory=list)
+    merged: bool = False
+    merge_commit_sha: str | None = None
+    merged_by: str | None = None
 
 
 @dataclass
@@ -51,6 +59,11 @@ class Repo:
     path: Path             # the bare git repo holding its branches
     pulls: dict[int, Pull] = field(default_factory=dict)
     next_number: int = 1   # issues and pull requests share one sequence on GitHub
+    statuses: dict[str, list[dict]] = field(default_factory=dict)    # sha → newest first
+    check_runs: dict[str, list[dict]] = field(default_factory=dict)  # sha → runs
+    truncate_files: dict[int, int] = field(default_factory=dict)     # PR number → files listed
+    computing: set[int] = field(default_factory=set)                 # PRs whose mergeable stays null
+    require_up_to_date: bool = False   # branch protection: a head behind its base may not merge
 
     @property
     def full_name(self) -> str:
@@ -74,7 +87,7 @@ class FakeGitHub:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str, int]] = []
         self.rate_limited: list[dict] = []        # headers of answers to give before serving again
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()   # a test hook run inside a request may add state too
         self.app = self._build_app()
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.root = f"http://127.0.0.1:{self._server.server_port}"
@@ -82,6 +95,7 @@ class FakeGitHub:
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-github", daemon=True)
         self._thread.start()
         self._ids = itertools.count(1000)
+        self.before_merge = None                  # a test's hook run just before a merge is judged
 
     def close(self) -> None:
         self._server.shutdown()
@@ -110,6 +124,18 @@ class FakeGitHub:
                 headers.update({"X-RateLimit-Remaining": "0",
                                 "X-RateLimit-Reset": str(int(datetime.now().timestamp()) + reset_in)})
             self.rate_limited.append({"status": status, "headers": headers})
+
+    def add_status(self, full_name: str, sha: str, context: str, state: str) -> dict:
+        """A commit status, as a CI system would post it."""
+        with self.lock:
+            return self._status(self.repos[full_name], sha, {"state": state, "context": context}, "ci")
+
+    def add_check_run(self, full_name: str, sha: str, name: str, status: str = "completed",
+                      conclusion: str | None = "success") -> dict:
+        """A check run, as a GitHub App would create it."""
+        with self.lock:
+            return self._check_run(self.repos[full_name], sha, {"name": name, "head_sha": sha, "status": status,
+                                                                **({"conclusion": conclusion} if conclusion else {})})
 
     # --- the API ---------------------------------------------------------------------------
 
@@ -198,7 +224,7 @@ class FakeGitHub:
             pull = repo.pulls.get(number)
             if pull is None:
                 return _error(404, "Not Found")
-            page, links = _page(self._files(repo, pull)[:3000])
+            page, links = _page(self._files(repo, pull)[:repo.truncate_files.get(number, 3000)])
             return jsonify(page), 200, links
 
         @repo_route("/issues/<int:number>/labels", ["POST"])
@@ -238,6 +264,81 @@ class FakeGitHub:
                 return _error(404, "Not Found")
             return jsonify(pull.comments)
 
+        @repo_route("/statuses/<sha>", ["POST"])
+        def create_status(repo: Repo, sha: str):
+            body = request.get_json(force=True, silent=True)
+            if not isinstance(body, dict) or body.get("state") not in ("error", "failure", "pending", "success"):
+                return _invalid([{"resource": "Status", "field": "state", "code": "invalid"}])
+            if repo.git("cat-file", "-t", sha, check=False).strip() != "commit":
+                return _invalid([{"resource": "Status", "field": "sha", "code": "invalid"}])
+            return jsonify(self._status(repo, sha, body, request.login)), 201
+
+        @repo_route("/commits/<ref>/statuses", ["GET"])
+        def list_statuses(repo: Repo, ref: str):
+            page, links = _page(repo.statuses.get(ref, []))
+            return jsonify(page), 200, links
+
+        @repo_route("/check-runs", ["POST"])
+        def create_check_run(repo: Repo):
+            body = request.get_json(force=True, silent=True)
+            if not isinstance(body, dict) or not body.get("name") or not body.get("head_sha"):
+                return _invalid([{"resource": "CheckRun", "field": "name", "code": "missing_field"}])
+            return jsonify(self._check_run(repo, body["head_sha"], body)), 201
+
+        @repo_route("/commits/<ref>/check-runs", ["GET"])
+        def list_check_runs(repo: Repo, ref: str):
+            runs = repo.check_runs.get(ref, [])
+            page, links = _page(runs)
+            return jsonify({"total_count": len(runs), "check_runs": page}), 200, links
+
+        @repo_route("/pulls/<int:number>/requested_reviewers", ["POST"])
+        def request_reviewers(repo: Repo, number: int):
+            pull = repo.pulls.get(number)
+            if pull is None:
+                return _error(404, "Not Found")
+            body = request.get_json(force=True, silent=True) or {}
+            users, teams = body.get("reviewers") or [], body.get("team_reviewers") or []
+            if pull.user in users:  # GitHub: the author cannot review their own pull request
+                return _invalid([{"resource": "PullRequest", "code": "custom",
+                                  "message": "Review cannot be requested from pull request author."}])
+            pull.reviewers = list(dict.fromkeys(pull.reviewers + users))
+            pull.team_reviewers = list(dict.fromkeys(pull.team_reviewers + teams))
+            doc = self._pull_json(repo, pull, full=False)
+            doc["requested_reviewers"] = [self._user_json(u) for u in pull.reviewers]
+            doc["requested_teams"] = [{"slug": t, "name": t} for t in pull.team_reviewers]
+            return jsonify(doc), 201
+
+        @repo_route("/pulls/<int:number>/merge", ["PUT"])
+        def merge_pull(repo: Repo, number: int):
+            pull = repo.pulls.get(number)
+            if pull is None:
+                return _error(404, "Not Found")
+            body = request.get_json(force=True, silent=True) or {}
+            if self.before_merge is not None:
+                self.before_merge(repo, pull)
+            head_sha = repo.sha(pull.head) or pull.head_sha
+            base_sha = repo.sha(pull.base)
+            if pull.state != "open" or pull.merged:
+                return _error(405, "Pull Request is not mergeable")
+            if body.get("sha") and body["sha"] != head_sha:
+                return _error(409, "Head branch was modified. Review and try the merge again.")
+            method = body.get("merge_method", "merge")
+            if method not in ("merge", "squash", "rebase"):
+                return _invalid([{"resource": "PullRequest", "field": "merge_method", "code": "invalid"}])
+            tree = subprocess.run(["git", f"--git-dir={repo.path}", "merge-tree", "--write-tree", base_sha, head_sha],
+                                  capture_output=True, text=True, timeout=60)
+            if tree.returncode != 0:
+                return _error(405, "Pull Request is not mergeable")
+            if self._behind(repo, base_sha, head_sha):
+                return _error(405, "Head branch is out of date. Review and try the merge again.")
+            tree_id = tree.stdout.split("\n")[0].strip()
+            parents = ["-p", base_sha] + (["-p", head_sha] if method == "merge" else [])
+            message = f"{pull.title} (#{number})"
+            sha = repo.git("commit-tree", tree_id, *parents, "-m", message).strip()
+            repo.git("update-ref", f"refs/heads/{pull.base}", sha, base_sha)
+            pull.state, pull.merged, pull.merge_commit_sha, pull.merged_by = "closed", True, sha, request.login
+            return jsonify({"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
+
         @app.errorhandler(404)
         def _nothing_here(_e):
             return _error(404, "Not Found")
@@ -249,6 +350,33 @@ class FakeGitHub:
         return app
 
     # --- shapes ----------------------------------------------------------------------------
+
+    def _behind(self, repo: Repo, base_sha: str, head_sha: str) -> bool:
+        """Branch protection that wants heads up to date, and this head lacks a commit of the base."""
+        if not repo.require_up_to_date:
+            return False
+        return subprocess.run(["git", f"--git-dir={repo.path}", "merge-base", "--is-ancestor", base_sha, head_sha],
+                              capture_output=True, timeout=60).returncode != 0
+
+    def _status(self, repo: Repo, sha: str, body: dict, login: str) -> dict:
+        sid = next(self._ids)
+        status = {"url": f"{self.url}/repos/{repo.full_name}/statuses/{sha}", "id": sid, "node_id": f"SC_{sid}",
+                  "state": body["state"], "description": body.get("description"),
+                  "target_url": body.get("target_url"), "context": body.get("context") or "default",
+                  "created_at": _now(), "updated_at": _now(), "creator": self._user_json(login)}
+        repo.statuses.setdefault(sha, []).insert(0, status)
+        return status
+
+    def _check_run(self, repo: Repo, sha: str, body: dict) -> dict:
+        rid = next(self._ids)
+        status = body.get("status", "queued")
+        run = {"id": rid, "node_id": f"CR_{rid}", "head_sha": sha, "name": body["name"], "status": status,
+               "conclusion": body.get("conclusion") if status == "completed" else None,
+               "started_at": _now(), "completed_at": _now() if status == "completed" else None,
+               "url": f"{self.url}/repos/{repo.full_name}/check-runs/{rid}",
+               "html_url": f"{self.root}/{repo.full_name}/runs/{rid}", "app": {"slug": "ci"}}
+        repo.check_runs.setdefault(sha, []).append(run)
+        return run
 
     def _user_json(self, login: str) -> dict:
         return {"login": login, "id": abs(hash(login)) % 10**7, "type": "User",
@@ -278,15 +406,25 @@ class FakeGitHub:
                "head": self._branch_json(repo, pull.head, head_sha),
                "base": self._branch_json(repo, pull.base, base_sha), "author_association": "CONTRIBUTOR"}
         if full:
-            # GitHub computes mergeability in the background: null until then (here: on the first read)
+            # GitHub computes mergeability in the background: null on the first read after a push
             mergeable = None
-            if compute and base_sha and head_sha:
+            if pull.number in repo.computing:
+                pass
+            elif compute and base_sha and head_sha and pull.computed_for != head_sha:
+                pull.computed_for = head_sha if pull.state == "open" else ""
+            elif compute and base_sha and head_sha:
                 done = subprocess.run(["git", f"--git-dir={repo.path}", "merge-tree", "--write-tree", base_sha,
                                        head_sha], capture_output=True, timeout=60)
                 mergeable = done.returncode == 0
             files = self._files(repo, pull)
-            doc.update({"merged": False, "mergeable": mergeable,
-                        "mergeable_state": {True: "clean", False: "dirty", None: "unknown"}[mergeable],
+            if pull.merged:
+                mergeable = False
+            state = {True: "clean", False: "dirty", None: "unknown"}[mergeable]
+            if mergeable and self._behind(repo, base_sha, head_sha):
+                state = "behind"
+            doc.update({"merged": pull.merged, "mergeable": mergeable, "merge_commit_sha": pull.merge_commit_sha,
+                        "merged_by": self._user_json(pull.merged_by) if pull.merged_by else None,
+                        "mergeable_state": state,
                         "comments": len(pull.comments), "commits": int(repo.git(
                             "rev-list", "--count", f"{base_sha}..{head_sha}").strip() or 0),
                         "additions": sum(f["additions"] for f in files),

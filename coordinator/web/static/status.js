@@ -104,6 +104,26 @@
     fill("dead", rows, emptyRow(5, "The dead letter is empty."));
   }
 
+  function prLink(r) {
+    const label = `${r.repo.split("/").slice(-2).join("/")}#${r.pull}`;
+    // only a web address becomes a link: a record's url is never trusted as a script
+    const safe = typeof r.url === "string" && /^https?:\/\//.test(r.url);
+    return [safe ? el("a", {href: r.url, rel: "noopener noreferrer"}, label) : el("span", {}, label),
+            r.title ? el("span", {class: "hint"}, " ", r.title) : null];
+  }
+
+  function renderEscalations(escalations) {
+    const rows = escalations.items.map((r) => el("tr", {"data-pull": String(r.pull), class: "verdict-" + r.action},
+      el("td", {}, ...prLink(r)),
+      el("td", {}, r.task ? taskLink(r.task) : "–", r.agent ? el("span", {class: "hint"}, " ", r.agent) : null),
+      el("td", {}, el("span", {class: "badge"}, r.action), " ", el("span", {class: "hint"}, `score ${r.score}`)),
+      el("td", {}, el("ul", {class: "reasons"}, r.reasons.map((x) => el("li", {}, x))))));
+    if (escalations.total > escalations.items.length) {
+      rows.push(emptyRow(4, `and ${escalations.total - escalations.items.length} more`));
+    }
+    fill("escalations", rows, emptyRow(4, "No pull request waits for a human."));
+  }
+
   function renderRejected(rejected) {
     fill("rejected", rejected.items.map((r) => el("li", {},
       el("code", {}, r.file || r.path), " ", el("span", {class: "hint"}, when(r.rejected_at), " · ", r.source || ""),
@@ -156,6 +176,7 @@
     renderLanes(s.lanes, s.next);
     renderRunning(s.running);
     renderCompletions(s.completions);
+    renderEscalations(s.escalations);
     renderDead(s.dead);
     renderRejected(s.rejected);
     renderTokens(s.tokens);

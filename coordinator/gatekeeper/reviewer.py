@@ -1,0 +1,224 @@
+"""The reviewer: reads each open pull request opened by an agent through a Forge, judges it with
+the pure core (`verdict.review`) and acts on the verdict, then has the hub record the decision.
+
+    merge         with the exact head SHA reviewed; a 409 (the head moved) means review again,
+                  never merge what was not reviewed
+    escalate      label, request the configured reviewers, one comment with the reasons, tell the
+    block         operator; once per head and action (block adds a second, louder label)
+    advise-merge  one comment per head: a human merges (auto-merge is off for the repo, or the PR
+                  still carries an escalation label: a human was asked, so a later head is theirs)
+    wait          nothing but the record, and that only when something changed
+
+A branch that cannot merge (a conflict, or behind) becomes a follow-up task pinned to its agent,
+once per head. Where decisions are kept and tasks read is a `Book` (`books.py`: the hub in this
+process, or a running hub over HTTP). Time is an argument (`clock`), never slept.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Callable, Protocol
+
+from ..errors import AgentcomError
+from ..forge.base import FILES_MAX, HeadMoved, NotMergeable, PullRequest
+from ..times import format_time, parse_time
+from . import alerts, record as records, rules as rule_file
+from .verdict import Action, Checks, review as judge
+
+log = logging.getLogger("agentcom.gatekeeper")
+ATTEMPTS = 3            # reviews of one PR in one pass when its head keeps moving
+BLOCK_LABEL = "agentcom:blocked"
+_TASK = re.compile(r"AgentCom task `([A-Za-z0-9][A-Za-z0-9._-]{0,63})`")
+
+
+class Book(Protocol):
+    """Where the reviewer reads rules and tasks and keeps its decisions (the hub: single writer)."""
+
+    def rules(self) -> rule_file.Rules: ...
+    def task(self, task_id: str) -> dict | None: ...
+    def prior(self, repo: str, number: int) -> dict | None: ...
+    def record(self, doc: dict) -> bool: ...
+    def follow_up(self, doc: dict) -> str: ...
+    def open_records(self, repo: str) -> list[dict]: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    number: int
+    action: str
+    head_sha: str
+    committed: bool
+    merged: str | None = None      # the merge commit, when this pass merged
+    followup: str | None = None    # the follow-up task queued by this pass
+
+
+def agent_of(pr: PullRequest, local: bool) -> str | None:
+    """The agent that opened the PR: its `agent:NAME` label, or (local forge) its author."""
+    for label in pr.labels:
+        if label.startswith("agent:") and len(label) > 6:
+            return label[6:]
+    return pr.author if local and pr.author else None
+
+
+def task_of(pr: PullRequest, agent: str) -> str | None:
+    """The task id the PR names, believed only if its branch is that agent's branch for it."""
+    m = _TASK.search(pr.body or "")
+    if m and (pr.head == f"agent/{agent}/{m.group(1)}" or pr.head.startswith(f"agent/{agent}/{m.group(1)}-")):
+        return m.group(1)
+    return None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Reviewer:
+    """Reviews the PRs of one repository (`remote` as the forge names it, `name` as OWNER/NAME)."""
+
+    def __init__(self, forge, book: Book, remote: str, name: str, *, local: bool = False,
+                 clock: Callable[[], datetime] = utcnow, notify_timeout: float = alerts.TIMEOUT):
+        self.forge, self.book, self.remote, self.name, self.local = forge, book, remote, name, local
+        self.clock, self.notify_timeout = clock, notify_timeout
+
+    def review_all(self) -> list[Outcome]:
+        """One pass over every open PR, then over the PRs recorded open that are not any more (so
+        an escalation a human merged or closed leaves the status page); a PR that fails is logged
+        and the pass goes on."""
+        out = []
+        open_now = self.forge.open_prs()
+        for number in sorted({r["pull"] for r in self.book.open_records(self.remote)} - {p.number for p in open_now}):
+            try:
+                self.review(number)
+            except AgentcomError as e:
+                log.error("gatekeeper: %s#%s not checked: %s", self.name, number, e)
+        for pr in open_now:
+            try:
+                found = self.review(pr.number)
+            except AgentcomError as e:  # loop boundary: one PR's failure must not stop the rest
+                log.error("gatekeeper: %s#%s not reviewed: %s", self.name, pr.number, e)
+                continue
+            if found is not None:
+                out.append(found)
+        return out
+
+    def review_head(self, sha: str) -> list[Outcome]:
+        """Review the open PRs whose head is `sha` (a status or check run named only a commit)."""
+        found = [self.review(pr.number) for pr in self.forge.open_prs() if pr.head_sha == sha]
+        return [o for o in found if o is not None]
+
+    def review(self, number: int) -> Outcome | None:
+        """Judge PR `number` and act; None if it is not an open PR by an agent."""
+        for _ in range(ATTEMPTS):
+            try:
+                return self._once(number)
+            except HeadMoved:
+                log.info("gatekeeper: %s#%s moved while being merged; reviewing its new head", self.name, number)
+        raise AgentcomError(f"{self.name}#{number} kept moving through {ATTEMPTS} reviews; next pass")
+
+    def _read(self, number: int, pr: PullRequest):
+        """The PR with the files, statuses and check runs of one head (read again if it moved)."""
+        for _ in range(ATTEMPTS):
+            files = self.forge.pr_files(number)
+            statuses, runs = self.forge.statuses(pr.head_sha), self.forge.check_runs(pr.head_sha)
+            again = self.forge.get_pr(number)
+            if again.head_sha == pr.head_sha:
+                return again, files, statuses, runs
+            pr = again
+        raise HeadMoved(number, pr.head_sha)
+
+    def _once(self, number: int) -> Outcome | None:
+        pr = self.forge.get_pr(number)
+        if pr.state != "open" or pr.merged:
+            self._closed(pr)
+            return None
+        pr, files, statuses, runs = self._read(number, pr)
+        agent = agent_of(pr, self.local)
+        if pr.state != "open" or pr.merged or agent is None:
+            return None
+        rules = self.book.rules()
+        merge = rules.for_repo(self.name)
+        prior = self.book.prior(self.remote, number)
+        now = self.clock()
+        same_head = prior is not None and prior.get("head_sha") == pr.head_sha
+        seen_at = parse_time(prior["seen_at"]) if same_head and prior.get("seen_at") else now
+        elapsed = max(0, int((now - seen_at).total_seconds()))
+        task_id = task_of(pr, agent)
+        task = self.book.task(task_id) if task_id else None
+        truncated = len(files) >= FILES_MAX or (pr.changed_files is not None and len(files) < pr.changed_files)
+        pr_doc = {"number": pr.number, "title": pr.title, "body": pr.body,
+                  "head": {"sha": pr.head_sha, "ref": pr.head}, "user": {"login": pr.author}}
+        # behind a base that branch protection wants it up to date with: as unmergeable as a conflict
+        mergeable = False if pr.mergeable_state == "behind" else pr.mergeable
+        v = judge(files, truncated, pr=pr_doc, task=task, agent=agent,
+                  checks=Checks(tuple(statuses), tuple(runs), mergeable, elapsed), rules=rules, repo=self.name)
+        acted = prior.get("acted_on") if same_head else None
+        doc = {"repo": self.remote, "repo_name": self.name, "pull": number, "url": pr.url, "title": pr.title,
+               "state": "open", "task": task_id, "agent": agent, "head_sha": v.head_sha, "head": pr.head,
+               "seen_at": format_time(seen_at), "decided_at": format_time(now), "action": v.action.value,
+               "score": v.score, "why": v.why, "trust": v.trust,
+               "rules": list(dict.fromkeys(f.rule for f in v.reasons)),
+               "reasons": [{"rule": f.rule, "severity": f.severity.value, "points": f.points,
+                            "explanation": f.explanation, **({"path": f.path} if f.path else {}),
+                            **({"line": f.line} if f.line else {})} for f in v.reasons][:200],
+               "merged_by": None, "acted_on": acted, "followup": prior.get("followup") if same_head else None}
+        merged = followup = None
+        held = [label for label in pr.labels if label in (merge.escalation_label, BLOCK_LABEL)]
+        if v.action is Action.MERGE and held:
+            # a human was asked to look at this PR: a later, safe head does not take it back from them
+            doc["rules"].append("pr.held")
+            doc["action"] = Action.ADVISE.value
+            doc["why"] = (f"Every gate passes, but the pull request carries {held[0]} from an earlier "
+                          "escalation; a human merges, or removes the label to let the gatekeeper merge")
+        if doc["action"] == Action.MERGE.value:
+            try:
+                merged = self.forge.merge(number, v.head_sha, merge.method)  # HeadMoved: review again
+                doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
+            except NotMergeable:
+                doc["rules"].append("checks.conflict")
+                doc["action"] = Action.ESCALATE.value
+                doc["why"] = "Escalated to a human: the forge refused the merge, the branch cannot merge"
+        key = f"{v.head_sha}:{doc['action']}"
+        if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
+            # the comment tells the action taken, which may be milder or louder than the verdict's
+            shown = replace(v, action=Action(doc["action"]), why=doc["why"])
+            doc["notified"] = self._act(pr, shown, doc, merge, rules.notify)
+            doc["acted_on"] = key
+        if mergeable is False and not doc["followup"] and not merged:
+            followup = self.book.follow_up(_followup_task(pr, agent, task, self.remote))
+            doc["followup"] = followup
+        committed = self.book.record(doc)
+        return Outcome(number, doc["action"], v.head_sha, committed, merged, followup)
+
+    def _closed(self, pr: PullRequest) -> None:
+        """A PR recorded open was merged or closed by someone else: its record says so."""
+        prior = self.book.prior(self.remote, pr.number)
+        if prior is not None and prior.get("state", "open") == "open":
+            self.book.record({**prior, "state": "closed", "decided_at": format_time(self.clock()),
+                              "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
+
+    def _act(self, pr: PullRequest, v, doc: dict, merge, notify) -> str | None:
+        """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify)."""
+        self.forge.comment(pr.number, records.comment(v))
+        if doc["action"] == Action.ADVISE.value:
+            return None
+        labels = (merge.escalation_label,) + ((BLOCK_LABEL,) if doc["action"] == Action.BLOCK.value else ())
+        self.forge.add_labels(pr.number, labels)
+        reviewers = tuple(r for r in merge.reviewers if r != pr.author)  # an author cannot review their own PR
+        self.forge.request_reviewers(pr.number, reviewers, merge.team_reviewers)
+        notice = {k: doc[k] for k in ("repo_name", "pull", "url", "title", "task", "agent", "head_sha", "action",
+                                      "score", "why", "rules", "decided_at")}
+        notice["reasons"] = [r["explanation"] for r in doc["reasons"] if r["severity"] != "note"]
+        return alerts.send(notify, notice, self.notify_timeout)
+
+
+def _followup_task(pr: PullRequest, agent: str, task: dict | None, remote: str) -> dict:
+    """A task for the PR's own agent: bring its branch up to date with its base, then push."""
+    title = f"Rebase/update branch {pr.head}"[:200]
+    prompt = (f"Pull request #{pr.number} ({pr.url}) cannot be merged: its branch {pr.head} conflicts with "
+              f"{pr.base} or is behind it. Update the branch {pr.head} from {pr.base} (rebase or merge), "
+              f"resolve the conflicts, run the tests and push the branch again. Do not open a new pull request.")
+    doc = {"title": title, "prompt": prompt, "pin": agent, "priority": (task or {}).get("priority", "normal"),
+           "repo": remote}
+    return doc

@@ -1,0 +1,75 @@
+"""[pure] The gatekeeper's decision records: `reviews/REPO-N.yaml` on main, written by the hub
+only, one per pull request, holding its latest decision (git history keeps every earlier one).
+
+A record says which head was reviewed and when that head was first seen (the clock a required
+check's timeout runs on), the action, score and every reason, who merged, and what was done
+about it (comment, labels, reviewers, operator notified, follow-up task).
+"""
+from __future__ import annotations
+
+import re
+
+REVIEWS_DIR = "reviews"
+RECORD_MAX = 1 << 20
+REASONS_MAX = 200
+ACTIONS = ("merge", "advise-merge", "wait", "escalate", "block")
+# the fields whose change is a new decision; the rest (when, the notification's outcome) is not
+DECISION_KEYS = ("head_sha", "action", "score", "rules", "merged_by", "state")
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def slug(repo: str) -> str:
+    """A file-name-safe name for a repo (`acme/web` → `acme-web`; a path keeps its last parts)."""
+    text = _SLUG.sub("-", repo.removesuffix(".git").strip("/")).strip("-.") or "repo"
+    return text[-80:].lstrip("-.") or "repo"
+
+
+def path_of(repo: str, number: int) -> str:
+    return f"{REVIEWS_DIR}/{slug(repo)}-{int(number)}.yaml"
+
+
+def is_review_path(path: str) -> bool:
+    return path.startswith(REVIEWS_DIR + "/")
+
+
+def changed(prior: dict | None, doc: dict) -> bool:
+    """Whether `doc` records a decision other than `prior` (a new commit is due)."""
+    return prior is None or any(prior.get(k) != doc.get(k) for k in DECISION_KEYS) or \
+        prior.get("followup") != doc.get("followup") or prior.get("acted_on") != doc.get("acted_on")
+
+
+def problems(doc: object) -> list[str]:
+    """What is wrong with a decision record sent to the hub."""
+    if not isinstance(doc, dict):
+        return ["a review record is a JSON object"]
+    out = []
+    for key, kind in (("repo", str), ("pull", int), ("head_sha", str), ("action", str), ("score", int),
+                      ("rules", list), ("reasons", list), ("why", str), ("url", str)):
+        if not isinstance(doc.get(key), kind) or isinstance(doc.get(key), bool):
+            out.append(f"{key} is missing or not a {kind.__name__}")
+    if doc.get("action") not in ACTIONS:
+        out.append(f"action must be one of {', '.join(ACTIONS)}")
+    if isinstance(doc.get("reasons"), list) and len(doc["reasons"]) > REASONS_MAX:
+        out.append(f"at most {REASONS_MAX} reasons")
+    if isinstance(doc.get("repo"), str) and not 0 < len(doc["repo"]) <= 500:
+        out.append("repo is 1-500 characters")
+    return out
+
+
+def counts(records: list[dict]) -> dict:
+    """The status page's pipeline figures: PRs reviewed, merged by the gatekeeper, escalated now."""
+    return {"reviewed": len(records), "merged": sum(1 for r in records if r.get("merged_by")),
+            "escalated": sum(1 for r in records if r.get("action") in ("escalate", "block")
+                             and not r.get("merged_by"))}
+
+
+def escalations(records: list[dict], limit: int = 50) -> list[dict]:
+    """The open escalations, newest first: what a human must look at, with a link and reasons."""
+    found = [r for r in records if r.get("action") in ("escalate", "block") and not r.get("merged_by")
+             and r.get("state", "open") == "open"]
+    found.sort(key=lambda r: str(r.get("decided_at", "")), reverse=True)
+    return [{"repo": r["repo"], "pull": r["pull"], "url": r.get("url"), "title": r.get("title", ""),
+             "action": r["action"], "score": r["score"], "task": r.get("task"), "agent": r.get("agent"),
+             "head_sha": r["head_sha"], "decided_at": r.get("decided_at"),
+             "reasons": [x.get("explanation", "") for x in r.get("reasons", []) if x.get("severity") != "note"][:10]}
+            for r in found[:limit]]

@@ -1,0 +1,41 @@
+"""JSON API for the gatekeeper's decisions under /api/reviews: read by anyone who can read the
+status page, written (one commit per changed decision) with the operator token only, which is
+how `agentcom gatekeeper` records through a running hub."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from .. import reviewbook
+from ..errors import UsageError
+from ..gatekeeper.rules import RULES_FILE
+from .api import _hub, _json_body, _requires
+
+reviews = Blueprint("reviews", __name__, url_prefix="/api/reviews")
+
+
+@reviews.get("")
+def find():
+    repo, pull = request.args.get("repo"), request.args.get("pull")
+    if repo is not None and not 0 < len(repo) <= 500:
+        raise UsageError("repo is 1-500 characters")
+    if pull is not None and not (pull.isdigit() and len(pull) < 10):
+        raise UsageError("pull must be a pull request number")
+    found = [r for r in reviewbook.every(_hub()) if (repo is None or r["repo"] == repo)
+             and (pull is None or r["pull"] == int(pull))]
+    return jsonify(reviews=sorted(found, key=lambda r: str(r.get("decided_at", "")), reverse=True)[:500])
+
+
+@reviews.post("")
+@_requires("operator")
+def record():
+    hub = _hub()
+    return jsonify(hub.call(reviewbook.record, hub, _json_body())), 201
+
+
+@reviews.get("/rules")
+def rules():
+    hub = _hub()
+    with hub.state_lock:
+        entry = hub.git.get(hub.store.tree, RULES_FILE)
+        data = hub.git.read(entry.oid) if entry else b""
+    return jsonify(path=RULES_FILE, text=data.decode(errors="replace"))

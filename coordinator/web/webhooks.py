@@ -1,0 +1,97 @@
+"""POST /api/webhooks/github: GitHub's deliveries, verified and turned into reviews.
+
+A delivery is taken only with a valid `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with the
+configured secret, compared in constant time); with no secret configured every delivery is
+refused. A delivery id seen before is answered and ignored (GitHub redelivers), within a bounded
+memory. `pull_request`, `status`, `check_run` and `check_suite` events of the gatekeeper's repo
+queue a review; anything else is acknowledged and dropped. This endpoint alone skips the page's
+cross-site check: its signature is its authentication.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import threading
+from collections import OrderedDict
+
+from flask import Blueprint, current_app, jsonify, request
+
+PATH = "/api/webhooks/github"
+DELIVERIES_KEPT = 10000
+EVENTS = ("pull_request", "status", "check_run", "check_suite")
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+webhooks = Blueprint("webhooks", __name__)
+
+
+class Deliveries:
+    """The last DELIVERIES_KEPT delivery ids, oldest forgotten first."""
+
+    def __init__(self, kept: int = DELIVERIES_KEPT):
+        self.kept, self._seen, self._lock = kept, OrderedDict(), threading.Lock()
+
+    def first_time(self, delivery: str) -> bool:
+        with self._lock:
+            if delivery in self._seen:
+                return False
+            self._seen[delivery] = True
+            while len(self._seen) > self.kept:
+                self._seen.popitem(last=False)
+            return True
+
+
+def signed(secret: bytes, body: bytes, header: str | None) -> bool:
+    """Whether `header` is `sha256=HEX` of body under secret (constant-time comparison)."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().encode())
+
+
+def targets(event: str, payload: dict) -> list:
+    """What to review for one event: PR numbers, or head SHAs when the event names no PR."""
+    if event == "pull_request":
+        number = payload.get("number") or (payload.get("pull_request") or {}).get("number")
+        return [number] if isinstance(number, int) else []  # a closed PR: its record is closed too
+    if event == "status":
+        sha = payload.get("sha")
+        return [sha] if isinstance(sha, str) and _SHA.fullmatch(sha) else []
+    item = payload.get(event) if isinstance(payload.get(event), dict) else {}
+    numbers = [p.get("number") for p in item.get("pull_requests") or () if isinstance(p, dict)]
+    numbers = [n for n in numbers if isinstance(n, int)]
+    sha = item.get("head_sha")
+    return numbers or ([sha] if isinstance(sha, str) and _SHA.fullmatch(sha) else [])
+
+
+@webhooks.post(PATH)
+def github():
+    secret = current_app.extensions.get("agentcom.webhook_secret")
+    service = current_app.extensions.get("agentcom.gatekeeper")
+    if not secret:
+        return jsonify(error="Forbidden", message="no webhook secret is configured on this hub; set "
+                       "gatekeeper.webhook_secret_file in agentcom.yaml (docs/gatekeeper.md)"), 403
+    body = request.get_data(cache=False)
+    if not signed(secret, body, request.headers.get("X-Hub-Signature-256")):
+        return jsonify(error="Unauthorized", message="X-Hub-Signature-256 does not match the body "
+                       "signed with this hub's webhook secret"), 401
+    delivery = request.headers.get("X-GitHub-Delivery", "")
+    if not 0 < len(delivery) <= 100:
+        return jsonify(error="BadRequest", message="X-GitHub-Delivery must name the delivery"), 400
+    if not current_app.extensions["agentcom.deliveries"].first_time(delivery):
+        return jsonify(delivery=delivery, duplicate=True), 200
+    event = request.headers.get("X-GitHub-Event", "")
+    if event == "ping" or event not in EVENTS:
+        return jsonify(delivery=delivery, event=event[:50], ignored=True), 200
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return jsonify(error="BadRequest", message="the body is not JSON"), 400
+    if not isinstance(payload, dict):
+        return jsonify(error="BadRequest", message="the body is not a JSON object"), 400
+    repo = (payload.get("repository") or {}).get("full_name") if isinstance(payload.get("repository"), dict) else None
+    if service is None or not isinstance(repo, str) or repo.lower() != service.name.lower():
+        return jsonify(delivery=delivery, event=event, ignored=True, message="not the gatekeeper's repository"), 200
+    queued = [t for t in targets(event, payload) if service.wanted(t)]
+    return jsonify(delivery=delivery, event=event, queued=queued), 202
