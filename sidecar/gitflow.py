@@ -24,6 +24,7 @@ PROMPT_SUMMARY = 1500
 STAT_LINES = 60
 DIRTY_SHOWN = 20
 MAX_RESTARTS = 3   # times start-task follows a main that moved while it branched
+REFLOG_MAX = 500   # entries of a branch's reflog searched for the remote's tip
 
 
 class GitflowError(AgentcomError):
@@ -156,6 +157,21 @@ def _fetch(work: Path, remote: str) -> None:
     git(work, "fetch", "--quiet", "--prune", remote)
 
 
+def _is_ancestor(work: Path, older: str, newer: str) -> bool:
+    return run_git(work, "merge-base", "--is-ancestor", older, newer).returncode == 0
+
+
+def _integrated(work: Path, theirs: str, branch: str, *also: str) -> bool:
+    """Whether commit `theirs` is in the local `branch` (or in `also`, e.g. HEAD) now, or was in
+    the branch at some point of its reflog (a rewrite of our own commits): git's
+    --force-if-includes rule. Fails closed: an error of git's counts as not integrated."""
+    tips = {f"refs/heads/{branch}", *also} | set(
+        git(work, "rev-list", "--walk-reflogs", f"--max-count={REFLOG_MAX}", f"refs/heads/{branch}",
+            check=False).split())
+    done = run_git(work, "rev-list", "--max-count=1", theirs, "--not", *sorted(tips))
+    return done.returncode == 0 and not done.stdout.strip()
+
+
 # --- names ---------------------------------------------------------------------------------
 
 def slug(title: str) -> str:
@@ -207,7 +223,17 @@ def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "orig
     _fetch(work, remote)
     local, tracked = _existing(work, remote, agent, task.id)
     if local:
-        git(work, "checkout", "--quiet", local)
+        theirs = _sha(work, f"refs/remotes/{remote}/{local}")
+        mine = _sha(work, f"refs/heads/{local}")
+        if theirs and not _integrated(work, theirs, local):
+            if not _is_ancestor(work, mine, theirs):
+                raise GitflowError(f"{local} here and {remote}/{local} have diverged (someone else pushed to it "
+                                   f"while this clone has commits it does not): merge {remote}/{local} into "
+                                   f"{local}, then start again")
+            git(work, "checkout", "--quiet", local)
+            git(work, "merge", "--quiet", "--ff-only", theirs)  # the remote is ahead: carry on from there
+        else:
+            git(work, "checkout", "--quiet", local)
         return Started(local, _sha(work, f"{remote}/{base}") or "", resumed=True)
     if tracked:
         git(work, "checkout", "--quiet", "--no-track", "-b", tracked, f"{remote}/{tracked}")
@@ -242,16 +268,22 @@ def submit(workdir: Path, task: TaskInfo, agent: str, forge, *, remote: str = "o
     dirty = uncommitted(work)
     if dirty:
         raise DirtyTree(work, dirty)
-    # the lease: the remote branch must still be where we last saw it (or absent), so a push
-    # never drops commits someone else pushed meanwhile; read before the fetch updates it
-    seen = _sha(work, f"refs/remotes/{remote}/{branch}") or ""
     _fetch(work, remote)
     ahead = int(git(work, "rev-list", "--count", f"refs/remotes/{remote}/{base}..HEAD").strip())
     if ahead == 0:
         raise NothingToSubmit(branch, f"{remote}/{base}")
     head = _sha(work, "HEAD")
-    if head != _sha(work, f"refs/remotes/{remote}/{branch}"):
-        done = run_git(work, "push", "--quiet", f"--force-with-lease=refs/heads/{branch}:{seen}", remote,
+    theirs = _sha(work, f"refs/remotes/{remote}/{branch}")
+    if head != theirs:
+        # what the remote has must be in what we push (or have been in this branch before: a
+        # rewrite of our own pushed commits). Where a fetch last left origin/BRANCH proves
+        # nothing, since any fetch (status, start-task, cleanup) moves it to what others pushed
+        if theirs and not _integrated(work, theirs, branch, "HEAD"):
+            raise GitflowError(f"push of {branch} refused: {remote}/{branch} has commits this branch never "
+                               f"had; someone else pushed to it: look at {remote}/{branch} and merge it in, "
+                               "then submit again")
+        # and the lease: the remote branch must still be where this fetch saw it
+        done = run_git(work, "push", "--quiet", f"--force-with-lease=refs/heads/{branch}:{theirs or ''}", remote,
                        f"HEAD:refs/heads/{branch}")
         if done.returncode != 0:
             raise GitflowError(f"push of {branch} refused ({done.stderr.strip()[:300]}); someone else pushed "

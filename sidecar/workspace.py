@@ -28,7 +28,8 @@ def task_tree(state_dir: Path, repo: str, task_id: str) -> Path:
 def prepare(state_dir: Path, repo: str, task: TaskInfo, agent: str, base: str = "main") -> tuple[Path, Started]:
     """The task's worktree on its branch: made (clone, worktree, start-task) or found again. A
     worktree already on this task's branch is carried on as it is (a re-run after a lost run
-    keeps the work in progress)."""
+    keeps the work in progress); a clean one goes through start-task again, so it takes in
+    what others pushed to the branch meanwhile."""
     root = state_dir / "workspaces" / key(repo)
     clone = root / "clone"
     if not (clone / ".git").exists():
@@ -40,8 +41,8 @@ def prepare(state_dir: Path, repo: str, task: TaskInfo, agent: str, base: str = 
     tree = task_tree(state_dir, repo, task.id)
     if (tree / ".git").exists():
         branch = current_branch(tree)
-        if branch and branch.startswith(branch_prefix(agent, task.id)):
-            return tree, Started(branch, "", resumed=True)
+        if branch and branch.startswith(branch_prefix(agent, task.id)) and uncommitted(tree):
+            return tree, Started(branch, "", resumed=True)  # work in progress: as it is
     else:
         tree.parent.mkdir(parents=True, exist_ok=True)
         git(clone, "worktree", "prune")

@@ -335,3 +335,78 @@ def test_the_cli_reads_the_task_from_the_hub_and_the_forge_from_a_sidecar_config
     record = hub.request("GET", f"/api/prs/{json.loads(done.stdout)['number']}")[1]
     assert (record["head"], record["author"]) == (f"agent/cy/{task_id}-tidy-the-docs", "cy")
     assert record["labels"] == ["agent:cy", "priority:urgent"] and record["title"] == "Tidy the docs"
+
+
+# --- others' commits on the task branch -------------------------------------------------------
+
+def _push_a_fixup(remote: Path, where: Path) -> str:
+    """Someone else (a reviewer) pushes a commit on top of the task branch."""
+    other = clone_of(remote, where)
+    git(other, "checkout", "-q", BRANCH)
+    write(other, {"fixup.txt": "a reviewer's fix-up\n"})
+    theirs = commit(other, "fix-up")
+    git(other, "push", "-q", "origin", BRANCH)
+    return theirs
+
+
+def test_start_task_again_takes_in_commits_someone_else_pushed_and_submit_keeps_them(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    submit(work, TASK, "ada", local)
+    theirs = _push_a_fixup(remote, tmp_path / "other")
+
+    again = start_task(work, TASK, "ada")  # fetches: the remote branch is ahead of the local one
+    assert again.resumed and git(work, "rev-parse", "HEAD").stdout.strip() == theirs
+    write(work, {"more.py": "y = 2\n"})
+    mine = commit(work, "more")
+    submit(work, TASK, "ada", local)
+
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == mine
+    assert git(remote, "merge-base", "--is-ancestor", theirs, mine, check=False).returncode == 0
+
+
+def test_submit_after_a_fetch_refuses_to_drop_commits_someone_else_pushed(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    submit(work, TASK, "ada", local)
+    theirs = _push_a_fixup(remote, tmp_path / "other")
+    write(work, {"more.py": "y = 2\n"})
+    commit(work, "more, on the old head")
+    status(work)  # any fetch moves origin/BRANCH to their commit
+
+    with pytest.raises(GitflowError, match="has commits this branch never had; someone else pushed to it"):
+        submit(work, TASK, "ada", local)
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == theirs
+
+
+def test_start_task_refuses_a_branch_that_diverged_from_the_remote_one(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    submit(work, TASK, "ada", local)
+    theirs = _push_a_fixup(remote, tmp_path / "other")
+    write(work, {"more.py": "y = 2\n"})
+    mine = commit(work, "more, not pushed")
+
+    with pytest.raises(GitflowError, match=f"{BRANCH} here and origin/{BRANCH} have diverged"):
+        start_task(work, TASK, "ada")
+    assert git(work, "rev-parse", BRANCH).stdout.strip() == mine
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == theirs
+
+
+def test_submit_may_rewrite_commits_this_branch_pushed_itself(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    submit(work, TASK, "ada", local)
+    status(work)
+    git(work, "commit", "-q", "--amend", "-m", "mine, reworded")
+
+    done = submit(work, TASK, "ada", local)
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == done.head_sha
