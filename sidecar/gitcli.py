@@ -66,11 +66,10 @@ def git_group():
 def start_task_cmd(task_id, agent, task_file, hub, remote, base, directory, as_json):
     """Refuse a dirty tree, fetch, and check out TASK_ID's branch agent/AGENT/TASK_ID-SLUG made
     from the remote's main as just fetched (or the one made before: safe to run again)."""
-    from .gitflow import TaskInfo, git, start_task
+    from .gitflow import TaskInfo, start_task
 
     task = TaskInfo.of(_task(task_id, task_file, hub))
     started = start_task(directory, task, _need_agent(agent), remote=remote, base=base)
-    git(directory, "config", f"branch.{started.branch}.agentcomTask", task.id)
     if as_json:
         click.echo(json.dumps(started.__dict__, indent=2))
     elif started.resumed:

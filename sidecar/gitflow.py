@@ -4,7 +4,8 @@ the pull request) and `status`. Git runs through argv lists only, and task text 
 git at all: the PR's title and body go to the forge over HTTP.
 
 Names: the branch is `agent/AGENT/TASK_ID-SLUG` (SLUG from the title). A re-run finds the
-branch by its `agent/AGENT/TASK_ID` prefix, locally or on the remote, and carries on with it.
+branch it recorded for the task (`branch.NAME.agentcomTask`), or one named exactly so, locally or
+on the remote, and carries on with it.
 """
 from __future__ import annotations
 
@@ -194,20 +195,32 @@ def branch_name(agent: str, task: TaskInfo) -> str:
     return branch_prefix(agent, task.id) + (f"-{s}" if s else "")
 
 
-def _existing(work: Path, remote: str, agent: str, task_id: str) -> tuple[str | None, str | None]:
-    """(a local branch, a remote-tracking branch) made for this task by this agent before."""
-    prefix = branch_prefix(agent, task_id)
+def recorded_task(work: Path, branch: str) -> str | None:
+    """The task start-task recorded for a local branch (`branch.NAME.agentcomTask`)."""
+    return git(work, "config", "--get", f"branch.{branch}.agentcomTask", check=False).strip() or None
 
-    def pick(refs: str, strip: str) -> str | None:
-        for ref in refs.split():
-            name = ref[len(strip):]
-            if name == prefix or name.startswith(prefix + "-"):
-                return name
-        return None
-    local = pick(git(work, "for-each-ref", "--format=%(refname)", f"refs/heads/{prefix}*"), "refs/heads/")
-    tracked = pick(git(work, "for-each-ref", "--format=%(refname)", f"refs/remotes/{remote}/{prefix}*"),
-                   f"refs/remotes/{remote}/")
-    return local, tracked
+
+def belongs(work: Path, branch: str, agent: str, task: TaskInfo, *, local: bool = True) -> bool:
+    """Whether `branch` is this task's: recorded for it, or named exactly as it would be. A
+    prefix is not enough: ids hold dashes, so `agent/A/T-7-1-…` may be task T-7-1's."""
+    recorded = recorded_task(work, branch) if local else None
+    if recorded is not None:
+        return recorded == task.id
+    return branch in (branch_prefix(agent, task.id), branch_name(agent, task))
+
+
+def _existing(work: Path, remote: str, agent: str, task: TaskInfo) -> tuple[str | None, str | None]:
+    """(a local branch, a remote-tracking branch) made for this task by this agent before."""
+    prefix = branch_prefix(agent, task.id)
+    local = [ref[len("refs/heads/"):] for ref in
+             git(work, "for-each-ref", "--format=%(refname)", f"refs/heads/{prefix}*").split()]
+    local = [name for name in local if belongs(work, name, agent, task)]
+    local.sort(key=lambda name: recorded_task(work, name) is None)  # a recorded one first
+    strip = f"refs/remotes/{remote}/"
+    tracked = [ref[len(strip):] for ref in
+               git(work, "for-each-ref", "--format=%(refname)", f"{strip}{prefix}*").split()]
+    tracked = [name for name in tracked if belongs(work, name, agent, task, local=False)]
+    return (local[0] if local else None), (tracked[0] if tracked else None)
 
 
 # --- the three commands --------------------------------------------------------------------
@@ -221,7 +234,7 @@ def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "orig
     if dirty:
         raise DirtyTree(work, dirty)
     _fetch(work, remote)
-    local, tracked = _existing(work, remote, agent, task.id)
+    local, tracked = _existing(work, remote, agent, task)
     if local:
         theirs = _sha(work, f"refs/remotes/{remote}/{local}")
         mine = _sha(work, f"refs/heads/{local}")
@@ -234,9 +247,11 @@ def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "orig
             git(work, "merge", "--quiet", "--ff-only", theirs)  # the remote is ahead: carry on from there
         else:
             git(work, "checkout", "--quiet", local)
+        _record(work, local, task)
         return Started(local, _sha(work, f"{remote}/{base}") or "", resumed=True)
     if tracked:
         git(work, "checkout", "--quiet", "--no-track", "-b", tracked, f"{remote}/{tracked}")
+        _record(work, tracked, task)
         return Started(tracked, _sha(work, f"{remote}/{base}") or "", resumed=True)
     branch = branch_name(agent, task)
     restarts = 0
@@ -245,12 +260,17 @@ def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "orig
         if base_sha is None:
             raise GitflowError(f"the remote '{remote}' has no branch {base}; give the right --base")
         git(work, "checkout", "--quiet", "--no-track", "-B", branch, base_sha)
+        _record(work, branch, task)
         # main may have moved between the fetch and the branch: ask the remote itself
         now = git(work, "ls-remote", "--heads", remote, f"refs/heads/{base}").split()
         if not now or now[0] == base_sha or restarts >= MAX_RESTARTS:
             return Started(branch, base_sha, resumed=False, restarts=restarts)
         restarts += 1
         _fetch(work, remote)
+
+
+def _record(work: Path, branch: str, task: TaskInfo) -> None:
+    git(work, "config", f"branch.{branch}.agentcomTask", task.id)
 
 
 def submit(workdir: Path, task: TaskInfo, agent: str, forge, *, remote: str = "origin",

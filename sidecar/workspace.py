@@ -11,7 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .gitflow import Started, TaskInfo, current_branch, branch_prefix, git, start_task, uncommitted
+from .gitflow import Started, TaskInfo, belongs, current_branch, git, start_task, uncommitted
 
 
 def key(repo: str) -> str:
@@ -41,7 +41,7 @@ def prepare(state_dir: Path, repo: str, task: TaskInfo, agent: str, base: str = 
     tree = task_tree(state_dir, repo, task.id)
     if (tree / ".git").exists():
         branch = current_branch(tree)
-        if branch and branch.startswith(branch_prefix(agent, task.id)) and uncommitted(tree):
+        if branch and belongs(tree, branch, agent, task) and uncommitted(tree):
             return tree, Started(branch, "", resumed=True)  # work in progress: as it is
     else:
         tree.parent.mkdir(parents=True, exist_ok=True)

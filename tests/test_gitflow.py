@@ -410,3 +410,20 @@ def test_submit_may_rewrite_commits_this_branch_pushed_itself(remote, tmp_path, 
 
     done = submit(work, TASK, "ada", local)
     assert git(remote, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == done.head_sha
+
+
+def test_a_task_never_takes_the_branch_of_a_task_whose_id_starts_with_its_own(remote, tmp_path):
+    other_task = TaskInfo("T-7-1", "Add docs", "")
+    first = clone_of(remote, tmp_path / "first")
+    start_task(first, other_task, "ada")
+    write(first, {"docs.md": "docs\n"})
+    commit(first, "docs for T-7-1")
+    git(first, "push", "-q", "origin", "HEAD:refs/heads/agent/ada/T-7-1-add-docs")
+    second = clone_of(remote, tmp_path / "second")  # sees T-7-1's branch only on the remote
+
+    for work in (first, second):
+        git(work, "checkout", "-q", "main")
+        started = start_task(work, TASK, "ada")
+        assert (started.branch, started.resumed) == (BRANCH, False)
+        assert git(work, "rev-parse", "HEAD").stdout.strip() == main_of(remote)
+        assert not (work / "docs.md").exists()
