@@ -274,14 +274,17 @@ def _record(work: Path, branch: str, task: TaskInfo) -> None:
 
 
 def submit(workdir: Path, task: TaskInfo, agent: str, forge, *, remote: str = "origin",
-           base: str = "main") -> Submitted:
+           base: str = "main", branch: str | None = None) -> Submitted:
     """Push the current branch (with a lease: never over someone else's commits) and open its
-    pull request, or find the one already open. Refuses the base branch, a dirty tree and a
-    branch with no commits ahead of the remote's main."""
+    pull request, or find the one already open. Refuses the base branch, a dirty tree, a branch
+    with no commits ahead of the remote's main and, given `branch`, any other branch."""
     work = top(Path(workdir))
-    branch = current_branch(work)
+    expected, branch = branch, current_branch(work)
     if branch is None:
         raise GitflowError(f"{work} is not on a branch (detached HEAD); `agentcom git start-task ID` makes one")
+    if expected is not None and branch != expected:
+        raise GitflowError(f"{work} is on {branch}, not on the task's branch {expected}; commit the work on "
+                           f"{expected} (git checkout {expected}) and submit again")
     if branch in (base, "main", "master"):
         raise GitflowError(f"refusing to submit from {branch}; work on a task branch "
                            "(`agentcom git start-task ID` makes one)")

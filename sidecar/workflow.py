@@ -44,7 +44,7 @@ def after_run(config: SidecarConfig, run: Run, report: dict) -> dict:
         forge = connect(config.forge, run.task["repo"], hub=config.hub, token=config.token,
                         github_api=config.github_api, github_token=config.github_token)
         done = submit(Path(run.notes["workdir"]), TaskInfo.of(run.task), config.agent, forge,
-                      base=config.base_branch)
+                      base=config.base_branch, branch=run.notes["branch"])
     except NothingToSubmit as e:
         note = f"[no pull request: {e}]"
         summary = report.get("summary", "")

@@ -427,3 +427,40 @@ def test_a_task_never_takes_the_branch_of_a_task_whose_id_starts_with_its_own(re
         assert (started.branch, started.resumed) == (BRANCH, False)
         assert git(work, "rev-parse", "HEAD").stdout.strip() == main_of(remote)
         assert not (work / "docs.md").exists()
+
+
+def test_submit_refuses_a_branch_other_than_the_tasks_and_pushes_nothing(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    git(work, "checkout", "-q", "-b", "agent/ada/T-8-someone-elses")  # the agent switched branches
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "on the wrong branch")
+
+    with pytest.raises(GitflowError, match=f"is on agent/ada/T-8-someone-elses, not on the task's branch {BRANCH}"):
+        submit(work, TASK, "ada", local, branch=BRANCH)
+    assert git(remote, "branch", "--list", "agent/*").stdout == ""
+
+
+def test_the_sidecar_reports_a_failure_when_the_agent_left_the_tasks_branch(remote, tmp_path, hub):
+    from sidecar.config import load_config
+    from sidecar.runs import Runs
+    from sidecar.workflow import after_run, before_run
+
+    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
+    assert status_code == 201, body
+    path = tmp_path / "ada.yaml"
+    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\nstate_dir: {tmp_path / 'st'}\n")
+    path.chmod(0o600)
+    config = load_config(path)
+    run = Runs(config.state_dir).create({"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}, 1)
+    before_run(config, run)
+    tree = Path(run.notes["workdir"])
+    git(tree, "checkout", "-q", "-b", "elsewhere")
+    write(tree, {"fix.py": "x = 1\n"})
+    commit(tree, "on the wrong branch")
+
+    report = after_run(config, run, {"kind": "done", "attempt": 1, "summary": "ok"})
+
+    assert report["kind"] == "failed" and report["permanent"] is False
+    assert f"is on elsewhere, not on the task's branch {BRANCH}" in report["reason"]
+    assert git(remote, "branch", "--list", "elsewhere", "agent/*").stdout == ""
