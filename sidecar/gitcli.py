@@ -115,12 +115,12 @@ def submit_cmd(task_id, agent, task_file, hub, config_path, forge_kind, github_a
         config = load_config(config_path)
         agent = agent or config.agent
         forge = connect(config.forge, url, hub=config.hub, token=config.token, github_api=config.github_api,
-                        github_token=config.github_token)
+                        github_token=config.github_token, task=task.id)
     elif forge_kind == "github":
         token = github_token_file.read_text().strip() if github_token_file else os.environ.get("GITHUB_TOKEN")
         forge = connect("github", url, github_api=github_api, github_token=token)
     elif forge_kind == "local":
-        forge = connect("local", url, hub=hub, token=os.environ.get("AGENTCOM_TOKEN"))
+        forge = connect("local", url, hub=hub, token=os.environ.get("AGENTCOM_TOKEN"), task=task.id)
     else:
         raise UsageError("which forge? give --config SIDECAR.yaml, or --forge local|github")
     done = submit(work, task, _need_agent(agent), forge, remote=remote, base=base)

@@ -42,7 +42,7 @@ def after_run(config: SidecarConfig, run: Run, report: dict) -> dict:
         return report
     try:
         forge = connect(config.forge, run.task["repo"], hub=config.hub, token=config.token,
-                        github_api=config.github_api, github_token=config.github_token)
+                        github_api=config.github_api, github_token=config.github_token, task=run.task_id)
         done = submit(Path(run.notes["workdir"]), TaskInfo.of(run.task), config.agent, forge,
                       base=config.base_branch, branch=run.notes["branch"])
     except NothingToSubmit as e:

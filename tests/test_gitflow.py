@@ -15,6 +15,7 @@ from coordinator.forge.local import LocalForge
 from sidecar.gitflow import DirtyTree, GitflowError, NothingToSubmit, TaskInfo, start_task, status, submit
 from sidecar.workspace import cleanup, prepare
 from tests.support.gitenv import git
+from tests.support.held import agent_holding_a_task
 from tests.support.processes import agentcom
 from tests.support.targets import commit, make_remote, write
 
@@ -119,9 +120,8 @@ def test_a_branch_name_is_the_agent_the_task_and_a_short_slug():
 
 @pytest.fixture
 def local(hub, remote):
-    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
-    assert status_code == 201, body
-    return LocalForge(HttpBackend(hub.url, body["token"]), str(remote))
+    token, task = agent_holding_a_task(hub, "ada", repo=str(remote))  # an agent opens PRs for its own task only
+    return LocalForge(HttpBackend(hub.url, token), str(remote), task)
 
 
 def test_submit_refuses_main_a_dirty_tree_and_a_branch_with_nothing_ahead(remote, tmp_path, local):
@@ -316,14 +316,10 @@ def test_the_cli_submits_to_the_local_forge_knowing_the_task_from_start_task(rem
 
 
 def test_the_cli_reads_the_task_from_the_hub_and_the_forge_from_a_sidecar_config(remote, tmp_path, hub):
-    status_code, body = hub.request("POST", "/api/agents", {"name": "cy"})
-    assert status_code == 201, body
+    token, task_id = agent_holding_a_task(hub, "cy", prompt="Tidy the docs", priority="urgent", repo=str(remote))
     config = tmp_path / "cy.yaml"
-    config.write_text(f"hub: {hub.url}\nagent: cy\ntoken: {body['token']}\ncommand: x\n")
+    config.write_text(f"hub: {hub.url}\nagent: cy\ntoken: {token}\ncommand: x\n")
     config.chmod(0o600)
-    status_code, body = hub.request("POST", "/api/tasks", {"prompt": "Tidy the docs", "priority": "urgent"})
-    assert status_code == 201, body
-    task_id = body["id"]
     work = clone_of(remote, tmp_path / "work")
 
     agentcom("git", "start-task", task_id, "--agent", "cy", "--hub", hub.url, "-C", str(work), check=True)

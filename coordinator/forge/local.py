@@ -19,10 +19,11 @@ def local_path(repo: str) -> Path:
 
 
 class LocalForge:
-    """PRs on the bare repo `repo` (as the task names it), recorded through the hub at `hub`."""
+    """PRs on the bare repo `repo` (as the task names it), recorded through the hub at `hub`,
+    for `task` (which the hub requires of an agent's token)."""
 
-    def __init__(self, hub: HttpBackend, repo: str):
-        self.hub, self.repo = hub, repo
+    def __init__(self, hub: HttpBackend, repo: str, task: str | None = None):
+        self.hub, self.repo, self.task = hub, repo, task
         self.path = local_path(repo)
 
     def _git(self) -> GitRepo:
@@ -46,6 +47,8 @@ class LocalForge:
             git.close()
         request = {"repo": self.repo, "head": head, "base": base, "head_sha": str(head_id), "title": title,
                    "body": body, "labels": list(labels)}
+        if self.task:
+            request["task"] = self.task
         try:
             record = self.hub.open_pr(request)
         except HubRefused as e:

@@ -1,5 +1,6 @@
 """JSON API for the local forge's pull requests under /api/prs. Opening, labelling and
-commenting need an agent or the operator token; each is one commit made by the hub's loop."""
+commenting need an agent or the operator token (an agent's only for its own task and its own
+PRs); each is one commit made by the hub's loop."""
 from __future__ import annotations
 
 import functools
@@ -51,7 +52,7 @@ def get(number):
 @_any_role
 def open_pr():
     hub = _hub()
-    record = hub.call(prbook.open_pr, hub, _json_body(), g.who["name"])
+    record = hub.call(prbook.open_pr, hub, _json_body(), g.who["name"], g.who["role"])
     return jsonify(record), 201
 
 
@@ -59,7 +60,7 @@ def open_pr():
 @_any_role
 def labels(number):
     hub, body = _hub(), _json_body()
-    record = hub.call(prbook.add_labels, hub, number, body.get("labels"), g.who["name"])
+    record = hub.call(prbook.add_labels, hub, number, body.get("labels"), g.who["name"], g.who["role"])
     return jsonify(labels=record["labels"])
 
 
@@ -67,4 +68,4 @@ def labels(number):
 @_any_role
 def comment(number):
     hub, body = _hub(), _json_body()
-    return jsonify(hub.call(prbook.comment, hub, number, body.get("body"), g.who["name"])), 201
+    return jsonify(hub.call(prbook.comment, hub, number, body.get("body"), g.who["name"], g.who["role"])), 201
