@@ -7,7 +7,7 @@ hub's own writes carry it over, so neither a request nor a new PR walks every re
 from __future__ import annotations
 
 from .audit import event_message
-from .errors import InvalidTask, TaskNotFound, UsageError
+from .errors import InvalidTask, NotARepo, TaskNotFound, UsageError
 from .forge.base import ForgeError, PrExists, PrNotFound
 from .prs import (COMMENT_MAX, PRS_DIR, label_problems, new_record, number_of, path_of, record_problems,
                   request_problems, text_problems, with_comment, with_labels)
@@ -91,6 +91,22 @@ def _check_agents_request(hub, request: dict, agent: str) -> None:
         raise NotYours(agent, f"repo {request['repo'][:100]!r} is not the repo of task {task_id}")
     if not request["head"].startswith(f"agent/{agent}/"):
         raise NotYours(agent, f"head {request['head']} is not one of this agent's branches (agent/{agent}/...)")
+    # the repo is the task's (the operator's choice), so the hub may look into it: the head
+    # commit recorded must be the branch's own, not any sha an agent names
+    from .forge.local import local_path
+    from .gitrepo import GitRepo
+
+    try:
+        target = GitRepo(local_path(request["repo"]))
+    except NotARepo:
+        raise InvalidTask("pull request", [f"repo {request['repo'][:100]!r} is not a git repo here; the local "
+                                           "forge needs the target's bare repo"]) from None
+    try:
+        at = target.resolve(f"refs/heads/{request['head']}")
+    finally:
+        target.close()
+    if at is None or str(at) != request["head_sha"]:
+        raise InvalidTask("pull request", [f"head_sha is not the commit {request['head']} is at in the repo"])
 
 
 def _check_own(hub, number: int, by: str, role: str) -> None:

@@ -35,6 +35,9 @@ def test_an_agent_opens_a_pr_only_for_its_own_task_repo_and_branch(hub, tmp_path
     for request, why in refusals:
         status, body = hub.request("POST", "/api/prs", request, token=ada)
         assert (status, body["error"]) == (403, "NotYours") and why in body["message"], (request, body)
+    status, body = hub.request("POST", "/api/prs", _request(remote, "agent/ada/x", ada_task, head_sha="a" * 40),
+                               token=ada)
+    assert status == 422 and body["problems"] == ["head_sha is not the commit agent/ada/x is at in the repo"]
     assert hub.request("GET", "/api/prs")[1]["prs"] == []  # nothing was recorded
 
     status, body = hub.request("POST", "/api/prs", _request(remote, "agent/ada/x", ada_task), token=ada)
