@@ -131,7 +131,8 @@ class Sidecar:
         if is_self_test(run.task):
             return self._self_test(run)
         try:
-            workflow.before_run(self.config, run)
+            with self._beating():  # a clone or fetch may outlast the hub's heartbeat grace
+                workflow.before_run(self.config, run)
         except AgentcomError as e:  # the target cannot be fetched or branched: not the task's fault
             self.outbox.put(run.task_id, verdict(run.attempt, code=None, result=None,
                                                  start_error=f"git workflow: {e}"))
@@ -251,7 +252,8 @@ class Sidecar:
 
     def _close(self, run: Run, why: str) -> None:
         self.runs.close(run, why)
-        workflow.tidy(run)
+        with self._beating():  # its fetch may be slow too
+            workflow.tidy(run)
 
     def _say(self, run: Run, note: str) -> None:
         log.info("%s: %s", run.task_id, note)

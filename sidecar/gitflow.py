@@ -19,6 +19,7 @@ from coordinator.errors import AgentcomError, UsageError
 from coordinator.forge.base import PrExists
 
 GIT_TIMEOUT = 120
+TRANSFER_TIMEOUT = 1800  # clone, fetch and push move whole packs: a big repo on a slow link
 PREFIX = "agent"
 SLUG_MAX = 40
 PROMPT_SUMMARY = 1500
@@ -103,10 +104,11 @@ def run_git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         env.pop(key, None)
+    limit = TRANSFER_TIMEOUT if args[0] in ("clone", "fetch", "push") else GIT_TIMEOUT
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT, env=env)
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=limit, env=env)
     except subprocess.TimeoutExpired:
-        raise GitflowError(f"git {args[0]} in {cwd} took over {GIT_TIMEOUT}s; is the remote reachable?") from None
+        raise GitflowError(f"git {args[0]} in {cwd} took over {limit}s; is the remote reachable?") from None
     except OSError as e:
         raise GitflowError(f"cannot run git in {cwd}: {e.strerror}") from None
 
