@@ -252,6 +252,11 @@ class Sidecar:
 
     def _close(self, run: Run, why: str) -> None:
         self.runs.close(run, why)
+        # worktrees are per task, runs per attempt: a newer attempt may be working in this one
+        newer = [r.attempt for r in self.runs.all() if r.task_id == run.task_id]
+        if newer:
+            log.info("%s: worktree kept for attempt %d, which works in it", run.task_id, max(newer))
+            return
         with self._beating():  # its fetch may be slow too
             workflow.tidy(run)
 

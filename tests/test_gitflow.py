@@ -460,3 +460,28 @@ def test_the_sidecar_reports_a_failure_when_the_agent_left_the_tasks_branch(remo
     assert report["kind"] == "failed" and report["permanent"] is False
     assert f"is on elsewhere, not on the task's branch {BRANCH}" in report["reason"]
     assert git(remote, "branch", "--list", "elsewhere", "agent/*").stdout == ""
+
+
+def test_closing_an_old_attempt_leaves_the_worktree_a_newer_attempt_works_in(remote, tmp_path, hub):
+    from sidecar.config import load_config
+    from sidecar.core import Sidecar
+    from sidecar.workflow import before_run
+
+    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
+    assert status_code == 201, body
+    path = tmp_path / "ada.yaml"
+    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\nstate_dir: {tmp_path / 'st'}\n")
+    path.chmod(0o600)
+    sidecar = Sidecar(load_config(path))
+    task = {"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}
+    old, new = sidecar.runs.create(task, 1), sidecar.runs.create(task, 2)
+    before_run(sidecar.config, old)
+    before_run(sidecar.config, new)  # the same worktree, found again (clean, nothing unpushed)
+    tree = Path(new.notes["workdir"])
+    assert Path(old.notes["workdir"]) == tree
+
+    sidecar._close(old, "the hub took attempt 1 back")
+
+    assert (tree / "README.md").exists() and git(tree, "symbolic-ref", "--short", "HEAD").stdout.strip() == BRANCH
+    sidecar._close(new, "done")  # the last attempt's close tidies it
+    assert not tree.exists()
