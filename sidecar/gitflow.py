@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from coordinator.errors import AgentcomError, UsageError
 from coordinator.forge.base import PrExists
 
 GIT_TIMEOUT = 120
+KILL_WAIT = 5         # seconds for a killed git's output pipes to close
 TRANSFER_TIMEOUT = 1800  # clone, fetch and push move whole packs: a big repo on a slow link
 PREFIX = "agent"
 SLUG_MAX = 40
@@ -106,11 +108,33 @@ def run_git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         env.pop(key, None)
     limit = TRANSFER_TIMEOUT if args[0] in ("clone", "fetch", "push") else GIT_TIMEOUT
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=limit, env=env)
-    except subprocess.TimeoutExpired:
-        raise GitflowError(f"git {args[0]} in {cwd} took over {limit}s; is the remote reachable?") from None
+        # a session of its own: on a timeout the whole group goes (ssh, remote helpers,
+        # pack-objects, hooks), so a push reported failed cannot land later
+        proc = subprocess.Popen(["git", *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     except OSError as e:
         raise GitflowError(f"cannot run git in {cwd}: {e.strerror}") from None
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise GitflowError(f"git {args[0]} in {cwd} took over {limit}s; is the remote reachable?") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.communicate(timeout=KILL_WAIT)
+    except subprocess.TimeoutExpired:  # a process that left the group still holds the pipes
+        proc.kill()
+        proc.wait()
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:

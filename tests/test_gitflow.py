@@ -485,3 +485,36 @@ def test_closing_an_old_attempt_leaves_the_worktree_a_newer_attempt_works_in(rem
     assert (tree / "README.md").exists() and git(tree, "symbolic-ref", "--short", "HEAD").stdout.strip() == BRANCH
     sidecar._close(new, "done")  # the last attempt's close tidies it
     assert not tree.exists()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.slow
+def test_a_git_that_times_out_takes_its_children_with_it_and_the_push_never_lands(remote, tmp_path, local,
+                                                                                 monkeypatch):
+    import time
+
+    import sidecar.gitflow
+
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    # a slow link: the remote's receive-pack (a child of git push) runs a hook that takes its time
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/hook.pid\ncat >/dev/null\nsleep 6\n")
+    hook.chmod(0o755)
+    monkeypatch.setattr(sidecar.gitflow, "TRANSFER_TIMEOUT", 2)
+
+    with pytest.raises(GitflowError, match="git push in .* took over 2s"):
+        submit(work, TASK, "ada", local)
+
+    pid = int((tmp_path / "hook.pid").read_text())
+    assert not _running(pid)  # gone at once, with git
+    time.sleep(5)  # past the moment the hook would have let the push through
+    assert git(remote, "branch", "--list", "agent/*").stdout == ""
