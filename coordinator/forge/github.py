@@ -22,6 +22,21 @@ MAX_RESPONSE = 16 << 20
 _REPO = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 
 
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the API's scheme, host and port: urllib would copy the
+    Authorization header to wherever a redirect points, so the token never goes anywhere else."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
+        if (old.scheme, old.netloc) != (new.scheme, new.netloc):
+            raise ForgeError(f"GitHub redirected {req.get_method()} {old.path[:200]} to another host "
+                             f"({new.scheme}://{new.netloc[:100]}); the token is not sent there", code)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+
+
 def repo_of(remote: str) -> str:
     """owner/name from a remote's URL or path: its last two parts (`.git` dropped)."""
     m = re.search(r"([^/:]+)/([^/]+?)(?:\.git)?/*$", remote.strip())
@@ -124,7 +139,7 @@ class GitHubForge:
                 "X-GitHub-Api-Version": API_VERSION, "User-Agent": "agentcom",
                 **({"Content-Type": "application/json"} if data is not None else {})})
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                with _OPENER.open(req, timeout=self.timeout) as resp:
                     return resp.status, _json(resp.read(MAX_RESPONSE + 1)), resp.headers
             except urllib.error.HTTPError as e:
                 status, doc, headers = e.code, _json(e.read(MAX_RESPONSE + 1)), e.headers
