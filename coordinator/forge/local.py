@@ -10,7 +10,7 @@ from ..client import HttpBackend
 from ..errors import HubRefused, NotARepo
 from ..gitrepo import GitRepo
 from .base import FILES_MAX, ForgeError, NoCommits, PrExists, PrNotFound, PullRequest, check_pr_text
-from .files import github_item
+from .files import PATCH_MAX, github_item
 
 
 def local_path(repo: str) -> Path:
@@ -86,7 +86,7 @@ class LocalForge:
             if base is None:
                 raise ForgeError(f"{self.repo} has no branch {record['base']}")
             return [github_item(d.status, d.old_path, d.new_path, d.old_mode, d.new_mode, d.additions,
-                                d.deletions, d.binary, d.hunks) for d in git.compare(base, head, FILES_MAX)]
+                                d.deletions, d.binary, d.hunks) for d in git.compare(base, head, FILES_MAX, PATCH_MAX)]
         finally:
             git.close()
 
