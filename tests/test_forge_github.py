@@ -68,3 +68,18 @@ def test_a_redirect_within_the_api_host_is_followed_with_the_token(tmp_path):
     with serving(answer) as (api, seen):
         assert GitHubForge("acme/web", "ghp_secret", api).get_pr(1).head == "agent/ada/T-1"
     assert seen == [("/repos/acme/web/pulls/1", "Bearer ghp_secret"), ("/repositories/42/pulls/1", "Bearer ghp_secret")]
+
+
+def test_listing_files_stops_at_an_empty_page_and_after_a_bounded_number_of_pages(tmp_path):
+    def endless(handler):  # a page of nothing that always names a next one
+        _send(handler, 200, b"[]", Link=f'<{api}/repos/acme/web/pulls/1/files?page=2>; rel="next"')
+    with serving(endless) as (api, seen):
+        assert GitHubForge("acme/web", "ghp_secret", api).pr_files(1) == []
+    assert len(seen) == 1
+
+    def one_file_each(handler):  # full pages, forever
+        _send(handler, 200, b'[{"filename": "a.txt"}]',
+              Link=f'<{api}/repos/acme/web/pulls/1/files?page=2>; rel="next"')
+    with serving(one_file_each) as (api, seen):
+        assert len(GitHubForge("acme/web", "ghp_secret", api).pr_files(1)) == 31
+    assert len(seen) == 31

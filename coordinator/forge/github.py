@@ -18,6 +18,7 @@ from .base import (COMMENT_MAX, FILES_MAX, ForgeError, NoCommits, PrExists, PrNo
 API = "https://api.github.com"
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
+PAGES_MAX = FILES_MAX // PER_PAGE + 1  # GitHub lists 3,000 files at most: 30 pages, and one spare
 MAX_RESPONSE = 16 << 20
 _REPO = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 
@@ -96,13 +97,17 @@ class GitHubForge:
         path = f"/repos/{self.repo}/pulls/{int(number)}/files"
         query: dict | None = {"per_page": str(PER_PAGE)}
         files: list[dict] = []
-        while path and len(files) < FILES_MAX:
+        for _ in range(PAGES_MAX):
             status, doc, headers = self._request("GET", path, query=query)
             if status == 404:
                 raise PrNotFound(number)
             self._expect(status, doc, 200, f"list the files of pull request #{number}")
+            if not isinstance(doc, list):
+                raise ForgeError(f"GitHub's list of the files of pull request #{number} is not a list")
             files += doc
             path, query = self._next_page(headers.get("Link", "")), None
+            if not path or not doc or len(files) >= FILES_MAX:  # an empty page ends it, whatever Link says
+                break
         return files[:FILES_MAX]
 
     def add_labels(self, number: int, labels: tuple[str, ...]) -> tuple[str, ...]:
