@@ -64,3 +64,19 @@ def test_an_agent_labels_and_comments_only_on_its_own_prs(hub, tmp_path):
     assert hub.request("POST", f"/api/prs/{number}/comments", {"body": "ready"}, token=ada)[0] == 201
     assert hub.request("POST", f"/api/prs/{number}/labels", {"labels": ["checked"]})[0] == 200  # the operator
     assert hub.request("GET", f"/api/prs/{number}")[1]["labels"] == ["mine", "checked"]
+
+
+def test_the_list_of_prs_holds_summaries_and_a_prs_comments_are_bounded_in_all(hub, tmp_path):
+    remote = make_remote(tmp_path / "remotes")
+    push_branch(remote, tmp_path, "agent/ada/x", {"a.txt": "1\n"})
+    number = hub.request("POST", "/api/prs", _request(remote, "agent/ada/x", None, body="the long story"))[1]["number"]
+    for _ in range(16):  # 16 comments at their own limit: 1 MiB in all
+        assert hub.request("POST", f"/api/prs/{number}/comments", {"body": "x" * 65536})[0] == 201
+
+    status, body = hub.request("POST", f"/api/prs/{number}/comments", {"body": "one more"})
+    assert status == 400 and "comments would pass 1048576 bytes in all (1048576 held)" in body["message"]
+    [listed] = hub.request("GET", "/api/prs")[1]["prs"]
+    assert "body" not in listed and "comments" not in listed
+    assert (listed["number"], listed["head"], listed["comment_count"]) == (number, "agent/ada/x", 16)
+    whole = hub.request("GET", f"/api/prs/{number}")[1]
+    assert whole["body"] == "the long story" and len(whole["comments"]) == 16

@@ -62,7 +62,7 @@ class LocalForge:
             found = self.hub.find_prs(repo=self.repo, head=head, state="open")
         except HubRefused as e:
             raise ForgeError(f"the hub refused: {e.message}", e.status) from None
-        return self._pr(found[0]) if found else None
+        return self.get_pr(found[0]["number"]) if found else None  # the list holds summaries: read it whole
 
     def get_pr(self, number: int) -> PullRequest:
         return self._pr(self._record(number))

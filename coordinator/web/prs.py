@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify, request
 
 from .. import prbook
 from ..errors import UsageError
-from ..prs import STATES, is_branch
+from ..prs import STATES, is_branch, summary
 from .api import _hub, _json_body, _tokens
 
 prs = Blueprint("prs", __name__, url_prefix="/api/prs")
@@ -40,7 +40,7 @@ def find():
     repo = args.get("repo")
     if repo is not None and len(repo) > 500:
         raise UsageError("repo is at most 500 characters")
-    return jsonify(prs=prbook.find(_hub(), repo=repo, head=head, state=state))
+    return jsonify(prs=[summary(r) for r in prbook.find(_hub(), repo=repo, head=head, state=state)])
 
 
 @prs.get("/<int:number>")
