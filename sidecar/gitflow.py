@@ -338,16 +338,19 @@ def submit(workdir: Path, task: TaskInfo, agent: str, forge, *, remote: str = "o
             raise GitflowError(f"push of {branch} refused ({done.stderr.strip()[:300]}); someone else pushed "
                                f"to it: look at {remote}/{branch} and merge it in, then submit again")
         _fetch(work, remote)
+    labels = (f"agent:{agent}", f"priority:{task.priority}")
     pr = forge.find_open_pr(branch)
     opened = pr is None
     if pr is None:
         try:
-            pr = forge.open_pr(branch, base, task.title, pr_body(work, task, agent, remote, base),
-                               (f"agent:{agent}", f"priority:{task.priority}"))
+            pr = forge.open_pr(branch, base, task.title, pr_body(work, task, agent, remote, base), labels)
         except PrExists:  # opened meanwhile (by an earlier run): keep that one
             pr, opened = forge.find_open_pr(branch), False
             if pr is None:
                 raise
+    missing = tuple(label for label in labels if label not in pr.labels)
+    if missing:  # an earlier run opened it but its label call was lost
+        forge.add_labels(pr.number, missing)
     return Submitted(branch, head, pr.number, pr.url, opened)
 
 

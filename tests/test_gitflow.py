@@ -518,3 +518,20 @@ def test_a_git_that_times_out_takes_its_children_with_it_and_the_push_never_land
     assert not _running(pid)  # gone at once, with git
     time.sleep(5)  # past the moment the hook would have let the push through
     assert git(remote, "branch", "--list", "agent/*").stdout == ""
+
+
+def test_submit_puts_the_labels_on_a_pr_an_earlier_run_opened_without_them(remote, tmp_path, fake_github):
+    fake_github.add_user("ada-bot", "ghp_token")
+    repo = fake_github.add_repo("acme/web", remote)
+    forge = GitHubForge("acme/web", "ghp_token", fake_github.url)
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"app/login.py": "def login(user, next):\n    return next\n"})
+    commit(work, "keep next")
+    git(work, "push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}")
+    forge.open_pr(BRANCH, "main", TASK.title, "opened; then the label call was lost")
+
+    done = submit(work, TASK, "ada", forge)
+
+    assert (done.number, done.opened) == (1, False)
+    assert repo.pulls[1].labels == ["agent:ada", "priority:high"]
