@@ -58,7 +58,7 @@ def cleanup(tree: Path, remote: str = "origin") -> tuple[bool, str]:
     dirty = uncommitted(tree)
     if dirty:
         return False, f"kept: {len(dirty)} uncommitted file(s)"
-    git(tree, "fetch", "--quiet", remote)
+    git(tree, "fetch", "--quiet", "--prune", remote)  # a branch deleted there must not count as holding our work
     unpushed = int(git(tree, "rev-list", "--count", "HEAD", "--not", f"--remotes={remote}").strip() or 0)
     if unpushed:
         return False, f"kept: {unpushed} commit(s) not on {remote}"

@@ -535,3 +535,14 @@ def test_submit_puts_the_labels_on_a_pr_an_earlier_run_opened_without_them(remot
 
     assert (done.number, done.opened) == (1, False)
     assert repo.pulls[1].labels == ["agent:ada", "priority:high"]
+
+
+def test_a_worktree_whose_pushed_branch_was_deleted_from_the_remote_is_kept(remote, tmp_path):
+    tree, _ = prepare(tmp_path / "state", str(remote), TASK, "ada")
+    write(tree, {"fix.py": "x = 1\n"})
+    commit(tree, "pushed, then deleted there")
+    git(tree, "push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}")
+    git(remote, "branch", "-q", "-D", BRANCH)  # someone deletes the branch on the remote
+
+    assert cleanup(tree) == (False, "kept: 1 commit(s) not on origin")
+    assert (tree / "fix.py").exists()
