@@ -80,3 +80,16 @@ def test_the_list_of_prs_holds_summaries_and_a_prs_comments_are_bounded_in_all(h
     assert (listed["number"], listed["head"], listed["comment_count"]) == (number, "agent/ada/x", 16)
     whole = hub.request("GET", f"/api/prs/{number}")[1]
     assert whole["body"] == "the long story" and len(whole["comments"]) == 16
+
+
+def test_a_push_of_a_file_named_prs_is_refused_and_prs_still_open(hub, clone, tmp_path):
+    (clone / "prs").write_text("a file where the records' directory goes\n")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-q", "-m", "a file named prs")
+    pushed = git(clone, "push", "origin", "HEAD:main", check=False)
+    assert pushed.returncode != 0
+    assert "prs: the coordinator keeps a directory prs/ here; name the file something else" in pushed.stderr
+
+    remote = make_remote(tmp_path / "remotes")
+    push_branch(remote, tmp_path, "agent/ada/x", {"a.txt": "1\n"})
+    assert hub.request("POST", "/api/prs", _request(remote, "agent/ada/x", None))[0] == 201
