@@ -133,9 +133,11 @@ class Sidecar:
         try:
             with self._beating():  # a clone or fetch may outlast the hub's heartbeat grace
                 workflow.before_run(self.config, run)
-        except AgentcomError as e:  # the target cannot be fetched or branched: not the task's fault
-            self.outbox.put(run.task_id, verdict(run.attempt, code=None, result=None,
-                                                 start_error=f"git workflow: {e}"))
+        except AgentcomError as e:  # the target cannot be fetched or branched: not the task's fault,
+            report = verdict(run.attempt, code=None, result=None, start_error=f"git workflow: {e}")
+            if getattr(e, "permanent", False):  # unless the task itself makes it impossible
+                report["permanent"] = True
+            self.outbox.put(run.task_id, report)
             run.save(phase=FINISHED, final="failed")
             return
         try:

@@ -48,6 +48,17 @@ class NothingToSubmit(GitflowError):
         super().__init__(f"{branch} has no commits ahead of {base}; commit your work first")
 
 
+class BadBranchName(GitflowError):
+    """The task's id or title makes a branch name git refuses: no run of it can do better."""
+
+    permanent = True
+
+    def __init__(self, branch: str, task_id: str):
+        self.branch, self.task_id = branch, task_id
+        super().__init__(f"task {task_id} makes the branch name {branch!r}, which git refuses (an id may not "
+                         "hold '..' nor end in '.' or '.lock'); submit the task again under another id")
+
+
 @dataclass(frozen=True)
 class TaskInfo:
     """What the workflow needs of a task (from the hub, or the run folder's task.json)."""
@@ -280,6 +291,8 @@ def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "orig
         _record(work, tracked, task)
         return Started(tracked, _sha(work, f"{remote}/{base}") or "", resumed=True)
     branch = branch_name(agent, task)
+    if run_git(work, "check-ref-format", "--branch", branch).returncode != 0:
+        raise BadBranchName(branch, task.id)
     restarts = 0
     while True:
         base_sha = _sha(work, f"refs/remotes/{remote}/{base}")

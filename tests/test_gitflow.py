@@ -546,3 +546,24 @@ def test_a_worktree_whose_pushed_branch_was_deleted_from_the_remote_is_kept(remo
 
     assert cleanup(tree) == (False, "kept: 1 commit(s) not on origin")
     assert (tree / "fix.py").exists()
+
+
+def test_a_task_id_that_makes_an_invalid_branch_name_fails_permanently_and_branches_nothing(remote, tmp_path, hub):
+    from sidecar.config import load_config
+    from sidecar.core import Sidecar
+
+    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
+    assert status_code == 201, body
+    path = tmp_path / "ada.yaml"
+    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\nstate_dir: {tmp_path / 'st'}\n")
+    path.chmod(0o600)
+    sidecar = Sidecar(load_config(path))
+    run = sidecar.runs.create({"id": "T..7", "title": "Fix", "prompt": "p", "repo": str(remote)}, 1)
+
+    sidecar._start(run)
+
+    [report] = [json.loads(p.read_text())["body"] for p in (tmp_path / "st" / "outbox").glob("*.json")]
+    assert report["kind"] == "failed" and report["permanent"] is True
+    assert "task T..7 makes the branch name 'agent/ada/T..7-fix', which git refuses" in json.dumps(report)
+    clone = next((tmp_path / "st" / "workspaces").glob("*/clone"))
+    assert git(clone, "branch", "--list", "agent/*").stdout == ""
