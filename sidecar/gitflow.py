@@ -23,6 +23,7 @@ GIT_TIMEOUT = 120
 KILL_WAIT = 5         # seconds for a killed git's output pipes to close
 TRANSFER_TIMEOUT = 1800  # clone, fetch and push move whole packs: a big repo on a slow link
 PREFIX = "agent"
+PROTOCOLS = "https:ssh:git:file"  # the only transports git may use: no plain http, ext:: or other helpers
 SLUG_MAX = 40
 PROMPT_SUMMARY = 1500
 STAT_LINES = 60
@@ -114,7 +115,7 @@ class Status:
 
 def run_git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """Run git in `cwd` with argv (never a shell), bounded in time, with no GIT_DIR leaking in."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": PROTOCOLS}
     for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         env.pop(key, None)
     limit = TRANSFER_TIMEOUT if args[0] in ("clone", "fetch", "push") else GIT_TIMEOUT
@@ -154,6 +155,12 @@ def git(cwd: Path, *args: str, check: bool = True) -> str:
     if check and done.returncode != 0:
         raise GitflowError(f"git {args[0]} failed in {cwd}: {(done.stderr or done.stdout).strip()[:1000]}")
     return done.stdout if done.returncode == 0 else ""
+
+
+def is_local(repo: str) -> bool:
+    """Whether git reads `repo` as a path on this machine (or a file:// URL), as opposed to a
+    URL or an scp-like `host:path`."""
+    return repo.startswith("file://") or ("://" not in repo and re.match(r"[^/]*:", repo) is None)
 
 
 def top(workdir: Path) -> Path:

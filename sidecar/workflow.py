@@ -12,12 +12,23 @@ from coordinator.errors import AgentcomError
 from coordinator.forge import connect
 
 from .config import SidecarConfig
-from .gitflow import NothingToSubmit, TaskInfo, submit
+from .gitflow import GitflowError, NothingToSubmit, TaskInfo, is_local, submit
 from .runs import Run
 from .workspace import cleanup, prepare
 
 log = logging.getLogger("agentcom.sidecar")
 SUMMARY_MAX = 4000
+
+
+class LocalTargetRefused(GitflowError):
+    """The task's repo is a path on this machine, and this sidecar takes only remote targets."""
+
+    permanent = True
+
+    def __init__(self, repo: str):
+        self.repo = repo
+        super().__init__(f"the task's repo {repo[:200]!r} is a path on this machine, and this sidecar has "
+                         "local_targets: false; give the task a URL (https://, ssh:// or host:path)")
 
 
 def wanted(config: SidecarConfig, run: Run) -> bool:
@@ -28,6 +39,8 @@ def before_run(config: SidecarConfig, run: Run) -> None:
     """Make (or find again) the task's worktree and branch; noted in run.json for the launch."""
     if not wanted(config, run):
         return
+    if not config.local_targets and is_local(run.task["repo"]):
+        raise LocalTargetRefused(run.task["repo"])
     tree, started = prepare(config.state_dir, run.task["repo"], TaskInfo.of(run.task), config.agent,
                             config.base_branch)
     run.save(workdir=str(tree), branch=started.branch)

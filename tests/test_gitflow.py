@@ -567,3 +567,43 @@ def test_a_task_id_that_makes_an_invalid_branch_name_fails_permanently_and_branc
     assert "task T..7 makes the branch name 'agent/ada/T..7-fix', which git refuses" in json.dumps(report)
     clone = next((tmp_path / "st" / "workspaces").glob("*/clone"))
     assert git(clone, "branch", "--list", "agent/*").stdout == ""
+
+
+def _sidecar_at(tmp_path, hub, extra: str = ""):
+    from sidecar.config import load_config
+    from sidecar.core import Sidecar
+
+    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
+    assert status_code == 201, body
+    path = tmp_path / "ada.yaml"
+    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\n"
+                    f"state_dir: {tmp_path / 'st'}\n{extra}")
+    path.chmod(0o600)
+    return Sidecar(load_config(path))
+
+
+def _outbox(tmp_path) -> list[dict]:
+    return [json.loads(p.read_text())["body"] for p in sorted((tmp_path / "st" / "outbox").glob("*.json"))]
+
+
+def test_git_may_not_reach_a_target_over_plain_http_or_any_other_transport(tmp_path, hub):
+    from tests.support.http_stub import send, serving
+
+    sidecar = _sidecar_at(tmp_path, hub)
+    with serving(lambda h: send(h, 404)) as (url, seen):
+        run = sidecar.runs.create({"id": "T-7", "title": "Fix", "prompt": "p", "repo": f"{url}/acme/web.git"}, 1)
+        sidecar._start(run)
+    [report] = _outbox(tmp_path)
+    assert report["kind"] == "failed" and "transport 'http' not allowed" in report["reason"]
+    assert seen == []  # git never even asked
+
+
+def test_a_sidecar_without_local_targets_fails_a_task_naming_a_path_permanently(remote, tmp_path, hub):
+    sidecar = _sidecar_at(tmp_path, hub, "local_targets: false\n")
+    for n, repo in enumerate((str(remote), f"file://{remote}"), start=1):
+        sidecar._start(sidecar.runs.create({"id": f"T-{n}", "title": "Fix", "prompt": "p", "repo": repo}, 1))
+
+    reports = _outbox(tmp_path)
+    assert [r["permanent"] for r in reports] == [True, True]
+    assert all("is a path on this machine, and this sidecar has local_targets: false" in r["reason"] for r in reports)
+    assert not (tmp_path / "st" / "workspaces").exists()  # nothing was cloned
