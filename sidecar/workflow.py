@@ -14,7 +14,7 @@ from coordinator.forge import connect
 from .config import SidecarConfig
 from .gitflow import GitflowError, NothingToSubmit, TaskInfo, is_local, submit
 from .runs import Run
-from .workspace import cleanup, prepare
+from .workspace import check_tree, cleanup, prepare
 
 log = logging.getLogger("agentcom.sidecar")
 SUMMARY_MAX = 4000
@@ -56,6 +56,7 @@ def after_run(config: SidecarConfig, run: Run, report: dict) -> dict:
     try:
         forge = connect(config.forge, run.task["repo"], hub=config.hub, token=config.token,
                         github_api=config.github_api, github_token=config.github_token, task=run.task_id)
+        check_tree(Path(run.notes["workdir"]))
         done = submit(Path(run.notes["workdir"]), TaskInfo.of(run.task), config.agent, forge,
                       base=config.base_branch, branch=run.notes["branch"])
     except NothingToSubmit as e:

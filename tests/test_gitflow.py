@@ -607,3 +607,26 @@ def test_a_sidecar_without_local_targets_fails_a_task_naming_a_path_permanently(
     assert [r["permanent"] for r in reports] == [True, True]
     assert all("is a path on this machine, and this sidecar has local_targets: false" in r["reason"] for r in reports)
     assert not (tmp_path / "st" / "workspaces").exists()  # nothing was cloned
+
+
+def test_the_sidecar_runs_no_git_in_a_worktree_whose_git_file_leads_elsewhere(remote, tmp_path, hub):
+    from sidecar.workflow import after_run, before_run
+
+    sidecar = _sidecar_at(tmp_path, hub)
+    run = sidecar.runs.create({"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}, 1)
+    before_run(sidecar.config, run)
+    tree = Path(run.notes["workdir"])
+    # the agent aims the worktree at another repo: a clone of its own, on a branch named like the task's
+    victim = clone_of(remote, tmp_path / "victim")
+    git(victim, "checkout", "-q", "-b", BRANCH)
+    write(victim, {"other.txt": "not for this task\n"})
+    commit(victim, "someone else's work")
+    (tree / ".git").write_text(f"gitdir: {victim / '.git'}\n")
+
+    report = after_run(sidecar.config, run, {"kind": "done", "attempt": 1, "summary": "ok"})
+
+    assert report["kind"] == "failed" and "is no longer a worktree of the sidecar's clone" in report["reason"]
+    assert git(remote, "branch", "--list", "agent/*").stdout == ""  # nothing pushed from the other repo
+    with pytest.raises(GitflowError, match="leads to .*victim/.git, outside"):
+        cleanup(tree)
+    assert (victim / "other.txt").exists() and git(victim, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip() == BRANCH
