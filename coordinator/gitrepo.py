@@ -150,19 +150,24 @@ class GitRepo:
         except (KeyError, ValueError, pygit2.GitError):
             return None
 
-    def compare(self, base: pygit2.Oid, head: pygit2.Oid, limit: int) -> list[FileDiff]:
+    def compare(self, base: pygit2.Oid, head: pygit2.Oid, limit: int, text_max: int | None = None) -> list[FileDiff]:
         """What `head` changes since it left `base` (from their merge base, as a pull request
-        shows it), renames found; at most `limit` files."""
+        shows it), renames found; at most `limit` files; no hunks for a file whose two sides
+        pass `text_max` bytes. The limits come first: renames are looked for only in a diff of
+        at most `limit` files (the search compares every pair), and a big file's text is never
+        built."""
         start = self.repo.merge_base(base, head) or base
         diff = self.repo.diff(self.repo[start], self.repo[head])
-        diff.find_similar()
+        if len(diff) <= limit:
+            diff.find_similar()
         out = []
         for patch in diff:
             if len(out) >= limit:
                 break
             d = patch.delta
             _, added, removed = patch.line_stats
-            text = patch.text or ""
+            big = text_max is not None and d.old_file.size + d.new_file.size > text_max
+            text = "" if big else (patch.text or "")
             cut = text.find("\n@@")
             out.append(FileDiff(d.status_char(), d.old_file.path, d.new_file.path, int(d.old_file.mode),
                                 int(d.new_file.mode), added, removed, d.is_binary,

@@ -7,8 +7,8 @@ hub's own writes carry it over, so neither a request nor a new PR walks every re
 from __future__ import annotations
 
 from .audit import event_message
-from .errors import InvalidTask, UsageError
-from .forge.base import PrExists, PrNotFound
+from .errors import InvalidTask, NotARepo, TaskNotFound, UsageError
+from .forge.base import ForgeError, PrExists, PrNotFound
 from .prs import (COMMENT_MAX, PRS_DIR, label_problems, new_record, number_of, path_of, record_problems,
                   request_problems, text_problems, with_comment, with_labels, with_merge, with_reviewers,
                   with_status)
@@ -16,6 +16,14 @@ from .task import dump_any, load
 from .times import format_time
 
 RECORD_MAX = 16 << 20  # 200 comments at their limit fit; anything bigger was not written by the hub
+
+
+class NotYours(ForgeError):
+    """An agent asked for a change to a pull request that is not its own to make (403)."""
+
+    def __init__(self, agent: str, problem: str):
+        self.agent = agent
+        super().__init__(f"agent {agent}: {problem}", 403)
 
 
 class _Index:
@@ -51,11 +59,15 @@ def _index(hub) -> _Index:
 
 # --- changes (run in the hub's loop through hub.call) -------------------------------------
 
-def open_pr(hub, request: dict, author: str) -> dict:
-    """Record a new pull request; PrExists if one from the same head is open on that repo."""
+def open_pr(hub, request: dict, author: str, role: str = "operator") -> dict:
+    """Record a new pull request; PrExists if one from the same head is open on that repo. An
+    agent opens one only for a task it holds (or ran last), on that task's repo, from a branch
+    of its own; the operator may open any."""
     problems = request_problems(request)
     if problems:
         raise InvalidTask("pull request", problems)
+    if role != "operator":
+        _check_agents_request(hub, request, author)
     index = _index(hub)
     for r in index.records.values():
         if r["state"] == "open" and r["repo"] == request["repo"] and r["head"] == request["head"]:
@@ -66,10 +78,49 @@ def open_pr(hub, request: dict, author: str) -> dict:
     return record
 
 
-def add_labels(hub, number: int, labels: list, by: str) -> dict:
+def _check_agents_request(hub, request: dict, agent: str) -> None:
+    task_id = request.get("task")
+    if not task_id:
+        raise NotYours(agent, "a pull request opened with an agent token must name its task ('task')")
+    try:
+        task = hub.show(task_id)["task"]
+    except TaskNotFound:
+        raise NotYours(agent, f"there is no task {task_id}") from None
+    if task.get("agent") != agent:
+        raise NotYours(agent, f"task {task_id} is not held by this agent, nor was it run by it last")
+    if task.get("repo") != request["repo"]:
+        raise NotYours(agent, f"repo {request['repo'][:100]!r} is not the repo of task {task_id}")
+    if not request["head"].startswith(f"agent/{agent}/"):
+        raise NotYours(agent, f"head {request['head']} is not one of this agent's branches (agent/{agent}/...)")
+    # the repo is the task's (the operator's choice), so the hub may look into it: the head
+    # commit recorded must be the branch's own, not any sha an agent names
+    from .forge.local import local_path
+    from .gitrepo import GitRepo
+
+    try:
+        target = GitRepo(local_path(request["repo"]))
+    except NotARepo:
+        raise InvalidTask("pull request", [f"repo {request['repo'][:100]!r} is not a git repo here; the local "
+                                           "forge needs the target's bare repo"]) from None
+    try:
+        at = target.resolve(f"refs/heads/{request['head']}")
+    finally:
+        target.close()
+    if at is None or str(at) != request["head_sha"]:
+        raise InvalidTask("pull request", [f"head_sha is not the commit {request['head']} is at in the repo"])
+
+
+def _check_own(hub, number: int, by: str, role: str) -> None:
+    """An agent labels and comments only on pull requests it opened; the operator on any."""
+    if role != "operator" and get(hub, number)["author"] != by:
+        raise NotYours(by, f"pull request #{number} was opened by someone else")
+
+
+def add_labels(hub, number: int, labels: list, by: str, role: str = "operator") -> dict:
     problems = label_problems(labels)
     if problems:
         raise UsageError("; ".join(problems))
+    _check_own(hub, number, by, role)
     try:
         record = with_labels(get(hub, number), labels, format_time(hub.now()))
     except ValueError as e:
@@ -78,10 +129,11 @@ def add_labels(hub, number: int, labels: list, by: str) -> dict:
     return record
 
 
-def comment(hub, number: int, body: str, by: str) -> dict:
+def comment(hub, number: int, body: str, by: str, role: str = "operator") -> dict:
     problems = text_problems(body, "body", COMMENT_MAX, required=True)
     if problems:
         raise UsageError("; ".join(problems))
+    _check_own(hub, number, by, role)
     try:
         record = with_comment(get(hub, number), by, body, format_time(hub.now()))
     except ValueError as e:

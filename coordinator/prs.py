@@ -19,6 +19,7 @@ COMMENTS_MAX = 200
 COMMENT_MAX = 65536
 STATUSES_MAX = 100     # commit statuses kept per record (the newest)
 REVIEWERS_MAX = 20
+COMMENTS_BYTES_MAX = 1 << 20  # all of a PR's comments together, so a record stays small to serve
 NUMBER_MAX = 10**9
 STATES = ("open", "closed")
 _SHA = re.compile(r"[0-9a-f]{40}")
@@ -104,6 +105,10 @@ def with_labels(record: dict, labels: list[str], now: str) -> dict:
 def with_comment(record: dict, author: str, body: str, now: str) -> dict:
     if len(record["comments"]) >= COMMENTS_MAX:
         raise ValueError(f"pull request #{record['number']} already holds {COMMENTS_MAX} comments")
+    held = sum(len(c["body"].encode()) for c in record["comments"])
+    if held + len(body.encode()) > COMMENTS_BYTES_MAX:
+        raise ValueError(f"pull request #{record['number']}'s comments would pass {COMMENTS_BYTES_MAX} bytes in all "
+                         f"({held} held); say it in fewer words")
     return {**record, "comments": [*record["comments"], {"author": author, "at": now, "body": body}],
             "updated_at": now}
 
@@ -144,3 +149,10 @@ def record_problems(doc: object, number: int) -> list[str]:
 
 def _merge(old: list[str], new: list[str]) -> list[str]:
     return list(dict.fromkeys([*old, *(x.strip() for x in new)]))
+
+
+def summary(record: dict) -> dict:
+    """A record without its body and comments (the comments counted), for listing many."""
+    out = {k: v for k, v in record.items() if k not in ("body", "comments")}
+    out["comment_count"] = len(record["comments"])
+    return out

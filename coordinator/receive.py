@@ -98,6 +98,10 @@ def _judge_other(c: Change) -> Verdict:
             return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
                            reason=f"{c.path}: agents/ is written by the coordinator only "
                            "(use `agentcom agent add|remove`)")
+        if c.path in (AGENTS_DIR, PRS_DIR):  # a file there would stand where the coordinator needs a directory
+            return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
+                           reason=f"{c.path}: the coordinator keeps a directory {c.path}/ here; "
+                           "name the file something else")
         if c.path.startswith(PRS_DIR + "/"):
             return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
                            reason=f"{c.path}: prs/ is written by the coordinator only "

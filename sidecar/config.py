@@ -44,6 +44,7 @@ class SidecarConfig:
     github_api: str = "https://api.github.com"   # GitHub's (or GitHub Enterprise's) API base
     github_token: str | None = field(default=None, repr=False)   # read from github_token_file
     base_branch: str = "main"                 # the target repos' main branch
+    local_targets: bool = True                # a task's repo may be a path here or a file:// URL
 
     @property
     def listen_host(self) -> str:
@@ -57,7 +58,7 @@ class SidecarConfig:
 _DURATIONS = ("heartbeat", "run_timeout", "kill_grace", "progress_every", "poll_jitter")
 _KEYS = ("hub", "agent", "token", "token_file", "command", "state_dir", "workdir", "stdin", "env",
          "listen", "advertise", "prompt_footer", *_DURATIONS, "git_workflow", "forge", "github_api",
-         "github_token_file", "base_branch")
+         "github_token_file", "base_branch", "local_targets")
 FORGES = ("local", "github")
 
 
@@ -127,7 +128,7 @@ def parse_config(doc: dict, base: Path, where: str, mode: int = 0o600) -> Sideca
                 raise ConfigError(where, key, str(e)) from None
     if values.get("heartbeat", 1) < 1:
         raise ConfigError(where, "heartbeat", "must be at least 1s")
-    for key in ("prompt_footer", "git_workflow"):
+    for key in ("prompt_footer", "git_workflow", "local_targets"):
         if doc.get(key) is not None:
             if not isinstance(doc[key], bool):
                 raise ConfigError(where, key, "must be true or false")

@@ -131,10 +131,13 @@ class Sidecar:
         if is_self_test(run.task):
             return self._self_test(run)
         try:
-            workflow.before_run(self.config, run)
-        except AgentcomError as e:  # the target cannot be fetched or branched: not the task's fault
-            self.outbox.put(run.task_id, verdict(run.attempt, code=None, result=None,
-                                                 start_error=f"git workflow: {e}"))
+            with self._beating():  # a clone or fetch may outlast the hub's heartbeat grace
+                workflow.before_run(self.config, run)
+        except AgentcomError as e:  # the target cannot be fetched or branched: not the task's fault,
+            report = verdict(run.attempt, code=None, result=None, start_error=f"git workflow: {e}")
+            if getattr(e, "permanent", False):  # unless the task itself makes it impossible
+                report["permanent"] = True
+            self.outbox.put(run.task_id, report)
             run.save(phase=FINISHED, final="failed")
             return
         try:
@@ -251,7 +254,13 @@ class Sidecar:
 
     def _close(self, run: Run, why: str) -> None:
         self.runs.close(run, why)
-        workflow.tidy(run)
+        # worktrees are per task, runs per attempt: a newer attempt may be working in this one
+        newer = [r.attempt for r in self.runs.all() if r.task_id == run.task_id]
+        if newer:
+            log.info("%s: worktree kept for attempt %d, which works in it", run.task_id, max(newer))
+            return
+        with self._beating():  # its fetch may be slow too
+            workflow.tidy(run)
 
     def _say(self, run: Run, note: str) -> None:
         log.info("%s: %s", run.task_id, note)

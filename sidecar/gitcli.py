@@ -66,11 +66,10 @@ def git_group():
 def start_task_cmd(task_id, agent, task_file, hub, remote, base, directory, as_json):
     """Refuse a dirty tree, fetch, and check out TASK_ID's branch agent/AGENT/TASK_ID-SLUG made
     from the remote's main as just fetched (or the one made before: safe to run again)."""
-    from .gitflow import TaskInfo, git, start_task
+    from .gitflow import TaskInfo, start_task
 
     task = TaskInfo.of(_task(task_id, task_file, hub))
     started = start_task(directory, task, _need_agent(agent), remote=remote, base=base)
-    git(directory, "config", f"branch.{started.branch}.agentcomTask", task.id)
     if as_json:
         click.echo(json.dumps(started.__dict__, indent=2))
     elif started.resumed:
@@ -116,12 +115,12 @@ def submit_cmd(task_id, agent, task_file, hub, config_path, forge_kind, github_a
         config = load_config(config_path)
         agent = agent or config.agent
         forge = connect(config.forge, url, hub=config.hub, token=config.token, github_api=config.github_api,
-                        github_token=config.github_token)
+                        github_token=config.github_token, task=task.id)
     elif forge_kind == "github":
         token = github_token_file.read_text().strip() if github_token_file else os.environ.get("GITHUB_TOKEN")
         forge = connect("github", url, github_api=github_api, github_token=token)
     elif forge_kind == "local":
-        forge = connect("local", url, hub=hub, token=os.environ.get("AGENTCOM_TOKEN"))
+        forge = connect("local", url, hub=hub, token=os.environ.get("AGENTCOM_TOKEN"), task=task.id)
     else:
         raise UsageError("which forge? give --config SIDECAR.yaml, or --forge local|github")
     done = submit(work, task, _need_agent(agent), forge, remote=remote, base=base)

@@ -4,12 +4,14 @@ the pull request) and `status`. Git runs through argv lists only, and task text 
 git at all: the PR's title and body go to the forge over HTTP.
 
 Names: the branch is `agent/AGENT/TASK_ID-SLUG` (SLUG from the title). A re-run finds the
-branch by its `agent/AGENT/TASK_ID` prefix, locally or on the remote, and carries on with it.
+branch it recorded for the task (`branch.NAME.agentcomTask`), or one named exactly so, locally or
+on the remote, and carries on with it.
 """
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +20,16 @@ from coordinator.errors import AgentcomError, UsageError
 from coordinator.forge.base import PrExists
 
 GIT_TIMEOUT = 120
+KILL_WAIT = 5         # seconds for a killed git's output pipes to close
+TRANSFER_TIMEOUT = 1800  # clone, fetch and push move whole packs: a big repo on a slow link
 PREFIX = "agent"
+PROTOCOLS = "https:ssh:git:file"  # the only transports git may use: no plain http, ext:: or other helpers
 SLUG_MAX = 40
 PROMPT_SUMMARY = 1500
 STAT_LINES = 60
 DIRTY_SHOWN = 20
 MAX_RESTARTS = 3   # times start-task follows a main that moved while it branched
+REFLOG_MAX = 500   # entries of a branch's reflog searched for the remote's tip
 
 
 class GitflowError(AgentcomError):
@@ -41,6 +47,17 @@ class NothingToSubmit(GitflowError):
     def __init__(self, branch: str, base: str):
         self.branch, self.base = branch, base
         super().__init__(f"{branch} has no commits ahead of {base}; commit your work first")
+
+
+class BadBranchName(GitflowError):
+    """The task's id or title makes a branch name git refuses: no run of it can do better."""
+
+    permanent = True
+
+    def __init__(self, branch: str, task_id: str):
+        self.branch, self.task_id = branch, task_id
+        super().__init__(f"task {task_id} makes the branch name {branch!r}, which git refuses (an id may not "
+                         "hold '..' nor end in '.' or '.lock'); submit the task again under another id")
 
 
 @dataclass(frozen=True)
@@ -98,15 +115,38 @@ class Status:
 
 def run_git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """Run git in `cwd` with argv (never a shell), bounded in time, with no GIT_DIR leaking in."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": PROTOCOLS}
     for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         env.pop(key, None)
+    limit = TRANSFER_TIMEOUT if args[0] in ("clone", "fetch", "push") else GIT_TIMEOUT
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT, env=env)
-    except subprocess.TimeoutExpired:
-        raise GitflowError(f"git {args[0]} in {cwd} took over {GIT_TIMEOUT}s; is the remote reachable?") from None
+        # a session of its own: on a timeout the whole group goes (ssh, remote helpers,
+        # pack-objects, hooks), so a push reported failed cannot land later
+        proc = subprocess.Popen(["git", *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     except OSError as e:
         raise GitflowError(f"cannot run git in {cwd}: {e.strerror}") from None
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise GitflowError(f"git {args[0]} in {cwd} took over {limit}s; is the remote reachable?") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.communicate(timeout=KILL_WAIT)
+    except subprocess.TimeoutExpired:  # a process that left the group still holds the pipes
+        proc.kill()
+        proc.wait()
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:
@@ -115,6 +155,12 @@ def git(cwd: Path, *args: str, check: bool = True) -> str:
     if check and done.returncode != 0:
         raise GitflowError(f"git {args[0]} failed in {cwd}: {(done.stderr or done.stdout).strip()[:1000]}")
     return done.stdout if done.returncode == 0 else ""
+
+
+def is_local(repo: str) -> bool:
+    """Whether git reads `repo` as a path on this machine (or a file:// URL), as opposed to a
+    URL or an scp-like `host:path`."""
+    return repo.startswith("file://") or ("://" not in repo and re.match(r"[^/]*:", repo) is None)
 
 
 def top(workdir: Path) -> Path:
@@ -156,6 +202,21 @@ def _fetch(work: Path, remote: str) -> None:
     git(work, "fetch", "--quiet", "--prune", remote)
 
 
+def _is_ancestor(work: Path, older: str, newer: str) -> bool:
+    return run_git(work, "merge-base", "--is-ancestor", older, newer).returncode == 0
+
+
+def _integrated(work: Path, theirs: str, branch: str, *also: str) -> bool:
+    """Whether commit `theirs` is in the local `branch` (or in `also`, e.g. HEAD) now, or was in
+    the branch at some point of its reflog (a rewrite of our own commits): git's
+    --force-if-includes rule. Fails closed: an error of git's counts as not integrated."""
+    tips = {f"refs/heads/{branch}", *also} | set(
+        git(work, "rev-list", "--walk-reflogs", f"--max-count={REFLOG_MAX}", f"refs/heads/{branch}",
+            check=False).split())
+    done = run_git(work, "rev-list", "--max-count=1", theirs, "--not", *sorted(tips))
+    return done.returncode == 0 and not done.stdout.strip()
+
+
 # --- names ---------------------------------------------------------------------------------
 
 def slug(title: str) -> str:
@@ -178,20 +239,32 @@ def branch_name(agent: str, task: TaskInfo) -> str:
     return branch_prefix(agent, task.id) + (f"-{s}" if s else "")
 
 
-def _existing(work: Path, remote: str, agent: str, task_id: str) -> tuple[str | None, str | None]:
-    """(a local branch, a remote-tracking branch) made for this task by this agent before."""
-    prefix = branch_prefix(agent, task_id)
+def recorded_task(work: Path, branch: str) -> str | None:
+    """The task start-task recorded for a local branch (`branch.NAME.agentcomTask`)."""
+    return git(work, "config", "--get", f"branch.{branch}.agentcomTask", check=False).strip() or None
 
-    def pick(refs: str, strip: str) -> str | None:
-        for ref in refs.split():
-            name = ref[len(strip):]
-            if name == prefix or name.startswith(prefix + "-"):
-                return name
-        return None
-    local = pick(git(work, "for-each-ref", "--format=%(refname)", f"refs/heads/{prefix}*"), "refs/heads/")
-    tracked = pick(git(work, "for-each-ref", "--format=%(refname)", f"refs/remotes/{remote}/{prefix}*"),
-                   f"refs/remotes/{remote}/")
-    return local, tracked
+
+def belongs(work: Path, branch: str, agent: str, task: TaskInfo, *, local: bool = True) -> bool:
+    """Whether `branch` is this task's: recorded for it, or named exactly as it would be. A
+    prefix is not enough: ids hold dashes, so `agent/A/T-7-1-…` may be task T-7-1's."""
+    recorded = recorded_task(work, branch) if local else None
+    if recorded is not None:
+        return recorded == task.id
+    return branch in (branch_prefix(agent, task.id), branch_name(agent, task))
+
+
+def _existing(work: Path, remote: str, agent: str, task: TaskInfo) -> tuple[str | None, str | None]:
+    """(a local branch, a remote-tracking branch) made for this task by this agent before."""
+    prefix = branch_prefix(agent, task.id)
+    local = [ref[len("refs/heads/"):] for ref in
+             git(work, "for-each-ref", "--format=%(refname)", f"refs/heads/{prefix}*").split()]
+    local = [name for name in local if belongs(work, name, agent, task)]
+    local.sort(key=lambda name: recorded_task(work, name) is None)  # a recorded one first
+    strip = f"refs/remotes/{remote}/"
+    tracked = [ref[len(strip):] for ref in
+               git(work, "for-each-ref", "--format=%(refname)", f"{strip}{prefix}*").split()]
+    tracked = [name for name in tracked if belongs(work, name, agent, task, local=False)]
+    return (local[0] if local else None), (tracked[0] if tracked else None)
 
 
 # --- the three commands --------------------------------------------------------------------
@@ -205,20 +278,35 @@ def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "orig
     if dirty:
         raise DirtyTree(work, dirty)
     _fetch(work, remote)
-    local, tracked = _existing(work, remote, agent, task.id)
+    local, tracked = _existing(work, remote, agent, task)
     if local:
-        git(work, "checkout", "--quiet", local)
+        theirs = _sha(work, f"refs/remotes/{remote}/{local}")
+        mine = _sha(work, f"refs/heads/{local}")
+        if theirs and not _integrated(work, theirs, local):
+            if not _is_ancestor(work, mine, theirs):
+                raise GitflowError(f"{local} here and {remote}/{local} have diverged (someone else pushed to it "
+                                   f"while this clone has commits it does not): merge {remote}/{local} into "
+                                   f"{local}, then start again")
+            git(work, "checkout", "--quiet", local)
+            git(work, "merge", "--quiet", "--ff-only", theirs)  # the remote is ahead: carry on from there
+        else:
+            git(work, "checkout", "--quiet", local)
+        _record(work, local, task)
         return Started(local, _sha(work, f"{remote}/{base}") or "", resumed=True)
     if tracked:
         git(work, "checkout", "--quiet", "--no-track", "-b", tracked, f"{remote}/{tracked}")
+        _record(work, tracked, task)
         return Started(tracked, _sha(work, f"{remote}/{base}") or "", resumed=True)
     branch = branch_name(agent, task)
+    if run_git(work, "check-ref-format", "--branch", branch).returncode != 0:
+        raise BadBranchName(branch, task.id)
     restarts = 0
     while True:
         base_sha = _sha(work, f"refs/remotes/{remote}/{base}")
         if base_sha is None:
             raise GitflowError(f"the remote '{remote}' has no branch {base}; give the right --base")
         git(work, "checkout", "--quiet", "--no-track", "-B", branch, base_sha)
+        _record(work, branch, task)
         # main may have moved between the fetch and the branch: ask the remote itself
         now = git(work, "ls-remote", "--heads", remote, f"refs/heads/{base}").split()
         if not now or now[0] == base_sha or restarts >= MAX_RESTARTS:
@@ -227,46 +315,62 @@ def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "orig
         _fetch(work, remote)
 
 
+def _record(work: Path, branch: str, task: TaskInfo) -> None:
+    git(work, "config", f"branch.{branch}.agentcomTask", task.id)
+
+
 def submit(workdir: Path, task: TaskInfo, agent: str, forge, *, remote: str = "origin",
-           base: str = "main") -> Submitted:
+           base: str = "main", branch: str | None = None) -> Submitted:
     """Push the current branch (with a lease: never over someone else's commits) and open its
-    pull request, or find the one already open. Refuses the base branch, a dirty tree and a
-    branch with no commits ahead of the remote's main."""
+    pull request, or find the one already open. Refuses the base branch, a dirty tree, a branch
+    with no commits ahead of the remote's main and, given `branch`, any other branch."""
     work = top(Path(workdir))
-    branch = current_branch(work)
+    expected, branch = branch, current_branch(work)
     if branch is None:
         raise GitflowError(f"{work} is not on a branch (detached HEAD); `agentcom git start-task ID` makes one")
+    if expected is not None and branch != expected:
+        raise GitflowError(f"{work} is on {branch}, not on the task's branch {expected}; commit the work on "
+                           f"{expected} (git checkout {expected}) and submit again")
     if branch in (base, "main", "master"):
         raise GitflowError(f"refusing to submit from {branch}; work on a task branch "
                            "(`agentcom git start-task ID` makes one)")
     dirty = uncommitted(work)
     if dirty:
         raise DirtyTree(work, dirty)
-    # the lease: the remote branch must still be where we last saw it (or absent), so a push
-    # never drops commits someone else pushed meanwhile; read before the fetch updates it
-    seen = _sha(work, f"refs/remotes/{remote}/{branch}") or ""
     _fetch(work, remote)
     ahead = int(git(work, "rev-list", "--count", f"refs/remotes/{remote}/{base}..HEAD").strip())
     if ahead == 0:
         raise NothingToSubmit(branch, f"{remote}/{base}")
     head = _sha(work, "HEAD")
-    if head != _sha(work, f"refs/remotes/{remote}/{branch}"):
-        done = run_git(work, "push", "--quiet", f"--force-with-lease=refs/heads/{branch}:{seen}", remote,
+    theirs = _sha(work, f"refs/remotes/{remote}/{branch}")
+    if head != theirs:
+        # what the remote has must be in what we push (or have been in this branch before: a
+        # rewrite of our own pushed commits). Where a fetch last left origin/BRANCH proves
+        # nothing, since any fetch (status, start-task, cleanup) moves it to what others pushed
+        if theirs and not _integrated(work, theirs, branch, "HEAD"):
+            raise GitflowError(f"push of {branch} refused: {remote}/{branch} has commits this branch never "
+                               f"had; someone else pushed to it: look at {remote}/{branch} and merge it in, "
+                               "then submit again")
+        # and the lease: the remote branch must still be where this fetch saw it
+        done = run_git(work, "push", "--quiet", f"--force-with-lease=refs/heads/{branch}:{theirs or ''}", remote,
                        f"HEAD:refs/heads/{branch}")
         if done.returncode != 0:
             raise GitflowError(f"push of {branch} refused ({done.stderr.strip()[:300]}); someone else pushed "
                                f"to it: look at {remote}/{branch} and merge it in, then submit again")
         _fetch(work, remote)
+    labels = (f"agent:{agent}", f"priority:{task.priority}")
     pr = forge.find_open_pr(branch)
     opened = pr is None
     if pr is None:
         try:
-            pr = forge.open_pr(branch, base, task.title, pr_body(work, task, agent, remote, base),
-                               (f"agent:{agent}", f"priority:{task.priority}"))
+            pr = forge.open_pr(branch, base, task.title, pr_body(work, task, agent, remote, base), labels)
         except PrExists:  # opened meanwhile (by an earlier run): keep that one
             pr, opened = forge.find_open_pr(branch), False
             if pr is None:
                 raise
+    missing = tuple(label for label in labels if label not in pr.labels)
+    if missing:  # an earlier run opened it but its label call was lost
+        forge.add_labels(pr.number, missing)
     return Submitted(branch, head, pr.number, pr.url, opened)
 
 

@@ -12,12 +12,23 @@ from coordinator.errors import AgentcomError
 from coordinator.forge import connect
 
 from .config import SidecarConfig
-from .gitflow import NothingToSubmit, TaskInfo, submit
+from .gitflow import GitflowError, NothingToSubmit, TaskInfo, is_local, submit
 from .runs import Run
-from .workspace import cleanup, prepare
+from .workspace import check_tree, cleanup, prepare
 
 log = logging.getLogger("agentcom.sidecar")
 SUMMARY_MAX = 4000
+
+
+class LocalTargetRefused(GitflowError):
+    """The task's repo is a path on this machine, and this sidecar takes only remote targets."""
+
+    permanent = True
+
+    def __init__(self, repo: str):
+        self.repo = repo
+        super().__init__(f"the task's repo {repo[:200]!r} is a path on this machine, and this sidecar has "
+                         "local_targets: false; give the task a URL (https://, ssh:// or host:path)")
 
 
 def wanted(config: SidecarConfig, run: Run) -> bool:
@@ -28,6 +39,8 @@ def before_run(config: SidecarConfig, run: Run) -> None:
     """Make (or find again) the task's worktree and branch; noted in run.json for the launch."""
     if not wanted(config, run):
         return
+    if not config.local_targets and is_local(run.task["repo"]):
+        raise LocalTargetRefused(run.task["repo"])
     tree, started = prepare(config.state_dir, run.task["repo"], TaskInfo.of(run.task), config.agent,
                             config.base_branch)
     run.save(workdir=str(tree), branch=started.branch)
@@ -42,9 +55,10 @@ def after_run(config: SidecarConfig, run: Run, report: dict) -> dict:
         return report
     try:
         forge = connect(config.forge, run.task["repo"], hub=config.hub, token=config.token,
-                        github_api=config.github_api, github_token=config.github_token)
+                        github_api=config.github_api, github_token=config.github_token, task=run.task_id)
+        check_tree(Path(run.notes["workdir"]))
         done = submit(Path(run.notes["workdir"]), TaskInfo.of(run.task), config.agent, forge,
-                      base=config.base_branch)
+                      base=config.base_branch, branch=run.notes["branch"])
     except NothingToSubmit as e:
         note = f"[no pull request: {e}]"
         summary = report.get("summary", "")

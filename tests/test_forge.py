@@ -17,6 +17,7 @@ from coordinator.forge.github import GitHubForge, repo_of
 from coordinator.forge.local import LocalForge
 from coordinator.prs import path_of
 from tests.support.gitenv import git
+from tests.support.held import agent_holding_a_task
 from tests.support.targets import make_remote, push_branch
 
 TOKEN = "ghp_agentcomtesttoken"
@@ -38,9 +39,8 @@ class Env:
 
 def local_env(hub, tmp_path) -> Env:
     remote = make_remote(tmp_path / "remotes")
-    status, body = hub.request("POST", "/api/agents", {"name": "ada"})
-    assert status == 201, body
-    forge = LocalForge(HttpBackend(hub.url, body["token"]), str(remote))
+    token, task = agent_holding_a_task(hub, "ada", repo=str(remote))  # an agent opens PRs for its own task only
+    forge = LocalForge(HttpBackend(hub.url, token), str(remote), task)
 
     def comments(n):
         return [c["body"] for c in hub.request("GET", f"/api/prs/{n}")[1]["comments"]]

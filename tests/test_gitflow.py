@@ -15,6 +15,7 @@ from coordinator.forge.local import LocalForge
 from sidecar.gitflow import DirtyTree, GitflowError, NothingToSubmit, TaskInfo, start_task, status, submit
 from sidecar.workspace import cleanup, prepare
 from tests.support.gitenv import git
+from tests.support.held import agent_holding_a_task
 from tests.support.processes import agentcom
 from tests.support.targets import commit, make_remote, write
 
@@ -119,9 +120,8 @@ def test_a_branch_name_is_the_agent_the_task_and_a_short_slug():
 
 @pytest.fixture
 def local(hub, remote):
-    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
-    assert status_code == 201, body
-    return LocalForge(HttpBackend(hub.url, body["token"]), str(remote))
+    token, task = agent_holding_a_task(hub, "ada", repo=str(remote))  # an agent opens PRs for its own task only
+    return LocalForge(HttpBackend(hub.url, token), str(remote), task)
 
 
 def test_submit_refuses_main_a_dirty_tree_and_a_branch_with_nothing_ahead(remote, tmp_path, local):
@@ -316,14 +316,10 @@ def test_the_cli_submits_to_the_local_forge_knowing_the_task_from_start_task(rem
 
 
 def test_the_cli_reads_the_task_from_the_hub_and_the_forge_from_a_sidecar_config(remote, tmp_path, hub):
-    status_code, body = hub.request("POST", "/api/agents", {"name": "cy"})
-    assert status_code == 201, body
+    token, task_id = agent_holding_a_task(hub, "cy", prompt="Tidy the docs", priority="urgent", repo=str(remote))
     config = tmp_path / "cy.yaml"
-    config.write_text(f"hub: {hub.url}\nagent: cy\ntoken: {body['token']}\ncommand: x\n")
+    config.write_text(f"hub: {hub.url}\nagent: cy\ntoken: {token}\ncommand: x\n")
     config.chmod(0o600)
-    status_code, body = hub.request("POST", "/api/tasks", {"prompt": "Tidy the docs", "priority": "urgent"})
-    assert status_code == 201, body
-    task_id = body["id"]
     work = clone_of(remote, tmp_path / "work")
 
     agentcom("git", "start-task", task_id, "--agent", "cy", "--hub", hub.url, "-C", str(work), check=True)
@@ -335,3 +331,302 @@ def test_the_cli_reads_the_task_from_the_hub_and_the_forge_from_a_sidecar_config
     record = hub.request("GET", f"/api/prs/{json.loads(done.stdout)['number']}")[1]
     assert (record["head"], record["author"]) == (f"agent/cy/{task_id}-tidy-the-docs", "cy")
     assert record["labels"] == ["agent:cy", "priority:urgent"] and record["title"] == "Tidy the docs"
+
+
+# --- others' commits on the task branch -------------------------------------------------------
+
+def _push_a_fixup(remote: Path, where: Path) -> str:
+    """Someone else (a reviewer) pushes a commit on top of the task branch."""
+    other = clone_of(remote, where)
+    git(other, "checkout", "-q", BRANCH)
+    write(other, {"fixup.txt": "a reviewer's fix-up\n"})
+    theirs = commit(other, "fix-up")
+    git(other, "push", "-q", "origin", BRANCH)
+    return theirs
+
+
+def test_start_task_again_takes_in_commits_someone_else_pushed_and_submit_keeps_them(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    submit(work, TASK, "ada", local)
+    theirs = _push_a_fixup(remote, tmp_path / "other")
+
+    again = start_task(work, TASK, "ada")  # fetches: the remote branch is ahead of the local one
+    assert again.resumed and git(work, "rev-parse", "HEAD").stdout.strip() == theirs
+    write(work, {"more.py": "y = 2\n"})
+    mine = commit(work, "more")
+    submit(work, TASK, "ada", local)
+
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == mine
+    assert git(remote, "merge-base", "--is-ancestor", theirs, mine, check=False).returncode == 0
+
+
+def test_submit_after_a_fetch_refuses_to_drop_commits_someone_else_pushed(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    submit(work, TASK, "ada", local)
+    theirs = _push_a_fixup(remote, tmp_path / "other")
+    write(work, {"more.py": "y = 2\n"})
+    commit(work, "more, on the old head")
+    status(work)  # any fetch moves origin/BRANCH to their commit
+
+    with pytest.raises(GitflowError, match="has commits this branch never had; someone else pushed to it"):
+        submit(work, TASK, "ada", local)
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == theirs
+
+
+def test_start_task_refuses_a_branch_that_diverged_from_the_remote_one(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    submit(work, TASK, "ada", local)
+    theirs = _push_a_fixup(remote, tmp_path / "other")
+    write(work, {"more.py": "y = 2\n"})
+    mine = commit(work, "more, not pushed")
+
+    with pytest.raises(GitflowError, match=f"{BRANCH} here and origin/{BRANCH} have diverged"):
+        start_task(work, TASK, "ada")
+    assert git(work, "rev-parse", BRANCH).stdout.strip() == mine
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == theirs
+
+
+def test_submit_may_rewrite_commits_this_branch_pushed_itself(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    submit(work, TASK, "ada", local)
+    status(work)
+    git(work, "commit", "-q", "--amend", "-m", "mine, reworded")
+
+    done = submit(work, TASK, "ada", local)
+    assert git(remote, "rev-parse", f"refs/heads/{BRANCH}").stdout.strip() == done.head_sha
+
+
+def test_a_task_never_takes_the_branch_of_a_task_whose_id_starts_with_its_own(remote, tmp_path):
+    other_task = TaskInfo("T-7-1", "Add docs", "")
+    first = clone_of(remote, tmp_path / "first")
+    start_task(first, other_task, "ada")
+    write(first, {"docs.md": "docs\n"})
+    commit(first, "docs for T-7-1")
+    git(first, "push", "-q", "origin", "HEAD:refs/heads/agent/ada/T-7-1-add-docs")
+    second = clone_of(remote, tmp_path / "second")  # sees T-7-1's branch only on the remote
+
+    for work in (first, second):
+        git(work, "checkout", "-q", "main")
+        started = start_task(work, TASK, "ada")
+        assert (started.branch, started.resumed) == (BRANCH, False)
+        assert git(work, "rev-parse", "HEAD").stdout.strip() == main_of(remote)
+        assert not (work / "docs.md").exists()
+
+
+def test_submit_refuses_a_branch_other_than_the_tasks_and_pushes_nothing(remote, tmp_path, local):
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    git(work, "checkout", "-q", "-b", "agent/ada/T-8-someone-elses")  # the agent switched branches
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "on the wrong branch")
+
+    with pytest.raises(GitflowError, match=f"is on agent/ada/T-8-someone-elses, not on the task's branch {BRANCH}"):
+        submit(work, TASK, "ada", local, branch=BRANCH)
+    assert git(remote, "branch", "--list", "agent/*").stdout == ""
+
+
+def test_the_sidecar_reports_a_failure_when_the_agent_left_the_tasks_branch(remote, tmp_path, hub):
+    from sidecar.config import load_config
+    from sidecar.runs import Runs
+    from sidecar.workflow import after_run, before_run
+
+    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
+    assert status_code == 201, body
+    path = tmp_path / "ada.yaml"
+    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\nstate_dir: {tmp_path / 'st'}\n")
+    path.chmod(0o600)
+    config = load_config(path)
+    run = Runs(config.state_dir).create({"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}, 1)
+    before_run(config, run)
+    tree = Path(run.notes["workdir"])
+    git(tree, "checkout", "-q", "-b", "elsewhere")
+    write(tree, {"fix.py": "x = 1\n"})
+    commit(tree, "on the wrong branch")
+
+    report = after_run(config, run, {"kind": "done", "attempt": 1, "summary": "ok"})
+
+    assert report["kind"] == "failed" and report["permanent"] is False
+    assert f"is on elsewhere, not on the task's branch {BRANCH}" in report["reason"]
+    assert git(remote, "branch", "--list", "elsewhere", "agent/*").stdout == ""
+
+
+def test_closing_an_old_attempt_leaves_the_worktree_a_newer_attempt_works_in(remote, tmp_path, hub):
+    from sidecar.config import load_config
+    from sidecar.core import Sidecar
+    from sidecar.workflow import before_run
+
+    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
+    assert status_code == 201, body
+    path = tmp_path / "ada.yaml"
+    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\nstate_dir: {tmp_path / 'st'}\n")
+    path.chmod(0o600)
+    sidecar = Sidecar(load_config(path))
+    task = {"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}
+    old, new = sidecar.runs.create(task, 1), sidecar.runs.create(task, 2)
+    before_run(sidecar.config, old)
+    before_run(sidecar.config, new)  # the same worktree, found again (clean, nothing unpushed)
+    tree = Path(new.notes["workdir"])
+    assert Path(old.notes["workdir"]) == tree
+
+    sidecar._close(old, "the hub took attempt 1 back")
+
+    assert (tree / "README.md").exists() and git(tree, "symbolic-ref", "--short", "HEAD").stdout.strip() == BRANCH
+    sidecar._close(new, "done")  # the last attempt's close tidies it
+    assert not tree.exists()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.slow
+def test_a_git_that_times_out_takes_its_children_with_it_and_the_push_never_lands(remote, tmp_path, local,
+                                                                                 monkeypatch):
+    import time
+
+    import sidecar.gitflow
+
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"fix.py": "x = 1\n"})
+    commit(work, "mine")
+    # a slow link: the remote's receive-pack (a child of git push) runs a hook that takes its time
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/hook.pid\ncat >/dev/null\nsleep 6\n")
+    hook.chmod(0o755)
+    monkeypatch.setattr(sidecar.gitflow, "TRANSFER_TIMEOUT", 2)
+
+    with pytest.raises(GitflowError, match="git push in .* took over 2s"):
+        submit(work, TASK, "ada", local)
+
+    pid = int((tmp_path / "hook.pid").read_text())
+    assert not _running(pid)  # gone at once, with git
+    time.sleep(5)  # past the moment the hook would have let the push through
+    assert git(remote, "branch", "--list", "agent/*").stdout == ""
+
+
+def test_submit_puts_the_labels_on_a_pr_an_earlier_run_opened_without_them(remote, tmp_path, fake_github):
+    fake_github.add_user("ada-bot", "ghp_token")
+    repo = fake_github.add_repo("acme/web", remote)
+    forge = GitHubForge("acme/web", "ghp_token", fake_github.url)
+    work = clone_of(remote, tmp_path / "work")
+    start_task(work, TASK, "ada")
+    write(work, {"app/login.py": "def login(user, next):\n    return next\n"})
+    commit(work, "keep next")
+    git(work, "push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}")
+    forge.open_pr(BRANCH, "main", TASK.title, "opened; then the label call was lost")
+
+    done = submit(work, TASK, "ada", forge)
+
+    assert (done.number, done.opened) == (1, False)
+    assert repo.pulls[1].labels == ["agent:ada", "priority:high"]
+
+
+def test_a_worktree_whose_pushed_branch_was_deleted_from_the_remote_is_kept(remote, tmp_path):
+    tree, _ = prepare(tmp_path / "state", str(remote), TASK, "ada")
+    write(tree, {"fix.py": "x = 1\n"})
+    commit(tree, "pushed, then deleted there")
+    git(tree, "push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}")
+    git(remote, "branch", "-q", "-D", BRANCH)  # someone deletes the branch on the remote
+
+    assert cleanup(tree) == (False, "kept: 1 commit(s) not on origin")
+    assert (tree / "fix.py").exists()
+
+
+def test_a_task_id_that_makes_an_invalid_branch_name_fails_permanently_and_branches_nothing(remote, tmp_path, hub):
+    from sidecar.config import load_config
+    from sidecar.core import Sidecar
+
+    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
+    assert status_code == 201, body
+    path = tmp_path / "ada.yaml"
+    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\nstate_dir: {tmp_path / 'st'}\n")
+    path.chmod(0o600)
+    sidecar = Sidecar(load_config(path))
+    run = sidecar.runs.create({"id": "T..7", "title": "Fix", "prompt": "p", "repo": str(remote)}, 1)
+
+    sidecar._start(run)
+
+    [report] = [json.loads(p.read_text())["body"] for p in (tmp_path / "st" / "outbox").glob("*.json")]
+    assert report["kind"] == "failed" and report["permanent"] is True
+    assert "task T..7 makes the branch name 'agent/ada/T..7-fix', which git refuses" in json.dumps(report)
+    clone = next((tmp_path / "st" / "workspaces").glob("*/clone"))
+    assert git(clone, "branch", "--list", "agent/*").stdout == ""
+
+
+def _sidecar_at(tmp_path, hub, extra: str = ""):
+    from sidecar.config import load_config
+    from sidecar.core import Sidecar
+
+    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
+    assert status_code == 201, body
+    path = tmp_path / "ada.yaml"
+    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\n"
+                    f"state_dir: {tmp_path / 'st'}\n{extra}")
+    path.chmod(0o600)
+    return Sidecar(load_config(path))
+
+
+def _outbox(tmp_path) -> list[dict]:
+    return [json.loads(p.read_text())["body"] for p in sorted((tmp_path / "st" / "outbox").glob("*.json"))]
+
+
+def test_git_may_not_reach_a_target_over_plain_http_or_any_other_transport(tmp_path, hub):
+    from tests.support.http_stub import send, serving
+
+    sidecar = _sidecar_at(tmp_path, hub)
+    with serving(lambda h: send(h, 404)) as (url, seen):
+        run = sidecar.runs.create({"id": "T-7", "title": "Fix", "prompt": "p", "repo": f"{url}/acme/web.git"}, 1)
+        sidecar._start(run)
+    [report] = _outbox(tmp_path)
+    assert report["kind"] == "failed" and "transport 'http' not allowed" in report["reason"]
+    assert seen == []  # git never even asked
+
+
+def test_a_sidecar_without_local_targets_fails_a_task_naming_a_path_permanently(remote, tmp_path, hub):
+    sidecar = _sidecar_at(tmp_path, hub, "local_targets: false\n")
+    for n, repo in enumerate((str(remote), f"file://{remote}"), start=1):
+        sidecar._start(sidecar.runs.create({"id": f"T-{n}", "title": "Fix", "prompt": "p", "repo": repo}, 1))
+
+    reports = _outbox(tmp_path)
+    assert [r["permanent"] for r in reports] == [True, True]
+    assert all("is a path on this machine, and this sidecar has local_targets: false" in r["reason"] for r in reports)
+    assert not (tmp_path / "st" / "workspaces").exists()  # nothing was cloned
+
+
+def test_the_sidecar_runs_no_git_in_a_worktree_whose_git_file_leads_elsewhere(remote, tmp_path, hub):
+    from sidecar.workflow import after_run, before_run
+
+    sidecar = _sidecar_at(tmp_path, hub)
+    run = sidecar.runs.create({"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}, 1)
+    before_run(sidecar.config, run)
+    tree = Path(run.notes["workdir"])
+    # the agent aims the worktree at another repo: a clone of its own, on a branch named like the task's
+    victim = clone_of(remote, tmp_path / "victim")
+    git(victim, "checkout", "-q", "-b", BRANCH)
+    write(victim, {"other.txt": "not for this task\n"})
+    commit(victim, "someone else's work")
+    (tree / ".git").write_text(f"gitdir: {victim / '.git'}\n")
+
+    report = after_run(sidecar.config, run, {"kind": "done", "attempt": 1, "summary": "ok"})
+
+    assert report["kind"] == "failed" and "is no longer a worktree of the sidecar's clone" in report["reason"]
+    assert git(remote, "branch", "--list", "agent/*").stdout == ""  # nothing pushed from the other repo
+    with pytest.raises(GitflowError, match="leads to .*victim/.git, outside"):
+        cleanup(tree)
+    assert (victim / "other.txt").exists() and git(victim, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip() == BRANCH

@@ -162,3 +162,34 @@ def test_a_push_slower_than_the_heartbeat_grace_keeps_the_task_with_its_agent(hu
 
     assert done["state"] == "done" and done["attempt"] == 1, done  # never taken back for silence
     assert done["result"]["pr_url"] == f"{hub.url}/api/prs/1"
+
+
+@pytest.mark.slow
+def test_a_start_slower_than_the_heartbeat_grace_keeps_the_task_with_its_agent(hub, sidecars, remote, tmp_path):
+    from sidecar.hubrepo import change_settings, contains
+    from sidecar.workspace import key
+
+    pushed = change_settings(hub.repo, {"timeouts": {"heartbeat_grace": "2s"}})
+    wait_for(lambda: contains(hub.repo, pushed, hub.request("GET", "/api/health")[1]["head"]))
+    ada = sidecars.agent(hub, "ada", heartbeat="1s")
+    # the sidecar's clone of the target, made beforehand, with a real hook that makes making the
+    # task's branch take 2.5 times the grace (as a slow fetch would)
+    clone = ada.state_dir / "workspaces" / key(str(remote)) / "clone"
+    clone.parent.mkdir(parents=True)
+    git(clone.parent, "clone", "-q", "--no-checkout", str(remote), str(clone))
+    hook = clone / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(f"""#!/bin/sh
+[ "$1" = committed ] || exit 0
+grep -q ' refs/heads/agent/' || exit 0
+[ -e "{tmp_path}/slowed" ] && exit 0
+touch "{tmp_path}/slowed"
+sleep 5
+""")
+    hook.chmod(0o755)
+    sidecars.start(ada)
+    task_id = submit(hub, "commit fix.txt fixed", repo=str(remote), title="Fix it")
+
+    done = finished(hub, task_id)
+
+    assert (tmp_path / "slowed").exists()
+    assert done["state"] == "done" and done["attempt"] == 1, done  # never taken back for silence

@@ -8,8 +8,9 @@ KINDS = ("local", "github")
 
 
 def connect(kind: str, remote: str, *, hub: str | None = None, token: str | None = None,
-            github_api: str | None = None, github_token: str | None = None):
-    """The forge of `kind` for the target repo `remote` (its clone URL or path)."""
+            github_api: str | None = None, github_token: str | None = None, task: str | None = None):
+    """The forge of `kind` for the target repo `remote` (its clone URL or path); the local
+    forge tells the hub which `task` a pull request is for."""
     from .base import ForgeError
 
     if kind == "local":
@@ -18,7 +19,7 @@ def connect(kind: str, remote: str, *, hub: str | None = None, token: str | None
 
         if not hub:
             raise ForgeError("the local forge records pull requests through the hub: give its address")
-        return LocalForge(HttpBackend(hub, token), remote)
+        return LocalForge(HttpBackend(hub, token), remote, task)
     if kind == "github":
         from .github import API, GitHubForge, repo_of
 

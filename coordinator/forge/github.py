@@ -18,8 +18,24 @@ from .base import (COMMENT_MAX, FILES_MAX, MERGE_METHODS, ForgeError, HeadMoved,
 API = "https://api.github.com"
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
+PAGES_MAX = FILES_MAX // PER_PAGE + 1  # GitHub lists 3,000 files at most: 30 pages, and one spare
 MAX_RESPONSE = 16 << 20
 _REPO = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the API's scheme, host and port: urllib would copy the
+    Authorization header to wherever a redirect points, so the token never goes anywhere else."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
+        if (old.scheme, old.netloc) != (new.scheme, new.netloc):
+            raise ForgeError(f"GitHub redirected {req.get_method()} {old.path[:200]} to another host "
+                             f"({new.scheme}://{new.netloc[:100]}); the token is not sent there", code)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
 
 
 def repo_of(remote: str) -> str:
@@ -85,13 +101,17 @@ class GitHubForge:
         path = f"/repos/{self.repo}/pulls/{int(number)}/files"
         query: dict | None = {"per_page": str(PER_PAGE)}
         files: list[dict] = []
-        while path and len(files) < FILES_MAX:
+        for _ in range(PAGES_MAX):
             status, doc, headers = self._request("GET", path, query=query)
             if status == 404:
                 raise PrNotFound(number)
             self._expect(status, doc, 200, f"list the files of pull request #{number}")
+            if not isinstance(doc, list):
+                raise ForgeError(f"GitHub's list of the files of pull request #{number} is not a list")
             files += doc
             path, query = self._next_page(headers.get("Link", "")), None
+            if not path or not doc or len(files) >= FILES_MAX:  # an empty page ends it, whatever Link says
+                break
         return files[:FILES_MAX]
 
     def add_labels(self, number: int, labels: tuple[str, ...]) -> tuple[str, ...]:
@@ -178,7 +198,7 @@ class GitHubForge:
                 "X-GitHub-Api-Version": API_VERSION, "User-Agent": "agentcom",
                 **({"Content-Type": "application/json"} if data is not None else {})})
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                with _OPENER.open(req, timeout=self.timeout) as resp:
                     return resp.status, _json(resp.read(MAX_RESPONSE + 1)), resp.headers
             except urllib.error.HTTPError as e:
                 status, doc, headers = e.code, _json(e.read(MAX_RESPONSE + 1)), e.headers

@@ -11,7 +11,7 @@ from ..errors import HubRefused, NotARepo
 from ..gitrepo import GitRepo
 from .base import (FILES_MAX, ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound, PullRequest,
                    check_pr_text, check_status)
-from .files import github_item
+from .files import PATCH_MAX, github_item
 
 
 def local_path(repo: str) -> Path:
@@ -20,10 +20,11 @@ def local_path(repo: str) -> Path:
 
 
 class LocalForge:
-    """PRs on the bare repo `repo` (as the task names it), recorded through the hub at `hub`."""
+    """PRs on the bare repo `repo` (as the task names it), recorded through the hub at `hub`,
+    for `task` (which the hub requires of an agent's token)."""
 
-    def __init__(self, hub: HttpBackend, repo: str):
-        self.hub, self.repo = hub, repo
+    def __init__(self, hub: HttpBackend, repo: str, task: str | None = None):
+        self.hub, self.repo, self.task = hub, repo, task
         self.path = local_path(repo)
 
     def _git(self) -> GitRepo:
@@ -47,6 +48,8 @@ class LocalForge:
             git.close()
         request = {"repo": self.repo, "head": head, "base": base, "head_sha": str(head_id), "title": title,
                    "body": body, "labels": list(labels)}
+        if self.task:
+            request["task"] = self.task
         try:
             record = self.hub.open_pr(request)
         except HubRefused as e:
@@ -60,14 +63,14 @@ class LocalForge:
             found = self.hub.find_prs(repo=self.repo, head=head, state="open")
         except HubRefused as e:
             raise ForgeError(f"the hub refused: {e.message}", e.status) from None
-        return self._pr(found[0]) if found else None
+        return self.get_pr(found[0]["number"]) if found else None  # the list holds summaries: read it whole
 
     def open_prs(self, limit: int = 1000) -> list[PullRequest]:
         try:
             found = self.hub.find_prs(repo=self.repo, state="open")
         except HubRefused as e:
             raise ForgeError(f"the hub refused: {e.message}", e.status) from None
-        return [self._pr(r) for r in found[:limit]]
+        return [self.get_pr(r["number"]) for r in found[:limit]]  # the list holds summaries
 
     def get_pr(self, number: int) -> PullRequest:
         return self._pr(self._record(number))
@@ -91,7 +94,7 @@ class LocalForge:
             if base is None:
                 raise ForgeError(f"{self.repo} has no branch {record['base']}")
             return [github_item(d.status, d.old_path, d.new_path, d.old_mode, d.new_mode, d.additions,
-                                d.deletions, d.binary, d.hunks) for d in git.compare(base, head, FILES_MAX)]
+                                d.deletions, d.binary, d.hunks) for d in git.compare(base, head, FILES_MAX, PATCH_MAX)]
         finally:
             git.close()
 

@@ -1,6 +1,7 @@
-"""JSON API for the local forge's pull requests under /api/prs. Opening, labelling, commenting
-and commit statuses need an agent or the operator token, requesting reviewers and merging the
-operator's; each change is one commit made by the hub's loop."""
+"""JSON API for the local forge's pull requests under /api/prs. Opening, labelling and
+commenting need an agent or the operator token (an agent's only for its own task and its own
+PRs); commit statuses, requesting reviewers and merging need the operator's (an agent must not
+be able to turn its own checks green). Each change is one commit made by the hub's loop."""
 from __future__ import annotations
 
 import functools
@@ -10,7 +11,7 @@ from flask import Blueprint, g, jsonify, request
 from .. import prbook
 from ..errors import UsageError
 from ..forge.base import check_status
-from ..prs import STATES, is_branch
+from ..prs import STATES, is_branch, summary
 from .api import _hub, _json_body, _requires, _tokens
 
 prs = Blueprint("prs", __name__, url_prefix="/api/prs")
@@ -41,7 +42,7 @@ def find():
     repo = args.get("repo")
     if repo is not None and len(repo) > 500:
         raise UsageError("repo is at most 500 characters")
-    return jsonify(prs=prbook.find(_hub(), repo=repo, head=head, state=state))
+    return jsonify(prs=[summary(r) for r in prbook.find(_hub(), repo=repo, head=head, state=state)])
 
 
 @prs.get("/<int:number>")
@@ -53,7 +54,7 @@ def get(number):
 @_any_role
 def open_pr():
     hub = _hub()
-    record = hub.call(prbook.open_pr, hub, _json_body(), g.who["name"])
+    record = hub.call(prbook.open_pr, hub, _json_body(), g.who["name"], g.who["role"])
     return jsonify(record), 201
 
 
@@ -61,7 +62,7 @@ def open_pr():
 @_any_role
 def labels(number):
     hub, body = _hub(), _json_body()
-    record = hub.call(prbook.add_labels, hub, number, body.get("labels"), g.who["name"])
+    record = hub.call(prbook.add_labels, hub, number, body.get("labels"), g.who["name"], g.who["role"])
     return jsonify(labels=record["labels"])
 
 
@@ -69,11 +70,12 @@ def labels(number):
 @_any_role
 def comment(number):
     hub, body = _hub(), _json_body()
-    return jsonify(hub.call(prbook.comment, hub, number, body.get("body"), g.who["name"])), 201
+    return jsonify(hub.call(prbook.comment, hub, number, body.get("body"), g.who["name"], g.who["role"])), 201
+
 
 
 @prs.post("/<int:number>/statuses")
-@_any_role
+@_requires("operator")
 def status(number):
     hub, body = _hub(), _json_body()
     item = {"sha": body.get("sha"), "state": body.get("state"), "context": body.get("context"),

@@ -1,0 +1,19 @@
+"""A task handed to an agent through a real hub, for tests of what only a task's holder may do."""
+from __future__ import annotations
+
+from tests.support.processes import wait_for
+
+
+def agent_holding_a_task(hub, name: str, **fields) -> tuple[str, str]:
+    """Register agent `name`, bring it online and wait until the hub hands it a new task with
+    `fields`; returns (its token, the task's id)."""
+    status, body = hub.request("POST", "/api/agents", {"name": name})
+    assert status == 201, body
+    token = body["token"]
+    assert hub.request("POST", f"/api/agents/{name}/heartbeat", {}, token=token)[0] == 200
+    status, body = hub.request("POST", "/api/tasks", {"prompt": "do it", **fields})
+    assert status == 201, body
+    task_id = body["id"]
+    wait_for(lambda: any(a["id"] == task_id for a in
+                         hub.request("GET", f"/api/agents/{name}/assignments", token=token)[1]["assignments"]))
+    return token, task_id

@@ -1,0 +1,35 @@
+"""GitRepo's comparison of two branches (what the local forge lists as a PR's files), on a real
+bare repo: the limits apply before the costly work."""
+from __future__ import annotations
+
+from coordinator.gitrepo import GitRepo
+from tests.support.targets import make_remote, push_branch
+
+
+def _compare(remote, head: str, limit: int, text_max: int | None):
+    repo = GitRepo(remote)
+    try:
+        return repo.compare(repo.resolve("refs/heads/main"), repo.resolve(f"refs/heads/{head}"), limit, text_max)
+    finally:
+        repo.close()
+
+
+def test_a_file_past_the_text_limit_is_counted_but_its_text_is_never_built(tmp_path):
+    remote = make_remote(tmp_path / "remotes")
+    push_branch(remote, tmp_path, "big", {"big.txt": "".join(f"line {i}\n" for i in range(20000)), "small.txt": "s\n"})
+
+    found = {d.new_path: d for d in _compare(remote, "big", 10, text_max=100_000)}
+
+    assert (found["big.txt"].additions, found["big.txt"].hunks) == (20000, None)
+    assert found["small.txt"].hunks == "@@ -0,0 +1 @@\n+s\n"
+
+
+def test_renames_are_looked_for_only_in_a_diff_within_the_file_limit(tmp_path):
+    remote = make_remote(tmp_path / "remotes")
+    moved = {"old/name.txt": None, "new/name.txt": "moved soon\n"}
+    push_branch(remote, tmp_path, "few", moved)
+    push_branch(remote, tmp_path, "many", {**moved, **{f"f{i}.txt": f"{i}\n" for i in range(5)}})
+
+    assert [(d.status, d.old_path) for d in _compare(remote, "few", 3, None)] == [("R", "old/name.txt")]
+    many = _compare(remote, "many", 3, None)  # 7 files: no search over every pair
+    assert len(many) == 3 and all(d.status != "R" for d in many)
