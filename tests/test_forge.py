@@ -177,16 +177,25 @@ def test_statuses_are_kept_per_commit_newest_first(env):
     head = env.push("agent/ada/T-9", {"f.txt": "6\n"})
     pr = env.forge.open_pr("agent/ada/T-9", "main", "Checked", "")
     assert env.forge.statuses(head) == [] and env.forge.check_runs(head) == []
-    env.forge.set_status(head, "pending", "test", "running")
-    env.forge.set_status(head, "success", "test", "all passed")
+    env.operator.set_status(head, "pending", "test", "running")   # as CI does, with its own account
+    env.operator.set_status(head, "success", "test", "all passed")
     found = env.operator.statuses(head)
     assert [(s["context"], s["state"]) for s in found] == [("test", "success"), ("test", "pending")]
     assert all({"id", "created_at", "updated_at", "description"} <= set(s) for s in found)
     later = env.push("agent/ada/T-9", {"g.txt": "7\n"})
     assert env.forge.statuses(later) == []          # a new head starts with none
     with pytest.raises(ForgeError, match="state must be one of"):
-        env.forge.set_status(later, "green", "test")
+        env.operator.set_status(later, "green", "test")
     assert pr.number >= 1
+
+
+def test_on_the_local_forge_an_agent_cannot_set_a_status_on_its_own_pr(hub, tmp_path):
+    env = local_env(hub, tmp_path)
+    head = env.push("agent/ada/T-19", {"f.txt": "6\n"})
+    env.forge.open_pr("agent/ada/T-19", "main", "Mine", "")
+    with pytest.raises(ForgeError) as refused:
+        env.forge.set_status(head, "success", "test", "trust me")
+    assert refused.value.status == 403 and env.operator.statuses(head) == []
 
 
 def test_a_pr_is_merged_only_at_the_head_that_was_given(env):

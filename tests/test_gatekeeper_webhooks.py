@@ -15,6 +15,7 @@ from coordinator.client import HttpBackend
 from coordinator.forge.github import GitHubForge
 from coordinator.forge.local import LocalForge
 from tests.support.gitenv import git
+from tests.support.held import agent_holding_a_task
 from tests.support.openapi import validator
 from tests.support.processes import HubProcess, agentcom, wait_for
 from tests.support.targets import make_remote, push_branch
@@ -157,15 +158,14 @@ def test_a_secret_file_others_can_read_is_refused_at_start(repo, clone, tmp_path
 
 def test_agentcom_gatekeeper_once_reviews_local_forge_prs_through_a_running_hub(hub, repo, tmp_path):
     remote = make_remote(tmp_path / "remotes")
-    _, agent = hub.request("POST", "/api/agents", {"name": "ada"})
     clone = tmp_path / "coord"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     _push(clone, {"gatekeeper.yaml": RULES})
-    hub.request("POST", "/api/tasks", {"id": "T-3", "prompt": "fix the login"})
+    token, _ = agent_holding_a_task(hub, "ada", id="T-3", prompt="fix the login", repo=str(remote))
     head = push_branch(remote, tmp_path, "agent/ada/T-3-fix", SAFE)
-    forge = LocalForge(HttpBackend(hub.url, agent["token"]), str(remote))
+    forge = LocalForge(HttpBackend(hub.url, token), str(remote), "T-3")
     pr = forge.open_pr("agent/ada/T-3-fix", "main", "Fix", "AgentCom task `T-3`, by agent `ada`.", ("agent:ada",))
-    forge.set_status(head, "success", "test", "CI passed")
+    LocalForge(HttpBackend(hub.url, hub.token), str(remote)).set_status(head, "success", "test", "CI passed")  # CI
     done = agentcom("gatekeeper", "--once", "--forge", "local", "--target", str(remote), "--hub", hub.url,
                     check=True, env={"AGENTCOM_TOKEN": hub.token})
     assert done.stdout.strip(), done.stderr
