@@ -216,6 +216,31 @@ def test_a_required_check_that_never_reports_waits_then_escalates_after_its_time
     assert "checks.timeout" in world.gh_repo.pulls[number].comments[0]["body"]
 
 
+def test_the_agents_own_success_status_never_merges_its_pr(world):
+    world.rules(AUTO)
+    number = world.open(SAFE, checks=())
+    head = world.forge.get_pr(number).head_sha
+    world.agent_forge.set_status(head, "success", "test")   # the agent's token; no CI has run
+    assert world.github.repos["acme/web"].statuses[head][0]["creator"]["login"] == "ada-bot"
+    assert world.reviewer.review(number).action == "wait"
+    world.github.add_status("acme/web", head, "test", "failure")        # CI says no ...
+    world.agent_forge.set_status(head, "success", "test")              # ... and the agent says yes after it
+    assert world.reviewer.review(number).action == "escalate"
+    assert not world.gh_repo.pulls[number].merged and "dashboard" not in world.main_file("app/login.py")
+
+
+def test_a_check_with_a_named_source_counts_only_from_that_source(world):
+    world.rules(AUTO.replace("{auto_merge: true}", "{auto_merge: true, check_sources: {test: ci}}"))
+    number = world.open(SAFE, checks=())
+    head = world.forge.get_pr(number).head_sha
+    world.github.add_user("someone", "ghp_someonetoken")
+    GitHubForge("acme/web", "ghp_someonetoken", world.github.url, sleep=lambda s: None).set_status(
+        head, "success", "test")
+    assert world.reviewer.review(number).action == "wait"
+    world.github.add_status("acme/web", head, "test", "success")   # posted by the login `ci`
+    assert world.reviewer.review(number).action == "merge"
+
+
 def test_mergeable_unknown_waits_and_escalates_once_it_stays_unknown(world):
     world.rules(AUTO)
     number = world.open(SAFE)

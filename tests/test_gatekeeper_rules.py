@@ -37,6 +37,10 @@ def test_defaults_are_conservative():
                                                 "'repos.acme/web.auto_merge'?"),
     (b"notify:\n  webhook: ftp://x\n", "notify.webhook: expected an http:// or https:// address"),
     (b"merge:\n  reviewers: ['ada; rm -rf /']\n", "merge.reviewers: a name is letters"),
+    (b"merge:\n  check_sources: [test]\n", "merge.check_sources: expected a mapping of check name"),
+    (b"merge:\n  check_sources: {test: 'ci bot'}\n", "merge.check_sources: a source is a login or app slug"),
+    (b"trust:\n  logins: {ada-bot: 'ada; x'}\n", "trust.logins.ada-bot: 'ada; x' is not an agent name"),
+    (b"trust:\n  logins: {ada-bot: ada, Ada-Bot: ada}\n", "trust.logins.Ada-Bot: named twice"),
     (b"merge: [1, 2]\n", "gatekeeper.yaml: merge: must be a mapping of settings"),
     (b"a: &x 1\nb: *x\n", "file: not valid YAML: aliases (*name) are not allowed in rules"),
     (b"- just a list\n", "file: the rules file must be a YAML mapping"),
@@ -56,6 +60,14 @@ def test_per_repo_settings_override_the_merge_section_and_other_repos_keep_it():
     assert r.for_repo("Acme/Web") == r.for_repo("acme/web")
     with pytest.raises(ConfigError, match="repos.Acme/Web: named twice"):
         rules.parse(b"repos:\n  acme/web: {}\n  Acme/Web: {}\n")
+
+
+def test_check_sources_and_agent_logins_are_read_per_repo_and_logins_ignore_case():
+    r = rules.parse(b"trust:\n  logins: {Ada-Bot: ada, agentcom-bot: '*'}\n"
+                    b"repos:\n  acme/web: {required_checks: [test], check_sources: {test: ci-bot}}\n")
+    assert r.for_repo("acme/web").check_sources == {"test": "ci-bot"} and r.merge.check_sources == {}
+    assert r.trust.logins == {"ada-bot": "ada", "agentcom-bot": "*"}
+    assert r.agent_logins() == {"ada-bot", "agentcom-bot"}
 
 
 def test_a_decision_record_is_a_commit_message_git_reads_and_we_parse_back(tmp_path):

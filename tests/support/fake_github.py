@@ -283,7 +283,7 @@ class FakeGitHub:
             body = request.get_json(force=True, silent=True)
             if not isinstance(body, dict) or not body.get("name") or not body.get("head_sha"):
                 return _invalid([{"resource": "CheckRun", "field": "name", "code": "missing_field"}])
-            return jsonify(self._check_run(repo, body["head_sha"], body)), 201
+            return jsonify(self._check_run(repo, body["head_sha"], body, request.login)), 201
 
         @repo_route("/commits/<ref>/check-runs", ["GET"])
         def list_check_runs(repo: Repo, ref: str):
@@ -367,14 +367,14 @@ class FakeGitHub:
         repo.statuses.setdefault(sha, []).insert(0, status)
         return status
 
-    def _check_run(self, repo: Repo, sha: str, body: dict) -> dict:
+    def _check_run(self, repo: Repo, sha: str, body: dict, app: str = "ci") -> dict:
         rid = next(self._ids)
         status = body.get("status", "queued")
         run = {"id": rid, "node_id": f"CR_{rid}", "head_sha": sha, "name": body["name"], "status": status,
                "conclusion": body.get("conclusion") if status == "completed" else None,
                "started_at": _now(), "completed_at": _now() if status == "completed" else None,
                "url": f"{self.url}/repos/{repo.full_name}/check-runs/{rid}",
-               "html_url": f"{self.root}/{repo.full_name}/runs/{rid}", "app": {"slug": "ci"}}
+               "html_url": f"{self.root}/{repo.full_name}/runs/{rid}", "app": {"slug": app}}
         repo.check_runs.setdefault(sha, []).append(run)
         return run
 
