@@ -9,12 +9,14 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
+from coordinator import reviewbook
 from coordinator.forge.github import GitHubForge
 from coordinator.gatekeeper.books import HubBook
 from coordinator.gatekeeper.reviewer import BLOCK_LABEL, Reviewer
 from coordinator.hub import Hub
 from coordinator.reviews import path_of
 from tests.support.gitenv import git
+from tests.support.held import hand_over
 from tests.support.targets import make_remote, push_branch
 
 AGENT_TOKEN, GATE_TOKEN = "ghp_agentadatoken", "ghp_gatekeepertoken"
@@ -58,11 +60,13 @@ class World:
         self.receiver = receiver
         self.reviewer = Reviewer(self.forge, HubBook(self.hub), "acme/web", "acme/web", clock=lambda: self.now)
         self.hub.call(self.hub.submit, {"id": "T-1", "title": "Fix the login redirect",
-                                        "prompt": "send users to the dashboard"}, "test")
+                                        "prompt": "send users to the dashboard", "repo": "acme/web"}, "test")
+        hand_over(self.hub, "T-1", "ada")
 
     def rules(self, text: str) -> None:
         git(self.clone, "pull", "-q", "--ff-only")
-        (self.clone / "gatekeeper.yaml").write_text(text + f"notify:\n  webhook: {self.receiver.url}\n")
+        logins = "" if "trust:" in text else "trust:\n  logins: {ada-bot: ada}\n"  # whose login is whose
+        (self.clone / "gatekeeper.yaml").write_text(text + logins + f"notify:\n  webhook: {self.receiver.url}\n")
         git(self.clone, "commit", "-qam", "gatekeeper rules")
         pushed = git(self.clone, "push", "-q", "origin", "HEAD:main", check=False)
         assert pushed.returncode == 0, pushed.stderr
@@ -283,12 +287,53 @@ def test_a_conflicting_branch_becomes_one_follow_up_task_for_its_agent(world):
     assert not world.gh_repo.pulls[number].merged
 
 
-def test_a_pr_not_opened_by_an_agent_is_left_alone(world):
+def test_a_pr_not_opened_by_an_agents_login_is_left_alone_whatever_it_claims(world):
     world.rules(AUTO)
-    push_branch(world.remote, world.tmp, "human-fix", SAFE)
-    pr = world.agent_forge.open_pr("human-fix", "main", "A human's fix", "")
+    world.github.add_user("grace", "ghp_gracetoken")
+    human = GitHubForge("acme/web", "ghp_gracetoken", world.github.url, sleep=lambda s: None)
+    push_branch(world.remote, world.tmp, "agent/ada/T-1-by-hand", SAFE)
+    pr = human.open_pr("agent/ada/T-1-by-hand", "main", "A human's fix", "AgentCom task `T-1`", ("agent:ada",))
     assert world.reviewer.review(pr.number) is None and world.decisions() == []
     assert [o.number for o in world.reviewer.review_all()] == []
+
+
+def bob(world) -> GitHubForge:
+    world.github.add_user("bob-bot", "ghp_bobtoken")
+    return GitHubForge("acme/web", "ghp_bobtoken", world.github.url, sleep=lambda s: None)
+
+
+def test_a_label_naming_another_agent_does_not_make_the_pr_that_agents(world):
+    world.rules(AUTO + "trust:\n  logins: {ada-bot: ada, bob-bot: bob}\n")
+    head = push_branch(world.remote, world.tmp, "agent/ada/T-1-fix-login", SAFE)
+    pr = bob(world).open_pr("agent/ada/T-1-fix-login", "main", "Fix", "AgentCom task `T-1`, by agent `ada`.",
+                            ("agent:ada",))
+    world.github.add_check_run("acme/web", head, "test")
+    outcome = world.reviewer.review(pr.number)
+    assert outcome.action == "escalate" and not world.gh_repo.pulls[pr.number].merged
+    [doc] = [r for r in reviewbook.every(world.hub) if r["pull"] == pr.number]
+    assert doc["agent"] == "bob" and doc["task"] is None and "unsure.no_task" in doc["rules"]
+
+
+def test_a_pr_claiming_a_task_held_by_another_agent_is_not_credited_and_escalates(world):
+    world.rules(AUTO + "trust:\n  logins: {ada-bot: ada, bob-bot: bob}\n")
+    head = push_branch(world.remote, world.tmp, "agent/bob/T-1-fix-login", SAFE)
+    pr = bob(world).open_pr("agent/bob/T-1-fix-login", "main", "Fix", "AgentCom task `T-1`, by agent `bob`.",
+                            ("agent:bob",))
+    world.github.add_check_run("acme/web", head, "test")
+    outcome = world.reviewer.review(pr.number)
+    assert outcome.action == "escalate" and not world.gh_repo.pulls[pr.number].merged
+    assert "dashboard" not in world.main_file("app/login.py")
+    assert "unsure.no_task" in world.gh_repo.pulls[pr.number].comments[0]["body"]
+
+
+def test_a_login_shared_by_agents_takes_the_agent_from_the_branch_and_checks_it_against_the_task(world):
+    world.rules(AUTO + "trust:\n  logins: {ada-bot: '*'}\n")
+    number = world.open(SAFE)                             # agent/ada/T-1-...: T-1 is ada's
+    assert world.reviewer.review(number).action == "merge"
+    head = push_branch(world.remote, world.tmp, "agent/bob/T-1-again", {"app/other.py": "x = 1\n"})
+    pr = world.agent_forge.open_pr("agent/bob/T-1-again", "main", "Again", "AgentCom task `T-1`", ())
+    world.github.add_check_run("acme/web", head, "test")
+    assert world.reviewer.review(pr.number).action == "escalate" and not world.gh_repo.pulls[pr.number].merged
 
 
 def test_an_escalation_a_human_merges_leaves_the_open_escalations(world):
@@ -314,7 +359,7 @@ def test_the_operator_command_gets_the_decision_on_stdin_as_an_argv_list(world, 
     out = tmp_path / "notice.json"
     script = "import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes(sys.stdin.buffer.read())"
     git(world.clone, "pull", "-q", "--ff-only")
-    (world.clone / "gatekeeper.yaml").write_text(AUTO + f"notify:\n  command: [{sys.executable}, -c, '{script}', {out}]\n")
+    (world.clone / "gatekeeper.yaml").write_text(AUTO + "trust:\n  logins: {ada-bot: ada}\n" + f"notify:\n  command: [{sys.executable}, -c, '{script}', {out}]\n")
     git(world.clone, "commit", "-qam", "notify by command")
     git(world.clone, "push", "-q", "origin", "HEAD:main")
     world.hub.call(lambda: None)
@@ -362,3 +407,16 @@ def test_a_branch_behind_a_protected_base_becomes_a_follow_up_task_not_a_merge(w
     assert outcome.action == "escalate" and outcome.followup is not None and outcome.merged is None
     assert world.hub.show(outcome.followup)["task"]["pin"] == "ada"
     assert not world.gh_repo.pulls[number].merged
+
+
+def test_a_claimed_task_is_believed_only_if_its_agent_repo_and_recorded_pr_are_this_prs():
+    from coordinator.gatekeeper.reviewer import task_doubt
+    url = "https://github.com/acme/web/pull/7"
+    mine = {"id": "T-1", "agent": "ada", "repo": "acme/web"}
+    assert task_doubt(mine, "ada", "acme/web", url) is None
+    assert task_doubt({**mine, "repo": None}, "ada", "acme/web", url) is None
+    assert task_doubt({**mine, "result": {"pr_url": url}}, "ada", "acme/web", url) is None
+    assert "not held by" in task_doubt(mine, "bob", "acme/web", url)
+    assert "another repo" in task_doubt(mine, "ada", "acme/api", url)
+    assert "another pull request" in task_doubt({**mine, "result": {"pr_url": url[:-1] + "8"}}, "ada", "acme/web", url)
+    assert "does not exist" in task_doubt(None, "ada", "acme/web", url)

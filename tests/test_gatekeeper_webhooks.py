@@ -23,7 +23,8 @@ from tests.support.targets import make_remote, push_branch
 SECRET = "a webhook secret of some length"
 AGENT_TOKEN, GATE_TOKEN = "ghp_agentadatoken", "ghp_gatekeepertoken"
 SAFE = {"app/login.py": "def login(user):\n    return '/dashboard'\n"}
-RULES = "merge:\n  required_checks: [test]\nrepos:\n  acme/web: {auto_merge: true}\n"
+RULES = ("merge:\n  required_checks: [test]\nrepos:\n  acme/web: {auto_merge: true}\n"
+         "trust:\n  logins: {ada-bot: ada}\n")
 
 
 def _push(clone, files: dict[str, str]) -> None:
@@ -85,7 +86,7 @@ def github_hub(repo, clone, fake_github, tmp_path):
 
 def test_a_signed_delivery_gets_the_pr_reviewed_and_merged_and_a_repeat_is_ignored(github_hub, fake_github, repo):
     hub, remote, tmp = github_hub
-    assert hub.request("POST", "/api/tasks", {"id": "T-1", "prompt": "send users to the dashboard"})[0] == 201
+    agent_holding_a_task(hub, "ada", id="T-1", prompt="send users to the dashboard", repo="acme/web")
     head = push_branch(remote, tmp, "agent/ada/T-1-fix", SAFE)
     agent = GitHubForge("acme/web", AGENT_TOKEN, fake_github.url)
     pr = agent.open_pr("agent/ada/T-1-fix", "main", "Fix", "AgentCom task `T-1`, by agent `ada`.", ("agent:ada",))

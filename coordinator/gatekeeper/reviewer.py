@@ -31,6 +31,7 @@ log = logging.getLogger("agentcom.gatekeeper")
 ATTEMPTS = 3            # reviews of one PR in one pass when its head keeps moving
 BLOCK_LABEL = "agentcom:blocked"
 _TASK = re.compile(r"AgentCom task `([A-Za-z0-9][A-Za-z0-9._-]{0,63})`")
+_BRANCH = re.compile(r"agent/([A-Za-z0-9][A-Za-z0-9._-]{0,63})/.+")
 
 
 class Book(Protocol):
@@ -54,19 +55,43 @@ class Outcome:
     followup: str | None = None    # the follow-up task queued by this pass
 
 
-def agent_of(pr: PullRequest, local: bool) -> str | None:
-    """The agent that opened the PR: its `agent:NAME` label, or (local forge) its author."""
-    for label in pr.labels:
-        if label.startswith("agent:") and len(label) > 6:
-            return label[6:]
-    return pr.author if local and pr.author else None
+def agent_of(pr: PullRequest, local: bool, logins: dict) -> str | None:
+    """The agent that opened the PR, from who opened it, never from what the PR says about itself
+    (labels and text are the agent's to write). On the local forge the author is the agent the
+    hub took from its token; on GitHub the author's login must be in `trust.logins`: mapped to one
+    agent, or "*" (a login all agents share: the agent is the NAME of its `agent/NAME/...`
+    branch, and the task must then be that agent's)."""
+    if local:
+        return pr.author or None
+    mapped = logins.get((pr.author or "").lower())
+    if mapped != "*":
+        return mapped
+    m = _BRANCH.fullmatch(pr.head or "")
+    return m.group(1) if m else None
 
 
 def task_of(pr: PullRequest, agent: str) -> str | None:
-    """The task id the PR names, believed only if its branch is that agent's branch for it."""
+    """The task id the PR names, if its branch is that agent's branch for it (a claim, not yet
+    believed: see `task_doubt`)."""
     m = _TASK.search(pr.body or "")
     if m and (pr.head == f"agent/{agent}/{m.group(1)}" or pr.head.startswith(f"agent/{agent}/{m.group(1)}-")):
         return m.group(1)
+    return None
+
+
+def task_doubt(task: dict | None, agent: str, repo: str, url: str) -> str | None:
+    """Why the task a PR claims is not believed to be its own (None: it is): the task must be held
+    (or last run) by the PR's agent, on this repo when it names one, and when it recorded a pull
+    request, this one."""
+    if not isinstance(task, dict):
+        return "the task it names does not exist"
+    if task.get("agent") != agent:
+        return "the task it names is not held by, nor was it last run by, the agent that opened it"
+    if task.get("repo") and task["repo"] != repo:
+        return "the task it names is for another repo"
+    recorded = (task.get("result") or {}).get("pr_url") if isinstance(task.get("result"), dict) else None
+    if recorded and recorded != url:
+        return "the task it names recorded another pull request"
     return None
 
 
@@ -134,10 +159,10 @@ class Reviewer:
             self._closed(pr)
             return None
         pr, files, statuses, runs = self._read(number, pr)
-        agent = agent_of(pr, self.local)
+        rules = self.book.rules()
+        agent = agent_of(pr, self.local, rules.trust.logins)
         if pr.state != "open" or pr.merged or agent is None:
             return None
-        rules = self.book.rules()
         merge = rules.for_repo(self.name)
         prior = self.book.prior(self.remote, number)
         now = self.clock()
@@ -146,6 +171,9 @@ class Reviewer:
         elapsed = max(0, int((now - seen_at).total_seconds()))
         task_id = task_of(pr, agent)
         task = self.book.task(task_id) if task_id else None
+        doubt = task_doubt(task, agent, self.remote, pr.url) if task_id else None
+        if doubt:
+            task_id = task = None   # unsure.no_task: a human looks
         truncated = len(files) >= FILES_MAX or (pr.changed_files is not None and len(files) < pr.changed_files)
         pr_doc = {"number": pr.number, "title": pr.title, "body": pr.body,
                   "head": {"sha": pr.head_sha, "ref": pr.head}, "user": {"login": pr.author}}
@@ -158,10 +186,12 @@ class Reviewer:
                "state": "open", "task": task_id, "agent": agent, "head_sha": v.head_sha, "head": pr.head,
                "seen_at": format_time(seen_at), "decided_at": format_time(now), "action": v.action.value,
                "score": v.score, "why": v.why, "trust": v.trust,
-               "rules": list(dict.fromkeys(f.rule for f in v.reasons)),
+               "rules": list(dict.fromkeys(f.rule for f in v.reasons)) + (["pr.task_claim"] if doubt else []),
                "reasons": [{"rule": f.rule, "severity": f.severity.value, "points": f.points,
                             "explanation": f.explanation, **({"path": f.path} if f.path else {}),
-                            **({"line": f.line} if f.line else {})} for f in v.reasons][:200],
+                            **({"line": f.line} if f.line else {})} for f in v.reasons][:200]
+                          + ([{"rule": "pr.task_claim", "severity": "note", "points": 0,
+                               "explanation": f"the pull request's task was not believed: {doubt}"}] if doubt else []),
                "merged_by": None, "acted_on": acted, "followup": prior.get("followup") if same_head else None}
         merged = followup = None
         held = [label for label in pr.labels if label in (merge.escalation_label, BLOCK_LABEL)]
