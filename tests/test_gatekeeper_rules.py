@@ -41,6 +41,9 @@ def test_defaults_are_conservative():
     (b"merge:\n  check_sources: {test: 'ci bot'}\n", "merge.check_sources: a source is a login or app slug"),
     (b"trust:\n  logins: {ada-bot: 'ada; x'}\n", "trust.logins.ada-bot: 'ada; x' is not an agent name"),
     (b"trust:\n  logins: {ada-bot: ada, Ada-Bot: ada}\n", "trust.logins.Ada-Bot: named twice"),
+    (b"merge:\n  auto_merge: true\n  method: merge\n", "merge.method: auto-merge merges only by squash, not merge"),
+    (b"merge:\n  method: rebase\nrepos:\n  acme/web: {auto_merge: true}\n",
+     "repos.acme/web.method: auto-merge merges only by squash, not rebase"),
     (b"merge: [1, 2]\n", "gatekeeper.yaml: merge: must be a mapping of settings"),
     (b"a: &x 1\nb: *x\n", "file: not valid YAML: aliases (*name) are not allowed in rules"),
     (b"- just a list\n", "file: the rules file must be a YAML mapping"),
@@ -53,8 +56,8 @@ def test_a_wrong_rules_file_names_the_key_and_the_fix(text, message):
 
 def test_per_repo_settings_override_the_merge_section_and_other_repos_keep_it():
     r = rules.parse(b"merge:\n  method: rebase\n  required_checks: [test]\n"
-                    b"repos:\n  acme/web: {auto_merge: true, required_checks: [test, 'lint (3.11)']}\n")
-    assert r.for_repo("acme/web") == rules.Merge(auto_merge=True, method="rebase",
+                    b"repos:\n  acme/web: {auto_merge: true, method: squash, required_checks: [test, 'lint (3.11)']}\n")
+    assert r.for_repo("acme/web") == rules.Merge(auto_merge=True, method="squash",
                                                  required_checks=("test", "lint (3.11)"))
     assert r.for_repo("acme/api") == rules.Merge(method="rebase", required_checks=("test",))
     assert r.for_repo("Acme/Web") == r.for_repo("acme/web")

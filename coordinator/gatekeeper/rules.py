@@ -184,7 +184,19 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
         if repo.lower() in repos:
             raise ConfigError(where, f"repos.{repo}", "named twice (names of repos ignore case)")
         repos[repo.lower()] = _section(where, f"repos.{repo}", values["merge"], raw)
+    for label, merge in [("merge", values["merge"])] + [(f"repos.{r}", m) for r, m in repos.items()]:
+        _squash_only(where, label, merge)
     return Rules(repos=repos, **values)
+
+
+def _squash_only(where: str, label: str, merge: Merge) -> None:
+    """Auto-merge lands exactly the diff the scan read: one squashed commit. A merge or rebase
+    would put every commit of the branch on the base, including one the scan never saw (a
+    secret added in one commit and removed in the next)."""
+    if merge.auto_merge and merge.method != "squash":
+        raise ConfigError(where, f"{label}.method", f"auto-merge merges only by squash, not {merge.method}: "
+                          "the scan reads the pull request's whole diff, not each commit, and a merge or "
+                          "rebase would land commits it never saw; set method: squash, or auto_merge: false")
 
 
 def _has_content(data: bytes) -> bool:
