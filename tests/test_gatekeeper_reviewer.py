@@ -10,6 +10,7 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from coordinator import reviewbook
+from coordinator.errors import AgentcomError
 from coordinator.forge.github import GitHubForge
 from coordinator.gatekeeper.books import HubBook
 from coordinator.gatekeeper.reviewer import BLOCK_LABEL, Reviewer
@@ -108,7 +109,8 @@ def test_a_safe_one_line_fix_is_merged_at_its_reviewed_head_and_the_decision_is_
     assert (outcome.action, outcome.head_sha, outcome.committed) == ("merge", head, True)
     assert world.main_file("app/login.py") == SAFE["app/login.py"]
     assert world.gh_repo.pulls[number].merged and world.gh_repo.pulls[number].merged_by == "agentcom-gatekeeper"
-    assert world.decisions() == [f"gatekeeper: acme/web#{number} merge (score 0)"]
+    assert world.decisions() == [f"gatekeeper: acme/web#{number} merge (score 0)",     # newest first
+                                 f"gatekeeper: acme/web#{number} merging (score 0)"]   # the intent
     message = git(world.hub.repo_path, "log", "-1", "--format=%B", "main").stdout
     parsed = git(world.tmp, "interpret-trailers", "--parse", input=message).stdout
     assert f"Head: {head}" in parsed and "Action: merge" in parsed and "Task: T-1" in parsed
@@ -420,3 +422,43 @@ def test_a_claimed_task_is_believed_only_if_its_agent_repo_and_recorded_pr_are_t
     assert "another repo" in task_doubt(mine, "ada", "acme/api", url)
     assert "another pull request" in task_doubt({**mine, "result": {"pr_url": url[:-1] + "8"}}, "ada", "acme/web", url)
     assert "does not exist" in task_doubt(None, "ada", "acme/web", url)
+
+
+class _DiesAfterMerging(HubBook):
+    """The hub's book, but the record of a merge's outcome never arrives (the process died, or
+    the hub failed, right after the forge merged)."""
+
+    def record(self, doc: dict) -> bool:
+        if doc.get("merged_by"):
+            raise AgentcomError("the hub is gone")
+        return super().record(doc)
+
+
+def test_a_merge_whose_outcome_was_never_recorded_is_credited_to_the_gatekeeper_on_the_next_pass(world):
+    world.rules(AUTO)
+    number = world.open(SAFE)
+    head = world.forge.get_pr(number).head_sha
+    dying = Reviewer(world.forge, _DiesAfterMerging(world.hub), "acme/web", "acme/web", clock=lambda: world.now)
+    with pytest.raises(AgentcomError, match="the hub is gone"):
+        dying.review(number)
+    assert world.gh_repo.pulls[number].merged
+    assert world.decisions() == [f"gatekeeper: acme/web#{number} merging (score 0)"]
+    world.reviewer.review_all()   # the record is open, the PR merged at the head it meant to merge
+    [doc] = reviewbook.every(world.hub)
+    assert (doc["state"], doc["action"], doc["merged_by"], doc["head_sha"]) == ("closed", "merge",
+                                                                               "agentcom-gatekeeper", head)
+    assert doc["merge_sha"] == world.gh_repo.pulls[number].merge_commit_sha
+    assert doc["merged_by_login"] == "agentcom-gatekeeper"
+    assert world.decisions()[0] == f"gatekeeper: acme/web#{number} merge (score 0)"
+
+
+def test_a_human_merging_a_head_the_gatekeeper_never_meant_to_merge_is_not_credited_to_it(world):
+    world.rules(AUTO)
+    number = world.open({".github/workflows/ci.yml": "on: push\n"})
+    assert world.reviewer.review(number).action == "escalate"
+    world.github.add_user("grace", "ghp_gracetoken")
+    GitHubForge("acme/web", "ghp_gracetoken", world.github.url, sleep=lambda s: None).merge(
+        number, world.forge.get_pr(number).head_sha, "squash")
+    world.reviewer.review_all()
+    [doc] = reviewbook.every(world.hub)
+    assert (doc["state"], doc["merged_by"], doc["merged_by_login"]) == ("closed", None, "grace")

@@ -96,7 +96,8 @@ def test_a_signed_delivery_gets_the_pr_reviewed_and_merged_and_a_repeat_is_ignor
     status, body = deliver(hub, "pull_request", payload, "d-1")
     assert (status, body["queued"]) == (202, [pr.number])
     wait_for(lambda: fake_github.repos["acme/web"].pulls[pr.number].merged, timeout=20)
-    wait_for(lambda: _decisions(repo) == [f"gatekeeper: acme/web#{pr.number} merge (score 0)"], timeout=10)
+    wait_for(lambda: _decisions(repo) == [f"gatekeeper: acme/web#{pr.number} merge (score 0)",
+                                          f"gatekeeper: acme/web#{pr.number} merging (score 0)"], timeout=10)
     assert deliver(hub, "pull_request", payload, "d-1") == (200, {"delivery": "d-1", "duplicate": True})
     log = agentcom("log", "T-1", "--hub", hub.url, check=True).stdout
     assert f"gatekeeper: merge" in log and head[:12] in log

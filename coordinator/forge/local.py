@@ -185,4 +185,5 @@ class LocalForge:
                            title=record["title"], body=record["body"], author=record["author"],
                            labels=tuple(record["labels"]), mergeable=mergeable,
                            merged=bool(record.get("merged")), changed_files=changed,
-                           mergeable_state={True: "clean", False: "dirty"}.get(mergeable))
+                           mergeable_state={True: "clean", False: "dirty"}.get(mergeable),
+                           merged_by=record.get("merged_by"), merge_sha=record.get("merge_sha"))

@@ -202,10 +202,15 @@ class Reviewer:
             doc["why"] = (f"Every gate passes, but the pull request carries {held[0]} from an earlier "
                           "escalation; a human merges, or removes the label to let the gatekeeper merge")
         if doc["action"] == Action.MERGE.value:
+            # the intent first: if this process dies (or the hub fails) after the forge merged,
+            # the next pass finds the record open and the PR merged at this head, and credits it
+            self.book.record({**doc, "merging": v.head_sha})
+            doc["merging"] = v.head_sha
             try:
                 merged = self.forge.merge(number, v.head_sha, merge.method)  # HeadMoved: review again
                 doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
             except NotMergeable:
+                doc["merging"] = None   # refused: nothing merged, and a human's later merge is theirs
                 doc["rules"].append("checks.conflict")
                 doc["action"] = Action.ESCALATE.value
                 doc["why"] = "Escalated to a human: the forge refused the merge, the branch cannot merge"
@@ -222,11 +227,22 @@ class Reviewer:
         return Outcome(number, doc["action"], v.head_sha, committed, merged, followup)
 
     def _closed(self, pr: PullRequest) -> None:
-        """A PR recorded open was merged or closed by someone else: its record says so."""
+        """A PR recorded open is closed: merged by this gatekeeper (its record holds the intent
+        to merge this very head, and the forge says it merged: the process died, or the hub
+        failed, before the outcome was recorded), or by someone else, or closed unmerged. A PR
+        without a record was never decided here: nothing to say."""
         prior = self.book.prior(self.remote, pr.number)
-        if prior is not None and prior.get("state", "open") == "open":
-            self.book.record({**prior, "state": "closed", "decided_at": format_time(self.clock()),
-                              "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
+        if prior is None or prior.get("state", "open") != "open":
+            return
+        now = format_time(self.clock())
+        if pr.merged and prior.get("merging") and prior["merging"] == pr.head_sha:
+            self.book.record({**prior, "state": "closed", "decided_at": now, "action": Action.MERGE.value,
+                              "merged_by": "agentcom-gatekeeper", "merge_sha": pr.merge_sha,
+                              "merged_by_login": pr.merged_by,
+                              "closed_by": "merged by the gatekeeper (recorded after the merge, from the forge)"})
+            return
+        self.book.record({**prior, "state": "closed", "decided_at": now, "merged_by_login": pr.merged_by,
+                          "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
 
     def _act(self, pr: PullRequest, v, doc: dict, merge, notify) -> str | None:
         """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify)."""
