@@ -462,3 +462,48 @@ def test_a_human_merging_a_head_the_gatekeeper_never_meant_to_merge_is_not_credi
     world.reviewer.review_all()
     [doc] = reviewbook.every(world.hub)
     assert (doc["state"], doc["merged_by"], doc["merged_by_login"]) == ("closed", None, "grace")
+
+
+def test_an_escalation_step_the_forge_refuses_is_recorded_and_the_rest_is_done_once(world):
+    world.rules(AUTO)
+    world.gh_repo.collaborators = {"someone-else"}   # grace may not be asked: GitHub answers 422
+    number = world.open({".github/workflows/ci.yml": "on: push\n"})
+    outcome = world.reviewer.review(number)
+    assert outcome.action == "escalate" and outcome.committed
+    pull = world.gh_repo.pulls[number]
+    assert len(pull.comments) == 1 and "agentcom:needs-human" in pull.labels and pull.reviewers == []
+    [doc] = reviewbook.every(world.hub)
+    assert doc["acted_on"] == f"{outcome.head_sha}:escalate"
+    assert doc["failed"][0].startswith("request reviewers:") and "422" in doc["failed"][0]
+    [notice] = world.receiver.got
+    assert notice["not_done"] == doc["failed"]
+    world.reviewer.review(number)   # the next pass does not comment, label or notify again
+    assert len(pull.comments) == 1 and len(world.receiver.got) == 1
+
+
+class _LosesFollowUps(HubBook):
+    """The hub's book, but the record naming a follow-up task is lost (the hub failed after queueing it)."""
+
+    def record(self, doc: dict) -> bool:
+        if doc.get("followup"):
+            raise AgentcomError("the hub is gone")
+        return super().record(doc)
+
+
+def test_a_follow_up_task_has_a_fixed_id_so_a_lost_record_never_makes_a_second_one(world):
+    from coordinator.gatekeeper.reviewer import followup_id
+    world.rules(AUTO)
+    number = world.open({"README.md": "# web, by the agent\n"})
+    push_branch(world.remote, world.tmp, "human", {"README.md": "# web, by a human\n"})
+    git(world.tmp, "--git-dir", str(world.remote), "update-ref", "refs/heads/main", "refs/heads/human")
+    head = world.forge.get_pr(number).head_sha
+    losing = Reviewer(world.forge, _LosesFollowUps(world.hub), "acme/web", "acme/web", clock=lambda: world.now)
+    with pytest.raises(AgentcomError, match="the hub is gone"):
+        losing.review(number)
+    fid = followup_id("acme/web", number, head)
+    assert world.hub.show(fid)["task"]["pin"] == "ada"
+    assert world.reviewer.review(number).followup == fid
+    assert [t for t in world.hub.view.tasks if t.startswith("rebase-")] == [fid]
+    assert followup_id("acme/web", 12, "ab" * 20) == "rebase-acme-web-12-abababababab"
+    long = followup_id("/srv/git/" + "x" * 100 + ".git", 3, "c" * 40)
+    assert len(long) == 64 and long.endswith("-3-cccccccccccc") and ".." not in long

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Callable, Protocol
 
 from ..errors import AgentcomError
-from ..forge.base import FILES_MAX, HeadMoved, NotMergeable, PullRequest
+from ..forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PullRequest
 from ..times import format_time, parse_time
 from . import alerts, record as records, rules as rule_file
 from .verdict import Action, Checks, review as judge
@@ -218,10 +218,15 @@ class Reviewer:
         if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
             # the comment tells the action taken, which may be milder or louder than the verdict's
             shown = replace(v, action=Action(doc["action"]), why=doc["why"])
-            doc["notified"] = self._act(pr, shown, doc, merge, rules.notify)
-            doc["acted_on"] = key
+            doc["notified"], failed = self._act(pr, shown, doc, merge, rules.notify)
+            doc["acted_on"] = key   # even if a step failed: a retry would repeat the steps that worked
+            if failed:
+                doc["failed"] = failed
         if mergeable is False and not doc["followup"] and not merged:
-            followup = self.book.follow_up(_followup_task(pr, agent, task, self.remote))
+            fid = followup_id(self.remote, number, v.head_sha)
+            # a fixed id per head: if the record of an earlier try was lost, the task it queued is found
+            followup = fid if self.book.task(fid) else self.book.follow_up(
+                {"id": fid, **_followup_task(pr, agent, task, self.remote)})
             doc["followup"] = followup
         committed = self.book.record(doc)
         return Outcome(number, doc["action"], v.head_sha, committed, merged, followup)
@@ -244,19 +249,40 @@ class Reviewer:
         self.book.record({**prior, "state": "closed", "decided_at": now, "merged_by_login": pr.merged_by,
                           "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
 
-    def _act(self, pr: PullRequest, v, doc: dict, merge, notify) -> str | None:
-        """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify)."""
-        self.forge.comment(pr.number, records.comment(v))
+    def _act(self, pr: PullRequest, v, doc: dict, merge, notify) -> tuple[str | None, list[str]]:
+        """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify).
+        A step the forge refuses does not stop the others; returns (the notice's outcome, what
+        failed), so the record says what was not done."""
+        failed = []
+
+        def step(what: str, call, *args) -> None:
+            try:
+                call(*args)
+            except ForgeError as e:
+                log.warning("gatekeeper: %s#%s: %s failed: %s", self.name, pr.number, what, e)
+                failed.append(f"{what}: {e}"[:300])
+
+        step("comment", self.forge.comment, pr.number, records.comment(v))
         if doc["action"] == Action.ADVISE.value:
-            return None
+            return None, failed
         labels = (merge.escalation_label,) + ((BLOCK_LABEL,) if doc["action"] == Action.BLOCK.value else ())
-        self.forge.add_labels(pr.number, labels)
+        step("label", self.forge.add_labels, pr.number, labels)
         reviewers = tuple(r for r in merge.reviewers if r != pr.author)  # an author cannot review their own PR
-        self.forge.request_reviewers(pr.number, reviewers, merge.team_reviewers)
+        step("request reviewers", self.forge.request_reviewers, pr.number, reviewers, merge.team_reviewers)
         notice = {k: doc[k] for k in ("repo_name", "pull", "url", "title", "task", "agent", "head_sha", "action",
                                       "score", "why", "rules", "decided_at")}
         notice["reasons"] = [r["explanation"] for r in doc["reasons"] if r["severity"] != "note"]
-        return alerts.send(notify, notice, self.notify_timeout)
+        if failed:
+            notice["not_done"] = failed
+        return alerts.send(notify, notice, self.notify_timeout), failed
+
+
+def followup_id(remote: str, number: int, sha: str) -> str:
+    """The follow-up task's id for one head of one PR (task id rules: letters, digits, . _ -, at
+    most 64, no `..`): `rebase-REPO-N-SHA12`, the repo's name cut to fit."""
+    tail = f"-{int(number)}-{sha[:12]}"
+    name = re.sub(r"[^A-Za-z0-9]+", "-", remote.removesuffix(".git")).strip("-") or "repo"
+    return f"rebase-{name[-(64 - len('rebase-') - len(tail)):].strip('-')}{tail}"
 
 
 def _followup_task(pr: PullRequest, agent: str, task: dict | None, remote: str) -> dict:

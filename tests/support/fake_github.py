@@ -64,6 +64,7 @@ class Repo:
     truncate_files: dict[int, int] = field(default_factory=dict)     # PR number → files listed
     computing: set[int] = field(default_factory=set)                 # PRs whose mergeable stays null
     require_up_to_date: bool = False   # branch protection: a head behind its base may not merge
+    collaborators: set[str] | None = None   # who may be asked to review (None: anyone)
 
     @property
     def full_name(self) -> str:
@@ -301,6 +302,11 @@ class FakeGitHub:
             if pull.user in users:  # GitHub: the author cannot review their own pull request
                 return _invalid([{"resource": "PullRequest", "code": "custom",
                                   "message": "Review cannot be requested from pull request author."}])
+            if repo.collaborators is not None and any(u not in repo.collaborators for u in users):
+                return _invalid([{"resource": "PullRequest", "code": "custom", "message":
+                                  "Reviews may only be requested from collaborators. One or more of the users "
+                                  "or teams you specified is not a collaborator of the "
+                                  f"{repo.full_name} repository."}])
             pull.reviewers = list(dict.fromkeys(pull.reviewers + users))
             pull.team_reviewers = list(dict.fromkeys(pull.team_reviewers + teams))
             doc = self._pull_json(repo, pull, full=False)
