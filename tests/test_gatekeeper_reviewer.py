@@ -507,3 +507,20 @@ def test_a_follow_up_task_has_a_fixed_id_so_a_lost_record_never_makes_a_second_o
     assert followup_id("acme/web", 12, "ab" * 20) == "rebase-acme-web-12-abababababab"
     long = followup_id("/srv/git/" + "x" * 100 + ".git", 3, "c" * 40)
     assert len(long) == 64 and long.endswith("-3-cccccccccccc") and ".." not in long
+
+
+def test_a_merge_the_forge_refuses_as_not_mergeable_sends_the_branch_back_to_its_agent(world):
+    world.rules(AUTO)
+    number = world.open({"README.md": "# web, by the agent\n"})
+    world.forge.get_pr(number)   # GitHub works out mergeability
+    assert world.forge.get_pr(number).mergeable is True
+
+    def base_moves(repo, pull):   # a conflicting push lands after GitHub said the PR merges
+        world.github.before_merge = None
+        push_branch(world.remote, world.tmp, "human", {"README.md": "# web, by a human\n"})
+        git(world.tmp, "--git-dir", str(world.remote), "update-ref", "refs/heads/main", "refs/heads/human")
+    world.github.before_merge = base_moves
+    outcome = world.reviewer.review(number)
+    assert outcome.action == "escalate" and outcome.merged is None and outcome.followup is not None
+    assert world.hub.show(outcome.followup)["task"]["pin"] == "ada"
+    assert not world.gh_repo.pulls[number].merged

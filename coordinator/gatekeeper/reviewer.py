@@ -211,6 +211,7 @@ class Reviewer:
                 doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
             except NotMergeable:
                 doc["merging"] = None   # refused: nothing merged, and a human's later merge is theirs
+                mergeable = False       # the forge says it cannot merge: the branch goes back to its agent
                 doc["rules"].append("checks.conflict")
                 doc["action"] = Action.ESCALATE.value
                 doc["why"] = "Escalated to a human: the forge refused the merge, the branch cannot merge"
