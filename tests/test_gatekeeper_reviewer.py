@@ -59,7 +59,8 @@ class World:
         self.hub = Hub(repo, role="cli")
         self.now = T0
         self.receiver = receiver
-        self.reviewer = Reviewer(self.forge, HubBook(self.hub), "acme/web", "acme/web", clock=lambda: self.now)
+        self.reviewer = Reviewer(self.forge, HubBook(self.hub), "acme/web", "acme/web", clock=lambda: self.now,
+                                 notify_webhook=receiver.url)
         self.hub.call(self.hub.submit, {"id": "T-1", "title": "Fix the login redirect",
                                         "prompt": "send users to the dashboard", "repo": "acme/web"}, "test")
         hand_over(self.hub, "T-1", "ada")
@@ -67,7 +68,7 @@ class World:
     def rules(self, text: str) -> None:
         git(self.clone, "pull", "-q", "--ff-only")
         logins = "" if "trust:" in text else "trust:\n  logins: {ada-bot: ada}\n"  # whose login is whose
-        (self.clone / "gatekeeper.yaml").write_text(text + logins + f"notify:\n  webhook: {self.receiver.url}\n")
+        (self.clone / "gatekeeper.yaml").write_text(text + logins)
         git(self.clone, "commit", "-qam", "gatekeeper rules")
         pushed = git(self.clone, "push", "-q", "origin", "HEAD:main", check=False)
         assert pushed.returncode == 0, pushed.stderr
@@ -372,7 +373,26 @@ def test_the_operator_command_gets_the_decision_on_stdin_as_an_argv_list(world, 
     assert (notice["pull"], notice["action"], notice["repo_name"]) == (number, "escalate", "acme/web")
     assert any("infrastructure" in r or "protected" in r for r in notice["rules"])
     record = git(world.hub.repo_path, "show", f"main:{path_of('acme/web', number)}").stdout
-    assert "notified: command" in record and "ran" in record
+    assert "notified: webhook answered 204; command " in record and "ran" in record
+
+
+def test_the_notify_commands_output_is_logged_never_committed(world, tmp_path, caplog):
+    import sys
+
+    script = "import sys; sys.stderr.write('token=hunter2-very-secret'); sys.exit(3)"
+    git(world.clone, "pull", "-q", "--ff-only")
+    (world.clone / "gatekeeper.yaml").write_text(AUTO + "trust:\n  logins: {ada-bot: ada}\n"
+                                                 + f"notify:\n  command: [{sys.executable}, -c, \"{script}\"]\n")
+    git(world.clone, "commit", "-qam", "notify by command")
+    git(world.clone, "push", "-q", "origin", "HEAD:main")
+    world.hub.call(lambda: None)
+    number = world.open({"Dockerfile": "FROM python:3.12\n"})
+    with caplog.at_level("WARNING", logger="agentcom.gatekeeper"):
+        assert world.reviewer.review(number).action == "escalate"
+    record = git(world.hub.repo_path, "show", f"main:{path_of('acme/web', number)}").stdout
+    assert "exited 3 (its output is in the" in record and "hunter2" not in record
+    assert "hunter2" in caplog.text
+    assert "hunter2" not in git(world.hub.repo_path, "log", "-p", "main", "--", "reviews/").stdout
 
 
 def test_a_safe_head_after_an_escalation_is_left_to_the_human_who_was_asked(world):

@@ -35,7 +35,8 @@ def test_defaults_are_conservative():
     (b"repos:\n  web: {auto_merge: true}\n", "repos.web: a repo is named OWNER/NAME"),
     (b"repos:\n  acme/web: {automerge: true}\n", "repos.acme/web.automerge: unknown key; did you mean "
                                                 "'repos.acme/web.auto_merge'?"),
-    (b"notify:\n  webhook: ftp://x\n", "notify.webhook: expected an http:// or https:// address"),
+    (b"notify:\n  webhook: https://hooks.example/T0/B0/secret\n", "notify.webhook: a webhook address is often a "
+                                                                 "secret"),
     (b"merge:\n  reviewers: ['ada; rm -rf /']\n", "merge.reviewers: a name is letters"),
     (b"merge:\n  check_sources: [test]\n", "merge.check_sources: expected a mapping of check name"),
     (b"merge:\n  check_sources: {test: 'ci bot'}\n", "merge.check_sources: a source is a login or app slug"),

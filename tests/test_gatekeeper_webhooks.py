@@ -219,3 +219,19 @@ def test_agentcom_gatekeeper_once_without_a_hub_becomes_the_coordinator_for_its_
     assert bad.returncode == 2 and "chmod 600" in bad.stderr
     worse = agentcom(*args, "--interval", "soon")
     assert worse.returncode == 2 and "--interval" in worse.stderr
+
+
+def test_the_notify_webhook_address_comes_from_a_0600_file_never_the_rules(tmp_path):
+    from coordinator.errors import UsageError
+    from coordinator.gatekeeper.setup import Setup
+
+    good = _secret_file(tmp_path / "notify.url", "https://hooks.example/services/T0/B0/s3cret")
+    assert Setup("github", "acme/web", notify_webhook_file=str(good)).notify_webhook() == \
+        "https://hooks.example/services/T0/B0/s3cret"
+    assert Setup("github", "acme/web").notify_webhook() is None
+    loose = _secret_file(tmp_path / "loose.url", "https://hooks.example/x", 0o644)
+    with pytest.raises(UsageError, match="chmod 600"):
+        Setup("github", "acme/web", notify_webhook_file=str(loose)).notify_webhook()
+    odd = _secret_file(tmp_path / "odd.url", "ftp://hooks.example/x")
+    with pytest.raises(UsageError, match="http:// or https:// address"):
+        Setup("github", "acme/web", notify_webhook_file=str(odd)).notify_webhook()

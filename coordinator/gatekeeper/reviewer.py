@@ -103,9 +103,10 @@ class Reviewer:
     """Reviews the PRs of one repository (`remote` as the forge names it, `name` as OWNER/NAME)."""
 
     def __init__(self, forge, book: Book, remote: str, name: str, *, local: bool = False,
-                 clock: Callable[[], datetime] = utcnow, notify_timeout: float = alerts.TIMEOUT):
+                 clock: Callable[[], datetime] = utcnow, notify_timeout: float = alerts.TIMEOUT,
+                 notify_webhook: str | None = None):
         self.forge, self.book, self.remote, self.name, self.local = forge, book, remote, name, local
-        self.clock, self.notify_timeout = clock, notify_timeout
+        self.clock, self.notify_timeout, self.notify_webhook = clock, notify_timeout, notify_webhook
 
     def review_all(self) -> list[Outcome]:
         """One pass over every open PR, then over the PRs recorded open that are not any more (so
@@ -275,7 +276,7 @@ class Reviewer:
         notice["reasons"] = [r["explanation"] for r in doc["reasons"] if r["severity"] != "note"]
         if failed:
             notice["not_done"] = failed
-        return alerts.send(notify, notice, self.notify_timeout), failed
+        return alerts.send(notify, notice, self.notify_timeout, self.notify_webhook), failed
 
 
 def followup_id(remote: str, number: int, sha: str) -> str:

@@ -117,8 +117,10 @@ class Merge:
 
 @dataclass(frozen=True)
 class Notify:
-    webhook: str | None = _f(None, "url")          # POSTed a JSON decision on every escalation
-    command: tuple = _f((), "argv")                # or run as argv, the decision on stdin
+    """Who hears of an escalation, besides the webhook address (a secret: it is never in the
+    coordination repo, but in a 0600 file named by agentcom.yaml's gatekeeper.notify_webhook_file)."""
+
+    command: tuple = _f((), "argv")                # run as argv, the decision on stdin
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,10 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
         problems = "; ".join(e.problems).replace("a task file", "the rules file").replace("task files", "rules")
         raise ConfigError(where, "file", problems) from None
     _refuse_unknown(where, "", doc, [*SECTIONS, "trust", "repos"])
+    if isinstance(doc.get("notify"), dict) and "webhook" in doc["notify"]:
+        raise ConfigError(where, "notify.webhook", "a webhook address is often a secret and the rules are "
+                          "read by every agent: put it in a file (mode 0600) on the hub's machine, named by "
+                          "gatekeeper.notify_webhook_file in agentcom.yaml (or --notify-webhook-file)")
     values = {name: _section(where, name, cls(), doc.get(name)) for name, cls in SECTIONS.items()}
     values["trust"] = _trust(where, doc.get("trust"))
     raw_repos = _mapping(where, "repos", doc.get("repos"))
@@ -281,12 +287,6 @@ def _value(where: str, label: str, meta: dict, value):
     if kind == "text":
         if not isinstance(value, str) or not 0 < len(value) <= 50 or not value.isprintable():
             raise wrong(f"expected one line of 1 to 50 characters, got {value!r}")
-        return value
-    if kind == "url":
-        if value is None:
-            return None
-        if not isinstance(value, str) or len(value) > MAX_TEXT or not re.fullmatch(r"https?://[^\s]+", value):
-            raise wrong(f"expected an http:// or https:// address, got {value!r}")
         return value
     if kind == "sources":
         if not isinstance(value, dict) or len(value) > MAX_PATTERNS or not all(
