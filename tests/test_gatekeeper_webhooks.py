@@ -235,3 +235,31 @@ def test_the_notify_webhook_address_comes_from_a_0600_file_never_the_rules(tmp_p
     odd = _secret_file(tmp_path / "odd.url", "ftp://hooks.example/x")
     with pytest.raises(UsageError, match="http:// or https:// address"):
         Setup("github", "acme/web", notify_webhook_file=str(odd)).notify_webhook()
+
+
+def test_a_delivery_whose_review_cannot_be_queued_is_not_marked_seen_so_a_redelivery_is_taken(repo):
+    from coordinator.auth import TokenStore
+    from coordinator.gatekeeper.reviewer import Reviewer
+    from coordinator.gatekeeper.service import QUEUE_MAX, GatekeeperService
+    from coordinator.hub import Hub
+    from coordinator.web import create_app
+
+    hub = Hub(repo, role="cli")
+    try:
+        service = GatekeeperService(Reviewer(None, None, "acme/web", "acme/web"), 3600)  # never started
+        app = create_app(hub, TokenStore(repo), gatekeeper=service, webhook_secret=SECRET)
+        body = json.dumps({"action": "opened", "number": 7, "repository": {"full_name": "acme/web"}}).encode()
+        headers = {"Content-Type": "application/json", "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "d-9",
+                   "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+        for _ in range(QUEUE_MAX):
+            service.wanted("all")   # the queue is full
+        client = app.test_client()
+        full = client.post("/api/webhooks/github", data=body, headers=headers)
+        assert full.status_code == 503 and full.headers["Retry-After"] == "60" and full.get_json()["queued"] == []
+        while not service._wanted.empty():
+            service._wanted.get_nowait()   # the queue drains
+        again = client.post("/api/webhooks/github", data=body, headers=headers)
+        assert again.status_code == 202 and again.get_json()["queued"] == [7]
+        assert client.post("/api/webhooks/github", data=body, headers=headers).get_json()["duplicate"] is True
+    finally:
+        hub.close()
