@@ -62,6 +62,7 @@ class Gatekeeper:
     github_api: str = "https://api.github.com"
     github_token_file: str = ""              # a file (mode 0600) on the hub's machine: the token
     webhook_secret_file: str = ""            # a file (mode 0600): the secret GitHub signs deliveries with
+    notify_webhook_file: str = ""            # a file (mode 0600): the address an escalation is POSTed to
     interval: int = _duration(300, minimum=10)  # the slow poll, a fallback for a missed webhook
 
 

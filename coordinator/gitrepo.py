@@ -199,11 +199,15 @@ class GitRepo:
         commit = self.repo.create_commit(None, stamp, stamp, message, tree, [base] if squash else [base, head])
         self.sync()
         try:
-            self.repo.references.get(ref_name).set_target(commit)
+            ref = self.repo.references.get(ref_name)
+            if ref is None or ref.target != base:   # a push landed while the merge was built
+                raise RefMoved(str(base), str(ref.target if ref is not None else None))
+            ref.set_target(commit)   # libgit2 compares-and-swaps against ref.target, which is `base`
         except (pygit2.GitError, OSError) as e:
             raise RefMoved(str(base), str(self.resolve(ref_name))) from e
         if self.resolve(ref_name) != commit:
             raise RefMoved(str(base), str(self.resolve(ref_name)))
+        self.sync()
         return commit
 
     def foreign_commits_claiming_to_be_coordinator(self, old: pygit2.Oid | None, new: pygit2.Oid) -> list[str]:

@@ -41,7 +41,8 @@ def record(hub, doc: dict) -> dict:
         return {"committed": False, "path": path}
     decision = Decision(doc.get("repo_name") or doc["repo"], doc["pull"], doc["head_sha"], doc["action"],
                         doc["score"], tuple(doc["rules"]), doc.get("task"), doc.get("agent"), doc.get("merged_by"))
-    hub.store.stage({path: dump_any(doc)}, message(decision))
+    intent = bool(doc.get("merging")) and not doc.get("merged_by") and doc.get("state", "open") == "open"
+    hub.store.stage({path: dump_any(doc)}, message(decision, intent))
     return {"committed": True, "path": path}
 
 

@@ -14,7 +14,7 @@ RECORD_MAX = 1 << 20
 REASONS_MAX = 200
 ACTIONS = ("merge", "advise-merge", "wait", "escalate", "block")
 # the fields whose change is a new decision; the rest (when, the notification's outcome) is not
-DECISION_KEYS = ("head_sha", "action", "score", "rules", "merged_by", "state")
+DECISION_KEYS = ("head_sha", "action", "score", "rules", "merged_by", "state", "merging")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -87,7 +87,8 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
     from .gatekeeper.service import GatekeeperService, make_forge
 
     forge = make_forge(setup, url, read_operator_token(repo))
-    reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local")
+    reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local",
+                        notify_webhook=setup.notify_webhook())
     service = GatekeeperService(reviewer, setup.interval)
     service.start()
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,

@@ -9,12 +9,15 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
+from coordinator import reviewbook
+from coordinator.errors import AgentcomError
 from coordinator.forge.github import GitHubForge
 from coordinator.gatekeeper.books import HubBook
 from coordinator.gatekeeper.reviewer import BLOCK_LABEL, Reviewer
 from coordinator.hub import Hub
 from coordinator.reviews import path_of
 from tests.support.gitenv import git
+from tests.support.held import hand_over
 from tests.support.targets import make_remote, push_branch
 
 AGENT_TOKEN, GATE_TOKEN = "ghp_agentadatoken", "ghp_gatekeepertoken"
@@ -56,13 +59,16 @@ class World:
         self.hub = Hub(repo, role="cli")
         self.now = T0
         self.receiver = receiver
-        self.reviewer = Reviewer(self.forge, HubBook(self.hub), "acme/web", "acme/web", clock=lambda: self.now)
+        self.reviewer = Reviewer(self.forge, HubBook(self.hub), "acme/web", "acme/web", clock=lambda: self.now,
+                                 notify_webhook=receiver.url)
         self.hub.call(self.hub.submit, {"id": "T-1", "title": "Fix the login redirect",
-                                        "prompt": "send users to the dashboard"}, "test")
+                                        "prompt": "send users to the dashboard", "repo": "acme/web"}, "test")
+        hand_over(self.hub, "T-1", "ada")
 
     def rules(self, text: str) -> None:
         git(self.clone, "pull", "-q", "--ff-only")
-        (self.clone / "gatekeeper.yaml").write_text(text + f"notify:\n  webhook: {self.receiver.url}\n")
+        logins = "" if "trust:" in text else "trust:\n  logins: {ada-bot: ada}\n"  # whose login is whose
+        (self.clone / "gatekeeper.yaml").write_text(text + logins)
         git(self.clone, "commit", "-qam", "gatekeeper rules")
         pushed = git(self.clone, "push", "-q", "origin", "HEAD:main", check=False)
         assert pushed.returncode == 0, pushed.stderr
@@ -104,7 +110,8 @@ def test_a_safe_one_line_fix_is_merged_at_its_reviewed_head_and_the_decision_is_
     assert (outcome.action, outcome.head_sha, outcome.committed) == ("merge", head, True)
     assert world.main_file("app/login.py") == SAFE["app/login.py"]
     assert world.gh_repo.pulls[number].merged and world.gh_repo.pulls[number].merged_by == "agentcom-gatekeeper"
-    assert world.decisions() == [f"gatekeeper: acme/web#{number} merge (score 0)"]
+    assert world.decisions() == [f"gatekeeper: acme/web#{number} merge (score 0)",     # newest first
+                                 f"gatekeeper: acme/web#{number} merging (score 0)"]   # the intent
     message = git(world.hub.repo_path, "log", "-1", "--format=%B", "main").stdout
     parsed = git(world.tmp, "interpret-trailers", "--parse", input=message).stdout
     assert f"Head: {head}" in parsed and "Action: merge" in parsed and "Task: T-1" in parsed
@@ -216,6 +223,31 @@ def test_a_required_check_that_never_reports_waits_then_escalates_after_its_time
     assert "checks.timeout" in world.gh_repo.pulls[number].comments[0]["body"]
 
 
+def test_the_agents_own_success_status_never_merges_its_pr(world):
+    world.rules(AUTO)
+    number = world.open(SAFE, checks=())
+    head = world.forge.get_pr(number).head_sha
+    world.agent_forge.set_status(head, "success", "test")   # the agent's token; no CI has run
+    assert world.github.repos["acme/web"].statuses[head][0]["creator"]["login"] == "ada-bot"
+    assert world.reviewer.review(number).action == "wait"
+    world.github.add_status("acme/web", head, "test", "failure")        # CI says no ...
+    world.agent_forge.set_status(head, "success", "test")              # ... and the agent says yes after it
+    assert world.reviewer.review(number).action == "escalate"
+    assert not world.gh_repo.pulls[number].merged and "dashboard" not in world.main_file("app/login.py")
+
+
+def test_a_check_with_a_named_source_counts_only_from_that_source(world):
+    world.rules(AUTO.replace("{auto_merge: true}", "{auto_merge: true, check_sources: {test: ci}}"))
+    number = world.open(SAFE, checks=())
+    head = world.forge.get_pr(number).head_sha
+    world.github.add_user("someone", "ghp_someonetoken")
+    GitHubForge("acme/web", "ghp_someonetoken", world.github.url, sleep=lambda s: None).set_status(
+        head, "success", "test")
+    assert world.reviewer.review(number).action == "wait"
+    world.github.add_status("acme/web", head, "test", "success")   # posted by the login `ci`
+    assert world.reviewer.review(number).action == "merge"
+
+
 def test_mergeable_unknown_waits_and_escalates_once_it_stays_unknown(world):
     world.rules(AUTO)
     number = world.open(SAFE)
@@ -258,12 +290,53 @@ def test_a_conflicting_branch_becomes_one_follow_up_task_for_its_agent(world):
     assert not world.gh_repo.pulls[number].merged
 
 
-def test_a_pr_not_opened_by_an_agent_is_left_alone(world):
+def test_a_pr_not_opened_by_an_agents_login_is_left_alone_whatever_it_claims(world):
     world.rules(AUTO)
-    push_branch(world.remote, world.tmp, "human-fix", SAFE)
-    pr = world.agent_forge.open_pr("human-fix", "main", "A human's fix", "")
+    world.github.add_user("grace", "ghp_gracetoken")
+    human = GitHubForge("acme/web", "ghp_gracetoken", world.github.url, sleep=lambda s: None)
+    push_branch(world.remote, world.tmp, "agent/ada/T-1-by-hand", SAFE)
+    pr = human.open_pr("agent/ada/T-1-by-hand", "main", "A human's fix", "AgentCom task `T-1`", ("agent:ada",))
     assert world.reviewer.review(pr.number) is None and world.decisions() == []
     assert [o.number for o in world.reviewer.review_all()] == []
+
+
+def bob(world) -> GitHubForge:
+    world.github.add_user("bob-bot", "ghp_bobtoken")
+    return GitHubForge("acme/web", "ghp_bobtoken", world.github.url, sleep=lambda s: None)
+
+
+def test_a_label_naming_another_agent_does_not_make_the_pr_that_agents(world):
+    world.rules(AUTO + "trust:\n  logins: {ada-bot: ada, bob-bot: bob}\n")
+    head = push_branch(world.remote, world.tmp, "agent/ada/T-1-fix-login", SAFE)
+    pr = bob(world).open_pr("agent/ada/T-1-fix-login", "main", "Fix", "AgentCom task `T-1`, by agent `ada`.",
+                            ("agent:ada",))
+    world.github.add_check_run("acme/web", head, "test")
+    outcome = world.reviewer.review(pr.number)
+    assert outcome.action == "escalate" and not world.gh_repo.pulls[pr.number].merged
+    [doc] = [r for r in reviewbook.every(world.hub) if r["pull"] == pr.number]
+    assert doc["agent"] == "bob" and doc["task"] is None and "unsure.no_task" in doc["rules"]
+
+
+def test_a_pr_claiming_a_task_held_by_another_agent_is_not_credited_and_escalates(world):
+    world.rules(AUTO + "trust:\n  logins: {ada-bot: ada, bob-bot: bob}\n")
+    head = push_branch(world.remote, world.tmp, "agent/bob/T-1-fix-login", SAFE)
+    pr = bob(world).open_pr("agent/bob/T-1-fix-login", "main", "Fix", "AgentCom task `T-1`, by agent `bob`.",
+                            ("agent:bob",))
+    world.github.add_check_run("acme/web", head, "test")
+    outcome = world.reviewer.review(pr.number)
+    assert outcome.action == "escalate" and not world.gh_repo.pulls[pr.number].merged
+    assert "dashboard" not in world.main_file("app/login.py")
+    assert "unsure.no_task" in world.gh_repo.pulls[pr.number].comments[0]["body"]
+
+
+def test_a_login_shared_by_agents_takes_the_agent_from_the_branch_and_checks_it_against_the_task(world):
+    world.rules(AUTO + "trust:\n  logins: {ada-bot: '*'}\n")
+    number = world.open(SAFE)                             # agent/ada/T-1-...: T-1 is ada's
+    assert world.reviewer.review(number).action == "merge"
+    head = push_branch(world.remote, world.tmp, "agent/bob/T-1-again", {"app/other.py": "x = 1\n"})
+    pr = world.agent_forge.open_pr("agent/bob/T-1-again", "main", "Again", "AgentCom task `T-1`", ())
+    world.github.add_check_run("acme/web", head, "test")
+    assert world.reviewer.review(pr.number).action == "escalate" and not world.gh_repo.pulls[pr.number].merged
 
 
 def test_an_escalation_a_human_merges_leaves_the_open_escalations(world):
@@ -289,7 +362,7 @@ def test_the_operator_command_gets_the_decision_on_stdin_as_an_argv_list(world, 
     out = tmp_path / "notice.json"
     script = "import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes(sys.stdin.buffer.read())"
     git(world.clone, "pull", "-q", "--ff-only")
-    (world.clone / "gatekeeper.yaml").write_text(AUTO + f"notify:\n  command: [{sys.executable}, -c, '{script}', {out}]\n")
+    (world.clone / "gatekeeper.yaml").write_text(AUTO + "trust:\n  logins: {ada-bot: ada}\n" + f"notify:\n  command: [{sys.executable}, -c, '{script}', {out}]\n")
     git(world.clone, "commit", "-qam", "notify by command")
     git(world.clone, "push", "-q", "origin", "HEAD:main")
     world.hub.call(lambda: None)
@@ -300,7 +373,26 @@ def test_the_operator_command_gets_the_decision_on_stdin_as_an_argv_list(world, 
     assert (notice["pull"], notice["action"], notice["repo_name"]) == (number, "escalate", "acme/web")
     assert any("infrastructure" in r or "protected" in r for r in notice["rules"])
     record = git(world.hub.repo_path, "show", f"main:{path_of('acme/web', number)}").stdout
-    assert "notified: command" in record and "ran" in record
+    assert "notified: webhook answered 204; command " in record and "ran" in record
+
+
+def test_the_notify_commands_output_is_logged_never_committed(world, tmp_path, caplog):
+    import sys
+
+    script = "import sys; sys.stderr.write('token=hunter2-very-secret'); sys.exit(3)"
+    git(world.clone, "pull", "-q", "--ff-only")
+    (world.clone / "gatekeeper.yaml").write_text(AUTO + "trust:\n  logins: {ada-bot: ada}\n"
+                                                 + f"notify:\n  command: [{sys.executable}, -c, \"{script}\"]\n")
+    git(world.clone, "commit", "-qam", "notify by command")
+    git(world.clone, "push", "-q", "origin", "HEAD:main")
+    world.hub.call(lambda: None)
+    number = world.open({"Dockerfile": "FROM python:3.12\n"})
+    with caplog.at_level("WARNING", logger="agentcom.gatekeeper"):
+        assert world.reviewer.review(number).action == "escalate"
+    record = git(world.hub.repo_path, "show", f"main:{path_of('acme/web', number)}").stdout
+    assert "exited 3 (its output is in the" in record and "hunter2" not in record
+    assert "hunter2" in caplog.text
+    assert "hunter2" not in git(world.hub.repo_path, "log", "-p", "main", "--", "reviews/").stdout
 
 
 def test_a_safe_head_after_an_escalation_is_left_to_the_human_who_was_asked(world):
@@ -335,5 +427,120 @@ def test_a_branch_behind_a_protected_base_becomes_a_follow_up_task_not_a_merge(w
     assert world.forge.get_pr(number).mergeable_state == "behind"
     outcome = world.reviewer.review(number)
     assert outcome.action == "escalate" and outcome.followup is not None and outcome.merged is None
+    assert world.hub.show(outcome.followup)["task"]["pin"] == "ada"
+    assert not world.gh_repo.pulls[number].merged
+
+
+def test_a_claimed_task_is_believed_only_if_its_agent_repo_and_recorded_pr_are_this_prs():
+    from coordinator.gatekeeper.reviewer import task_doubt
+    url = "https://github.com/acme/web/pull/7"
+    mine = {"id": "T-1", "agent": "ada", "repo": "acme/web"}
+    assert task_doubt(mine, "ada", "acme/web", url) is None
+    assert task_doubt({**mine, "repo": None}, "ada", "acme/web", url) is None
+    assert task_doubt({**mine, "result": {"pr_url": url}}, "ada", "acme/web", url) is None
+    assert "not held by" in task_doubt(mine, "bob", "acme/web", url)
+    assert "another repo" in task_doubt(mine, "ada", "acme/api", url)
+    assert "another pull request" in task_doubt({**mine, "result": {"pr_url": url[:-1] + "8"}}, "ada", "acme/web", url)
+    assert "does not exist" in task_doubt(None, "ada", "acme/web", url)
+
+
+class _DiesAfterMerging(HubBook):
+    """The hub's book, but the record of a merge's outcome never arrives (the process died, or
+    the hub failed, right after the forge merged)."""
+
+    def record(self, doc: dict) -> bool:
+        if doc.get("merged_by"):
+            raise AgentcomError("the hub is gone")
+        return super().record(doc)
+
+
+def test_a_merge_whose_outcome_was_never_recorded_is_credited_to_the_gatekeeper_on_the_next_pass(world):
+    world.rules(AUTO)
+    number = world.open(SAFE)
+    head = world.forge.get_pr(number).head_sha
+    dying = Reviewer(world.forge, _DiesAfterMerging(world.hub), "acme/web", "acme/web", clock=lambda: world.now)
+    with pytest.raises(AgentcomError, match="the hub is gone"):
+        dying.review(number)
+    assert world.gh_repo.pulls[number].merged
+    assert world.decisions() == [f"gatekeeper: acme/web#{number} merging (score 0)"]
+    world.reviewer.review_all()   # the record is open, the PR merged at the head it meant to merge
+    [doc] = reviewbook.every(world.hub)
+    assert (doc["state"], doc["action"], doc["merged_by"], doc["head_sha"]) == ("closed", "merge",
+                                                                               "agentcom-gatekeeper", head)
+    assert doc["merge_sha"] == world.gh_repo.pulls[number].merge_commit_sha
+    assert doc["merged_by_login"] == "agentcom-gatekeeper"
+    assert world.decisions()[0] == f"gatekeeper: acme/web#{number} merge (score 0)"
+
+
+def test_a_human_merging_a_head_the_gatekeeper_never_meant_to_merge_is_not_credited_to_it(world):
+    world.rules(AUTO)
+    number = world.open({".github/workflows/ci.yml": "on: push\n"})
+    assert world.reviewer.review(number).action == "escalate"
+    world.github.add_user("grace", "ghp_gracetoken")
+    GitHubForge("acme/web", "ghp_gracetoken", world.github.url, sleep=lambda s: None).merge(
+        number, world.forge.get_pr(number).head_sha, "squash")
+    world.reviewer.review_all()
+    [doc] = reviewbook.every(world.hub)
+    assert (doc["state"], doc["merged_by"], doc["merged_by_login"]) == ("closed", None, "grace")
+
+
+def test_an_escalation_step_the_forge_refuses_is_recorded_and_the_rest_is_done_once(world):
+    world.rules(AUTO)
+    world.gh_repo.collaborators = {"someone-else"}   # grace may not be asked: GitHub answers 422
+    number = world.open({".github/workflows/ci.yml": "on: push\n"})
+    outcome = world.reviewer.review(number)
+    assert outcome.action == "escalate" and outcome.committed
+    pull = world.gh_repo.pulls[number]
+    assert len(pull.comments) == 1 and "agentcom:needs-human" in pull.labels and pull.reviewers == []
+    [doc] = reviewbook.every(world.hub)
+    assert doc["acted_on"] == f"{outcome.head_sha}:escalate"
+    assert doc["failed"][0].startswith("request reviewers:") and "422" in doc["failed"][0]
+    [notice] = world.receiver.got
+    assert notice["not_done"] == doc["failed"]
+    world.reviewer.review(number)   # the next pass does not comment, label or notify again
+    assert len(pull.comments) == 1 and len(world.receiver.got) == 1
+
+
+class _LosesFollowUps(HubBook):
+    """The hub's book, but the record naming a follow-up task is lost (the hub failed after queueing it)."""
+
+    def record(self, doc: dict) -> bool:
+        if doc.get("followup"):
+            raise AgentcomError("the hub is gone")
+        return super().record(doc)
+
+
+def test_a_follow_up_task_has_a_fixed_id_so_a_lost_record_never_makes_a_second_one(world):
+    from coordinator.gatekeeper.reviewer import followup_id
+    world.rules(AUTO)
+    number = world.open({"README.md": "# web, by the agent\n"})
+    push_branch(world.remote, world.tmp, "human", {"README.md": "# web, by a human\n"})
+    git(world.tmp, "--git-dir", str(world.remote), "update-ref", "refs/heads/main", "refs/heads/human")
+    head = world.forge.get_pr(number).head_sha
+    losing = Reviewer(world.forge, _LosesFollowUps(world.hub), "acme/web", "acme/web", clock=lambda: world.now)
+    with pytest.raises(AgentcomError, match="the hub is gone"):
+        losing.review(number)
+    fid = followup_id("acme/web", number, head)
+    assert world.hub.show(fid)["task"]["pin"] == "ada"
+    assert world.reviewer.review(number).followup == fid
+    assert [t for t in world.hub.view.tasks if t.startswith("rebase-")] == [fid]
+    assert followup_id("acme/web", 12, "ab" * 20) == "rebase-acme-web-12-abababababab"
+    long = followup_id("/srv/git/" + "x" * 100 + ".git", 3, "c" * 40)
+    assert len(long) == 64 and long.endswith("-3-cccccccccccc") and ".." not in long
+
+
+def test_a_merge_the_forge_refuses_as_not_mergeable_sends_the_branch_back_to_its_agent(world):
+    world.rules(AUTO)
+    number = world.open({"README.md": "# web, by the agent\n"})
+    world.forge.get_pr(number)   # GitHub works out mergeability
+    assert world.forge.get_pr(number).mergeable is True
+
+    def base_moves(repo, pull):   # a conflicting push lands after GitHub said the PR merges
+        world.github.before_merge = None
+        push_branch(world.remote, world.tmp, "human", {"README.md": "# web, by a human\n"})
+        git(world.tmp, "--git-dir", str(world.remote), "update-ref", "refs/heads/main", "refs/heads/human")
+    world.github.before_merge = base_moves
+    outcome = world.reviewer.review(number)
+    assert outcome.action == "escalate" and outcome.merged is None and outcome.followup is not None
     assert world.hub.show(outcome.followup)["task"]["pin"] == "ada"
     assert not world.gh_repo.pulls[number].merged

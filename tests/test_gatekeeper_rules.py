@@ -35,8 +35,16 @@ def test_defaults_are_conservative():
     (b"repos:\n  web: {auto_merge: true}\n", "repos.web: a repo is named OWNER/NAME"),
     (b"repos:\n  acme/web: {automerge: true}\n", "repos.acme/web.automerge: unknown key; did you mean "
                                                 "'repos.acme/web.auto_merge'?"),
-    (b"notify:\n  webhook: ftp://x\n", "notify.webhook: expected an http:// or https:// address"),
+    (b"notify:\n  webhook: https://hooks.example/T0/B0/secret\n", "notify.webhook: a webhook address is often a "
+                                                                 "secret"),
     (b"merge:\n  reviewers: ['ada; rm -rf /']\n", "merge.reviewers: a name is letters"),
+    (b"merge:\n  check_sources: [test]\n", "merge.check_sources: expected a mapping of check name"),
+    (b"merge:\n  check_sources: {test: 'ci bot'}\n", "merge.check_sources: a source is a login or app slug"),
+    (b"trust:\n  logins: {ada-bot: 'ada; x'}\n", "trust.logins.ada-bot: 'ada; x' is not an agent name"),
+    (b"trust:\n  logins: {ada-bot: ada, Ada-Bot: ada}\n", "trust.logins.Ada-Bot: named twice"),
+    (b"merge:\n  auto_merge: true\n  method: merge\n", "merge.method: auto-merge merges only by squash, not merge"),
+    (b"merge:\n  method: rebase\nrepos:\n  acme/web: {auto_merge: true}\n",
+     "repos.acme/web.method: auto-merge merges only by squash, not rebase"),
     (b"merge: [1, 2]\n", "gatekeeper.yaml: merge: must be a mapping of settings"),
     (b"a: &x 1\nb: *x\n", "file: not valid YAML: aliases (*name) are not allowed in rules"),
     (b"- just a list\n", "file: the rules file must be a YAML mapping"),
@@ -49,13 +57,21 @@ def test_a_wrong_rules_file_names_the_key_and_the_fix(text, message):
 
 def test_per_repo_settings_override_the_merge_section_and_other_repos_keep_it():
     r = rules.parse(b"merge:\n  method: rebase\n  required_checks: [test]\n"
-                    b"repos:\n  acme/web: {auto_merge: true, required_checks: [test, 'lint (3.11)']}\n")
-    assert r.for_repo("acme/web") == rules.Merge(auto_merge=True, method="rebase",
+                    b"repos:\n  acme/web: {auto_merge: true, method: squash, required_checks: [test, 'lint (3.11)']}\n")
+    assert r.for_repo("acme/web") == rules.Merge(auto_merge=True, method="squash",
                                                  required_checks=("test", "lint (3.11)"))
     assert r.for_repo("acme/api") == rules.Merge(method="rebase", required_checks=("test",))
     assert r.for_repo("Acme/Web") == r.for_repo("acme/web")
     with pytest.raises(ConfigError, match="repos.Acme/Web: named twice"):
         rules.parse(b"repos:\n  acme/web: {}\n  Acme/Web: {}\n")
+
+
+def test_check_sources_and_agent_logins_are_read_per_repo_and_logins_ignore_case():
+    r = rules.parse(b"trust:\n  logins: {Ada-Bot: ada, agentcom-bot: '*'}\n"
+                    b"repos:\n  acme/web: {required_checks: [test], check_sources: {test: ci-bot}}\n")
+    assert r.for_repo("acme/web").check_sources == {"test": "ci-bot"} and r.merge.check_sources == {}
+    assert r.trust.logins == {"ada-bot": "ada", "agentcom-bot": "*"}
+    assert r.agent_logins() == {"ada-bot", "agentcom-bot"}
 
 
 def test_a_decision_record_is_a_commit_message_git_reads_and_we_parse_back(tmp_path):

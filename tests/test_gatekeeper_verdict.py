@@ -146,6 +146,41 @@ def test_statuses_and_check_runs_are_both_read_and_the_latest_status_per_context
     assert judge(ONE_LINE_FIX, rules=AUTO, checks=both).action is Action.ESCALATE
 
 
+def test_the_authors_own_success_status_is_ignored_so_the_check_stays_missing_then_escalates():
+    own = Checks(statuses=(status("test", "success", by="agentcom-bot"),), mergeable=True, elapsed=60)
+    v = judge(ONE_LINE_FIX, rules=AUTO, checks=own)
+    assert v.action is Action.WAIT and fired(v) == {"checks.untrusted"}
+    assert "by agentcom-bot was ignored" in v.reasons[0].explanation
+    late = judge(ONE_LINE_FIX, rules=AUTO, checks=replace(own, elapsed=1800))
+    assert late.action is Action.ESCALATE and "checks.timeout" in fired(late)
+
+
+def test_an_agents_success_after_cis_failure_does_not_turn_the_check_green():
+    rules = rules_for("trust:\n  logins: {ada-bot: ada, bob-bot: bob}\n"
+                      "repos:\n  acme/web: {required_checks: [test], auto_merge: true}\n")
+    flipped = (status("test", "success", "2026-11-30T01:05:00Z", 2, by="Bob-Bot"),
+               status("test", "failure", "2026-11-30T01:00:00Z", 1))
+    v = judge(ONE_LINE_FIX, rules=rules, checks=Checks(statuses=flipped, mergeable=True))
+    assert v.action is Action.ESCALATE and {"checks.failed", "checks.untrusted"} <= fired(v)
+
+
+def test_a_report_without_a_known_reporter_never_counts():
+    anonymous = {**status("test", "success"), "creator": None}
+    v = judge(ONE_LINE_FIX, rules=AUTO, checks=Checks(statuses=(anonymous,), mergeable=True, elapsed=60))
+    assert v.action is Action.WAIT
+
+
+def test_a_named_source_is_the_only_one_believed_for_its_check():
+    rules = rules_for("repos:\n  acme/web: {required_checks: [test, lint], auto_merge: true,\n"
+                      "    check_sources: {test: ci-bot, lint: github-actions}}\n")
+    good = Checks(statuses=(status("test", "success", by="ci-bot"),), check_runs=(run("lint"),), mergeable=True)
+    assert judge(ONE_LINE_FIX, rules=rules, checks=good).action is Action.MERGE
+    other = Checks(statuses=(status("test", "success", by="someone-else"),), check_runs=(run("lint", app="my-app"),),
+                   mergeable=True, elapsed=60)
+    v = judge(ONE_LINE_FIX, rules=rules, checks=other)
+    assert v.action is Action.WAIT and [f.rule for f in v.reasons] == ["checks.untrusted"] * 2
+
+
 def test_neutral_and_skipped_check_runs_pass_and_a_rerun_replaces_the_old_run():
     for conclusion in ("neutral", "skipped"):
         checks = Checks(check_runs=(run("test", conclusion=conclusion),), mergeable=True)

@@ -23,7 +23,8 @@ from tests.support.targets import make_remote, push_branch
 SECRET = "a webhook secret of some length"
 AGENT_TOKEN, GATE_TOKEN = "ghp_agentadatoken", "ghp_gatekeepertoken"
 SAFE = {"app/login.py": "def login(user):\n    return '/dashboard'\n"}
-RULES = "merge:\n  required_checks: [test]\nrepos:\n  acme/web: {auto_merge: true}\n"
+RULES = ("merge:\n  required_checks: [test]\nrepos:\n  acme/web: {auto_merge: true}\n"
+         "trust:\n  logins: {ada-bot: ada}\n")
 
 
 def _push(clone, files: dict[str, str]) -> None:
@@ -85,7 +86,7 @@ def github_hub(repo, clone, fake_github, tmp_path):
 
 def test_a_signed_delivery_gets_the_pr_reviewed_and_merged_and_a_repeat_is_ignored(github_hub, fake_github, repo):
     hub, remote, tmp = github_hub
-    assert hub.request("POST", "/api/tasks", {"id": "T-1", "prompt": "send users to the dashboard"})[0] == 201
+    agent_holding_a_task(hub, "ada", id="T-1", prompt="send users to the dashboard", repo="acme/web")
     head = push_branch(remote, tmp, "agent/ada/T-1-fix", SAFE)
     agent = GitHubForge("acme/web", AGENT_TOKEN, fake_github.url)
     pr = agent.open_pr("agent/ada/T-1-fix", "main", "Fix", "AgentCom task `T-1`, by agent `ada`.", ("agent:ada",))
@@ -95,7 +96,8 @@ def test_a_signed_delivery_gets_the_pr_reviewed_and_merged_and_a_repeat_is_ignor
     status, body = deliver(hub, "pull_request", payload, "d-1")
     assert (status, body["queued"]) == (202, [pr.number])
     wait_for(lambda: fake_github.repos["acme/web"].pulls[pr.number].merged, timeout=20)
-    wait_for(lambda: _decisions(repo) == [f"gatekeeper: acme/web#{pr.number} merge (score 0)"], timeout=10)
+    wait_for(lambda: _decisions(repo) == [f"gatekeeper: acme/web#{pr.number} merge (score 0)",
+                                          f"gatekeeper: acme/web#{pr.number} merging (score 0)"], timeout=10)
     assert deliver(hub, "pull_request", payload, "d-1") == (200, {"delivery": "d-1", "duplicate": True})
     log = agentcom("log", "T-1", "--hub", hub.url, check=True).stdout
     assert f"gatekeeper: merge" in log and head[:12] in log
@@ -217,3 +219,47 @@ def test_agentcom_gatekeeper_once_without_a_hub_becomes_the_coordinator_for_its_
     assert bad.returncode == 2 and "chmod 600" in bad.stderr
     worse = agentcom(*args, "--interval", "soon")
     assert worse.returncode == 2 and "--interval" in worse.stderr
+
+
+def test_the_notify_webhook_address_comes_from_a_0600_file_never_the_rules(tmp_path):
+    from coordinator.errors import UsageError
+    from coordinator.gatekeeper.setup import Setup
+
+    good = _secret_file(tmp_path / "notify.url", "https://hooks.example/services/T0/B0/s3cret")
+    assert Setup("github", "acme/web", notify_webhook_file=str(good)).notify_webhook() == \
+        "https://hooks.example/services/T0/B0/s3cret"
+    assert Setup("github", "acme/web").notify_webhook() is None
+    loose = _secret_file(tmp_path / "loose.url", "https://hooks.example/x", 0o644)
+    with pytest.raises(UsageError, match="chmod 600"):
+        Setup("github", "acme/web", notify_webhook_file=str(loose)).notify_webhook()
+    odd = _secret_file(tmp_path / "odd.url", "ftp://hooks.example/x")
+    with pytest.raises(UsageError, match="http:// or https:// address"):
+        Setup("github", "acme/web", notify_webhook_file=str(odd)).notify_webhook()
+
+
+def test_a_delivery_whose_review_cannot_be_queued_is_not_marked_seen_so_a_redelivery_is_taken(repo):
+    from coordinator.auth import TokenStore
+    from coordinator.gatekeeper.reviewer import Reviewer
+    from coordinator.gatekeeper.service import QUEUE_MAX, GatekeeperService
+    from coordinator.hub import Hub
+    from coordinator.web import create_app
+
+    hub = Hub(repo, role="cli")
+    try:
+        service = GatekeeperService(Reviewer(None, None, "acme/web", "acme/web"), 3600)  # never started
+        app = create_app(hub, TokenStore(repo), gatekeeper=service, webhook_secret=SECRET)
+        body = json.dumps({"action": "opened", "number": 7, "repository": {"full_name": "acme/web"}}).encode()
+        headers = {"Content-Type": "application/json", "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "d-9",
+                   "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+        for _ in range(QUEUE_MAX):
+            service.wanted("all")   # the queue is full
+        client = app.test_client()
+        full = client.post("/api/webhooks/github", data=body, headers=headers)
+        assert full.status_code == 503 and full.headers["Retry-After"] == "60" and full.get_json()["queued"] == []
+        while not service._wanted.empty():
+            service._wanted.get_nowait()   # the queue drains
+        again = client.post("/api/webhooks/github", data=body, headers=headers)
+        assert again.status_code == 202 and again.get_json()["queued"] == [7]
+        assert client.post("/api/webhooks/github", data=body, headers=headers).get_json()["duplicate"] is True
+    finally:
+        hub.close()

@@ -29,6 +29,8 @@ class PullRequest:
     merged: bool = False
     changed_files: int | None = None  # how many files the PR changes, when the forge says
     mergeable_state: str | None = None  # GitHub's: clean, dirty, behind (protection wants it up to date), ...
+    merged_by: str | None = None    # who merged it (a login), once merged
+    merge_sha: str | None = None    # the commit the merge made, once merged
 
 
 class Forge(Protocol):

@@ -250,7 +250,11 @@ class GitHubForge:
                            changed_files=doc.get("changed_files") if isinstance(doc.get("changed_files"), int)
                            else None,
                            mergeable_state=doc.get("mergeable_state") if isinstance(doc.get("mergeable_state"), str)
-                           else None)
+                           else None,
+                           merged_by=((doc.get("merged_by") or {}).get("login") or None)
+                           if isinstance(doc.get("merged_by"), dict) else None,
+                           merge_sha=doc.get("merge_commit_sha") if doc.get("merged") and
+                           isinstance(doc.get("merge_commit_sha"), str) else None)
 
 
 def _ref(sha: str) -> str:

@@ -118,7 +118,9 @@ class LocalForge:
             found = self.hub.find_prs(repo=self.repo)
         except HubRefused as e:
             raise ForgeError(f"the hub refused: {e.message}", e.status) from None
-        items = [s for r in found for s in r.get("statuses") or () if s.get("sha") == sha]
+        # GitHub's shape: who posted a status is its `creator.login` (the hub records it as `by`)
+        items = [{**s, "creator": {"login": s.get("by")}} for r in found for s in r.get("statuses") or ()
+                 if s.get("sha") == sha]
         return sorted(items, key=lambda s: (s.get("updated_at", ""), s.get("id", 0)), reverse=True)
 
     def check_runs(self, sha: str) -> list[dict]:
@@ -183,4 +185,5 @@ class LocalForge:
                            title=record["title"], body=record["body"], author=record["author"],
                            labels=tuple(record["labels"]), mergeable=mergeable,
                            merged=bool(record.get("merged")), changed_files=changed,
-                           mergeable_state={True: "clean", False: "dirty"}.get(mergeable))
+                           mergeable_state={True: "clean", False: "dirty"}.get(mergeable),
+                           merged_by=record.get("merged_by"), merge_sha=record.get("merge_sha"))

@@ -1,29 +1,33 @@
-"""Telling the operator of an escalation: the rules' `notify.webhook` is POSTed the decision as
-JSON, or `notify.command` is run as an argv list (never a shell) with the JSON on stdin. Both are
-bounded in time and size; a failure is reported back as text, never raised, so a broken receiver
-cannot stop the review of other pull requests."""
+"""Telling the operator of an escalation: the webhook address (from its 0600 file, never the
+repo) is POSTed the decision as JSON, and the rules' `notify.command` is run as an argv list
+(never a shell) with the JSON on stdin. Both are bounded in time and size; a failure is reported
+back as a few words of our own, never raised, so a broken receiver cannot stop the review of
+other pull requests. What the command prints is logged, never put in the record."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import urllib.error
 import urllib.request
 
 from .rules import Notify
 
+log = logging.getLogger("agentcom.gatekeeper")
 TIMEOUT = 10.0
 OUTPUT_MAX = 4096
 
 
-def send(notify: Notify, decision: dict, timeout: float = TIMEOUT) -> str:
-    """Deliver `decision` to whoever the rules name; what happened, in a few words."""
+def send(notify: Notify, decision: dict, timeout: float = TIMEOUT, webhook: str | None = None) -> str:
+    """Deliver `decision` to the webhook and the rules' command; what happened, in a few words
+    (never the address itself, nor what the command printed)."""
     body = json.dumps(decision, sort_keys=True).encode()
     outcomes = []
-    if notify.webhook:
-        outcomes.append(_post(notify.webhook, body, timeout))
+    if webhook:
+        outcomes.append(_post(webhook, body, timeout))
     if notify.command:
         outcomes.append(_run(list(notify.command), body, timeout))
-    return "; ".join(outcomes) or "nobody to notify (notify.webhook and notify.command are unset)"
+    return "; ".join(outcomes) or "nobody to notify (gatekeeper.notify_webhook_file and notify.command are unset)"
 
 
 def _post(url: str, body: bytes, timeout: float) -> str:
@@ -36,7 +40,8 @@ def _post(url: str, body: bytes, timeout: float) -> str:
     except urllib.error.HTTPError as e:
         return f"webhook refused: {e.code}"
     except (urllib.error.URLError, OSError) as e:
-        return f"webhook failed: {getattr(e, 'reason', e)}"
+        log.warning("gatekeeper: the notify webhook failed: %s", getattr(e, "reason", e))
+        return "webhook failed (see the log)"
 
 
 def _run(argv: list[str], body: bytes, timeout: float) -> str:
@@ -47,5 +52,7 @@ def _run(argv: list[str], body: bytes, timeout: float) -> str:
     except OSError as e:
         return f"command {argv[0]} could not run: {e.strerror}"
     if done.returncode != 0:
-        return f"command {argv[0]} exited {done.returncode}: {done.stderr[:200].decode(errors='replace').strip()}"
+        log.warning("gatekeeper: notify command %s exited %s: %s", argv[0], done.returncode,
+                    done.stderr[:OUTPUT_MAX].decode(errors="replace").strip())
+        return f"command {argv[0]} exited {done.returncode} (its output is in the log)"
     return f"command {argv[0]} ran"

@@ -36,7 +36,7 @@ def run(backend, setup: Setup, once: bool, stop: threading.Event | None = None, 
         book, url, token = HubBook(hub), None, None
     try:
         reviewer = Reviewer(make_forge(setup, url, token), book, setup.target, setup.name,
-                            local=setup.forge == "local")
+                            local=setup.forge == "local", notify_webhook=setup.notify_webhook())
         made = 0
         while True:
             for o in reviewer.review_all():
@@ -57,9 +57,11 @@ def run(backend, setup: Setup, once: bool, stop: threading.Event | None = None, 
 @click.option("--target", metavar="REPO", help="OWNER/NAME on GitHub, or the local forge's bare repo.")
 @click.option("--github-api", metavar="URL", help="GitHub's API (default: https://api.github.com).")
 @click.option("--github-token-file", metavar="FILE", help="A file (mode 0600) holding the GitHub token.")
+@click.option("--notify-webhook-file", metavar="FILE",
+              help="A file (mode 0600) holding the address escalations are POSTed to.")
 @click.option("--repo", envvar="AGENTCOM_REPO", metavar="DIR", help="Coordination repo.")
 @click.option("--hub", envvar="AGENTCOM_HUB", metavar="URL", help="A running hub's address.")
-def gatekeeper(once, interval, forge, target, github_api, github_token_file, repo, hub):
+def gatekeeper(once, interval, forge, target, github_api, github_token_file, notify_webhook_file, repo, hub):
     """Review every open PR opened by an agent: merge what is safe, escalate what is risky."""
     from ..client import connect, default_repo
     from ..config import Config, parse as parse_config
@@ -82,5 +84,6 @@ def gatekeeper(once, interval, forge, target, github_api, github_token_file, rep
     except ValueError as e:
         raise UsageError(f"--interval: {e}") from None
     setup = check(Setup(forge or base.forge, target or base.target, github_api or base.github_api,
-                        github_token_file or base.github_token_file, base.webhook_secret_file, seconds))
+                        github_token_file or base.github_token_file, base.webhook_secret_file, seconds,
+                        notify_webhook_file or base.notify_webhook_file))
     run(backend, setup, once)

@@ -52,11 +52,13 @@ def decision(verdict: Verdict, repo: str, pull: int, task_id: str | None, agent:
                     agent, merged_by)
 
 
-def message(d: Decision) -> str:
-    """The commit message that records one decision in the coordination repo."""
+def message(d: Decision, intent: bool = False) -> str:
+    """The commit message that records one decision in the coordination repo (`intent`: the
+    merge is about to be asked for, and not known to be done)."""
     values = (d.task_id or NONE, d.repo, d.pull, d.head_sha, d.action, d.score, ", ".join(d.rules) or NONE,
               d.agent or NONE, d.merged_by or NONE)
-    subject = trailer_value(f"gatekeeper: {d.repo}#{d.pull} {d.action} (score {d.score})")
+    shown = "merging" if intent else d.action
+    subject = trailer_value(f"gatekeeper: {d.repo}#{d.pull} {shown} (score {d.score})")
     return subject + "\n\n" + "".join(f"{k}: {trailer_value(v)}\n" for k, v in zip(KEYS, values))
 
 

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Callable, Protocol
 
 from ..errors import AgentcomError
-from ..forge.base import FILES_MAX, HeadMoved, NotMergeable, PullRequest
+from ..forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PullRequest
 from ..times import format_time, parse_time
 from . import alerts, record as records, rules as rule_file
 from .verdict import Action, Checks, review as judge
@@ -31,6 +31,7 @@ log = logging.getLogger("agentcom.gatekeeper")
 ATTEMPTS = 3            # reviews of one PR in one pass when its head keeps moving
 BLOCK_LABEL = "agentcom:blocked"
 _TASK = re.compile(r"AgentCom task `([A-Za-z0-9][A-Za-z0-9._-]{0,63})`")
+_BRANCH = re.compile(r"agent/([A-Za-z0-9][A-Za-z0-9._-]{0,63})/.+")
 
 
 class Book(Protocol):
@@ -54,19 +55,43 @@ class Outcome:
     followup: str | None = None    # the follow-up task queued by this pass
 
 
-def agent_of(pr: PullRequest, local: bool) -> str | None:
-    """The agent that opened the PR: its `agent:NAME` label, or (local forge) its author."""
-    for label in pr.labels:
-        if label.startswith("agent:") and len(label) > 6:
-            return label[6:]
-    return pr.author if local and pr.author else None
+def agent_of(pr: PullRequest, local: bool, logins: dict) -> str | None:
+    """The agent that opened the PR, from who opened it, never from what the PR says about itself
+    (labels and text are the agent's to write). On the local forge the author is the agent the
+    hub took from its token; on GitHub the author's login must be in `trust.logins`: mapped to one
+    agent, or "*" (a login all agents share: the agent is the NAME of its `agent/NAME/...`
+    branch, and the task must then be that agent's)."""
+    if local:
+        return pr.author or None
+    mapped = logins.get((pr.author or "").lower())
+    if mapped != "*":
+        return mapped
+    m = _BRANCH.fullmatch(pr.head or "")
+    return m.group(1) if m else None
 
 
 def task_of(pr: PullRequest, agent: str) -> str | None:
-    """The task id the PR names, believed only if its branch is that agent's branch for it."""
+    """The task id the PR names, if its branch is that agent's branch for it (a claim, not yet
+    believed: see `task_doubt`)."""
     m = _TASK.search(pr.body or "")
     if m and (pr.head == f"agent/{agent}/{m.group(1)}" or pr.head.startswith(f"agent/{agent}/{m.group(1)}-")):
         return m.group(1)
+    return None
+
+
+def task_doubt(task: dict | None, agent: str, repo: str, url: str) -> str | None:
+    """Why the task a PR claims is not believed to be its own (None: it is): the task must be held
+    (or last run) by the PR's agent, on this repo when it names one, and when it recorded a pull
+    request, this one."""
+    if not isinstance(task, dict):
+        return "the task it names does not exist"
+    if task.get("agent") != agent:
+        return "the task it names is not held by, nor was it last run by, the agent that opened it"
+    if task.get("repo") and task["repo"] != repo:
+        return "the task it names is for another repo"
+    recorded = (task.get("result") or {}).get("pr_url") if isinstance(task.get("result"), dict) else None
+    if recorded and recorded != url:
+        return "the task it names recorded another pull request"
     return None
 
 
@@ -78,9 +103,10 @@ class Reviewer:
     """Reviews the PRs of one repository (`remote` as the forge names it, `name` as OWNER/NAME)."""
 
     def __init__(self, forge, book: Book, remote: str, name: str, *, local: bool = False,
-                 clock: Callable[[], datetime] = utcnow, notify_timeout: float = alerts.TIMEOUT):
+                 clock: Callable[[], datetime] = utcnow, notify_timeout: float = alerts.TIMEOUT,
+                 notify_webhook: str | None = None):
         self.forge, self.book, self.remote, self.name, self.local = forge, book, remote, name, local
-        self.clock, self.notify_timeout = clock, notify_timeout
+        self.clock, self.notify_timeout, self.notify_webhook = clock, notify_timeout, notify_webhook
 
     def review_all(self) -> list[Outcome]:
         """One pass over every open PR, then over the PRs recorded open that are not any more (so
@@ -134,10 +160,10 @@ class Reviewer:
             self._closed(pr)
             return None
         pr, files, statuses, runs = self._read(number, pr)
-        agent = agent_of(pr, self.local)
+        rules = self.book.rules()
+        agent = agent_of(pr, self.local, rules.trust.logins)
         if pr.state != "open" or pr.merged or agent is None:
             return None
-        rules = self.book.rules()
         merge = rules.for_repo(self.name)
         prior = self.book.prior(self.remote, number)
         now = self.clock()
@@ -146,6 +172,9 @@ class Reviewer:
         elapsed = max(0, int((now - seen_at).total_seconds()))
         task_id = task_of(pr, agent)
         task = self.book.task(task_id) if task_id else None
+        doubt = task_doubt(task, agent, self.remote, pr.url) if task_id else None
+        if doubt:
+            task_id = task = None   # unsure.no_task: a human looks
         truncated = len(files) >= FILES_MAX or (pr.changed_files is not None and len(files) < pr.changed_files)
         pr_doc = {"number": pr.number, "title": pr.title, "body": pr.body,
                   "head": {"sha": pr.head_sha, "ref": pr.head}, "user": {"login": pr.author}}
@@ -158,10 +187,12 @@ class Reviewer:
                "state": "open", "task": task_id, "agent": agent, "head_sha": v.head_sha, "head": pr.head,
                "seen_at": format_time(seen_at), "decided_at": format_time(now), "action": v.action.value,
                "score": v.score, "why": v.why, "trust": v.trust,
-               "rules": list(dict.fromkeys(f.rule for f in v.reasons)),
+               "rules": list(dict.fromkeys(f.rule for f in v.reasons)) + (["pr.task_claim"] if doubt else []),
                "reasons": [{"rule": f.rule, "severity": f.severity.value, "points": f.points,
                             "explanation": f.explanation, **({"path": f.path} if f.path else {}),
-                            **({"line": f.line} if f.line else {})} for f in v.reasons][:200],
+                            **({"line": f.line} if f.line else {})} for f in v.reasons][:200]
+                          + ([{"rule": "pr.task_claim", "severity": "note", "points": 0,
+                               "explanation": f"the pull request's task was not believed: {doubt}"}] if doubt else []),
                "merged_by": None, "acted_on": acted, "followup": prior.get("followup") if same_head else None}
         merged = followup = None
         held = [label for label in pr.labels if label in (merge.escalation_label, BLOCK_LABEL)]
@@ -172,10 +203,16 @@ class Reviewer:
             doc["why"] = (f"Every gate passes, but the pull request carries {held[0]} from an earlier "
                           "escalation; a human merges, or removes the label to let the gatekeeper merge")
         if doc["action"] == Action.MERGE.value:
+            # the intent first: if this process dies (or the hub fails) after the forge merged,
+            # the next pass finds the record open and the PR merged at this head, and credits it
+            self.book.record({**doc, "merging": v.head_sha})
+            doc["merging"] = v.head_sha
             try:
                 merged = self.forge.merge(number, v.head_sha, merge.method)  # HeadMoved: review again
                 doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
             except NotMergeable:
+                doc["merging"] = None   # refused: nothing merged, and a human's later merge is theirs
+                mergeable = False       # the forge says it cannot merge: the branch goes back to its agent
                 doc["rules"].append("checks.conflict")
                 doc["action"] = Action.ESCALATE.value
                 doc["why"] = "Escalated to a human: the forge refused the merge, the branch cannot merge"
@@ -183,34 +220,71 @@ class Reviewer:
         if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
             # the comment tells the action taken, which may be milder or louder than the verdict's
             shown = replace(v, action=Action(doc["action"]), why=doc["why"])
-            doc["notified"] = self._act(pr, shown, doc, merge, rules.notify)
-            doc["acted_on"] = key
+            doc["notified"], failed = self._act(pr, shown, doc, merge, rules.notify)
+            doc["acted_on"] = key   # even if a step failed: a retry would repeat the steps that worked
+            if failed:
+                doc["failed"] = failed
         if mergeable is False and not doc["followup"] and not merged:
-            followup = self.book.follow_up(_followup_task(pr, agent, task, self.remote))
+            fid = followup_id(self.remote, number, v.head_sha)
+            # a fixed id per head: if the record of an earlier try was lost, the task it queued is found
+            followup = fid if self.book.task(fid) else self.book.follow_up(
+                {"id": fid, **_followup_task(pr, agent, task, self.remote)})
             doc["followup"] = followup
         committed = self.book.record(doc)
         return Outcome(number, doc["action"], v.head_sha, committed, merged, followup)
 
     def _closed(self, pr: PullRequest) -> None:
-        """A PR recorded open was merged or closed by someone else: its record says so."""
+        """A PR recorded open is closed: merged by this gatekeeper (its record holds the intent
+        to merge this very head, and the forge says it merged: the process died, or the hub
+        failed, before the outcome was recorded), or by someone else, or closed unmerged. A PR
+        without a record was never decided here: nothing to say."""
         prior = self.book.prior(self.remote, pr.number)
-        if prior is not None and prior.get("state", "open") == "open":
-            self.book.record({**prior, "state": "closed", "decided_at": format_time(self.clock()),
-                              "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
+        if prior is None or prior.get("state", "open") != "open":
+            return
+        now = format_time(self.clock())
+        if pr.merged and prior.get("merging") and prior["merging"] == pr.head_sha:
+            self.book.record({**prior, "state": "closed", "decided_at": now, "action": Action.MERGE.value,
+                              "merged_by": "agentcom-gatekeeper", "merge_sha": pr.merge_sha,
+                              "merged_by_login": pr.merged_by,
+                              "closed_by": "merged by the gatekeeper (recorded after the merge, from the forge)"})
+            return
+        self.book.record({**prior, "state": "closed", "decided_at": now, "merged_by_login": pr.merged_by,
+                          "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
 
-    def _act(self, pr: PullRequest, v, doc: dict, merge, notify) -> str | None:
-        """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify)."""
-        self.forge.comment(pr.number, records.comment(v))
+    def _act(self, pr: PullRequest, v, doc: dict, merge, notify) -> tuple[str | None, list[str]]:
+        """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify).
+        A step the forge refuses does not stop the others; returns (the notice's outcome, what
+        failed), so the record says what was not done."""
+        failed = []
+
+        def step(what: str, call, *args) -> None:
+            try:
+                call(*args)
+            except ForgeError as e:
+                log.warning("gatekeeper: %s#%s: %s failed: %s", self.name, pr.number, what, e)
+                failed.append(f"{what}: {e}"[:300])
+
+        step("comment", self.forge.comment, pr.number, records.comment(v))
         if doc["action"] == Action.ADVISE.value:
-            return None
+            return None, failed
         labels = (merge.escalation_label,) + ((BLOCK_LABEL,) if doc["action"] == Action.BLOCK.value else ())
-        self.forge.add_labels(pr.number, labels)
+        step("label", self.forge.add_labels, pr.number, labels)
         reviewers = tuple(r for r in merge.reviewers if r != pr.author)  # an author cannot review their own PR
-        self.forge.request_reviewers(pr.number, reviewers, merge.team_reviewers)
+        step("request reviewers", self.forge.request_reviewers, pr.number, reviewers, merge.team_reviewers)
         notice = {k: doc[k] for k in ("repo_name", "pull", "url", "title", "task", "agent", "head_sha", "action",
                                       "score", "why", "rules", "decided_at")}
         notice["reasons"] = [r["explanation"] for r in doc["reasons"] if r["severity"] != "note"]
-        return alerts.send(notify, notice, self.notify_timeout)
+        if failed:
+            notice["not_done"] = failed
+        return alerts.send(notify, notice, self.notify_timeout, self.notify_webhook), failed
+
+
+def followup_id(remote: str, number: int, sha: str) -> str:
+    """The follow-up task's id for one head of one PR (task id rules: letters, digits, . _ -, at
+    most 64, no `..`): `rebase-REPO-N-SHA12`, the repo's name cut to fit."""
+    tail = f"-{int(number)}-{sha[:12]}"
+    name = re.sub(r"[^A-Za-z0-9]+", "-", remote.removesuffix(".git")).strip("-") or "repo"
+    return f"rebase-{name[-(64 - len('rebase-') - len(tail)):].strip('-')}{tail}"
 
 
 def _followup_task(pr: PullRequest, agent: str, task: dict | None, remote: str) -> dict:

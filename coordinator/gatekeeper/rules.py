@@ -96,6 +96,7 @@ DEFAULT_LEVELS = {"trusted": Level(1.0, True), "probation": Level(0.5, True), "u
 class Trust:
     default: str = _f("probation", "choice", choices=TRUST_LEVELS)  # for an agent not listed
     agents: dict = _f({}, "agents")                                   # agent name: level
+    logins: dict = _f({}, "agents")                # forge login: the agent using it, or "*" (shared)
     levels: dict = _f(dict(DEFAULT_LEVELS), "levels")
 
 
@@ -106,6 +107,7 @@ class Merge:
     auto_merge: bool = _f(False, "bool")           # off: every verdict is advice to a human
     method: str = _f("squash", "choice", choices=MERGE_METHODS)
     required_checks: tuple = _f((), "lines")       # empty: never green, so never merged
+    check_sources: dict = _f({}, "sources")        # check name: the only login / app slug believed for it
     check_timeout: int = _f(1800, "duration")      # a required check silent this long after a push
     mergeable_timeout: int = _f(300, "duration")   # GitHub still computing mergeability this long
     reviewers: tuple = _f((), "names")             # GitHub logins asked to review an escalation
@@ -115,8 +117,10 @@ class Merge:
 
 @dataclass(frozen=True)
 class Notify:
-    webhook: str | None = _f(None, "url")          # POSTed a JSON decision on every escalation
-    command: tuple = _f((), "argv")                # or run as argv, the decision on stdin
+    """Who hears of an escalation, besides the webhook address (a secret: it is never in the
+    coordination repo, but in a 0600 file named by agentcom.yaml's gatekeeper.notify_webhook_file)."""
+
+    command: tuple = _f((), "argv")                # run as argv, the decision on stdin
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,10 @@ class Rules:
         """The merge settings for OWNER/NAME (GitHub's names ignore case, so these do too)."""
         return self.repos.get(repo.lower(), self.merge)
 
+    def agent_logins(self) -> frozenset[str]:
+        """The forge logins agents use (lower case): what they report about a check never counts."""
+        return frozenset(self.trust.logins)
+
     def trust_of(self, agent: str | None) -> tuple[str, Level]:
         name = self.trust.agents.get(agent or "", self.trust.default)
         return name, self.trust.levels[name]
@@ -168,6 +176,10 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
         problems = "; ".join(e.problems).replace("a task file", "the rules file").replace("task files", "rules")
         raise ConfigError(where, "file", problems) from None
     _refuse_unknown(where, "", doc, [*SECTIONS, "trust", "repos"])
+    if isinstance(doc.get("notify"), dict) and "webhook" in doc["notify"]:
+        raise ConfigError(where, "notify.webhook", "a webhook address is often a secret and the rules are "
+                          "read by every agent: put it in a file (mode 0600) on the hub's machine, named by "
+                          "gatekeeper.notify_webhook_file in agentcom.yaml (or --notify-webhook-file)")
     values = {name: _section(where, name, cls(), doc.get(name)) for name, cls in SECTIONS.items()}
     values["trust"] = _trust(where, doc.get("trust"))
     raw_repos = _mapping(where, "repos", doc.get("repos"))
@@ -178,7 +190,19 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
         if repo.lower() in repos:
             raise ConfigError(where, f"repos.{repo}", "named twice (names of repos ignore case)")
         repos[repo.lower()] = _section(where, f"repos.{repo}", values["merge"], raw)
+    for label, merge in [("merge", values["merge"])] + [(f"repos.{r}", m) for r, m in repos.items()]:
+        _squash_only(where, label, merge)
     return Rules(repos=repos, **values)
+
+
+def _squash_only(where: str, label: str, merge: Merge) -> None:
+    """Auto-merge lands exactly the diff the scan read: one squashed commit. A merge or rebase
+    would put every commit of the branch on the base, including one the scan never saw (a
+    secret added in one commit and removed in the next)."""
+    if merge.auto_merge and merge.method != "squash":
+        raise ConfigError(where, f"{label}.method", f"auto-merge merges only by squash, not {merge.method}: "
+                          "the scan reads the pull request's whole diff, not each commit, and a merge or "
+                          "rebase would land commits it never saw; set method: squash, or auto_merge: false")
 
 
 def _has_content(data: bytes) -> bool:
@@ -189,13 +213,23 @@ def _has_content(data: bytes) -> bool:
 
 def _trust(where: str, raw) -> Trust:
     raw = dict(_mapping(where, "trust", raw))
-    _refuse_unknown(where, "trust.", raw, ["default", "agents", "levels"])
+    _refuse_unknown(where, "trust.", raw, ["default", "agents", "logins", "levels"])
     base = Trust()
     levels = dict(DEFAULT_LEVELS)
     raw_levels = _mapping(where, "trust.levels", raw.pop("levels", None))
     _refuse_unknown(where, "trust.levels.", raw_levels, list(TRUST_LEVELS))
     for name, section in raw_levels.items():
         levels[name] = _section(where, f"trust.levels.{name}", DEFAULT_LEVELS[name], section)
+    logins = {}
+    for login, agent in _mapping(where, "trust.logins", raw.pop("logins", None)).items():
+        if not isinstance(login, str) or not _NAME.fullmatch(login):
+            raise ConfigError(where, f"trust.logins.{login}", "not a login (letters, digits and . _ / -)")
+        if not isinstance(agent, str) or not (agent == "*" or _NAME.fullmatch(agent)):
+            raise ConfigError(where, f"trust.logins.{login}", f"{agent!r} is not an agent name, nor \"*\" "
+                              "(a login shared by agents: the agent is read from the branch)")
+        if login.lower() in logins:
+            raise ConfigError(where, f"trust.logins.{login}", "named twice (logins ignore case)")
+        logins[login.lower()] = agent
     agents = {}
     for name, level in _mapping(where, "trust.agents", raw.pop("agents", None)).items():
         if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -203,7 +237,7 @@ def _trust(where: str, raw) -> Trust:
         if level not in TRUST_LEVELS:
             raise ConfigError(where, f"trust.agents.{name}", f"{level!r} is not one of {', '.join(TRUST_LEVELS)}")
         agents[name] = level
-    return replace(_section(where, "trust", base, raw), agents=agents, levels=levels)
+    return replace(_section(where, "trust", base, raw), agents=agents, logins=logins, levels=levels)
 
 
 def _mapping(where: str, name: str, raw) -> dict:
@@ -254,12 +288,13 @@ def _value(where: str, label: str, meta: dict, value):
         if not isinstance(value, str) or not 0 < len(value) <= 50 or not value.isprintable():
             raise wrong(f"expected one line of 1 to 50 characters, got {value!r}")
         return value
-    if kind == "url":
-        if value is None:
-            return None
-        if not isinstance(value, str) or len(value) > MAX_TEXT or not re.fullmatch(r"https?://[^\s]+", value):
-            raise wrong(f"expected an http:// or https:// address, got {value!r}")
-        return value
+    if kind == "sources":
+        if not isinstance(value, dict) or len(value) > MAX_PATTERNS or not all(
+                isinstance(k, str) and 0 < len(k) <= 255 and k.isprintable() for k in value):
+            raise wrong(f"expected a mapping of check name: login or app slug, got {value!r}"[:300])
+        if not all(isinstance(v, str) and _NAME.fullmatch(v) for v in value.values()):
+            raise wrong("a source is a login or app slug: letters, digits and . _ / - (at most 100)")
+        return dict(value)
     items = value if isinstance(value, list) else None
     if items is None or len(items) > MAX_PATTERNS or not all(
             isinstance(i, str) and 0 < len(i) <= MAX_TEXT and i.isprintable() for i in items):

@@ -1,10 +1,11 @@
 """Where the gatekeeper works and with what credentials: the `gatekeeper:` section of the hub's
 agentcom.yaml, or the same settings as options of `agentcom gatekeeper`. Secrets (the GitHub token,
-the webhook secret) are never in the coordination repo: they are files on the hub's machine that
+the webhook secret, the operator's notification address) are never in the coordination repo: they are files on the hub's machine that
 only their owner may read (mode 0600), named here."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,17 @@ class Setup:
     github_token_file: str = ""
     webhook_secret_file: str = ""
     interval: int = 300   # seconds between polls, the fallback for a missed webhook
+    notify_webhook_file: str = ""   # the operator's notification address (often a secret, e.g. Slack's)
+
+    def notify_webhook(self) -> str | None:
+        """The address escalations are POSTed to, read from its 0600 file; None when unset."""
+        if not self.notify_webhook_file:
+            return None
+        url = read_secret(self.notify_webhook_file, "notify webhook address")
+        if not re.fullmatch(r"https?://[^\s]{1,2000}", url):
+            raise UsageError(f"the notify webhook file {self.notify_webhook_file} must hold one http:// or "
+                             "https:// address")
+        return url
 
     @property
     def name(self) -> str:
@@ -37,7 +49,7 @@ def from_config(section) -> Setup | None:
     if not section.forge:
         return None
     return check(Setup(section.forge, section.target, section.github_api, section.github_token_file,
-                       section.webhook_secret_file, section.interval))
+                       section.webhook_secret_file, section.interval, section.notify_webhook_file))
 
 
 def check(setup: Setup) -> Setup:

@@ -77,7 +77,9 @@ def decide(scan: Scan, *, pr: dict, task: dict | None, agent: str | None, checks
     found += _task(task, w)
     found += [make(w, "pr.instructions", Severity.NOTE, "the pull request's text addresses the reviewer "
                    f"({label}); it was ignored") for label in untrusted.instructions(pr.get("title"), pr.get("body"))]
-    waiting, check_findings = _checks(checks, merge, w)
+    author = (pr.get("user") or {}).get("login") if isinstance(pr.get("user"), dict) else None
+    distrusted = rules.agent_logins() | ({author.lower()} if isinstance(author, str) and author else set())
+    waiting, check_findings = _checks(checks, merge, w, distrusted)
     found += check_findings
     score = sum(f.points for f in found)
     if any(f.severity is Severity.BLOCK for f in found):
@@ -131,14 +133,23 @@ def _count_of(task: dict, key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _checks(checks: Checks, merge: Merge, w) -> tuple[list[str], list[Finding]]:
-    """(what is still awaited, findings) for the required checks and mergeability."""
+def _checks(checks: Checks, merge: Merge, w, distrusted: frozenset) -> tuple[list[str], list[Finding]]:
+    """(what is still awaited, findings) for the required checks and mergeability; a report by the
+    author or an agent, or not from a check's named source, is left out (and noted)."""
     waiting, found = [], []
+    names = set(merge.required_checks)
+    for key, items in (("context", checks.statuses), ("name", checks.check_runs)):
+        for item in check_states.trusted(items, key, merge.check_sources, distrusted)[1]:
+            if item.get(key) in names:
+                who = check_states.reporter(item, key) or "an unknown reporter"
+                found.append(make(w, "checks.untrusted", Severity.NOTE, f"a report of required check "
+                                  f"{item[key]!r} by {who} was ignored: not a trusted source"[:300]))
     late = checks.elapsed >= merge.check_timeout
     if not merge.required_checks:
         found.append(make(w, "checks.none", Severity.RISK, "no required checks are set for this repo, and an "
                           "empty set is never green"))
-    for name, state in check_states.required(merge.required_checks, checks.statuses, checks.check_runs).items():
+    for name, state in check_states.required(merge.required_checks, checks.statuses, checks.check_runs,
+                                             merge.check_sources, distrusted).items():
         label = f"required check {name!r}"
         if state is check_states.State.RED:
             found.append(make(w, "checks.failed", Severity.RISK, f"{label} failed"))

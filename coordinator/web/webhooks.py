@@ -41,6 +41,11 @@ class Deliveries:
                 self._seen.popitem(last=False)
             return True
 
+    def forget(self, delivery: str) -> None:
+        """Not handled after all (its review could not be queued): a redelivery is taken."""
+        with self._lock:
+            self._seen.pop(delivery, None)
+
 
 def signed(secret: bytes, body: bytes, header: str | None) -> bool:
     """Whether `header` is `sha256=HEX` of body under secret (constant-time comparison)."""
@@ -93,5 +98,11 @@ def github():
     repo = (payload.get("repository") or {}).get("full_name") if isinstance(payload.get("repository"), dict) else None
     if service is None or not isinstance(repo, str) or repo.lower() != service.name.lower():
         return jsonify(delivery=delivery, event=event, ignored=True, message="not the gatekeeper's repository"), 200
-    queued = [t for t in targets(event, payload) if service.wanted(t)]
+    wanted = targets(event, payload)
+    queued = [t for t in wanted if service.wanted(t)]
+    if len(queued) < len(wanted):
+        # not all queued: not seen either, so GitHub's redelivery of it is taken (the poll covers it too)
+        current_app.extensions["agentcom.deliveries"].forget(delivery)
+        return jsonify(error="ServiceUnavailable", delivery=delivery, event=event, queued=queued,
+                       message="the review queue is full; redeliver later"), 503, {"Retry-After": "60"}
     return jsonify(delivery=delivery, event=event, queued=queued), 202

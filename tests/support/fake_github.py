@@ -64,6 +64,7 @@ class Repo:
     truncate_files: dict[int, int] = field(default_factory=dict)     # PR number → files listed
     computing: set[int] = field(default_factory=set)                 # PRs whose mergeable stays null
     require_up_to_date: bool = False   # branch protection: a head behind its base may not merge
+    collaborators: set[str] | None = None   # who may be asked to review (None: anyone)
 
     @property
     def full_name(self) -> str:
@@ -283,7 +284,7 @@ class FakeGitHub:
             body = request.get_json(force=True, silent=True)
             if not isinstance(body, dict) or not body.get("name") or not body.get("head_sha"):
                 return _invalid([{"resource": "CheckRun", "field": "name", "code": "missing_field"}])
-            return jsonify(self._check_run(repo, body["head_sha"], body)), 201
+            return jsonify(self._check_run(repo, body["head_sha"], body, request.login)), 201
 
         @repo_route("/commits/<ref>/check-runs", ["GET"])
         def list_check_runs(repo: Repo, ref: str):
@@ -301,6 +302,11 @@ class FakeGitHub:
             if pull.user in users:  # GitHub: the author cannot review their own pull request
                 return _invalid([{"resource": "PullRequest", "code": "custom",
                                   "message": "Review cannot be requested from pull request author."}])
+            if repo.collaborators is not None and any(u not in repo.collaborators for u in users):
+                return _invalid([{"resource": "PullRequest", "code": "custom", "message":
+                                  "Reviews may only be requested from collaborators. One or more of the users "
+                                  "or teams you specified is not a collaborator of the "
+                                  f"{repo.full_name} repository."}])
             pull.reviewers = list(dict.fromkeys(pull.reviewers + users))
             pull.team_reviewers = list(dict.fromkeys(pull.team_reviewers + teams))
             doc = self._pull_json(repo, pull, full=False)
@@ -367,14 +373,14 @@ class FakeGitHub:
         repo.statuses.setdefault(sha, []).insert(0, status)
         return status
 
-    def _check_run(self, repo: Repo, sha: str, body: dict) -> dict:
+    def _check_run(self, repo: Repo, sha: str, body: dict, app: str = "ci") -> dict:
         rid = next(self._ids)
         status = body.get("status", "queued")
         run = {"id": rid, "node_id": f"CR_{rid}", "head_sha": sha, "name": body["name"], "status": status,
                "conclusion": body.get("conclusion") if status == "completed" else None,
                "started_at": _now(), "completed_at": _now() if status == "completed" else None,
                "url": f"{self.url}/repos/{repo.full_name}/check-runs/{rid}",
-               "html_url": f"{self.root}/{repo.full_name}/runs/{rid}", "app": {"slug": "ci"}}
+               "html_url": f"{self.root}/{repo.full_name}/runs/{rid}", "app": {"slug": app}}
         repo.check_runs.setdefault(sha, []).append(run)
         return run
 

@@ -1,7 +1,17 @@
 """A task handed to an agent through a real hub, for tests of what only a task's holder may do."""
 from __future__ import annotations
 
+from coordinator.agents import registration
+from coordinator.layout import State
 from tests.support.processes import wait_for
+
+
+def hand_over(hub, task_id: str, name: str) -> dict:
+    """Through an in-process Hub: register agent `name` (if new) and assign it queued task
+    `task_id`, as the scheduler would; returns the task."""
+    if name not in hub.view.agents:
+        hub.call(hub.register_agent, registration({"name": name}), "test")
+    return hub.call(hub.transition, task_id, State.ASSIGNED, reason="handed over", agent=name)
 
 
 def agent_holding_a_task(hub, name: str, **fields) -> tuple[str, str]:

@@ -34,17 +34,18 @@ def hunk(removed: list[str] = (), added: list[str] = (), start: int = 10, contex
     return f"@@ -{start},{len(removed) + 2} +{start},{len(added) + 2} @@ def handler():\n" + "\n".join(body)
 
 
-def status(context: str, state: str, at: str = ENDED, ident: int = 1) -> dict:
-    """One item of GET /repos/{o}/{r}/commits/{ref}/statuses."""
+def status(context: str, state: str, at: str = ENDED, ident: int = 1, by: str = "ci-bot") -> dict:
+    """One item of GET /repos/{o}/{r}/commits/{ref}/statuses, posted by the login `by`."""
     return {"id": ident, "state": state, "context": context, "description": None, "target_url": None,
-            "created_at": at, "updated_at": at}
+            "created_at": at, "updated_at": at, "creator": {"login": by, "id": 7, "type": "User"}}
 
 
 def run(name: str, status_: str = "completed", conclusion: str | None = "success", at: str = ENDED,
-        ident: int = 1) -> dict:
-    """One item of the check_runs list of GET /repos/{o}/{r}/commits/{ref}/check-runs."""
+        ident: int = 1, app: str = "github-actions") -> dict:
+    """One item of the check_runs list of GET /repos/{o}/{r}/commits/{ref}/check-runs, by app `app`."""
     return {"id": ident, "name": name, "head_sha": HEAD, "status": status_, "conclusion": conclusion,
-            "started_at": at, "completed_at": at if status_ == "completed" else None}
+            "started_at": at, "completed_at": at if status_ == "completed" else None,
+            "app": {"id": 15368, "slug": app, "name": app}}
 
 
 GREEN = verdict.Checks(check_runs=(run("test"),), mergeable=True, elapsed=120)
