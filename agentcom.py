@@ -47,6 +47,9 @@ def _ensure_venv(dev: bool) -> None:
     for old in VENV.glob(".agentcom-*"):
         old.unlink()
     _stamp(dev).touch()
+    # write the new environment out now: the hub flushes the file system on every commit
+    # (syncfs), and the first ones would otherwise wait for these hundreds of megabytes
+    os.sync()
 
 
 CHROMIUM = Path("/usr/bin/chromium")

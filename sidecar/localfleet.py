@@ -35,6 +35,7 @@ CLI = PROJECT / "agentcom.py"
 DEMO_AGENT = Path(__file__).resolve().parent / "demo_agent.py"
 START_TIMEOUT = 30.0   # seconds for the hub or a sidecar to come up
 STOP_GRACE = 10.0      # SIGTERM, then SIGKILL this much later
+KILL_WAIT = 60.0       # then at most this long for the kill to take
 
 
 class FleetError(AgentcomError):
@@ -210,8 +211,11 @@ def _terminate(procs: list[subprocess.Popen], grace: float) -> list[int]:
             p.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             p.kill()
-            p.wait(timeout=grace)
             killed.append(p.pid)
+            try:  # a process in uninterruptible sleep (a long disk flush) dies only when it wakes
+                p.wait(timeout=KILL_WAIT)
+            except subprocess.TimeoutExpired:
+                pass  # named in what had to be killed; the caller says so rather than hang
     return killed
 
 
