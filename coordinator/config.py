@@ -4,10 +4,9 @@ Durations are written like `30m` in the file and are seconds here.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, fields, replace
 
-from .errors import ConfigError
+from .errors import ConfigError, refuse_unknown_keys
 from .layout import LANES
 from .task import InvalidTask, load
 from .times import parse_duration
@@ -90,13 +89,13 @@ def parse(data: bytes, where: str = CONFIG_FILE) -> Config:
         doc = load(data, where, CONFIG_MAX_BYTES) if data.strip() else {}
     except InvalidTask as e:
         raise ConfigError(where, "file", "; ".join(e.problems)) from None
-    _refuse_unknown(where, "", doc, [*SECTIONS, "lanes"])
+    refuse_unknown_keys(where, "", doc, [*SECTIONS, "lanes"])
     values = {name: _section(where, name, cls(), doc.get(name)) for name, cls in SECTIONS.items()}
     lanes = dict(DEFAULT_LANES)
     raw_lanes = doc.get("lanes") or {}
     if not isinstance(raw_lanes, dict):
         raise ConfigError(where, "lanes", "must be a mapping of lane name to settings")
-    _refuse_unknown(where, "lanes.", raw_lanes, list(LANES))
+    refuse_unknown_keys(where, "lanes.", raw_lanes, list(LANES))
     for name, raw in raw_lanes.items():
         lanes[name] = _section(where, f"lanes.{name}", DEFAULT_LANES[name], raw)
     return Config(lanes=lanes, **values)
@@ -108,7 +107,7 @@ def _section(where: str, name: str, base, raw):
     if not isinstance(raw, dict):
         raise ConfigError(where, name, "must be a mapping of settings")
     known = {f.name: f for f in fields(base)}
-    _refuse_unknown(where, f"{name}.", raw, list(known))
+    refuse_unknown_keys(where, f"{name}.", raw, list(known))
     changes = {}
     for key, value in raw.items():
         spec, label = known[key], f"{name}.{key}"
@@ -132,11 +131,3 @@ def _section(where: str, name: str, base, raw):
         else:
             changes[key] = value
     return replace(base, **changes)
-
-
-def _refuse_unknown(where: str, prefix: str, raw: dict, known: list[str]) -> None:
-    for key in raw:
-        if key not in known:
-            near = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean '{prefix}{near[0]}'?" if near else f"known keys: {', '.join(known)}"
-            raise ConfigError(where, f"{prefix}{key}", f"unknown key; {hint}")

@@ -438,17 +438,11 @@ def test_submit_refuses_a_branch_other_than_the_tasks_and_pushes_nothing(remote,
 
 
 def test_the_sidecar_reports_a_failure_when_the_agent_left_the_tasks_branch(remote, tmp_path, hub):
-    from sidecar.config import load_config
-    from sidecar.runs import Runs
     from sidecar.workflow import after_run, before_run
 
-    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
-    assert status_code == 201, body
-    path = tmp_path / "ada.yaml"
-    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\nstate_dir: {tmp_path / 'st'}\n")
-    path.chmod(0o600)
-    config = load_config(path)
-    run = Runs(config.state_dir).create({"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}, 1)
+    sidecar = _sidecar_at(tmp_path, hub)
+    config = sidecar.config
+    run = sidecar.runs.create({"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}, 1)
     before_run(config, run)
     tree = Path(run.notes["workdir"])
     git(tree, "checkout", "-q", "-b", "elsewhere")
@@ -463,16 +457,9 @@ def test_the_sidecar_reports_a_failure_when_the_agent_left_the_tasks_branch(remo
 
 
 def test_closing_an_old_attempt_leaves_the_worktree_a_newer_attempt_works_in(remote, tmp_path, hub):
-    from sidecar.config import load_config
-    from sidecar.core import Sidecar
     from sidecar.workflow import before_run
 
-    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
-    assert status_code == 201, body
-    path = tmp_path / "ada.yaml"
-    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\nstate_dir: {tmp_path / 'st'}\n")
-    path.chmod(0o600)
-    sidecar = Sidecar(load_config(path))
+    sidecar = _sidecar_at(tmp_path, hub)
     task = {"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}
     old, new = sidecar.runs.create(task, 1), sidecar.runs.create(task, 2)
     before_run(sidecar.config, old)
@@ -549,15 +536,7 @@ def test_a_worktree_whose_pushed_branch_was_deleted_from_the_remote_is_kept(remo
 
 
 def test_a_task_id_that_makes_an_invalid_branch_name_fails_permanently_and_branches_nothing(remote, tmp_path, hub):
-    from sidecar.config import load_config
-    from sidecar.core import Sidecar
-
-    status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
-    assert status_code == 201, body
-    path = tmp_path / "ada.yaml"
-    path.write_text(f"hub: {hub.url}\nagent: ada\ntoken: {body['token']}\ncommand: x\nstate_dir: {tmp_path / 'st'}\n")
-    path.chmod(0o600)
-    sidecar = Sidecar(load_config(path))
+    sidecar = _sidecar_at(tmp_path, hub)
     run = sidecar.runs.create({"id": "T..7", "title": "Fix", "prompt": "p", "repo": str(remote)}, 1)
 
     sidecar._start(run)

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from coordinator.hub import Hub
+from tests.support.fleet_api import push_without_hook
 from tests.support.gitenv import git
 
 BAD = {
@@ -16,29 +17,6 @@ BAD = {
     "queue/low/typo.yaml": b"prompt: x\nprioirty: low\n",
     "done/2026-11/25/forged.yaml": b"prompt: x\n",
 }
-
-
-def _push_without_hook(repo, clone, files=None, symlink=False, edit=None, delete=None):
-    hook = repo / "hooks" / "pre-receive"
-    saved = hook.read_bytes()
-    hook.unlink()
-    try:
-        git(clone, "pull", "-q")
-        for name, data in (files or {}).items():
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            (clone / name).write_bytes(data)
-        if symlink:
-            (clone / "inbox" / "link.yaml").symlink_to("/etc/passwd")
-        if edit:
-            (clone / edit).write_text("prompt: edited by hand\n")
-        if delete:
-            (clone / delete).unlink()
-        git(clone, "add", "-A")
-        git(clone, "commit", "-q", "-m", "unchecked")
-        git(clone, "push", "-q")
-    finally:
-        hook.write_bytes(saved)
-        hook.chmod(0o755)
 
 
 def _files(repo) -> dict[str, str]:
@@ -57,7 +35,7 @@ def test_bad_files_are_kept_in_rejected_with_the_reason_and_nothing_is_deleted(r
     h.call(h.submit, {"prompt": "original", "id": "dup"}, "test")
     if not hub_running:
         h.close()
-    _push_without_hook(repo, clone, {**BAD, "inbox/dup.yaml": b"id: dup\nprompt: second\n"}, symlink=True,
+    push_without_hook(repo, clone, {**BAD, "inbox/dup.yaml": b"id: dup\nprompt: second\n"}, symlink=True,
                        edit="queue/normal/edited.yaml", delete="queue/normal/victim.yaml")
     if hub_running:
         h.call(h.catch_up)
@@ -99,7 +77,7 @@ def test_bad_files_are_kept_in_rejected_with_the_reason_and_nothing_is_deleted(r
 
 
 def test_startup_scan_is_idempotent(repo, clone):
-    _push_without_hook(repo, clone, BAD)
+    push_without_hook(repo, clone, BAD)
     Hub(repo).close()
     head = git(repo, "rev-parse", "main").stdout
     Hub(repo).close()

@@ -6,13 +6,12 @@ below it, `!` re-includes), matched against the paths of a pull request's change
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field, fields, replace
 
 import pathspec
 
-from ..errors import ConfigError
+from ..errors import ConfigError, refuse_unknown_keys
 from ..task import InvalidTask, load
 from ..times import parse_duration
 
@@ -175,7 +174,7 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
     except InvalidTask as e:
         problems = "; ".join(e.problems).replace("a task file", "the rules file").replace("task files", "rules")
         raise ConfigError(where, "file", problems) from None
-    _refuse_unknown(where, "", doc, [*SECTIONS, "trust", "repos"])
+    refuse_unknown_keys(where, "", doc, [*SECTIONS, "trust", "repos"])
     if isinstance(doc.get("notify"), dict) and "webhook" in doc["notify"]:
         raise ConfigError(where, "notify.webhook", "a webhook address is often a secret and the rules are "
                           "read by every agent: put it in a file (mode 0600) on the hub's machine, named by "
@@ -213,11 +212,11 @@ def _has_content(data: bytes) -> bool:
 
 def _trust(where: str, raw) -> Trust:
     raw = dict(_mapping(where, "trust", raw))
-    _refuse_unknown(where, "trust.", raw, ["default", "agents", "logins", "levels"])
+    refuse_unknown_keys(where, "trust.", raw, ["default", "agents", "logins", "levels"])
     base = Trust()
     levels = dict(DEFAULT_LEVELS)
     raw_levels = _mapping(where, "trust.levels", raw.pop("levels", None))
-    _refuse_unknown(where, "trust.levels.", raw_levels, list(TRUST_LEVELS))
+    refuse_unknown_keys(where, "trust.levels.", raw_levels, list(TRUST_LEVELS))
     for name, section in raw_levels.items():
         levels[name] = _section(where, f"trust.levels.{name}", DEFAULT_LEVELS[name], section)
     logins = {}
@@ -251,7 +250,7 @@ def _mapping(where: str, name: str, raw) -> dict:
 def _section(where: str, name: str, base, raw):
     known = {f.name: f for f in fields(base) if f.metadata.get("kind") not in ("agents", "levels")}
     raw = _mapping(where, name, raw)
-    _refuse_unknown(where, f"{name}.", raw, list(known))
+    refuse_unknown_keys(where, f"{name}.", raw, list(known))
     return replace(base, **{key: _value(where, f"{name}.{key}", known[key].metadata, value)
                             for key, value in raw.items()})
 
@@ -312,11 +311,3 @@ def compile_patterns(patterns, where: str = "patterns", label: str = "patterns")
         return pathspec.PathSpec.from_lines("gitignore", patterns)
     except ValueError as e:
         raise ConfigError(where, label, f"{e}; write patterns as in .gitignore") from None
-
-
-def _refuse_unknown(where: str, prefix: str, raw: dict, known: list[str]) -> None:
-    for key in raw:
-        if key not in known:
-            near = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean '{prefix}{near[0]}'?" if near else f"known keys: {', '.join(known)}"
-            raise ConfigError(where, f"{prefix}{key}", f"unknown key; {hint}")

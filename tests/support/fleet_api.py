@@ -41,16 +41,24 @@ def take(hub, name, token, task_id) -> int:
     return attempt
 
 
-def push_without_hook(repo, clone, files: dict[str, bytes]) -> None:
-    """Commit files straight to main, as a mirror or a hook removed by hand would."""
+def push_without_hook(repo, clone, files: dict[str, bytes] | None = None, *, symlink=False, edit=None,
+                      delete=None) -> None:
+    """Commit files straight to main, as a mirror or a hook removed by hand would: `files` to
+    write, a symlink in inbox/, a file to `edit` by hand, one to `delete`."""
     hook = repo / "hooks" / "pre-receive"
     saved = hook.read_bytes()
     hook.unlink()
     try:
         git(clone, "pull", "-q")
-        for name, data in files.items():
+        for name, data in (files or {}).items():
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
             (clone / name).write_bytes(data)
+        if symlink:
+            (clone / "inbox" / "link.yaml").symlink_to("/etc/passwd")
+        if edit:
+            (clone / edit).write_text("prompt: edited by hand\n")
+        if delete:
+            (clone / delete).unlink()
         git(clone, "add", "-A")
         git(clone, "commit", "-q", "-m", "unchecked")
         git(clone, "push", "-q")
