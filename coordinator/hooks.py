@@ -4,6 +4,7 @@ The user's commits stay in their clone; they fix the files and push again.
 """
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,8 +15,9 @@ from .gatekeeper.rules import RULES_FILE, parse as parse_rules
 from .gitrepo import MAIN, GitRepo
 from .layout import lane_of_submission
 from .receive import Kind, judge
-from .task import Defaults, intake, load
+from .task import Defaults, admit, load
 
+log = logging.getLogger("agentcom.hook")
 ZERO = "0" * 40
 _HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
@@ -60,10 +62,14 @@ def _check_task(git: GitRepo, path: str, oid, config: Config) -> list[str]:
         if size > limit:
             raise InvalidTask(path, [f"file is {size} bytes; the limit is {limit}"])
         doc = load(git.read(oid), path, limit)
-        intake(doc, path, lane=lane_of_submission(path), now=datetime.now(timezone.utc),
-               task_id="check", defaults=Defaults(), source="push")
+        # exactly what the hub's intake runs, down to the bytes it would store
+        admit(doc, path, lane=lane_of_submission(path), now=datetime.now(timezone.utc), task_id="check",
+              defaults=Defaults(config.retry.max_retries, limit), source="push")
     except InvalidTask as e:
         return [f"{path}: {p}" for p in e.problems]
+    except Exception as e:  # one file's boundary: the pusher hears which file, never a traceback
+        log.exception("could not check %s", path)
+        return [f"{path}: the hub could not read this file ({type(e).__name__}); it is refused"]
     return []
 
 

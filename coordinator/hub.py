@@ -24,7 +24,7 @@ from .layout import FINISHED, MODE_FILE, PER_AGENT, Entry, Location, State, loca
 from .lock import WriterLock
 from .overview import Overview
 from .store import Store
-from .task import Defaults, dump, intake, load, new_id, ordered
+from .task import Defaults, admit, dump, load, new_id
 from .transitions import move
 from .view import Record, Rejection, View
 
@@ -65,7 +65,7 @@ class Hub(Intake, Fleet, Overview):
         self._fleet_init()
         self._overview_init()
         with self.state_lock:
-            self._batch([self._start])
+            self._batch([self._start])[0].result()  # repo content never fails this; a bug does
             if self.active:
                 self.seed_completions()
 
@@ -142,14 +142,9 @@ class Hub(Intake, Fleet, Overview):
             self._moves = []
             try:
                 self.catch_up()
-                outcomes = []
-                for fn in fns:
-                    try:
-                        outcomes.append(_done(fn()))
-                    except AgentcomError as e:
-                        outcomes.append(_failed(e))
+                outcomes = [self._isolated(fn) for fn in fns]
                 if self.active:
-                    self._react()  # every event (a push, a report, a timer) may free or need an agent
+                    self._isolated(self._react)  # every event (a push, a report, a timer) may free or need an agent
                 published = self.store.publish()
             except RefMoved:
                 self._rollback(start)
@@ -167,6 +162,29 @@ class Hub(Intake, Fleet, Overview):
                     self.notifier.poke(self._pokes, str(self.store.base))
             return outcomes
         raise AgentcomError(f"gave up after {MAX_RACES} pushes raced with this change; try again")
+
+    def _isolated(self, fn: Callable) -> Future:
+        """Run one call of a batch; if it breaks (a bug, not a refusal), only its own commits and
+        view changes are undone, so it can neither fail nor roll back the others' calls."""
+        mark = self._savepoint()
+        try:
+            return _done(fn())
+        except AgentcomError as e:
+            return _failed(e)
+        except Exception as e:  # a call's boundary: log it, undo only this call, go on
+            log.exception("a call failed inside the loop; its changes were undone")
+            self._rewind(mark)
+            return _failed(e)
+
+    def _savepoint(self) -> tuple:
+        return self.store.savepoint(), len(self._undo), set(self._pokes), len(self._moves)
+
+    def _rewind(self, mark: tuple) -> None:
+        point, undone, pokes, moves = mark
+        while len(self._undo) > undone:
+            self._undo.pop()()
+        self.store.rewind(point)
+        self._pokes, self._moves = pokes, self._moves[:moves]
 
     def _rollback(self, start) -> None:
         for undo in reversed(self._undo):
@@ -251,21 +269,19 @@ class Hub(Intake, Fleet, Overview):
             other = self.view.tasks[task_id].loc
             raise InvalidTask(where, [f"id '{task_id}' is already used by a {other.state.label} task "
                                       f"({other.path}); pick another id or leave it out"])
-        task = intake(doc, where, lane=lane, now=now, task_id=task_id or self._fresh_id(now),
-                      defaults=Defaults(self.config.retry.max_retries, self.config.limits.task_bytes),
-                      source=source)
-        if marks:
-            task = ordered({**task, **marks})
-        if len(dump(task)) > self.config.limits.task_bytes:
-            raise InvalidTask(where, [f"the task is over {self.config.limits.task_bytes} bytes"])
+        task, data = admit(doc, where, lane=lane, now=now, task_id=task_id or self._fresh_id(now),
+                           defaults=self.defaults(), source=source, marks=marks)
         loc = location(State.QUEUED, task["id"], lane=task["priority"])
         edits = {remove: None} if remove else {}
-        edits[loc.path] = dump(task)
+        edits[loc.path] = data
         origin = "inbox" if remove and remove.startswith("inbox/") else "new"
         self.store.stage(edits, message(Transition(task["id"], origin, "queued", None, 0,
                                                    f"submitted by {source}")))
         self._track(loc, task)
         return task
+
+    def defaults(self) -> Defaults:
+        return Defaults(self.config.retry.max_retries, self.config.limits.task_bytes)
 
     def _fresh_id(self, now: datetime) -> str:
         while True:

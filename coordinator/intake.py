@@ -5,6 +5,8 @@ Used at start (a full scan of main) and after every push (the diff since the las
 """
 from __future__ import annotations
 
+import logging
+
 from .agents import AGENTS_DIR, load_agent, name_of
 from .audit import Transition, event_message, message
 from .config import CONFIG_FILE, parse as parse_config
@@ -20,11 +22,13 @@ from .transitions import move
 from .view import Record, Rejection
 
 
+log = logging.getLogger("agentcom.hub")
 STORED_MAX = 2 << 20  # bound on reading a task file the coordinator wrote (twice the largest intake)
 
 
 class Intake:
-    """Mixin for Hub: needs self.store, self.view, self.config, self.now(), self._track()."""
+    """Mixin for Hub: needs self.store, self.view, self.config, self.now(), self._track(),
+    self._savepoint() and self._rewind()."""
 
     # --- a full scan, at start or after history was rewritten -------------------------------
 
@@ -108,23 +112,31 @@ class Intake:
         """A task file whose directory disagrees with its state field was moved by hand while no
         hub ran: a retry or re-prioritise is carried out; any other move is put back."""
         for task_id in self._misplaced:
-            record = self.view.get(task_id)
-            doc, here = record.task, record.loc
-            was = State.from_label(doc["state"])
-            recorded = location(was, task_id, lane=doc.get("priority"), agent=doc.get("agent"),
-                                when=parse_time(doc["finished_at"]) if doc.get("finished_at") else self.now())
-            why = ALLOWED_MOVES.get((was, here.state))
-            if why:
-                m = move(doc, recorded, State.QUEUED, self.now(), lane=here.lane,
-                         reason=f"{why} by a commit made while the hub was down")
-                self.store.stage({here.path: dump(m.task)}, message(m.transition))
-                self._track(m.new, m.task)
-            else:
-                self.store.stage({here.path: None, recorded.path: Entry(recorded.path, record.oid, MODE_FILE)},
-                                 event_message(f"restore {recorded.path}",
-                                               f"moved to {here.path} by hand, which is not allowed"))
-                self._track(recorded, doc)
+            mark = self._savepoint()
+            try:
+                self._place(task_id)
+            except Exception:  # one task's boundary: it stays where it was found, the hub starts
+                self._rewind(mark)
+                log.exception("could not put %s back where its state says", task_id)
         self._misplaced.clear()
+
+    def _place(self, task_id: str) -> None:
+        record = self.view.get(task_id)
+        doc, here = record.task, record.loc
+        was = State.from_label(doc["state"])
+        recorded = location(was, task_id, lane=doc.get("priority"), agent=doc.get("agent"),
+                            when=parse_time(doc["finished_at"]) if doc.get("finished_at") else self.now())
+        why = ALLOWED_MOVES.get((was, here.state))
+        if why:
+            m = move(doc, recorded, State.QUEUED, self.now(), lane=here.lane,
+                     reason=f"{why} by a commit made while the hub was down")
+            self.store.stage({here.path: dump(m.task)}, message(m.transition))
+            self._track(m.new, m.task)
+        else:
+            self.store.stage({here.path: None, recorded.path: Entry(recorded.path, record.oid, MODE_FILE)},
+                             event_message(f"restore {recorded.path}",
+                                           f"moved to {here.path} by hand, which is not allowed"))
+            self._track(recorded, doc)
 
     # --- after a push ----------------------------------------------------------------------
 
@@ -135,6 +147,7 @@ class Intake:
             self._arrived(verdict, source)
 
     def _arrived(self, v: Verdict, source: str) -> None:
+        mark = self._savepoint()
         try:
             if v.kind is Kind.SUBMIT:
                 self._submit_file(v, source)
@@ -144,8 +157,18 @@ class Intake:
                 self._config_changed(v, source)
             elif v.kind is Kind.ILLEGAL:
                 self._repair(v, source)
+            return
         except AgentcomError as e:
-            self._repair(Verdict(Kind.ILLEGAL, v.path, v.old, v.new, v.task_id, str(e)), source)
+            why = str(e)
+        except Exception as e:  # one file's boundary: a file the hub cannot take in must not stop it
+            log.exception("could not take in %s", v.path)
+            why = f"the hub could not take this file in ({type(e).__name__}); it is kept here for a human"
+        self._rewind(mark)
+        try:
+            self._repair(Verdict(Kind.ILLEGAL, v.path, v.old, v.new, v.task_id, why), source)
+        except Exception:  # nothing more can be done for it here: leave it where it is, keep going
+            self._rewind(mark)
+            log.exception("could not move %s to rejected/; it stays where it is", v.path)
 
     def _submit_file(self, v: Verdict, source: str) -> None:
         git = self.store.git

@@ -53,6 +53,13 @@ class Store:
             self.base, self.staged = self.tip, 0
         return count
 
+    def savepoint(self) -> tuple:
+        """Where the staged work stands now; `rewind` drops whatever is staged after it."""
+        return self.tip, self._tip_tree, self.staged
+
+    def rewind(self, point: tuple) -> None:
+        self.tip, self._tip_tree, self.staged = point
+
     def reset(self, head) -> None:
         """Drop staged commits and build on `head` from now on (after a race, or a push)."""
         self.base = self.tip = head

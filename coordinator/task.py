@@ -17,8 +17,9 @@ import yaml
 from yaml import _yaml
 
 from .errors import InvalidTask
-from .layout import LANES, State
-from .times import format_time, parse_deadline
+from .layout import LANES, State, name_problem
+from .plain import MAX_DEPTH, plain_problems
+from .times import format_time, parse_deadline, parse_time
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "queue-repo-template" / "schema" / "task.schema.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -33,6 +34,8 @@ FIELD_ORDER = ("id", "title", "state", "priority", "needs", "pin", "repo", "scop
                "self_test", "metadata", "prompt")
 assert set(FIELD_ORDER) == set(SCHEMA["properties"]), "FIELD_ORDER must list every schema field"
 MAX_PROBLEMS = 8
+TIME_FIELDS = ("deadline", "not_before", "created_at", "queued_at", "updated_at", "started_at",
+               "finished_at", "retry_at")
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class _Loader(_yaml.CParser, yaml.constructor.SafeConstructor, _Resolver):
 
 
 def load(data: bytes, where: str, max_bytes: int) -> dict:
-    """Bytes of a task file → a mapping; refuses oversize, binary, non-UTF-8 and unsafe YAML."""
+    """Bytes of a task file → a plain mapping (coordinator/plain.py); refuses oversize, binary,
+    non-UTF-8, unsafe or YAML-only content, and nesting past MAX_DEPTH, always as InvalidTask."""
     if len(data) > max_bytes:
         raise InvalidTask(where, [f"file is {len(data)} bytes; the limit is {max_bytes}"])
     if b"\0" in data:
@@ -90,17 +94,46 @@ def load(data: bytes, where: str, max_bytes: int) -> dict:
     except UnicodeDecodeError as e:
         raise InvalidTask(where, [f"not UTF-8 (bad byte at offset {e.start}); save the file as UTF-8"]) from None
     try:
+        _check_depth(text, where)  # before building anything: libyaml's composer recurses in C
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeConstructor
     except yaml.YAMLError as e:
         where_in = 'in "<unicode string>", '
         raise InvalidTask(where, [f"not valid YAML: {_one_line(str(e).replace(where_in, ''))}"]) from None
+    except TypeError:  # unhashable: a list or mapping used as a mapping key
+        raise InvalidTask(where, ["a mapping key is a list or mapping; keys must be text"]) from None
+    except (ValueError, OverflowError) as e:  # e.g. an integer past Python's 4300-digit limit
+        what = ("a number is too long; write it as text, in quotes" if "digits" in str(e)
+                else f"a value cannot be read: {_one_line(str(e))}")
+        raise InvalidTask(where, [what]) from None
     if not isinstance(doc, dict):
         raise InvalidTask(where, ["a task file must be a YAML mapping (key: value lines)"
                                   + (f", found {type(doc).__name__}" if doc is not None else ", found nothing")])
-    bad_keys = [k for k in doc if not isinstance(k, str)]
-    if bad_keys:
-        raise InvalidTask(where, [f"keys must be text, found {bad_keys[0]!r}"])
+    found = plain_problems(doc)
+    if found:
+        raise InvalidTask(where, found)
     return doc
+
+
+def _check_depth(text: str, where: str) -> None:
+    """Refuse YAML nested deeper than MAX_DEPTH by reading its events, which never recurse."""
+    parser = _yaml.CParser(text)
+    depth = 0
+    try:
+        while True:
+            event = parser.get_event()
+            kind = type(event)
+            if kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise InvalidTask(where, [f"nested more than {MAX_DEPTH} levels deep at line "
+                                              f"{mark.line + 1}, column {mark.column + 1}; flatten it"])
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                depth -= 1
+            elif kind is yaml.StreamEndEvent:
+                return
+    finally:
+        parser.dispose()
 
 
 def problems(doc: dict) -> list[str]:
@@ -142,8 +175,14 @@ def intake(doc: dict, where: str, *, lane: str | None, now: datetime, task_id: s
     `lane` is the lane directory the file was put in (None for inbox/ and the API); `task_id`
     is used when the submission names no id. Raises InvalidTask listing every problem.
     """
+    found = plain_problems(doc)  # first: the schema and everything below expect plain data
+    if found:
+        raise InvalidTask(where, found)
     found = problems(doc)
     found += [f"field '{k}' is written by the coordinator; remove it" for k in READ_ONLY if k in doc]
+    bad_id = name_problem(doc["id"]) if isinstance(doc.get("id"), str) else None
+    if bad_id:  # said in words, not as the schema's regular expression
+        found = [p for p in found if not p.startswith("id:")] + [f"id: {bad_id}"]
     priority = doc.get("priority")
     if lane and priority and priority != lane and priority in LANES:
         found.append(f"priority: file is in lane '{lane}' but says priority '{priority}'; "
@@ -167,8 +206,28 @@ def intake(doc: dict, where: str, *, lane: str | None, now: datetime, task_id: s
     task["priority"] = priority or lane or "normal"
     task.setdefault("max_retries", defaults.max_retries)
     task.update(state=State.QUEUED.label, agent=None, attempt=0, created_at=stamp,
-                queued_at=stamp, updated_at=stamp, source=source[:200])
+                queued_at=stamp, updated_at=stamp, source=_printable(source)[:200])
     return ordered(task)
+
+
+def admit(doc: dict, where: str, *, lane: str | None, now: datetime, task_id: str,
+          defaults: Defaults, source: str, marks: dict | None = None) -> tuple[dict, bytes]:
+    """Everything a submission passes before it is stored, whatever its channel (the API, a
+    pushed file, the pre-receive check): intake, coordinator marks, and the bytes to store, so
+    that what this accepts can always be written and served. Raises InvalidTask."""
+    task = intake(doc, where, lane=lane, now=now, task_id=task_id, defaults=defaults, source=source)
+    if marks:
+        task = ordered({**task, **marks})
+    data = dump(task)
+    if len(data) > defaults.max_bytes:
+        raise InvalidTask(where, [f"the task is {len(data)} bytes as stored; the limit is {defaults.max_bytes} "
+                                  "(limits.task_bytes)"])
+    return task, data
+
+
+def _printable(text: str) -> str:
+    """Text from outside (a committer's name) made storable: no NUL, no lone surrogates."""
+    return text.replace("\0", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def scope_problems(scope: list) -> list[str]:
@@ -190,6 +249,12 @@ def _title_from(prompt: str) -> str:
 def check_stored(doc: dict, where: str, task_id: str) -> None:
     """A task file the coordinator wrote: valid, with its id matching its file name."""
     found = problems(doc)
+    for key in TIME_FIELDS:
+        if isinstance(doc.get(key), str):
+            try:
+                parse_time(doc[key])
+            except ValueError as e:
+                found.append(f"{key}: {e}")
     if doc.get("id") != task_id:
         found.append(f"id: '{doc.get('id')}' does not match the file name '{task_id}.yaml'")
     if found:
@@ -217,10 +282,14 @@ _Dumper.add_representer(str, _str)
 
 def dump(task: dict) -> bytes:
     """A task as YAML, fields in the documented order; safe to load back with `load`."""
-    return dump_any(ordered(task))
+    return dump_any(ordered(task), f"task {task.get('id', '?')}")
 
 
-def dump_any(doc: dict) -> bytes:
-    """Any mapping (a reason file) as YAML, keys in the given order."""
+def dump_any(doc: dict, where: str = "document") -> bytes:
+    """Any mapping (a reason file) as YAML, keys in the given order; InvalidTask if it is not
+    plain data (coordinator/plain.py), so nothing is written that `load` would refuse."""
+    found = plain_problems(doc)
+    if found:
+        raise InvalidTask(where, found)
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
                      default_flow_style=False).encode("utf-8")

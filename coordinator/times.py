@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 MAX_SECONDS = 10 * 365 * 86400
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)  # room for any duration added later
 
 
 def parse_duration(value: object) -> int:
@@ -39,7 +41,13 @@ def parse_time(value: str) -> datetime:
         raise ValueError(f"{value!r} is not an ISO-8601 time like 2026-11-25T18:00:00Z") from None
     if moment.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone; add Z for UTC")
-    return moment.astimezone(timezone.utc)
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:  # the zone moves it past year 1 or 9999
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{value!r} is out of range; give a time between 1970 and 9000")
+    return moment
 
 
 def parse_deadline(value: object, now: datetime) -> datetime:

@@ -203,7 +203,24 @@ def parse_command(value, where: str) -> tuple[str, ...]:
             if name not in PLACEHOLDERS:
                 raise ConfigError(where, "command", f"unknown placeholder {{{name}}}; known: "
                                   + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))
+    _refuse_option_like_text(argv, where)
     return tuple(argv)
+
+
+TEXT_PLACEHOLDERS = ("{prompt}", "{title}")  # task text: it may start with '-'
+
+
+def _refuse_option_like_text(argv: list[str], where: str) -> None:
+    """An argument that starts with task text must come after `--`, so that a prompt such as
+    "--dangerously-skip-permissions" reaches the agent as text, never as one of its options."""
+    for n, arg in enumerate(argv[1:], start=1):
+        if arg == "--":
+            return
+        if arg.startswith(TEXT_PLACEHOLDERS):
+            fixed = " ".join([*argv[:n], *argv[n + 1:], "--", arg])
+            raise ConfigError(where, "command", f"{arg!r} starts with task text, so a prompt beginning with '-' "
+                              f"would be read as an option; put it after `--`, e.g. {fixed!r}, or inside "
+                              "an option, e.g. --prompt={prompt}")
 
 
 def _path(base: Path, value: str | None) -> Path | None:

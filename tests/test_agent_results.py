@@ -119,10 +119,25 @@ def _config(tmp_path, text, mode=0o600):
     return path
 
 
+@pytest.mark.parametrize("command", ["claude -p {prompt}", "claude -p '{prompt} please' --max-turns 3",
+                                     "agent --model x {title}"])
+def test_a_command_where_task_text_could_read_as_an_option_is_refused_with_the_fix(tmp_path, command):
+    with pytest.raises(ConfigError, match="would be read as an option; put it after `--`, e.g. '.* -- .*'"):
+        load_config(_config(tmp_path, f"hub: http://127.0.0.1:8765\nagent: ada\ntoken: t\ncommand: {command}\n"))
+
+
+def test_task_text_after_double_dash_or_inside_an_option_is_accepted(tmp_path):
+    for command, argv in (("claude -p -- {prompt}", ("claude", "-p", "--", "{prompt}")),
+                          ("agent --prompt={prompt} {task_id}", ("agent", "--prompt={prompt}", "{task_id}"))):
+        config = load_config(_config(tmp_path, f"hub: http://127.0.0.1:8765\nagent: ada\ntoken: t\n"
+                                               f"command: {command}\n"))
+        assert config.command == argv
+
+
 def test_a_sidecar_config_is_read_with_defaults_and_paths_beside_it(tmp_path):
     config = load_config(_config(tmp_path, "hub: http://127.0.0.1:8765/\nagent: ada\ntoken: acm_ag_x\n"
-                                           "command: claude -p '{prompt}' --max-turns 30\nheartbeat: 10s\n"))
-    assert config.hub == "http://127.0.0.1:8765" and config.command == ("claude", "-p", "{prompt}", "--max-turns", "30")
+                                           "command: claude -p --max-turns 30 -- '{prompt}'\nheartbeat: 10s\n"))
+    assert config.hub == "http://127.0.0.1:8765" and config.command == ("claude", "-p", "--max-turns", "30", "--", "{prompt}")
     assert config.heartbeat == 10 and config.run_timeout == 7200 and config.state_dir == tmp_path / "ada.state"
     assert "acm_ag_x" not in repr(config)
 

@@ -38,7 +38,7 @@ def remove(machine, *args):
 
 
 def test_add_agent_registers_starts_a_sidecar_and_passes_the_self_test_without_running_the_agent(hub, machine):
-    done = add(machine, "ada", "--hub", hub.url, "--capabilities", "python,git", "--command", "my-agent -p {prompt}")
+    done = add(machine, "ada", "--hub", hub.url, "--capabilities", "python,git", "--command", "my-agent -p -- {prompt}")
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     for step in ("python", "git", "command", "hub", "operator token", "register", "token", "config",
@@ -48,7 +48,7 @@ def test_add_agent_registers_starts_a_sidecar_and_passes_the_self_test_without_r
     config = machine.config("ada")
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     doc = yaml.safe_load(config.read_text())
-    assert doc["agent"] == "ada" and doc["command"] == ["my-agent", "-p", "{prompt}"] and doc["hub"] == hub.url
+    assert doc["agent"] == "ada" and doc["command"] == ["my-agent", "-p", "--", "{prompt}"] and doc["hub"] == hub.url
     assert doc["token"] not in out
     # the cron fallback: one marked line, polling with this config
     lines = [x for x in machine.crontab() if "agentcom-sidecar:ada" in x]

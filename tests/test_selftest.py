@@ -42,7 +42,7 @@ def test_the_sidecar_answers_a_self_test_itself_and_the_agent_never_runs(hub, si
 
 
 def test_a_failed_self_test_names_the_reason_and_is_cancelled_so_health_stays_clear(hub, sidecars, repo):
-    agent = sidecars.agent(hub, "ada", command=["no-such-agent-program", "{prompt}"])
+    agent = sidecars.agent(hub, "ada", command=["no-such-agent-program", "--", "{prompt}"])
     sidecars.start(agent)
     with pytest.raises(StepFailed) as failed:
         self_test(api(hub), "ada", agent.state_dir, timeout=20)

@@ -211,7 +211,7 @@ def test_task_text_reaches_the_agent_byte_for_byte_and_no_shell_ever_runs_it(hub
               f"tab\there, \r carriage return, ünïcödé, 🤖, $'\\x41' !! \n"
               f"--help\n-rf\n\n  indented; touch {m['j']}  \n")
     ada = sidecars.agent(hub, "ada", stdin="prompt", prompt_footer=False,
-                         command=[sys.executable, str(FAKE_AGENT), "{prompt}", "--title={title}", "{task_id}"],
+                         command=[sys.executable, str(FAKE_AGENT), "--title={title}", "{task_id}", "--", "{prompt}"],
                          env={"FROM_CONFIG": f"$(touch {m['k']})"})
     sidecars.start(ada)
     task_id = submit(hub, prompt)
@@ -219,7 +219,7 @@ def test_task_text_reaches_the_agent_byte_for_byte_and_no_shell_ever_runs_it(hub
 
     [run] = ada.runs(task_id)
     title = task(hub, task_id)["title"]
-    assert run["argv"] == [prompt, f"--title={title}", task_id]
+    assert run["argv"] == [f"--title={title}", task_id, "--", prompt]
     assert ada.stdin(task_id) == [prompt.encode()]
     assert run["env"]["AGENTCOM_PROMPT"] == prompt and run["env"]["AGENTCOM_TITLE"] == title
     assert run["env"]["FROM_CONFIG"] == f"$(touch {m['k']})"

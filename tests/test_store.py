@@ -208,7 +208,7 @@ def test_a_task_accepted_under_one_size_limit_survives_a_lower_one(repo, clone):
     try:
         assert again.config.limits.task_bytes == 1000
         assert again.show(task["id"])["state"] == "queued" and not again.status()["rejected"]
-        with pytest.raises(InvalidTask, match="over 1000 bytes"):
+        with pytest.raises(InvalidTask, match="the limit is 1000"):
             again.call(again.submit, {"prompt": "y" * 2000}, "test")
     finally:
         again.close()

@@ -36,7 +36,8 @@ class StoreMachine(RuleBasedStateMachine):
         self.hub.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    @rule(prompt=st.text(min_size=1, max_size=30).filter(str.strip), lane=st.sampled_from(LANES))
+    @rule(prompt=st.text(st.characters(exclude_characters="\0"), min_size=1, max_size=30).filter(str.strip),
+          lane=st.sampled_from(LANES))
     def submit(self, prompt, lane):
         task = self.hub.call(self.hub.submit, {"prompt": prompt, "priority": lane}, "prop")
         self.expected[task["id"]] = "queued"
