@@ -1,7 +1,7 @@
 """AgentCom's coordinator: the hub that is the only writer of the coordination repo.
 
 Pure modules (no I/O, no clock, no randomness of their own; a test scans their imports):
-layout, times, task, audit, receive, transitions, view, scheduler, retry, agents, protocol, sweeper,
+layout, times, plain, task, audit, receive, transitions, view, scheduler, retry, agents, protocol, sweeper,
 ledger, state, prs, forge.files.
 Everything else is an edge: gitrepo (the only module that runs git), store (the only writer),
 errors, lock, auth, config, intake, hub (with its fleet and overview mixins), metrics, registry, watcher,

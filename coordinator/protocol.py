@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import jsonschema
 
 from .errors import UsageError
+from .plain import plain_problems
 
 KINDS = ("accepted", "progress", "blocked", "done", "failed")
 SUMMARY_MAX = 4000
@@ -83,6 +84,9 @@ class Heartbeat:
 def _check(validator, body: object, what: str) -> dict:
     if not isinstance(body, dict):
         raise UsageError(f"a {what} is a JSON object")
+    found = plain_problems(body)  # what is stored from it must be storable (NUL, lone surrogates)
+    if found:
+        raise UsageError(f"bad {what}: " + "; ".join(found[:5]))
     errors = sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         problems = [f"{'.'.join(map(str, e.absolute_path)) or what}: {e.message}" for e in errors[:5]]
