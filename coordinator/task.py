@@ -82,6 +82,24 @@ class _Loader(_yaml.CParser, yaml.constructor.SafeConstructor, _Resolver):
         return super().construct_mapping(node, deep)
 
 
+def _strict(construct, what: str):
+    """PyYAML's constructor for a typed scalar (!!bool maybe, !!int '', !!timestamp foo) fails with
+    KeyError, IndexError or AttributeError on a bad value; make that a YAML error like any other."""
+    def checked(loader, node):
+        try:
+            return construct(loader, node)
+        except (KeyError, IndexError, AttributeError):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{str(node.value)[:40]!r} is not {what}", node.start_mark) from None
+    return checked
+
+
+for _tag, _what in (("bool", "true or false"), ("int", "a whole number"), ("float", "a number"),
+                    ("timestamp", "a date")):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}",
+                            _strict(_Loader.yaml_constructors[f"tag:yaml.org,2002:{_tag}"], _what))
+
+
 def load(data: bytes, where: str, max_bytes: int) -> dict:
     """Bytes of a task file → a plain mapping (coordinator/plain.py); refuses oversize, binary,
     non-UTF-8, unsafe or YAML-only content, and nesting past MAX_DEPTH, always as InvalidTask."""
