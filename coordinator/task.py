@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 from dataclasses import dataclass
 from datetime import datetime
@@ -254,7 +255,7 @@ def scope_problems(scope: list) -> list[str]:
     for n, pattern in enumerate(scope):
         try:
             pathspec.PathSpec.from_lines("gitignore", [pattern])
-        except ValueError:
+        except (ValueError, re.error):  # pathspec lets re.error through for a bad range: [z-a]
             found.append(f"scope.{n}: {pattern!r} is not a .gitignore-style pattern (e.g. src/login/, *.md)")
     return found
 

@@ -76,6 +76,8 @@ def test_lane_directory_sets_priority_and_a_conflict_is_refused():
     (b"prompt: x\nmetadata: {a: !!int ''}\n", "'' is not a whole number"),
     (b"prompt: x\nmetadata: {a: !!float ''}\n", "'' is not a number"),
     (b"prompt: x\nmetadata: {a: !!timestamp foo}\n", "'foo' is not a date"),
+    # pathspec lets re.error through for a bad character range
+    (b"prompt: x\nscope: ['**/[z-a]']\n", "scope.0: '**/[z-a]' is not a .gitignore-style pattern"),
 ])
 def test_bad_task_is_refused_with_a_reason_naming_the_problem(text, expected):
     assert expected in _problems(text)
