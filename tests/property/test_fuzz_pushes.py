@@ -93,6 +93,7 @@ def test_every_pushed_file_is_queued_or_kept_with_its_reason_and_the_hook_and_hu
     hub.call(lambda: None)  # a batch starts by catching up with main
 
     status = hub.status()
+    kept = {r["file"]: r["path"] for r in status["rejected"] if r["file"] in named}
     rejected = {r["file"]: r["problems"] for r in status["rejected"] if r["file"] in named}
     new_tasks = set(hub.view.tasks) - tasks_before
     assert len(new_tasks) + len(rejected) == len(named), (named.keys(), rejected, new_tasks)  # nothing lost
@@ -101,6 +102,8 @@ def test_every_pushed_file_is_queued_or_kept_with_its_reason_and_the_hook_and_hu
         if not any(TAKEN in p for p in problems):
             assert code == 1 and path in told, (path, problems, lines)  # the hook named it too
     tree = {e.path for e in hub.git.files(hub.git.tree_of(hub.git.head()))}
+    for path, where in kept.items():  # the file itself is kept, beside its reason
+        assert where in tree and where + ".reason.yaml" in tree, (path, where)
     for path in named:  # gone from where it was put (unless it became the canonical file itself)
         assert path not in tree or path in {hub.view.get(t).loc.path for t in new_tasks}
     fleet["files"] += len(named)
