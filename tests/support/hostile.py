@@ -248,7 +248,7 @@ json_value = st.one_of(json_scalar, json_deep,
 @st.composite
 def task_bodies(draw) -> str:
     """The body of POST /api/tasks, as JSON text."""
-    doc = draw(task_docs(keys=hostile_text))
+    doc = draw(task_docs(keys=hostile_text, values=renderable_value))
     if draw(st.booleans()):
         doc[draw(st.sampled_from(FIELDS + ["prompt", "metadata"]))] = draw(json_value)
     body = doc if draw(st.integers(0, 15)) else draw(json_value)  # sometimes not an object at all
