@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,6 +81,24 @@ class _Loader(_yaml.CParser, yaml.constructor.SafeConstructor, _Resolver):
                     None, None, f"key '{key}' appears twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+
+def _strict(construct, what: str):
+    """PyYAML's constructor for a typed scalar (!!bool maybe, !!int '', !!timestamp foo) fails with
+    KeyError, IndexError or AttributeError on a bad value; make that a YAML error like any other."""
+    def checked(loader, node):
+        try:
+            return construct(loader, node)
+        except (KeyError, IndexError, AttributeError):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{str(node.value)[:40]!r} is not {what}", node.start_mark) from None
+    return checked
+
+
+for _tag, _what in (("bool", "true or false"), ("int", "a whole number"), ("float", "a number"),
+                    ("timestamp", "a date")):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}",
+                            _strict(_Loader.yaml_constructors[f"tag:yaml.org,2002:{_tag}"], _what))
 
 
 def load(data: bytes, where: str, max_bytes: int) -> dict:
@@ -236,7 +255,7 @@ def scope_problems(scope: list) -> list[str]:
     for n, pattern in enumerate(scope):
         try:
             pathspec.PathSpec.from_lines("gitignore", [pattern])
-        except ValueError:
+        except (ValueError, re.error):  # pathspec lets re.error through for a bad range: [z-a]
             found.append(f"scope.{n}: {pattern!r} is not a .gitignore-style pattern (e.g. src/login/, *.md)")
     return found
 

@@ -71,6 +71,13 @@ def test_lane_directory_sets_priority_and_a_conflict_is_refused():
     (b"prompt: x\n\x00\x01", "binary"),
     (b"prompt: " + b"x" * 70000 + b"\n", "the limit is 65536"),
     (b"1: x\nprompt: y\n", "keys must be text"),
+    # typed scalars PyYAML cannot build used to escape as KeyError, IndexError, AttributeError
+    (b"prompt: x\nmetadata: {a: !!bool maybe}\n", "'maybe' is not true or false"),
+    (b"prompt: x\nmetadata: {a: !!int ''}\n", "'' is not a whole number"),
+    (b"prompt: x\nmetadata: {a: !!float ''}\n", "'' is not a number"),
+    (b"prompt: x\nmetadata: {a: !!timestamp foo}\n", "'foo' is not a date"),
+    # pathspec lets re.error through for a bad character range
+    (b"prompt: x\nscope: ['**/[z-a]']\n", "scope.0: '**/[z-a]' is not a .gitignore-style pattern"),
 ])
 def test_bad_task_is_refused_with_a_reason_naming_the_problem(text, expected):
     assert expected in _problems(text)
