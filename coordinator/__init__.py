@@ -1,11 +1,12 @@
 """AgentCom's coordinator: the hub that is the only writer of the coordination repo.
 
 Pure modules (no I/O, no clock, no randomness of their own; a test scans their imports):
-layout, times, plain, task, audit, receive, transitions, view, scheduler, retry, agents, protocol, sweeper,
-ledger, state, prs, forge.files.
+layout, times, plain, task, audit, seal, receive, transitions, view, scheduler, retry, agents,
+protocol, sweeper, ledger, state, prs, forge.files.
 Everything else is an edge: gitrepo (the only module that runs git), store (the only writer),
-errors, lock, auth, config, intake, hub (with its fleet and overview mixins), metrics, registry, watcher,
-service, web, client, hooks, repoinit, cli, prbook, forge (a protocol and two forges: github, local).
+errors, lock, auth, historykey, config, intake, hub (with its fleet and overview mixins), metrics,
+registry, watcher, service, web, client, hooks, repoinit, cli, prbook, forge (a protocol and two
+forges: github, local).
 The gatekeeper/ package lists its own pure modules. task reads its JSON Schema file once at
 import; it does no other I/O.
 """

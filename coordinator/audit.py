@@ -14,9 +14,11 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 KEYS = ("Task", "From", "To", "Agent", "Attempt", "Reason")
+_LOOSE_KEY = re.compile(r"[ \t]*([A-Za-z0-9][A-Za-z0-9-]*)[ \t]*:")
 MAX_VALUE = 500
 NONE = "-"
 
@@ -74,3 +76,9 @@ def parse(text: str) -> Transition | None:
     agent = None if found["Agent"] == NONE else found["Agent"]
     return Transition(found["Task"], found["From"], found["To"], agent, int(found["Attempt"]),
                       found["Reason"])
+
+
+def loose_keys(text: str) -> set[str]:
+    """Every trailer-like key in `text`, in any paragraph, case folded, as lenient readers (git's
+    own `%(trailers)` among them) would take it: "task : T-1" counts as Task."""
+    return {m.group(1).casefold() for line in text.splitlines() if (m := _LOOSE_KEY.match(line))}

@@ -12,16 +12,18 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pygit2
 from pygit2.enums import FileMode, RepositoryOpenFlag
 
+from . import historykey, seal
 from .errors import AgentcomError, NotARepo, RefMoved
 from .layout import Change, Entry
 
 MAIN = "refs/heads/main"
 BLOB, TREE, LINK = FileMode.BLOB, FileMode.TREE, FileMode.LINK
-IDENTITY = pygit2.Signature("AgentCom coordinator", "coordinator@agentcom.local")
+IDENTITY = pygit2.Signature(seal.NAME, seal.EMAIL)  # a label only: the seal tells the hub's commits
 LOCK_WAIT = 5.0  # seconds to wait for a ref lock held by a push in progress
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -32,6 +34,15 @@ class LogEntry:
     commit: str
     time: int
     author: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PushedCommit:
+    """A commit as the pre-receive check looks at it."""
+    commit: str
+    author: tuple[str, str]      # (name, email)
+    committer: tuple[str, str]
     message: str
 
 
@@ -62,6 +73,7 @@ class GitRepo:
             raise NotARepo(str(path)) from None
         self.path = Path(self.repo.path)
         self._dir_fd = os.open(self.repo.path, os.O_RDONLY)
+        self._history: historykey.HistoryKey | None = None
 
     @classmethod
     def init_bare(cls, path: str | os.PathLike) -> "GitRepo":
@@ -131,15 +143,37 @@ class GitRepo:
     def is_ancestor(self, ancestor: pygit2.Oid, of: pygit2.Oid) -> bool:
         return ancestor == of or self.repo.descendant_of(of, ancestor)
 
+    def history_key(self) -> historykey.HistoryKey:
+        """The key the hub seals its commits with (read once; made by `agentcom init` or the
+        hub's start)."""
+        if self._history is None:
+            self._history = historykey.load(self.path)
+            if self._history is None:
+                raise AgentcomError(f"{self.path} has no history key (agentcom/{historykey.KEY_FILE}); "
+                                    f"start the hub once, or run `agentcom init {self.path}`")
+        return self._history
+
+    def made_by_hub(self, oid: pygit2.Oid | str) -> bool:
+        """Whether the hub made this commit: its seal verifies with the history key, or it came
+        before the key existed (an ancestor of the key's anchor) under the coordinator's name."""
+        history = self.history_key()
+        commit = self.repo[oid]
+        if seal.verify(history.key, _sealed_part(commit), commit.raw_message):
+            return True
+        if history.anchor is None or commit.committer.email != IDENTITY.email:
+            return False
+        anchor = pygit2.Oid(hex=history.anchor)
+        return anchor in self.repo and self.is_ancestor(commit.id, anchor)
+
     def last_commit_by_coordinator(self, head: pygit2.Oid | None, limit: int = 100000) -> pygit2.Oid | None:
-        """The newest commit on main's first-parent line that the coordinator made, or None."""
+        """The newest commit on main's first-parent line that the hub made (`made_by_hub`), or None."""
         oid = head
         for _ in range(limit):
             if oid is None:
                 return None
-            commit = self.repo[oid]
-            if commit.committer.email == IDENTITY.email:
+            if self.made_by_hub(oid):
                 return oid
+            commit = self.repo[oid]
             oid = commit.parent_ids[0] if commit.parent_ids else None
         return None
 
@@ -210,14 +244,53 @@ class GitRepo:
         self.sync()
         return commit
 
-    def foreign_commits_claiming_to_be_coordinator(self, old: pygit2.Oid | None, new: pygit2.Oid) -> list[str]:
-        """Commits in old..new whose committer is the coordinator's identity."""
+    def pushed_commits(self, old: pygit2.Oid | None, new: pygit2.Oid) -> list[PushedCommit]:
+        """The commits in old..new (every one a push to main would add), newest first."""
         walker = self.repo.walk(new)
         if old is not None:
             walker.hide(old)
-        return [str(c.id) for c in walker if c.committer.email == IDENTITY.email]
+        return [PushedCommit(str(c.id), _who(c.author), _who(c.committer),
+                             c.raw_message.decode("utf-8", "replace")) for c in walker]
+
+    def added_names(self, old: pygit2.Oid | None, new: pygit2.Oid,
+                    judge: Callable[[str], str | None], limit: int = 100) -> list[tuple[str, str, str]]:
+        """(commit, path, what `judge` said) for each tree entry that commits in old..new add
+        and whose name `judge` objects to, at any depth; a subtree the same as its parent's at
+        the same path, or seen already, is not walked again. At most `limit` found."""
+        found: list[tuple[str, str, str]] = []
+        seen: set[pygit2.Oid] = set()
+        walker = self.repo.walk(new)
+        if old is not None:
+            walker.hide(old)
+        for c in walker:
+            stack = [("", c.tree, [p.tree for p in c.parents])]
+            while stack and len(found) < limit:
+                base, tree, before = stack.pop()
+                if tree.id in seen or any(b.id == tree.id for b in before):
+                    continue
+                seen.add(tree.id)
+                for obj in tree:
+                    path = f"{base}{obj.name}"
+                    why = judge(obj.name)
+                    if why:
+                        found.append((str(c.id), path, why))
+                    elif obj.filemode == TREE:
+                        olds = [b[obj.name] for b in before if obj.name in b]
+                        stack.append((path + "/", self.repo[obj.id],
+                                      [self.repo[o.id] for o in olds if o.filemode == TREE]))
+            if len(found) >= limit:
+                break
+        return found[:limit]
 
     # --- writing ----------------------------------------------------------------------------
+
+    def ensure_config(self, wanted: dict[str, str]) -> None:
+        """Set each key in the repo's own config file (not the machine's or the user's, which may
+        change under it) unless it holds that value already."""
+        config = pygit2.Config(str(self.path / "config"))
+        for key, value in wanted.items():
+            if key not in config or str(config[key]).lower() != value.lower():
+                config[key] = value
 
     def write_blob(self, data: bytes) -> pygit2.Oid:
         return self.repo.create_blob(data)
@@ -257,10 +330,19 @@ class GitRepo:
 
     def commit(self, tree: pygit2.Oid, parent: pygit2.Oid | None, message: str,
                author: pygit2.Signature | None = None) -> pygit2.Oid:
-        """A commit object; no ref moves until `advance`."""
-        stamp = pygit2.Signature(IDENTITY.name, IDENTITY.email)
-        return self.repo.create_commit(None, author or stamp, stamp, message, tree,
-                                       [parent] if parent is not None else [])
+        """A commit object sealed with the history key (seal.py); no ref moves until `advance`."""
+        stamp = pygit2.Signature(IDENTITY.name, IDENTITY.email)  # now, fixed before it is sealed
+        author = author or stamp
+        parents = [parent] if parent is not None else []
+        what = seal.Commit(str(tree), tuple(str(p) for p in parents), _stamp(author), _stamp(stamp))
+        key = self.history_key().key
+        oid = self.repo.create_commit(None, author, stamp, seal.sealed(key, what, message), tree, parents)
+        made = self.repo[oid]
+        if not seal.verify(key, _sealed_part(made), made.raw_message):
+            # git stored the commit otherwise than it was sealed (a name it trimmed): never publish
+            # a commit the hub would later take for a stranger's
+            raise AgentcomError(f"the commit for {message.splitlines()[0]!r} does not verify as written")
+        return oid
 
     def advance(self, new: pygit2.Oid, expected: pygit2.Oid | None) -> None:
         """Move main from `expected` to `new`, durably, or raise RefMoved if main moved.
@@ -318,6 +400,19 @@ class GitRepo:
         if done.returncode != 0:
             raise AgentcomError(f"git {args[0]} failed in {self.path}: {done.stderr.strip()}")
         return done.stdout
+
+
+def _stamp(who: pygit2.Signature) -> seal.Stamp:
+    return seal.Stamp(who.raw_name, who.raw_email, who.time, who.offset)
+
+
+def _sealed_part(commit: pygit2.Commit) -> seal.Commit:
+    return seal.Commit(str(commit.tree_id), tuple(str(p) for p in commit.parent_ids),
+                       _stamp(commit.author), _stamp(commit.committer))
+
+
+def _who(who: pygit2.Signature) -> tuple[str, str]:
+    return who.raw_name.decode("utf-8", "replace"), who.raw_email.decode("utf-8", "replace")
 
 
 def _git_env() -> dict[str, str]:

@@ -9,16 +9,23 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import audit, seal
 from .config import CONFIG_FILE, Config, parse as parse_config
 from .errors import ConfigError, InvalidTask, UsageError
+from .gatekeeper import record
 from .gatekeeper.rules import RULES_FILE, parse as parse_rules
 from .gitrepo import MAIN, GitRepo
 from .layout import lane_of_submission
-from .receive import Kind, judge
+from .receive import Kind, judge, unsafe_name, unsafe_path
 from .task import Defaults, admit, load
 
 log = logging.getLogger("agentcom.hook")
 ZERO = "0" * 40
+MAX_NAMED = 20  # offending commits or paths named per rule; the first ones are enough to fix
+# what only the hub writes: a reader of `git log` (ours, or git's own %(trailers)) takes these as real
+RECORDS = ((frozenset(k.casefold() for k in audit.KEYS), "a task transition's trailers (" + ", ".join(audit.KEYS) + ")"),
+           (frozenset(k.casefold() for k in record.KEYS), "a gatekeeper decision's trailers (" + ", ".join(record.KEYS) + ")"),
+           (frozenset([seal.KEY.casefold()]), f"a {seal.KEY} trailer"))
 _HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
@@ -33,14 +40,16 @@ def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> list[str]:
             continue
         config = _config_at(git, new)  # the settings this push leaves, as the hub will apply them
         old_id, new_id = None if old == ZERO else git.repo[old].id, git.repo[new].id
-        for forged in git.foreign_commits_claiming_to_be_coordinator(old_id, new_id)[:5]:
-            problems.append(f"commit {forged[:10]} names the coordinator as its committer; "
-                            "only the hub commits as the coordinator")
+        problems.extend(_forged_history(git, old_id, new_id))
+        problems.extend(f"commit {commit[:10]} adds {path!r}: {why}, which git refuses to check out "
+                        "(every fresh clone would fail); rename or remove it"
+                        for commit, path, why in git.added_names(old_id, new_id, unsafe_name, MAX_NAMED))
         changes = git.diff(old_id, new_id)
         submitted = 0
         for v in judge(changes):
             if v.kind is Kind.ILLEGAL:
-                problems.append(v.reason)
+                if not unsafe_path(v.path):  # those were named above, with their commit
+                    problems.append(v.reason)
             elif v.kind is Kind.SUBMIT:
                 submitted += 1
                 problems.extend(_check_task(git, v.path, v.new.oid, config))
@@ -53,6 +62,26 @@ def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> list[str]:
             problems.append(f"push adds {submitted} task files; the limit is {config.limits.push_files} "
                             "(limits.push_files); push them in smaller groups")
     return problems
+
+
+def _forged_history(git: GitRepo, old, new) -> list[str]:
+    """Commits that would pass for the hub's own: its name as author or committer, or the
+    trailers of its records in the message."""
+    problems = []
+    for c in git.pushed_commits(old, new):
+        for role, (name, email) in (("author", c.author), ("committer", c.committer)):
+            if seal.claims_coordinator(name, email):
+                problems.append(f"commit {c.commit[:10]} names the coordinator as its {role} "
+                                f"({name} <{email}>); only the hub commits as the coordinator: "
+                                "commit under your own name (git commit --amend --reset-author)")
+        keys = audit.loose_keys(c.message)
+        for wanted, what in RECORDS:
+            if wanted <= keys:
+                problems.append(f"commit {c.commit[:10]} carries {what} in its message; only the hub "
+                                "writes them: reword it (git commit --amend, or git rebase -i) without them")
+        if len(problems) >= MAX_NAMED:
+            break
+    return problems[:MAX_NAMED]
 
 
 def _check_task(git: GitRepo, path: str, oid, config: Config) -> list[str]:

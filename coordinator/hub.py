@@ -19,6 +19,8 @@ from .config import Config
 from .errors import AgentcomError, IllegalTransition, InvalidTask, RefMoved, TaskNotFound, UsageError
 from .fleet import Fleet
 from .gitrepo import GitRepo
+from .historykey import ensure as ensure_history_key
+from .repoinit import set_push_safety
 from .intake import STORED_MAX, Intake
 from .layout import FINISHED, MODE_FILE, PER_AGENT, Entry, Location, State, location
 from .lock import WriterLock
@@ -48,6 +50,13 @@ class Hub(Intake, Fleet, Overview):
         self.git = GitRepo(repo_path)
         self.lock = WriterLock(repo_path)
         self.lock.acquire(role)
+        # under the writer lock, and before anything is read: a repo from before history keys gets
+        # one now, anchored at main as it is, so its past stays trusted and nothing later can join it
+        set_push_safety(self.git)
+        _, made = ensure_history_key(repo_path, str(self.git.head()) if self.git.head() else None)
+        if made:
+            log.warning("made a history key for %s (agentcom/history.key): back it up with the repo's "
+                        "agentcom/ folder", repo_path)
         self.clock, self.rng = clock, rng or random.Random()
         self.active = role == "hub" if fleet is None else fleet
         self.config, self.config_error = Config(), None
@@ -378,6 +387,8 @@ class Hub(Intake, Fleet, Overview):
             raise UsageError("a task id is one line of text")
         out = []
         for entry in reversed(self.git.log(grep=f"Task: {task_id}", limit=10000)):
+            if not self.git.made_by_hub(entry.commit):
+                continue  # anyone can write these trailers; only the hub's sealed commits count
             t = parse_trailers(entry.message)
             if t is not None and t.task_id == task_id:
                 out.append({"commit": entry.commit, "time": entry.time, "from": t.from_state,

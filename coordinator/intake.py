@@ -15,7 +15,7 @@ from .gatekeeper.rules import RULES_FILE, parse as parse_rules
 from .layout import (FINISHED, KEEP, MODE_COMMIT, MODE_EXEC, MODE_FILE, MODE_LINK, Change, Entry,
                      State, is_submission_path, lane_of_submission, location,
                      parse_location, rejected_paths, state_of)
-from .receive import ALLOWED_MOVES, Kind, Verdict, judge
+from .receive import ALLOWED_MOVES, Kind, Verdict, judge, unsafe_path
 from .task import check_stored, dump, dump_any, load
 from .times import format_time, parse_time
 from .transitions import move
@@ -40,6 +40,9 @@ class Intake:
         self._misplaced: list[str] = []
         self.view.clear()
         for entry in git.files(tree):
+            if unsafe_path(entry.path):  # anywhere in the tree: fresh clones fail on it
+                pending.append((entry.path, entry, unsafe_path(entry.path)))
+                continue
             state = state_of(entry.path)
             name = entry.path.rsplit("/", 1)[-1]
             if name == KEEP:
@@ -60,7 +63,8 @@ class Intake:
             if is_submission_path(path):
                 self._arrived(Verdict(Kind.SUBMIT, path, new=entry), why)
             else:
-                reason = why if path.startswith(AGENTS_DIR + "/") else f"{path} is not a task file the coordinator wrote"
+                reason = why if path.startswith(AGENTS_DIR + "/") or unsafe_path(path) \
+                    else f"{path} is not a task file the coordinator wrote"
                 self._arrived(Verdict(Kind.ILLEGAL, path, new=entry, reason=reason), "found in the repo")
 
     def _scan_agent(self, entry: Entry, pending: list) -> None:
@@ -213,9 +217,10 @@ class Intake:
             self.config_error = str(e)  # keep the last good settings; shown by status
 
     def _repair(self, v: Verdict, source: str) -> None:
-        """Undo a change the rules forbid: the old file is put back, the new one kept in rejected/."""
+        """Undo a change the rules forbid: the old file is put back, the new one kept in rejected/
+        (a path git will not check out is never put back: it goes, its content kept)."""
         edits = {}
-        if v.old is not None:
+        if v.old is not None and not unsafe_path(v.path):
             edits[v.path] = v.old
         elif v.new is not None:
             edits[v.path] = None

@@ -4,7 +4,8 @@ the coordinator's intake apply, so a refused push and a repaired one give the sa
 Users and agents may only: add task files to inbox/ or a lane, move a queued task to another
 lane (re-prioritise), move a dead or cancelled task back into a lane (retry), and edit files
 outside the state directories. Everything else under a state directory, agents/, prs/ and
-reviews/, belongs to the coordinator.
+reviews/, belongs to the coordinator. No path anywhere may hold a name git will not check out
+(`..`, `.git` in any spelling): one such entry makes every fresh clone fail.
 """
 from __future__ import annotations
 
@@ -45,14 +46,46 @@ ALLOWED_MOVES = {
 }
 
 
+# code points HFS+ ignores in names, so ".g\u200cit" is ".git" there (git's is_hfs_dotgit)
+_IGNORED = frozenset("\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                     "\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why git refuses to check out a tree entry with this name, or None if it is fine."""
+    if name in ("", ".", ".."):
+        return f"the name {name!r} is not a file name"
+    if "/" in name or "\0" in name:
+        return f"the name {name!r} holds a '/' or NUL"
+    folded = "".join(c for c in name if c not in _IGNORED).casefold()
+    # NTFS drops trailing dots and spaces and reads "name:stream" as name; GIT~1 is its short name
+    if folded.split(":", 1)[0].rstrip(". ") in (".git", "git~1"):
+        return f"the name {name!r} is git's own directory .git in another spelling"
+    return None
+
+
+def unsafe_path(path: str) -> str | None:
+    """Why a path holds a name git refuses to check out, or None."""
+    for part in path.split("/"):
+        why = unsafe_name(part)
+        if why:
+            return f"{path!r}: {why}; git refuses to check it out, so every fresh clone would fail"
+    return None
+
+
 def judge(changes: list[Change]) -> list[Verdict]:
     """One verdict per changed path (a move becomes one verdict for its new path)."""
+    unsafe = [c for c in changes if unsafe_path(c.path)]
+    changes = [c for c in changes if not unsafe_path(c.path)]
+    # a path with such a name is refused wherever it is (removing one is welcome)
+    verdicts = [Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new, reason=unsafe_path(c.path))
+                for c in unsafe if c.new]
     deleted = {}
     for c in changes:
         loc = parse_location(c.path) if c.old and not c.new else None
         if loc:
             deleted[loc.task_id] = (c, loc)
-    verdicts, moved = [], set()
+    moved = set()
     for c in changes:
         if c.new and not c.old and is_submission_path(c.path):
             verdict = _judge_added(c, deleted)

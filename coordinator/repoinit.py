@@ -10,11 +10,15 @@ from .audit import event_message
 from .auth import ensure_operator_token
 from .errors import UsageError
 from .gitrepo import BLOB, GitRepo
+from .historykey import ensure as ensure_history_key
 from .lock import runtime_dir
 
 PROJECT = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT / "queue-repo-template"
 HOOKS = ("pre-receive", "pre-receive.py", "post-receive")
+# git's object checks that must refuse, not warn: names no checkout accepts ("..", ".git" in any
+# spelling), and .gitmodules that git cannot read
+FSCK_ERRORS = ("hasDot", "hasDotdot", "hasDotgit", "emptyName", "fullPathname", "gitmodulesParse")
 
 
 RUNTIME_MARK = "agentcom/repo.version"
@@ -43,6 +47,7 @@ def init_repo(path: str | os.PathLike) -> tuple[Path, bool]:
     git = GitRepo.init_bare(path)
     try:
         install_hooks(path)
+        ensure_history_key(path, None)  # before the first commit, so every commit is sealed
         edits = {}
         for file in sorted(TEMPLATE.rglob("*")):
             if file.is_file():
@@ -60,6 +65,11 @@ def init_repo(path: str | os.PathLike) -> tuple[Path, bool]:
 def _finish(path: Path) -> None:
     runtime_dir(path)
     ensure_operator_token(path)
+    git = GitRepo(path)
+    try:
+        ensure_history_key(path, str(git.head()) if git.head() else None)  # an adopted repo's past stays trusted
+    finally:
+        git.close()
     (path / RUNTIME_MARK).write_text("1\n")
 
 
@@ -67,8 +77,7 @@ def install_hooks(path: Path) -> None:
     """Copy hooks/ into the repo, point them at this checkout, and set git's push safety."""
     git = GitRepo(path)
     try:
-        git.repo.config["receive.denyNonFastForwards"] = True
-        git.repo.config["receive.denyDeletes"] = True
+        set_push_safety(git)
         git.repo.config["agentcom.cli"] = str(PROJECT / "agentcom.py")
         git.repo.config["agentcom.python"] = sys.executable
     finally:
@@ -77,3 +86,13 @@ def install_hooks(path: Path) -> None:
         target = path / "hooks" / name
         shutil.copyfile(PROJECT / "hooks" / name, target)
         target.chmod(0o755)
+
+
+def set_push_safety(git: GitRepo) -> None:
+    """Git's own checks on what arrives: no history rewritten or deleted, and every object a push
+    or a fetch brings checked (fsck) before any ref moves. Run by init and at every hub start,
+    so a repo made before a check existed gets it; a value already right is not written again."""
+    wanted = {"receive.denyNonFastForwards": "true", "receive.denyDeletes": "true",
+              **{f"{kind}.fsckObjects": "true" for kind in ("transfer", "receive", "fetch")},
+              **{f"{kind}.fsck.{msg}": "error" for kind in ("receive", "fetch") for msg in FSCK_ERRORS}}
+    git.ensure_config(wanted)

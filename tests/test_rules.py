@@ -14,7 +14,7 @@ from coordinator.layout import LANES, State, location, parse_location, rejected_
 from tests.support.gitenv import git
 
 ROOT = Path(__file__).resolve().parents[1]
-PURE = ("layout", "times", "plain", "task", "audit", "receive", "transitions", "view", "scheduler", "retry",
+PURE = ("layout", "times", "plain", "task", "audit", "seal", "receive", "transitions", "view", "scheduler", "retry",
         "agents", "protocol", "sweeper", "ledger", "state", "prs", "forge/files", "reviews")
 IMPURE = {"os", "subprocess", "socket", "threading", "pygit2", "flask", "waitress", "filelock",
           "watchdog", "urllib", "time", "shutil", "signal", "ctypes"}
