@@ -27,7 +27,7 @@ def send(notify: Notify, decision: dict, timeout: float = TIMEOUT, webhook: str 
         outcomes.append(_post(webhook, body, timeout))
     if notify.command:
         outcomes.append(_run(list(notify.command), body, timeout))
-    return "; ".join(outcomes) or "nobody to notify (gatekeeper.notify_webhook_file and notify.command are unset)"
+    return "; ".join(outcomes) or "nobody to notify (the hub's notify_webhook_file and notify.command are unset)"
 
 
 def _post(url: str, body: bytes, timeout: float) -> str:

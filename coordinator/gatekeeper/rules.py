@@ -117,7 +117,7 @@ class Merge:
 @dataclass(frozen=True)
 class Notify:
     """Who hears of an escalation, besides the webhook address (a secret: it is never in the
-    coordination repo, but in a 0600 file named by agentcom.yaml's gatekeeper.notify_webhook_file)."""
+    coordination repo, but in a 0600 file set on the hub's machine: --notify-webhook-file)."""
 
     command: tuple = _f((), "argv")                # run as argv, the decision on stdin
 
@@ -177,8 +177,9 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
     refuse_unknown_keys(where, "", doc, [*SECTIONS, "trust", "repos"])
     if isinstance(doc.get("notify"), dict) and "webhook" in doc["notify"]:
         raise ConfigError(where, "notify.webhook", "a webhook address is often a secret and the rules are "
-                          "read by every agent: put it in a file (mode 0600) on the hub's machine, named by "
-                          "gatekeeper.notify_webhook_file in agentcom.yaml (or --notify-webhook-file)")
+                          "read by every agent: put it in a file (mode 0600) in the hub's secret folder, named by "
+                          "`agentcom hub --notify-webhook-file FILE` or notify_webhook_file in the hub's "
+                          "agentcom/local.yaml")
     values = {name: _section(where, name, cls(), doc.get(name)) for name, cls in SECTIONS.items()}
     values["trust"] = _trust(where, doc.get("trust"))
     raw_repos = _mapping(where, "repos", doc.get("repos"))
