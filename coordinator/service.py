@@ -91,7 +91,8 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
 
     forge = make_forge(setup, url, read_operator_token(repo))
     reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local",
-                        notify_webhook=setup.notify_webhook())
+                        notify_webhook=setup.notify_webhook(),
+                        notify_command=setup.notify_command)
     service = GatekeeperService(reviewer, setup.interval)
     service.start()
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,

@@ -37,7 +37,8 @@ def run(backend, setup: Setup, once: bool, stop: threading.Event | None = None, 
         book, url, token = HubBook(hub), None, None
     try:
         reviewer = Reviewer(make_forge(setup, url, token), book, setup.target, setup.name,
-                            local=setup.forge == "local", notify_webhook=setup.notify_webhook())
+                            local=setup.forge == "local", notify_webhook=setup.notify_webhook(),
+                            notify_command=setup.notify_command)
         made = 0
         while True:
             for o in reviewer.review_all():

@@ -22,7 +22,7 @@ LOCAL_FILE = "local.yaml"          # the hub's local settings, in its runtime fo
 LOCAL_MAX = 65536
 SECRET_FILES = {"github_token_file": "GitHub token", "webhook_secret_file": "webhook secret",
                 "notify_webhook_file": "notify webhook address"}
-LOCAL_KEYS = ("forge", "target", "github_api", *SECRET_FILES, "secret_dir")
+LOCAL_KEYS = ("forge", "target", "github_api", *SECRET_FILES, "secret_dir", "notify_command")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Setup:
     webhook_secret_file: str = ""
     interval: int = 300   # seconds between polls, the fallback for a missed webhook
     notify_webhook_file: str = ""   # the operator's notification address (often a secret, e.g. Slack's)
+    notify_command: tuple = ()      # run as argv with each escalation on stdin (local.yaml only)
 
     def notify_webhook(self) -> str | None:
         """The address escalations are POSTed to, read from its 0600 file; None when unset."""
@@ -66,7 +67,7 @@ def from_local(repo: str | os.PathLike | None, options: dict, interval: int) -> 
         files = {key: secretfiles.locate(values[key], secrets, runtime, what)
                  for key, what in SECRET_FILES.items() if values.get(key)}
     return check(Setup(values["forge"], values.get("target", ""), values.get("github_api") or API,
-                       interval=interval, **files))
+                       interval=interval, notify_command=tuple(values.get("notify_command", ())), **files))
 
 
 def read_local(repo: str | os.PathLike | None) -> dict:
@@ -101,7 +102,11 @@ def read_local(repo: str | os.PathLike | None) -> dict:
         raise ConfigError(str(path), "gatekeeper", "must be a mapping of settings")
     refuse_unknown_keys(str(path), "gatekeeper.", section, list(LOCAL_KEYS))
     for key, value in section.items():
-        if not isinstance(value, str):
+        argv = key == "notify_command"
+        if argv and not (isinstance(value, list) and all(isinstance(a, str) and a for a in value)):
+            raise ConfigError(str(path), f"gatekeeper.{key}", "expected a list of words: an argv, never a shell "
+                              f"string, got {value!r}")
+        if not argv and not isinstance(value, str):
             raise ConfigError(str(path), f"gatekeeper.{key}", f"expected text, got {value!r}")
     return section
 
