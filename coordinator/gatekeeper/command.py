@@ -56,7 +56,7 @@ def setup_options(fn):
     """The gatekeeper's settings as options, each with its $AGENTCOM_GATEKEEPER_* variable (shared by
     `agentcom hub` and `agentcom gatekeeper`); they reach `fn` as one mapping, `gatekeeper_options`."""
     options = (
-        ("--forge", "github or local; unset, the hub runs no gatekeeper.", "NAME"),
+        ("--forge", "github or local; unset, no gatekeeper runs.", "NAME"),
         ("--target", "OWNER/NAME on GitHub, or the local forge's bare repo.", "REPO"),
         ("--github-api", "GitHub's API (default: https://api.github.com).", "URL"),
         ("--github-token-file", "The GitHub token: a file (mode 0600) in the secret folder.", "FILE"),
