@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .errors import AgentcomError, NotARepo, UsageError
+from .gatekeeper.command import setup_options
 from .layout import LANES, is_safe_name
 
 
@@ -62,8 +63,9 @@ def init(directory):
               help="Coordination repo, made if missing (default: $AGENTCOM_REPO, else ~/.agentcom/hub.git).")
 @click.option("--host", help="Address to listen on (default: hub.host in agentcom.yaml, 127.0.0.1).")
 @click.option("--port", type=int, help="TCP port (default: hub.port in agentcom.yaml, 8765; 0 picks one).")
-def hub(repo, host, port):
-    """Run the coordinator and its HTTP API until stopped."""
+@setup_options
+def hub(repo, host, port, gatekeeper_options):
+    """Run the coordinator and its HTTP API until stopped; with --forge, the gatekeeper too."""
     from .repoinit import init_repo, is_coordination_repo
     from .service import run_hub
 
@@ -75,7 +77,7 @@ def hub(repo, host, port):
         click.echo(f"Created the coordination repo {path}")
     elif not is_coordination_repo(path):
         raise NotARepo(str(path))
-    run_hub(path.resolve(), host, port)
+    run_hub(path.resolve(), host, port, gatekeeper_options=gatekeeper_options)
 
 
 @main.command()

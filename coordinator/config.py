@@ -1,6 +1,8 @@
 """agentcom.yaml → frozen dataclasses. Defaults live here only; unknown keys are errors.
 
-Durations are written like `30m` in the file and are seconds here.
+Durations are written like `30m` in the file and are seconds here. Anyone who may push may change
+this file, so it holds no setting that names a file or a host a credential goes to: those are set
+on the hub's machine (LOCAL_ONLY; gatekeeper/setup.py reads them).
 """
 from __future__ import annotations
 
@@ -55,14 +57,13 @@ class Hub:
 
 @dataclass(frozen=True)
 class Gatekeeper:
-    """Where the hub's gatekeeper reviews pull requests (docs/gatekeeper.md); off while forge is ""."""
-    forge: str = field(default="", metadata={"choices": ("", "github", "local")})
-    target: str = ""                         # OWNER/NAME on GitHub, or the local forge's bare repo
-    github_api: str = "https://api.github.com"
-    github_token_file: str = ""              # a file (mode 0600) on the hub's machine: the token
-    webhook_secret_file: str = ""            # a file (mode 0600): the secret GitHub signs deliveries with
-    notify_webhook_file: str = ""            # a file (mode 0600): the address an escalation is POSTed to
+    """How often the hub's gatekeeper polls (docs/gatekeeper.md); where it works is set on the hub's machine."""
     interval: int = _duration(300, minimum=10)  # the slow poll, a fallback for a missed webhook
+
+
+LOCAL_ONLY = {"gatekeeper": ("forge", "target", "github_api", "github_token_file", "webhook_secret_file",
+                             "notify_webhook_file")}
+"""Keys a pushed file may not set: each names a file, a host or a repo the hub's credentials reach."""
 
 
 DEFAULT_LANES = {"urgent": Lane(), "high": Lane(14400), "normal": Lane(14400), "low": Lane(14400)}
@@ -84,11 +85,49 @@ MAXIMA = {"task_bytes": 1 << 20, "push_files": 100000, "max_retries": 100, "port
 
 
 def parse(data: bytes, where: str = CONFIG_FILE) -> Config:
-    """Bytes of agentcom.yaml → Config; raises ConfigError naming the key and the fix."""
+    """Bytes of agentcom.yaml → Config; raises ConfigError naming the key and the fix (the push
+    hook's rule: a key set only on the hub's machine is refused, saying where it goes)."""
+    doc = _load(data, where)
+    local = _local_keys(doc)
+    if local:
+        raise ConfigError(where, ", ".join(local), local_only_hint(local))
+    return _parse(doc, where)
+
+
+def parse_applied(data: bytes, where: str = CONFIG_FILE) -> tuple[Config, str | None]:
+    """What the hub applies of a file that reached main: keys set only on the hub's machine are
+    left out (never applied) and named in the problem returned; any other error raises."""
+    doc = _load(data, where)
+    ignored = _local_keys(doc)
+    for label in ignored:
+        section, key = label.split(".")
+        doc[section] = {k: v for k, v in doc[section].items() if k != key}
+    problem = f"{where}: {', '.join(ignored)}: ignored, {local_only_hint(ignored)}" if ignored else None
+    return _parse(doc, where), problem
+
+
+def local_only_hint(labels: list[str]) -> str:
+    """Where keys of LOCAL_ONLY are set instead, for the error that refuses them."""
+    options = " ".join("--" + label.split(".", 1)[1].replace("_", "-") + " ..." for label in labels)
+    return ("set on the hub's machine only, never in the coordination repo (anyone who may push could point "
+            f"it at a file or a host of their choosing): `agentcom hub {options}` (each also "
+            "$AGENTCOM_GATEKEEPER_<NAME>), or the gatekeeper: section of the hub's local settings file "
+            "agentcom/local.yaml inside the bare repo; see docs/gatekeeper.md#running-it")
+
+
+def _load(data: bytes, where: str) -> dict:
     try:
-        doc = load(data, where, CONFIG_MAX_BYTES) if data.strip() else {}
+        return load(data, where, CONFIG_MAX_BYTES) if data.strip() else {}
     except InvalidTask as e:
         raise ConfigError(where, "file", "; ".join(e.problems)) from None
+
+
+def _local_keys(doc: dict) -> list[str]:
+    return [f"{section}.{key}" for section, keys in LOCAL_ONLY.items() if isinstance(doc.get(section), dict)
+            for key in doc[section] if key in keys]
+
+
+def _parse(doc: dict, where: str) -> Config:
     refuse_unknown_keys(where, "", doc, [*SECTIONS, "lanes"])
     values = {name: _section(where, name, cls(), doc.get(name)) for name, cls in SECTIONS.items()}
     lanes = dict(DEFAULT_LANES)

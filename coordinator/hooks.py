@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import audit, seal
-from .config import CONFIG_FILE, Config, parse as parse_config
+from .config import CONFIG_FILE, Config, parse as parse_config, parse_applied
 from .errors import ConfigError, InvalidTask, UsageError
 from .gatekeeper import record
 from .gatekeeper.rules import RULES_FILE, parse as parse_rules
@@ -107,7 +107,7 @@ def _config_at(git: GitRepo, commit: str) -> Config:
         return Config()
     entry = git.get(git.repo[commit].tree, CONFIG_FILE)
     try:
-        return parse_config(git.read(entry.oid)) if entry else Config()
+        return parse_applied(git.read(entry.oid))[0] if entry else Config()  # as the hub applies it
     except ConfigError:
         return Config()
 

@@ -9,7 +9,7 @@ import logging
 
 from .agents import AGENTS_DIR, load_agent, name_of
 from .audit import Transition, event_message, message
-from .config import CONFIG_FILE, parse as parse_config
+from .config import CONFIG_FILE, parse_applied
 from .errors import AgentcomError, ConfigError, InvalidTask
 from .gatekeeper.rules import RULES_FILE, parse as parse_rules
 from .layout import (FINISHED, KEEP, MODE_COMMIT, MODE_EXEC, MODE_FILE, MODE_LINK, Change, Entry,
@@ -203,16 +203,15 @@ class Intake:
             if v.path == RULES_FILE:
                 parse_rules(self.store.git.read(v.new.oid), v.path)  # checked only: no reviewer runs yet
                 return
-            self.config = parse_config(self.store.git.read(v.new.oid))
-            self.config_error = None
+            # a key only the hub's machine may set is left out, and shown until the file is fixed
+            self.config, self.config_error = parse_applied(self.store.git.read(v.new.oid))
         except ConfigError as e:
             raise AgentcomError(str(e)) from None
 
     def _load_config(self, tree) -> None:
         entry = self.store.git.get(tree, CONFIG_FILE)
         try:
-            self.config = parse_config(self.store.git.read(entry.oid) if entry else b"")
-            self.config_error = None
+            self.config, self.config_error = parse_applied(self.store.git.read(entry.oid) if entry else b"")
         except ConfigError as e:
             self.config_error = str(e)  # keep the last good settings; shown by status
 

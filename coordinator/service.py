@@ -17,8 +17,10 @@ from .web import create_app
 log = logging.getLogger("agentcom.service")
 
 
-def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> None:
-    """Serve until SIGTERM or Ctrl-C; prints the address once the socket listens."""
+def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
+            gatekeeper_options: dict | None = None) -> None:
+    """Serve until SIGTERM or Ctrl-C; prints the address once the socket listens.
+    `gatekeeper_options`: the gatekeeper's settings given on this machine (gatekeeper/setup.py from_local)."""
     from waitress.server import create_server
 
     hub = Hub(repo)
@@ -29,7 +31,7 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
         if not 0 <= port <= 65535:
             raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
         tokens = TokenStore(repo)
-        setup, secret = _gatekeeper_setup(hub)
+        setup, secret = _gatekeeper_setup(hub, repo, gatekeeper_options or {})
         app = create_app(hub, tokens, listen_host=host, webhook_secret=secret)
         hub.notifier = Notifier(lambda name: (hub.urls.get(name), tokens.agent_key(name)))
         try:
@@ -69,11 +71,12 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
         print("AgentCom hub stopped", file=out, flush=True)
 
 
-def _gatekeeper_setup(hub):
-    """The gatekeeper's settings from agentcom.yaml and its webhook secret (None, None when off)."""
-    from .gatekeeper.setup import from_config, read_secret
+def _gatekeeper_setup(hub, repo: Path, options: dict):
+    """The gatekeeper's settings, set on this machine, and its webhook secret (None, None when off)."""
+    from .gatekeeper.setup import from_local, read_secret
 
-    setup = from_config(hub.config.gatekeeper)
+    # where it works comes from this machine only; the pushed agentcom.yaml sets just the interval
+    setup = from_local(repo, options, hub.config.gatekeeper.interval)
     if setup is None:
         return None, None
     secret = read_secret(setup.webhook_secret_file, "webhook secret") if setup.webhook_secret_file else None
@@ -88,7 +91,8 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
 
     forge = make_forge(setup, url, read_operator_token(repo))
     reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local",
-                        notify_webhook=setup.notify_webhook())
+                        notify_webhook=setup.notify_webhook(),
+                        notify_command=setup.notify_command)
     service = GatekeeperService(reviewer, setup.interval)
     service.start()
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,

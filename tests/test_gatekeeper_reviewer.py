@@ -361,11 +361,8 @@ def test_the_operator_command_gets_the_decision_on_stdin_as_an_argv_list(world, 
 
     out = tmp_path / "notice.json"
     script = "import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes(sys.stdin.buffer.read())"
-    git(world.clone, "pull", "-q", "--ff-only")
-    (world.clone / "gatekeeper.yaml").write_text(AUTO + "trust:\n  logins: {ada-bot: ada}\n" + f"notify:\n  command: [{sys.executable}, -c, '{script}', {out}]\n")
-    git(world.clone, "commit", "-qam", "notify by command")
-    git(world.clone, "push", "-q", "origin", "HEAD:main")
-    world.hub.call(lambda: None)
+    world.rules(AUTO)
+    world.reviewer.notify_command = (sys.executable, "-c", script, str(out))   # the hub's local.yaml sets it
     number = world.open({"Dockerfile": "FROM python:3.12; RUN echo '$(rm -rf /)'\n"})
     assert world.reviewer.review(number).action == "escalate"
     import json
@@ -380,12 +377,8 @@ def test_the_notify_commands_output_is_logged_never_committed(world, tmp_path, c
     import sys
 
     script = "import sys; sys.stderr.write('token=hunter2-very-secret'); sys.exit(3)"
-    git(world.clone, "pull", "-q", "--ff-only")
-    (world.clone / "gatekeeper.yaml").write_text(AUTO + "trust:\n  logins: {ada-bot: ada}\n"
-                                                 + f"notify:\n  command: [{sys.executable}, -c, \"{script}\"]\n")
-    git(world.clone, "commit", "-qam", "notify by command")
-    git(world.clone, "push", "-q", "origin", "HEAD:main")
-    world.hub.call(lambda: None)
+    world.rules(AUTO)
+    world.reviewer.notify_command = (sys.executable, "-c", script)
     number = world.open({"Dockerfile": "FROM python:3.12\n"})
     with caplog.at_level("WARNING", logger="agentcom.gatekeeper"):
         assert world.reviewer.review(number).action == "escalate"

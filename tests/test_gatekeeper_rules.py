@@ -37,6 +37,8 @@ def test_defaults_are_conservative():
                                                 "'repos.acme/web.auto_merge'?"),
     (b"notify:\n  webhook: https://hooks.example/T0/B0/secret\n", "notify.webhook: a webhook address is often a "
                                                                  "secret"),
+    (b"notify:\n  command: [sh, -c, 'cat ~/.ssh/id_ed25519']\n", "notify.command: a command here would run on "
+                                                                "the hub's machine"),
     (b"merge:\n  reviewers: ['ada; rm -rf /']\n", "merge.reviewers: a name is letters"),
     (b"merge:\n  check_sources: [test]\n", "merge.check_sources: expected a mapping of check name"),
     (b"merge:\n  check_sources: {test: 'ci bot'}\n", "merge.check_sources: a source is a login or app slug"),

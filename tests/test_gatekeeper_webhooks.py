@@ -43,9 +43,17 @@ def _with_gatekeeper(clone, settings: str) -> str:
 
 
 def _secret_file(path, text: str, mode: int = 0o600):
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     path.write_text(text + "\n")
     path.chmod(mode)
     return path
+
+
+def _local_settings(repo, text: str):
+    """The hub's local settings file, agentcom/local.yaml in the bare repo (never in git)."""
+    path = repo / "agentcom" / "local.yaml"
+    path.write_text(text)
+    path.chmod(0o600)
 
 
 def deliver(hub, event: str, payload: dict, delivery: str, secret: str | None = SECRET,
@@ -74,11 +82,11 @@ def github_hub(repo, clone, fake_github, tmp_path):
     fake_github.add_user("ada-bot", AGENT_TOKEN)
     fake_github.add_user("agentcom-gatekeeper", GATE_TOKEN)
     fake_github.add_repo("acme/web", remote)
-    token = _secret_file(tmp_path / "github.token", GATE_TOKEN)
-    secret = _secret_file(tmp_path / "webhook.secret", SECRET)
-    _push(clone, {"gatekeeper.yaml": RULES, "agentcom.yaml": _with_gatekeeper(clone, (
-        f"  forge: github\n  target: acme/web\n  github_api: {fake_github.url}\n"
-        f"  github_token_file: {token}\n  webhook_secret_file: {secret}\n  interval: 1h\n"))})
+    _secret_file(repo / "agentcom" / "secrets" / "github.token", GATE_TOKEN)
+    _secret_file(repo / "agentcom" / "secrets" / "webhook.secret", SECRET)
+    _local_settings(repo, f"gatekeeper:\n  forge: github\n  target: acme/web\n  github_api: {fake_github.url}\n"
+                          "  github_token_file: github.token\n  webhook_secret_file: webhook.secret\n")
+    _push(clone, {"gatekeeper.yaml": RULES, "agentcom.yaml": _with_gatekeeper(clone, "  interval: 1h\n")})
     hub = HubProcess(repo)
     yield hub, remote, tmp_path
     hub.stop()
@@ -149,12 +157,12 @@ def test_with_no_secret_configured_every_delivery_is_refused(hub):
     assert status == 403 and "webhook_secret_file" in body["message"]
 
 
-def test_a_secret_file_others_can_read_is_refused_at_start(repo, clone, tmp_path):
-    loose = _secret_file(tmp_path / "loose.secret", SECRET, 0o644)
-    token = _secret_file(tmp_path / "t", "x")
-    _push(clone, {"agentcom.yaml": _with_gatekeeper(clone, (
-        f"  forge: github\n  target: acme/web\n  github_token_file: {token}\n  webhook_secret_file: {loose}\n"))})
-    done = agentcom("hub", "--repo", str(repo), "--port", "0", timeout=30)
+def test_a_secret_file_others_can_read_is_refused_at_start(repo, tmp_path):
+    loose = _secret_file(tmp_path / "secrets" / "loose.secret", SECRET, 0o644)
+    _secret_file(tmp_path / "secrets" / "t", "x")
+    done = agentcom("hub", "--repo", str(repo), "--port", "0", "--forge", "github", "--target", "acme/web",
+                    "--github-token-file", "t", "--webhook-secret-file", "loose.secret", timeout=30,
+                    env={"AGENTCOM_GATEKEEPER_SECRET_DIR": str(tmp_path / "secrets")})
     assert done.returncode == 2 and f"chmod 600 {loose}" in done.stderr
 
 
@@ -203,19 +211,20 @@ def test_agentcom_gatekeeper_once_without_a_hub_becomes_the_coordinator_for_its_
     fake_github.add_user("ada-bot", AGENT_TOKEN)
     fake_github.add_user("agentcom-gatekeeper", GATE_TOKEN)
     fake_github.add_repo("acme/web", remote)
-    token = _secret_file(tmp_path / "github.token", GATE_TOKEN)
+    _secret_file(repo / "agentcom" / "secrets" / "github.token", GATE_TOKEN)
     _push(clone, {"gatekeeper.yaml": RULES})
     head = push_branch(remote, tmp_path, "agent/ada/T-4-ci", {".github/workflows/ci.yml": "on: push\n"})
     pr = GitHubForge("acme/web", AGENT_TOKEN, fake_github.url).open_pr("agent/ada/T-4-ci", "main", "CI", "",
                                                                        ("agent:ada",))
     fake_github.add_check_run("acme/web", head, "test")
     args = ["gatekeeper", "--once", "--repo", str(repo), "--forge", "github", "--target", "acme/web",
-            "--github-api", fake_github.url, "--github-token-file", str(token)]
+            "--github-api", fake_github.url, "--github-token-file", "github.token"]
     done = agentcom(*args, check=True)
     assert json.loads(done.stdout)["action"] == "escalate"
     [decided] = _decisions(repo)
     assert decided.startswith(f"gatekeeper: acme/web#{pr.number} escalate (score ")
-    bad = agentcom(*args[:-2], "--github-token-file", str(_secret_file(tmp_path / "loose", "x", 0o640)))
+    _secret_file(repo / "agentcom" / "secrets" / "loose", "x", 0o640)
+    bad = agentcom(*args[:-2], "--github-token-file", "loose")
     assert bad.returncode == 2 and "chmod 600" in bad.stderr
     worse = agentcom(*args, "--interval", "soon")
     assert worse.returncode == 2 and "--interval" in worse.stderr

@@ -135,3 +135,4 @@ def test_the_gatekeepers_pure_modules_import_no_io_and_only_pure_modules():
 def test_template_rules_state_the_defaults():
     assert gk_rules.parse((ROOT / "queue-repo-template" / "gatekeeper.yaml").read_bytes()) == gk_rules.Rules()
     assert gk_rules.parse(b"") == gk_rules.Rules() == gk_rules.parse(b"# nothing set\n")
+    assert gk_rules.parse(b"notify:\n  command: []\n") == gk_rules.Rules()   # older templates' empty form

@@ -1,6 +1,6 @@
 """Telling the operator of an escalation: the webhook address (from its 0600 file, never the
-repo) is POSTed the decision as JSON, and the rules' `notify.command` is run as an argv list
-(never a shell) with the JSON on stdin. Both are bounded in time and size; a failure is reported
+repo) is POSTed the decision as JSON, and the operator's command (set on the hub's machine, never
+in the repo) is run as an argv list (never a shell) with the JSON on stdin. Both are bounded in time and size; a failure is reported
 back as a few words of our own, never raised, so a broken receiver cannot stop the review of
 other pull requests. What the command prints is logged, never put in the record."""
 from __future__ import annotations
@@ -11,23 +11,22 @@ import subprocess
 import urllib.error
 import urllib.request
 
-from .rules import Notify
 
 log = logging.getLogger("agentcom.gatekeeper")
 TIMEOUT = 10.0
 OUTPUT_MAX = 4096
 
 
-def send(notify: Notify, decision: dict, timeout: float = TIMEOUT, webhook: str | None = None) -> str:
+def send(command: tuple, decision: dict, timeout: float = TIMEOUT, webhook: str | None = None) -> str:
     """Deliver `decision` to the webhook and the rules' command; what happened, in a few words
     (never the address itself, nor what the command printed)."""
     body = json.dumps(decision, sort_keys=True).encode()
     outcomes = []
     if webhook:
         outcomes.append(_post(webhook, body, timeout))
-    if notify.command:
-        outcomes.append(_run(list(notify.command), body, timeout))
-    return "; ".join(outcomes) or "nobody to notify (gatekeeper.notify_webhook_file and notify.command are unset)"
+    if command:
+        outcomes.append(_run(list(command), body, timeout))
+    return "; ".join(outcomes) or "nobody to notify (the hub's notify_webhook_file and notify_command are unset)"
 
 
 def _post(url: str, body: bytes, timeout: float) -> str:

@@ -104,9 +104,10 @@ class Reviewer:
 
     def __init__(self, forge, book: Book, remote: str, name: str, *, local: bool = False,
                  clock: Callable[[], datetime] = utcnow, notify_timeout: float = alerts.TIMEOUT,
-                 notify_webhook: str | None = None):
+                 notify_webhook: str | None = None, notify_command: tuple = ()):
         self.forge, self.book, self.remote, self.name, self.local = forge, book, remote, name, local
         self.clock, self.notify_timeout, self.notify_webhook = clock, notify_timeout, notify_webhook
+        self.notify_command = notify_command   # set on the hub's machine: the rules never name a command
 
     def review_all(self) -> list[Outcome]:
         """One pass over every open PR, then over the PRs recorded open that are not any more (so
@@ -220,7 +221,7 @@ class Reviewer:
         if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
             # the comment tells the action taken, which may be milder or louder than the verdict's
             shown = replace(v, action=Action(doc["action"]), why=doc["why"])
-            doc["notified"], failed = self._act(pr, shown, doc, merge, rules.notify)
+            doc["notified"], failed = self._act(pr, shown, doc, merge)
             doc["acted_on"] = key   # even if a step failed: a retry would repeat the steps that worked
             if failed:
                 doc["failed"] = failed
@@ -251,7 +252,7 @@ class Reviewer:
         self.book.record({**prior, "state": "closed", "decided_at": now, "merged_by_login": pr.merged_by,
                           "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
 
-    def _act(self, pr: PullRequest, v, doc: dict, merge, notify) -> tuple[str | None, list[str]]:
+    def _act(self, pr: PullRequest, v, doc: dict, merge) -> tuple[str | None, list[str]]:
         """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify).
         A step the forge refuses does not stop the others; returns (the notice's outcome, what
         failed), so the record says what was not done."""
@@ -276,7 +277,7 @@ class Reviewer:
         notice["reasons"] = [r["explanation"] for r in doc["reasons"] if r["severity"] != "note"]
         if failed:
             notice["not_done"] = failed
-        return alerts.send(notify, notice, self.notify_timeout, self.notify_webhook), failed
+        return alerts.send(self.notify_command, notice, self.notify_timeout, self.notify_webhook), failed
 
 
 def followup_id(remote: str, number: int, sha: str) -> str:

@@ -115,14 +115,6 @@ class Merge:
 
 
 @dataclass(frozen=True)
-class Notify:
-    """Who hears of an escalation, besides the webhook address (a secret: it is never in the
-    coordination repo, but in a 0600 file named by agentcom.yaml's gatekeeper.notify_webhook_file)."""
-
-    command: tuple = _f((), "argv")                # run as argv, the decision on stdin
-
-
-@dataclass(frozen=True)
 class Weights:
     """Risk points per finding. The score ranks escalations for a human; the gates decide."""
 
@@ -147,7 +139,6 @@ class Rules:
     trust: Trust = Trust()
     merge: Merge = Merge()
     repos: dict = field(default_factory=dict)       # "owner/name" in lower case: Merge
-    notify: Notify = Notify()
     weights: Weights = Weights()
 
     def for_repo(self, repo: str) -> Merge:
@@ -163,8 +154,11 @@ class Rules:
         return name, self.trust.levels[name]
 
 
-SECTIONS = {"protected": Protected, "limits": Limits, "scan": Scan, "merge": Merge, "notify": Notify,
-            "weights": Weights}
+SECTIONS = {"protected": Protected, "limits": Limits, "scan": Scan, "merge": Merge, "weights": Weights}
+NOTIFY_HINT = ("the operator's notice is set on the hub's machine only, never in the rules (anyone who may push "
+               "can change them, and every agent reads them): a command as notify_command: [ARGV, ...] and the "
+               "address file as notify_webhook_file: under gatekeeper: in the hub's agentcom/local.yaml "
+               "(docs/gatekeeper.md#notifications)")
 
 
 def parse(data: bytes, where: str = RULES_FILE) -> Rules:
@@ -174,11 +168,12 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
     except InvalidTask as e:
         problems = "; ".join(e.problems).replace("a task file", "the rules file").replace("task files", "rules")
         raise ConfigError(where, "file", problems) from None
-    refuse_unknown_keys(where, "", doc, [*SECTIONS, "trust", "repos"])
-    if isinstance(doc.get("notify"), dict) and "webhook" in doc["notify"]:
-        raise ConfigError(where, "notify.webhook", "a webhook address is often a secret and the rules are "
-                          "read by every agent: put it in a file (mode 0600) on the hub's machine, named by "
-                          "gatekeeper.notify_webhook_file in agentcom.yaml (or --notify-webhook-file)")
+    refuse_unknown_keys(where, "", doc, [*SECTIONS, "trust", "repos", "notify"])
+    notify = doc.pop("notify", None)
+    if notify not in (None, {}, {"command": []}):  # the empty form older templates wrote is harmless
+        first = next(iter(notify), "") if isinstance(notify, dict) else ""
+        raise ConfigError(where, f"notify.{first}".rstrip("."), ("a webhook address is often a secret; "
+                          if first == "webhook" else "a command here would run on the hub's machine; ") + NOTIFY_HINT)
     values = {name: _section(where, name, cls(), doc.get(name)) for name, cls in SECTIONS.items()}
     values["trust"] = _trust(where, doc.get("trust"))
     raw_repos = _mapping(where, "repos", doc.get("repos"))

@@ -9,7 +9,8 @@ import threading
 
 from ..errors import AgentcomError
 from .reviewer import Reviewer
-from .setup import Setup, read_secret
+from .secretfiles import read_secret
+from .setup import Setup
 
 log = logging.getLogger("agentcom.gatekeeper")
 QUEUE_MAX = 1000   # pending webhook reviews; past it a delivery is dropped (the poll covers it)

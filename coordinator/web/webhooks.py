@@ -75,8 +75,9 @@ def github():
     secret = current_app.extensions.get("agentcom.webhook_secret")
     service = current_app.extensions.get("agentcom.gatekeeper")
     if not secret:
-        return jsonify(error="Forbidden", message="no webhook secret is configured on this hub; set "
-                       "gatekeeper.webhook_secret_file in agentcom.yaml (docs/gatekeeper.md)"), 403
+        return jsonify(error="Forbidden", message="no webhook secret is configured on this hub; start it with "
+                       "--webhook-secret-file FILE, or set webhook_secret_file in its agentcom/local.yaml "
+                       "(docs/gatekeeper.md)"), 403
     body = request.get_data(cache=False)
     if not signed(secret, body, request.headers.get("X-Hub-Signature-256")):
         return jsonify(error="Unauthorized", message="X-Hub-Signature-256 does not match the body "

@@ -27,11 +27,13 @@ def agentcom(*args: str, input: str | None = None, check: bool = False, timeout:
 
 class HubProcess:
     """`agentcom.py hub --repo R --port P` as a child process; knows its URL and token. Port 0
-    picks a free one; give the port of a hub that died to start another on the same address."""
+    picks a free one; give the port of a hub that died to start another on the same address.
+    `args`: more options of `agentcom hub` (the gatekeeper's, set on the hub's machine)."""
 
-    def __init__(self, repo: Path, port: int = 0):
+    def __init__(self, repo: Path, port: int = 0, args: tuple[str, ...] = ()):
         self.repo = repo
-        self.proc = subprocess.Popen([sys.executable, str(CLI), "hub", "--repo", str(repo), "--port", str(port)],
+        self.proc = subprocess.Popen([sys.executable, str(CLI), "hub", "--repo", str(repo), "--port", str(port),
+                                      *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
         deadline = time.monotonic() + 30
