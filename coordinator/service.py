@@ -37,7 +37,7 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout) -> N
                                    connection_limit=200, ident="agentcom")
         except OSError as e:
             raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}; pick another with --port") from None
-        url = f"http://{host}:{server.effective_port}"
+        url = f"http://{_bracketed(host)}:{server.effective_port}"
         hub.lock.update(url=url)
         hub.start()
         if setup is not None:
@@ -94,6 +94,11 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,
              setup.interval)
     return service
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 address as a URL spells it: [::1]."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _exit(_signum, _frame):

@@ -10,7 +10,9 @@ import time
 from typing import Callable
 
 from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
 
+from coordinator.jsonbody import BadJson, read_object
 from coordinator.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, verify
 
 MAX_BODY = 4096
@@ -28,17 +30,23 @@ def create_app(agent: str, token: str, on_notify: Callable[[], None], clock=time
                          body, clock())
         if problem:
             return jsonify(error="Unauthorized", message=f"not a notification from the hub: {problem}"), 401
-        doc = request.get_json(silent=True)
-        if not isinstance(doc, dict) or doc.get("agent") != agent:
+        doc = read_object(body)  # signed by the hub, and still read by the same rules as any body
+        if doc.get("agent") != agent:
             return jsonify(error="Forbidden", message=f"this sidecar serves agent {agent} only"), 403
         on_notify()
         return jsonify(ok=True), 202
 
-    @app.errorhandler(404)
-    @app.errorhandler(405)
-    @app.errorhandler(413)
-    def _other(e):
-        return jsonify(error=type(e).__name__, message=e.description), e.code
+    @app.errorhandler(BadJson)
+    def _bad_body(e: BadJson):
+        return jsonify(error="BadJson", message=str(e)), 400
+
+    @app.errorhandler(Exception)
+    def _other(e: Exception):
+        # every answer is JSON: an HTTP error as itself, anything else a 500 without a traceback
+        if isinstance(e, HTTPException):
+            return jsonify(error=type(e).__name__, message=e.description), e.code
+        app.logger.exception("unexpected error")
+        return jsonify(error="InternalError", message=f"the sidecar failed: {type(e).__name__}"), 500
 
     return app
 

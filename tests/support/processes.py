@@ -27,11 +27,13 @@ def agentcom(*args: str, input: str | None = None, check: bool = False, timeout:
 
 class HubProcess:
     """`agentcom.py hub --repo R --port P` as a child process; knows its URL and token. Port 0
-    picks a free one; give the port of a hub that died to start another on the same address."""
+    picks a free one; give the port of a hub that died to start another on the same address;
+    `host` is the address to listen on (127.0.0.1 unless given)."""
 
-    def __init__(self, repo: Path, port: int = 0):
+    def __init__(self, repo: Path, port: int = 0, host: str | None = None):
         self.repo = repo
-        self.proc = subprocess.Popen([sys.executable, str(CLI), "hub", "--repo", str(repo), "--port", str(port)],
+        listen = ["--host", host] if host else []
+        self.proc = subprocess.Popen([sys.executable, str(CLI), "hub", "--repo", str(repo), "--port", str(port), *listen],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
         deadline = time.monotonic() + 30
