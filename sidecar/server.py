@@ -14,8 +14,13 @@ from werkzeug.exceptions import HTTPException
 
 from coordinator.jsonbody import BadJson, read_object
 from coordinator.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, verify
+from coordinator.webserver import Bounds, create as create_server
 
 MAX_BODY = 4096
+# only the hub calls here, once per change of the agent's work: a few connections are plenty, and
+# one peer cannot hold them all (coordinator/webserver.py)
+BOUNDS = Bounds(threads=2, connections=64, per_client=16, idle_timeout=10, request_deadline=10,
+                max_body=MAX_BODY)
 
 
 def create_app(agent: str, token: str, on_notify: Callable[[], None], clock=time.time) -> Flask:
@@ -55,10 +60,7 @@ class NotifyServer:
     """The endpoint served by waitress on a thread; `url` is what the hub is told to call."""
 
     def __init__(self, app: Flask, host: str, port: int, advertise: str | None = None):
-        from waitress.server import create_server
-
-        self.server = create_server(app, host=host, port=port, threads=2, channel_timeout=10,
-                                    connection_limit=50, ident="agentcom-sidecar")
+        self.server = create_server(app, host, port, BOUNDS, ident="agentcom-sidecar")
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
         self.url = advertise or f"http://{shown}:{self.server.effective_port}/notify"
         self.thread = threading.Thread(target=self._serve, name="sidecar-notify", daemon=True)

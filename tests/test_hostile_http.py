@@ -110,6 +110,8 @@ def test_bad_query_strings_and_headers_get_a_json_400_never_a_crash(hub):
         assert (status, answer["error"]) == (403, "CrossSiteRequest"), origin
     status, answer = json_answer(send(hub.url, "GET", "/api/whoami", None, {"Authorization": "Bearer \xff\xfe"}))
     assert status == 401
+    # what waitress refuses before the app sees it is JSON too
+    assert json_answer(send(hub.url, "POST", "/api/tasks", b"{}", {**operator, "Content-Length": "-1"}))[0] == 400
     assert "Traceback" not in hub.stop()
 
 
