@@ -18,7 +18,7 @@ from .errors import UsageError
 MAX_DEPTH = 32        # objects and arrays inside each other; our own bodies need 4
 MAX_INT_DIGITS = 20   # a 64-bit integer has at most 20 digits
 MAX_FLOAT_CHARS = 40  # the longest float literal taken ("0.1" spelt with every digit is 19)
-MAX_STRING = 65536    # characters in one string, where a schema states no smaller bound
+MAX_STRING = 131072   # characters in one string; above every field's own bound, so its message wins
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

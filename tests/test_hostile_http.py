@@ -29,7 +29,7 @@ HOSTILE = {  # body → words the refusal must say
     b'{"prompt": "a", "max_retries": 1e999}': "too large",
     b'{"prompt": "a", "max_retries": ' + b"9" * 5000 + b"}": "more than 20 digits",
     b'{"prompt": "a", "max_retries": ' + b"9" * 21 + b"}": "more than 20 digits",
-    b'{"prompt": "' + b"a" * 70000 + b'"}': "longer than 65536 characters",
+    b'{"prompt": "' + b"a" * 140000 + b'"}': "longer than 131072 characters",
     b'{"prompt": "\xed\xa0\x80"}': "not UTF-8",
     b'{"prompt": "\xff"}': "not UTF-8",
     b"[1, 2]": "must be a JSON object, not an array",
