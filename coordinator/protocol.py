@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 
 import jsonschema
@@ -110,6 +111,8 @@ def parse_heartbeat(body: object) -> Heartbeat:
 NOTIFY_MAX_AGE = 300  # seconds a signed notification stays valid (against replays)
 SIGNATURE_HEADER = "X-Agentcom-Signature"
 TIMESTAMP_HEADER = "X-Agentcom-Timestamp"
+STAMP_DIGITS = 12  # Unix seconds until the year 33658
+_STAMP = re.compile(rf"-?[0-9]{{1,{STAMP_DIGITS}}}")
 
 
 def notify_key(token: str) -> str:
@@ -128,12 +131,11 @@ def verify(key: str, timestamp: str | None, signature: str | None, body: bytes, 
     """None if the signature is good and fresh, else what is wrong (compared in constant time)."""
     if not timestamp or not signature:
         return f"no {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header"
-    try:
-        stamp = int(timestamp)
-    except ValueError:
-        return f"{TIMESTAMP_HEADER} is not a whole number of seconds"
+    if not _STAMP.fullmatch(timestamp):  # int() would take 400 digits, "١٢", " 1_0 "; float(now) then overflows
+        return f"{TIMESTAMP_HEADER} is not a whole number of seconds (at most {STAMP_DIGITS} digits)"
+    stamp = int(timestamp)
     if abs(now - stamp) > NOTIFY_MAX_AGE:
         return f"the notification is {int(abs(now - stamp))}s old (at most {NOTIFY_MAX_AGE}s)"
-    if not hmac.compare_digest(sign(key, stamp, body), signature):
-        return "bad signature"
+    if not hmac.compare_digest(sign(key, stamp, body).encode(), signature.encode("utf-8", "replace")):
+        return "bad signature"  # compared as bytes: compare_digest refuses a str that is not ASCII
     return None

@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import webserver
 from .auth import TokenStore
 from .errors import UsageError
 from .hub import Hub
@@ -13,16 +14,21 @@ from .lock import runtime_dir
 from .notify import Notifier
 from .watcher import watch_pushes
 from .web import create_app
+from .web.webhooks import MAX_BODY as WEBHOOK_MAX_BODY
 
 log = logging.getLogger("agentcom.service")
+
+# Idle and trickling clients cost a socket, never a worker, and are cut off within seconds; a few
+# hundred of them from one address leave the rest of the connections to heartbeats and health
+# checks (coordinator/webserver.py; docs/http-api.md "Limits")
+HUB_BOUNDS = webserver.Bounds(threads=8, connections=1000, per_client=256, idle_timeout=10,
+                              request_deadline=15, max_body=WEBHOOK_MAX_BODY)
 
 
 def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
             gatekeeper_options: dict | None = None) -> None:
     """Serve until SIGTERM or Ctrl-C; prints the address once the socket listens.
     `gatekeeper_options`: the gatekeeper's settings given on this machine (gatekeeper/setup.py from_local)."""
-    from waitress.server import create_server
-
     hub = Hub(repo)
     observer = server = gatekeeper = None
     try:
@@ -35,11 +41,10 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
         app = create_app(hub, tokens, listen_host=host, webhook_secret=secret)
         hub.notifier = Notifier(lambda name: (hub.urls.get(name), tokens.agent_key(name)))
         try:
-            server = create_server(app, host=host, port=port, threads=8, channel_timeout=30,
-                                   connection_limit=200, ident="agentcom")
+            server = webserver.create(app, host, port, HUB_BOUNDS, ident="agentcom")
         except OSError as e:
             raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}; pick another with --port") from None
-        url = f"http://{host}:{server.effective_port}"
+        url = f"http://{_bracketed(host)}:{server.effective_port}"
         hub.lock.update(url=url)
         hub.start()
         if setup is not None:
@@ -98,6 +103,11 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,
              setup.interval)
     return service
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 address as a URL spells it: [::1]."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _exit(_signum, _frame):

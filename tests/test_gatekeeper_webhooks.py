@@ -56,9 +56,10 @@ def _local_settings(repo, text: str):
     path.chmod(0o600)
 
 
-def deliver(hub, event: str, payload: dict, delivery: str, secret: str | None = SECRET,
+def deliver(hub, event: str, payload: dict | bytes, delivery: str, secret: str | None = SECRET,
             extra: dict | None = None) -> tuple[int, dict]:
-    body = json.dumps(payload).encode()
+    """One delivery as GitHub makes it: `payload` as UTF-8 JSON (or these very bytes), signed."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
     headers = {**(extra or {}), "Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": delivery,
                "User-Agent": "GitHub-Hookshot/test"}
     if secret is not None:
@@ -128,6 +129,30 @@ def test_badly_signed_and_unsigned_deliveries_are_refused_and_change_nothing(git
     # a refused delivery is not remembered: the same id, signed, is then taken
     assert deliver(hub, "ping", {"zen": "hi"}, "d-2") == (200, {"delivery": "d-2", "event": "ping", "ignored": True})
     assert git(repo, "rev-parse", "main").stdout == before
+
+
+def test_a_legal_pr_body_of_65536_emoji_is_taken_not_refused_as_too_large(github_hub):
+    hub, _, _ = github_hub
+    payload = {"action": "edited", "number": 7, "repository": {"full_name": "acme/web"},
+               "pull_request": {"number": 7, "body": "\U0001F600" * 65536},
+               "changes": {"body": {"from": "\U0001F4A9" * 65536}}}  # GitHub sends the old body too
+    assert len(json.dumps(payload, ensure_ascii=False).encode()) > 512 * 1024
+    status, body = deliver(hub, "pull_request", payload, "d-big")
+    assert (status, body["queued"]) == (202, [7])
+
+
+def test_a_delivery_first_refused_for_its_body_is_taken_when_github_redelivers_it(github_hub):
+    hub, _, _ = github_hub
+    payload = {"action": "opened", "number": 8, "repository": {"full_name": "acme/web"}}
+    for broken in (b"{not json", b'{"number": 8, "number": 9}', b"[" * 1000 + b"]" * 1000,
+                   b'{"number": 8, "repository": {"full_name": "\\ud800"}}', b'{"n": ' + b"9" * 5000 + b"}"):
+        status, body = deliver(hub, "pull_request", broken, "d-9")
+        assert (status, body["error"], body["delivery"]) == (400, "BadJson", "d-9"), broken[:30]
+    assert deliver(hub, "pull_request", payload, "d-9", secret="not the secret")[0] == 401
+    status, body = deliver(hub, "pull_request", payload, "d-9")
+    assert (status, body["queued"]) == (202, [8])  # not dropped as a duplicate of the broken ones
+    assert deliver(hub, "pull_request", payload, "d-9") == (200, {"delivery": "d-9", "duplicate": True})
+    assert "Traceback" not in hub.stop()
 
 
 def test_a_check_run_or_status_event_reviews_the_pr_with_that_head(github_hub, fake_github, repo):

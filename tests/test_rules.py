@@ -15,7 +15,7 @@ from tests.support.gitenv import git
 
 ROOT = Path(__file__).resolve().parents[1]
 PURE = ("layout", "times", "plain", "task", "audit", "seal", "receive", "transitions", "view", "scheduler", "retry",
-        "agents", "protocol", "sweeper", "ledger", "state", "prs", "forge/files", "reviews")
+        "agents", "protocol", "sweeper", "ledger", "state", "prs", "forge/files", "reviews", "jsonbody")
 IMPURE = {"os", "subprocess", "socket", "threading", "pygit2", "flask", "waitress", "filelock",
           "watchdog", "urllib", "time", "shutil", "signal", "ctypes"}
 
@@ -35,7 +35,8 @@ def test_pure_modules_import_no_io():
 
 
 SIDECAR_PURE = ("result", "prompt", "smokereport")
-SIDECAR_MAY_IMPORT = {"errors", "times", "protocol", "client", "auth", "lock", "forge"}
+SIDECAR_MAY_IMPORT = {"errors", "times", "protocol", "client", "auth", "lock", "forge", "jsonbody",
+                      "webserver"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -6,18 +6,9 @@ from flask import Flask, current_app, jsonify
 from ..errors import (AgentcomError, AgentNotFound, IllegalTransition, InvalidTask, StaleReport,
                       TaskNotFound, UsageError)
 
-MAX_BODY = 256 * 1024
-LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+from .hosts import trusted_hosts
 
-
-def trusted_hosts(listen_host: str | None, also: str = "") -> list[str] | None:
-    """The Host names a hub listening on `listen_host` answers to. On a loopback address only
-    loopback names and those in `also` (a proxy's name), so a web page whose own name was made
-    to point at 127.0.0.1 (DNS rebinding) cannot read the state or the task prompts through the
-    user's browser; on any other address every name (put a proxy that checks names in front)."""
-    if listen_host is None or not (listen_host in LOOPBACK_NAMES or listen_host.startswith("127.")):
-        return None
-    return sorted({*LOOPBACK_NAMES, listen_host, *(n.strip() for n in also.split(",") if n.strip())})
+MAX_BODY = 256 * 1024  # every request body but GitHub's webhook deliveries (webhooks.MAX_BODY)
 
 
 def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
@@ -27,13 +18,15 @@ def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
     from ..metrics import registry_for
     from .api import api
     from .csrf import refuse_cross_site
+    from .hosts import refuse_foreign_host
     from .pages import pages
     from .prs import prs
     from .reviews import reviews
     from .webhooks import Deliveries, webhooks
 
     app = Flask("agentcom")
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, TRUSTED_HOSTS=trusted_hosts(listen_host, hub.config.hub.host_names))
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
+    app.extensions["agentcom.host_names"] = trusted_hosts(listen_host, hub.config.hub.host_names)
     app.json.sort_keys = False
     app.extensions["agentcom.hub"] = hub
     app.extensions["agentcom.tokens"] = tokens
@@ -46,6 +39,7 @@ def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
     app.extensions["agentcom.webhook_secret"] = webhook_secret.encode() if webhook_secret else None
     app.extensions["agentcom.deliveries"] = Deliveries()
     app.extensions["agentcom.metrics"] = registry_for(hub)
+    app.before_request(refuse_foreign_host)
     app.before_request(refuse_cross_site)
 
     @app.errorhandler(AgentcomError)
@@ -79,7 +73,9 @@ def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
 
     @app.errorhandler(413)
     def _too_big(_e):
-        return jsonify(error="TooLarge", message=f"request body is over {MAX_BODY} bytes"), 413
+        from flask import request
+
+        return jsonify(error="TooLarge", message=f"request body is over {request.max_content_length} bytes"), 413
 
     @app.errorhandler(404)
     def _not_found(_e):

@@ -12,6 +12,7 @@ import time
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..errors import UsageError
+from ..jsonbody import read_object
 from ..layout import LANES, is_safe_name
 from ..protocol import parse_heartbeat, parse_report
 from ..registry import register, remove, self_test
@@ -69,12 +70,11 @@ def _task_id(task_id: str) -> str:
 
 
 def _json_body(optional: bool = False) -> dict:
-    if optional and not request.get_data():
+    """The request's JSON object, read by the one body reader (coordinator/jsonbody.py)."""
+    data = request.get_data()
+    if optional and not data:
         return {}
-    body = request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        raise UsageError("the request body must be a JSON object")
-    return body
+    return read_object(data)
 
 
 @api.get("/health")

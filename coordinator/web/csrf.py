@@ -27,13 +27,21 @@ def refuse_cross_site():
     if site is not None and site not in ("same-origin", "none"):
         return _refused(f"a {site} request cannot change anything on this hub; use the hub's own page, "
                         "the CLI or the API with a token")
-    if origin is not None and urlsplit(origin).netloc != request.host:
+    if origin is not None and _netloc(origin) != request.host.lower():
         return _refused(f"requests from {origin[:100]} cannot change anything on this hub "
                         f"(it serves {request.host}); use the hub's own page, the CLI or the API")
     if (site is not None or origin is not None) and not request.headers.get(HEADER):
         return _refused(f"a change sent by a browser must carry the {HEADER} header "
                         "(the status page sends it)")
     return None
+
+
+def _netloc(origin: str) -> str | None:
+    """The host:port an Origin names, lower-cased (names are case-blind); None if it is not a URL."""
+    try:
+        return urlsplit(origin).netloc.lower()
+    except ValueError:  # "http://[::1" and the like
+        return None
 
 
 def _refused(message: str):

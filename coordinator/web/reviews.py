@@ -3,12 +3,16 @@ status page, written (one commit per changed decision) with the operator token o
 how `agentcom gatekeeper` records through a running hub."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, jsonify, request
 
 from .. import reviewbook
 from ..errors import UsageError
 from ..gatekeeper.rules import RULES_FILE
 from .api import _hub, _json_body, _requires
+
+_NUMBER = re.compile(r"[0-9]{1,9}")
 
 reviews = Blueprint("reviews", __name__, url_prefix="/api/reviews")
 
@@ -18,7 +22,7 @@ def find():
     repo, pull = request.args.get("repo"), request.args.get("pull")
     if repo is not None and not 0 < len(repo) <= 500:
         raise UsageError("repo is 1-500 characters")
-    if pull is not None and not (pull.isdigit() and len(pull) < 10):
+    if pull is not None and not _NUMBER.fullmatch(pull):  # not isdigit(): "²" is a digit to it, not to int()
         raise UsageError("pull must be a pull request number")
     found = [r for r in reviewbook.every(_hub()) if (repo is None or r["repo"] == repo)
              and (pull is None or r["pull"] == int(pull))]

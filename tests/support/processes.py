@@ -27,13 +27,15 @@ def agentcom(*args: str, input: str | None = None, check: bool = False, timeout:
 
 class HubProcess:
     """`agentcom.py hub --repo R --port P` as a child process; knows its URL and token. Port 0
-    picks a free one; give the port of a hub that died to start another on the same address.
-    `args`: more options of `agentcom hub` (the gatekeeper's, set on the hub's machine)."""
+    picks a free one; give the port of a hub that died to start another on the same address;
+    `host` is the address to listen on (127.0.0.1 unless given); `args`: more options of
+    `agentcom hub` (the gatekeeper's, set on the hub's machine)."""
 
-    def __init__(self, repo: Path, port: int = 0, args: tuple[str, ...] = ()):
+    def __init__(self, repo: Path, port: int = 0, host: str | None = None, args: tuple[str, ...] = ()):
         self.repo = repo
+        listen = ["--host", host] if host else []
         self.proc = subprocess.Popen([sys.executable, str(CLI), "hub", "--repo", str(repo), "--port", str(port),
-                                      *args],
+                                      *listen, *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.output: list[str] = []
         deadline = time.monotonic() + 30
