@@ -112,7 +112,7 @@ def test_api_bodies_that_are_not_json_objects_get_a_json_error(hub):
     try:
         urllib.request.urlopen(req, timeout=30)
     except urllib.error.HTTPError as e:
-        assert e.code == 400 and json.loads(e.read())["error"] == "UsageError"
+        assert e.code == 400 and json.loads(e.read())["error"] == "BadJson"
     status, body = hub.request("POST", f"/api/tasks/{task['id']}/retry", {"lane": "urgent"})
     assert status == 200 and body["task"]["priority"] == "urgent"
 

@@ -149,7 +149,7 @@ def test_the_api_refuses_nul_text_device_names_and_yaml_only_values_and_serves_t
                     for n in range(30)]
         for f in refused:
             status, body = f.result()
-            assert 400 <= status < 500 and body["error"] in ("InvalidTask", "BadRequest"), body
+            assert 400 <= status < 500 and body["error"] in ("InvalidTask", "BadJson"), body
         assert all(f.result()[0] == 201 for f in accepted)
     status = hub.request("GET", "/api/status")[1]
     assert status["counts"][State.QUEUED.label] == 30 and not status["rejected"]
