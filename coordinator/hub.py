@@ -153,7 +153,9 @@ class Hub(Intake, Fleet, Overview):
                 self.catch_up()
                 outcomes = [self._isolated(fn) for fn in fns]
                 if self.active:
-                    self._isolated(self._react)  # every event (a push, a report, a timer) may free or need an agent
+                    reacted = self._isolated(self._react)  # every event may free or need an agent
+                    if reacted.exception() is not None and isinstance(reacted.exception(), AgentcomError):
+                        log.error("the sweep and scheduling pass failed: %s", reacted.exception())
                 published = self.store.publish()
             except RefMoved:
                 self._rollback(start)
