@@ -15,7 +15,7 @@ from .errors import ConfigError, InvalidTask, UsageError
 from .gatekeeper import record
 from .gatekeeper.rules import RULES_FILE, parse as parse_rules
 from .gitrepo import MAIN, GitRepo
-from .layout import lane_of_submission
+from .layout import lane_of_submission, parse_location
 from .receive import Kind, judge, unsafe_name, unsafe_path
 from .task import Defaults, admit, load
 
@@ -45,14 +45,14 @@ def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> list[str]:
                         "(every fresh clone would fail); rename or remove it"
                         for commit, path, why in git.added_names(old_id, new_id, unsafe_name, MAX_NAMED))
         changes = git.diff(old_id, new_id)
-        submitted = 0
+        submitted, ids = 0, _Ids(git, old_id)
         for v in judge(changes):
             if v.kind is Kind.ILLEGAL:
                 if not unsafe_path(v.path):  # those were named above, with their commit
                     problems.append(v.reason)
             elif v.kind is Kind.SUBMIT:
                 submitted += 1
-                problems.extend(_check_task(git, v.path, v.new.oid, config))
+                problems.extend(_check_task(git, v.path, v.new.oid, config, ids))
             elif v.kind is Kind.CONFIG:
                 try:
                     (parse_rules if v.path == RULES_FILE else parse_config)(git.read(v.new.oid), v.path)
@@ -84,7 +84,24 @@ def _forged_history(git: GitRepo, old, new) -> list[str]:
     return problems[:MAX_NAMED]
 
 
-def _check_task(git: GitRepo, path: str, oid, config: Config) -> list[str]:
+class _Ids:
+    """The task ids a push must not reuse: those in the tree it starts from (read only when a
+    pushed file names an id, which most do not) and those named earlier in the same push."""
+
+    def __init__(self, git: GitRepo, old):
+        self.git, self.old, self.taken, self.pushed = git, old, None, {}
+
+    def clash(self, task_id: str, path: str) -> str | None:
+        if self.taken is None:
+            tree = self.git.tree_of(self.old)
+            self.taken = {loc.task_id: e.path for e in self.git.files(tree)
+                          if (loc := parse_location(e.path)) is not None}
+        where = self.taken.get(task_id) or self.pushed.get(task_id)
+        self.pushed.setdefault(task_id, path)
+        return where
+
+
+def _check_task(git: GitRepo, path: str, oid, config: Config, ids: _Ids) -> list[str]:
     limit = config.limits.task_bytes
     size = git.repo.odb.read_header(oid)[1]
     try:
@@ -94,6 +111,9 @@ def _check_task(git: GitRepo, path: str, oid, config: Config) -> list[str]:
         # exactly what the hub's intake runs, down to the bytes it would store
         admit(doc, path, lane=lane_of_submission(path), now=datetime.now(timezone.utc), task_id="check",
               defaults=Defaults(config.retry.max_retries, limit), source="push")
+        other = ids.clash(doc["id"], path) if isinstance(doc.get("id"), str) else None
+        if other:
+            raise InvalidTask(path, [f"id '{doc['id']}' is already used by {other}; pick another id or leave it out"])
     except InvalidTask as e:
         return [f"{path}: {p}" for p in e.problems]
     except Exception as e:  # one file's boundary: the pusher hears which file, never a traceback

@@ -24,9 +24,6 @@ from coordinator.repoinit import init_repo
 from tests.support.hostile import rendered, task_files
 
 USER = pygit2.Signature("Some User", "user@example.com")
-# The hook does not know which ids are taken (see the xfail test below), so a file reusing one
-# passes it and is then kept in rejected/ by the hub; that one reason is exempt from the agreement.
-TAKEN = "is already used by"
 PLACES = ["inbox/{n}.yaml", "inbox/{n}.yml", *(f"queue/{lane}/{{n}}.yaml" for lane in LANES),
           "inbox/sub/{n}.yaml", "queue/asap/{n}.yaml", "dead/{n}.yaml", "done/2026-11/25/{n}.yaml", "inbox/{n}.txt"]
 pushes = st.lists(st.tuples(st.sampled_from(PLACES), rendered | task_files), min_size=1, max_size=4)
@@ -75,6 +72,8 @@ def _land(repo, head, commit) -> None:
                                                   HealthCheck.large_base_example])
 @given(pushes)
 @example([("queue/high/{n}.yaml", b"prompt: hi\nscope: ['**/[z-a]']\n")])
+@example([("inbox/{n}.yaml", b"prompt: a plain task\n"), ("queue/low/{n}.yaml", b"prompt: hi\nid: twice\n"),
+          ("inbox/{n}.yaml", b"prompt: again\nid: twice\n")])
 def test_every_pushed_file_is_queued_or_kept_with_its_reason_and_the_hook_and_hub_agree(fleet, files):
     repo, hub = fleet["repo"], fleet["hub"]
     named = {}
@@ -99,8 +98,7 @@ def test_every_pushed_file_is_queued_or_kept_with_its_reason_and_the_hook_and_hu
     assert len(new_tasks) + len(rejected) == len(named), (named.keys(), rejected, new_tasks)  # nothing lost
     for path, problems in rejected.items():
         assert problems and all(isinstance(p, str) and p for p in problems), path
-        if not any(TAKEN in p for p in problems):
-            assert code == 1 and path in told, (path, problems, lines)  # the hook named it too
+        assert code == 1 and path in told, (path, problems, lines)  # the hook named it too
     tree = {e.path for e in hub.git.files(hub.git.tree_of(hub.git.head()))}
     for path, where in kept.items():  # the file itself is kept, beside its reason
         assert where in tree and where + ".reason.yaml" in tree, (path, where)
@@ -113,8 +111,6 @@ def test_every_pushed_file_is_queued_or_kept_with_its_reason_and_the_hook_and_hu
     assert hub.call(hub.submit, {"prompt": "a normal task"}, "fuzz")["state"] == "queued"
 
 
-@pytest.mark.xfail(strict=True, reason="the pre-receive check does not know the ids already taken "
-                   "(nor two files of one push with the same id); the hub keeps the second in rejected/")
 def test_a_pushed_task_reusing_a_taken_id_is_refused_by_the_hook(tmp_path):
     repo, _ = init_repo(tmp_path / "hub.git")
     head, commit = _commit(repo, {"inbox/a.yaml": b"prompt: hi\nid: same\n", "inbox/b.yaml": b"prompt: hi\nid: same\n"})
