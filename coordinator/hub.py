@@ -154,7 +154,7 @@ class Hub(Intake, Fleet, Overview):
                 outcomes = [self._isolated(fn) for fn in fns]
                 if self.active:
                     reacted = self._isolated(self._react)  # every event may free or need an agent
-                    if reacted.exception() is not None and isinstance(reacted.exception(), AgentcomError):
+                    if isinstance(reacted.exception(), AgentcomError):  # a bug was logged already
                         log.error("the sweep and scheduling pass failed: %s", reacted.exception())
                 published = self.store.publish()
             except RefMoved:
