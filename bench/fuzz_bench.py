@@ -32,8 +32,8 @@ from coordinator.hub import Hub  # noqa: E402
 from coordinator.repoinit import init_repo  # noqa: E402
 from coordinator.task import Defaults, admit, check_stored, load  # noqa: E402
 from tests.property.test_fuzz_api import _post  # noqa: E402
-from tests.property.test_fuzz_pushes import PLACES, TAKEN, USER  # noqa: E402
-from tests.support.fleet_api import beat, register, submit, take  # noqa: E402
+from tests.property.test_fuzz_pushes import PLACES, USER  # noqa: E402
+from tests.support.fleet_api import holding  # noqa: E402
 from tests.support.gitenv import scrub  # noqa: E402
 from tests.support.hostile import (heartbeat_bodies, rendered, report_bodies, task_bodies,  # noqa: E402
                                    task_files)
@@ -104,9 +104,7 @@ def check_pushes(repo: Path, hub: Hub, names):
             raise AssertionError(f"lost: {sorted(named)} -> {sorted(new)}, {sorted(rejected)}")
         for path, r in rejected.items():
             assert r["problems"], path
-            if any(TAKEN in p for p in r["problems"]):
-                counts["pushed files rejected for a taken id (hook cannot see ids)"] += 1
-            elif not (code == 1 and path in "\n".join(lines)):
+            if not (code == 1 and path in "\n".join(lines)):
                 counts["hook and hub disagree"] += 1
                 raise AssertionError(f"the hook let {path} through; the hub rejected it: {r['problems']}")
     return check
@@ -162,10 +160,7 @@ def main() -> int:
     repo, _ = init_repo(work / "api.git")
     server = HubProcess(repo)
     try:
-        token = register(server, "fz", capabilities=["fuzz"])
-        beat(server, "fz", token)
-        held = submit(server, id="held-by-fz", pin="fz", needs=["fuzz"])
-        attempt = take(server, "fz", token, held)
+        token, held, attempt = holding(server, "fz")
         third = args.requests // 3
         run(task_bodies(), args.requests - 2 * third, args.seed, check_request(server, "/api/tasks", None, "tasks"))
         run(report_bodies(attempt=attempt), third, args.seed,

@@ -137,3 +137,12 @@ def test_template_rules_state_the_defaults():
     assert gk_rules.parse((ROOT / "queue-repo-template" / "gatekeeper.yaml").read_bytes()) == gk_rules.Rules()
     assert gk_rules.parse(b"") == gk_rules.Rules() == gk_rules.parse(b"# nothing set\n")
     assert gk_rules.parse(b"notify:\n  command: []\n") == gk_rules.Rules()   # older templates' empty form
+
+
+def test_every_bench_still_imports():
+    """A benchmark is run by hand; this catches one left pointing at a name that moved."""
+    import importlib.util
+
+    for path in sorted((ROOT / "bench").glob("*_bench.py")):
+        spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))

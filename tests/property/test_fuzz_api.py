@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 
 from coordinator.repoinit import init_repo
-from tests.support.fleet_api import register, report, submit, take, beat
+from tests.support.fleet_api import holding
 from tests.support.hostile import heartbeat_bodies, report_bodies, task_bodies
 from tests.support.processes import HubProcess
 
@@ -27,10 +27,7 @@ def live(tmp_path_factory):
     repo, _ = init_repo(tmp_path_factory.mktemp("fuzz-api") / "hub.git")
     hub = HubProcess(repo)
     try:
-        token = register(hub, "fz", capabilities=["fuzz"])
-        beat(hub, "fz", token)
-        held = submit(hub, id="held-by-fz", pin="fz", needs=["fuzz"])
-        attempt = take(hub, "fz", token, held)
+        token, held, attempt = holding(hub, "fz")
         yield {"hub": hub, "token": token, "task": held, "attempt": attempt}
         status, health = hub.request("GET", "/api/health")
         assert status == 200 and health["ok"]

@@ -41,6 +41,14 @@ def take(hub, name, token, task_id) -> int:
     return attempt
 
 
+def holding(hub, name) -> tuple[str, str, int]:
+    """A registered agent holding one accepted task of its own: (token, task id, attempt)."""
+    token = register(hub, name, capabilities=["fuzz"])
+    beat(hub, name, token)
+    held = submit(hub, id=f"held-by-{name}", pin=name, needs=["fuzz"])
+    return token, held, take(hub, name, token, held)
+
+
 def push_without_hook(repo, clone, files: dict[str, bytes] | None = None, *, symlink=False, edit=None,
                       delete=None) -> None:
     """Commit files straight to main, as a mirror or a hook removed by hand would: `files` to
