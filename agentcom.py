@@ -2,7 +2,7 @@
 """AgentCom: turns ideas into merged pull requests with a fleet of coding agents.
 
 This file makes its own environment on first use (a virtualenv beside it holding the pinned
-requirements), then hands over to the click CLI in `coordinator.cli`.
+requirements), then hands over to the click CLI in `coordinator.cli.commands`.
 `./agentcom.py test` installs the test requirements too and runs the suite.
 """
 import hashlib
@@ -95,7 +95,7 @@ def main() -> None:
         _ensure_chromium()
         os.execv(VENV_PYTHON, [str(VENV_PYTHON), "-m", "pytest", *sys.argv[2:]])
     sys.path.insert(0, str(ROOT))
-    from coordinator.cli import main as commands, run
+    from coordinator.cli.commands import main as commands, run
     from sidecar.cli import add_commands
     add_commands(commands)
     run()

@@ -57,14 +57,14 @@ import pygit2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator import fleet as fleet_module  # noqa: E402
-from coordinator.agents import Agent, AgentState, dump_agent  # noqa: E402
-from coordinator.gitrepo import BLOB, GitRepo  # noqa: E402
-from coordinator.hub import Hub  # noqa: E402
-from coordinator.layout import LANES, State, location  # noqa: E402
-from coordinator.repoinit import init_repo  # noqa: E402
-from coordinator.task import Defaults, dump, intake  # noqa: E402
-from coordinator.times import format_time  # noqa: E402
+from coordinator.hub import fleet as fleet_module
+from coordinator.core.agent import Agent, AgentState, dump_agent
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import LANES, State, location
+from coordinator.repo.repoinit import init_repo
+from coordinator.core.task import Defaults, dump, intake
+from coordinator.wire.times import format_time
 
 MAIN = "refs/heads/main"
 POLL = 0.0005          # seconds between looks at main

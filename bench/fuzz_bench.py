@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from hypothesis import HealthCheck, Phase, given, seed as seeded, settings, strategies as st  # noqa: E402
 
-from coordinator.errors import InvalidTask  # noqa: E402
-from coordinator.gitrepo import BLOB, GitRepo  # noqa: E402
-from coordinator.hooks import verdict  # noqa: E402
-from coordinator.hub import Hub  # noqa: E402
-from coordinator.repoinit import init_repo  # noqa: E402
-from coordinator.task import Defaults, admit, check_stored, load  # noqa: E402
+from coordinator.wire.errors import InvalidTask
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.repo.pushcheck import verdict
+from coordinator.hub.hub import Hub
+from coordinator.repo.repoinit import init_repo
+from coordinator.core.task import Defaults, admit, check_stored, load
 from tests.property.test_fuzz_api import _post  # noqa: E402
 from tests.property.test_fuzz_pushes import PLACES, USER  # noqa: E402
 from tests.support.fleet_api import holding  # noqa: E402

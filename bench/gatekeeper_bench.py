@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.gatekeeper import rules  # noqa: E402
+from coordinator.gatekeeper import rules
 from tests.support.pulls import changed, hunk, judge, rules_for  # noqa: E402
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.client import HttpBackend  # noqa: E402
-from coordinator.forge.local import LocalForge  # noqa: E402
-from sidecar.gitflow import TaskInfo, git, start_task, submit  # noqa: E402
+from coordinator.wire.client import HttpBackend
+from coordinator.forge.local import LocalForge
+from sidecar.gitflow.flow import TaskInfo, git, start_task, submit
 
 
 def start_hub(repo: Path) -> tuple[subprocess.Popen, str]:

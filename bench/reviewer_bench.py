@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.forge.github import GitHubForge  # noqa: E402
-from coordinator.gatekeeper.books import HubBook  # noqa: E402
-from coordinator.gatekeeper.reviewer import Reviewer  # noqa: E402
-from coordinator.hub import Hub  # noqa: E402
-from coordinator.repoinit import init_repo  # noqa: E402
+from coordinator.forge.github import GitHubForge
+from coordinator.reviewer.books import HubBook
+from coordinator.reviewer.reviewer import Reviewer
+from coordinator.hub.hub import Hub
+from coordinator.repo.repoinit import init_repo
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 from tests.support.gitenv import git, scrub  # noqa: E402
 from tests.support.targets import make_remote, push_branch  # noqa: E402

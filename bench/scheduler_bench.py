@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coordinator.config import DEFAULT_LANES  # noqa: E402
-from coordinator.scheduler import AgentSlot, QueuedTask, schedule  # noqa: E402
+from coordinator.core.config import DEFAULT_LANES
+from coordinator.core.scheduler import AgentSlot, QueuedTask, schedule
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 NEEDS = [frozenset(), frozenset({"python"}), frozenset({"python", "git"}), frozenset({"node", "git"}),

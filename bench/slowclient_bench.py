@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.repoinit import init_repo  # noqa: E402
+from coordinator.repo.repoinit import init_repo
 
 
 def start_hub(repo: Path) -> tuple[subprocess.Popen, str]:

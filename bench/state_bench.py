@@ -42,12 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.client import HttpBackend  # noqa: E402
-from coordinator.gitrepo import BLOB, GitRepo  # noqa: E402
-from coordinator.layout import LANES, State, location  # noqa: E402
-from coordinator.repoinit import init_repo  # noqa: E402
-from coordinator.task import Defaults, dump, intake  # noqa: E402
-from coordinator.transitions import move  # noqa: E402
+from coordinator.wire.client import HttpBackend
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.core.layout import LANES, State, location
+from coordinator.repo.repoinit import init_repo
+from coordinator.core.task import Defaults, dump, intake
+from coordinator.core.transitions import move
 from tests.support.browser import chromium, missing  # noqa: E402
 from tests.support.gitenv import scrub  # noqa: E402
 from tests.support.processes import HubProcess, wait_for  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.repoinit import init_repo  # noqa: E402
+from coordinator.repo.repoinit import init_repo
 from tests.support.browser import chromium, missing  # noqa: E402
 from tests.support.fleet_api import populate, push_without_hook  # noqa: E402
 from tests.support.gitenv import git, scrub  # noqa: E402

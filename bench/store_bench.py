@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coordinator.gitrepo import BLOB, GitRepo  # noqa: E402
-from coordinator.hub import Hub  # noqa: E402
-from coordinator.layout import LANES, State, location  # noqa: E402
-from coordinator.repoinit import init_repo  # noqa: E402
-from coordinator.task import Defaults, dump, intake  # noqa: E402
-from coordinator.transitions import move  # noqa: E402
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import LANES, State, location
+from coordinator.repo.repoinit import init_repo
+from coordinator.core.task import Defaults, dump, intake
+from coordinator.core.transitions import move
 
 START = datetime(2025, 11, 25, tzinfo=timezone.utc)
 

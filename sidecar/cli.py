@@ -14,7 +14,7 @@ _config = click.option("--config", "config_path", required=True, envvar="AGENTCO
 
 
 def _load(path: Path):
-    from .config import load_config
+    from sidecar.runtime.config import load_config
     return load_config(path)
 
 
@@ -32,7 +32,7 @@ def sidecar(ctx, config_path):
         return
     if config_path is None:
         raise click.UsageError("give --config FILE (or $AGENTCOM_SIDECAR_CONFIG)")
-    from .service import serve
+    from sidecar.runtime.daemon import serve
 
     _logging()
     serve(_load(config_path))
@@ -44,7 +44,7 @@ def sidecar(ctx, config_path):
 def poll_cmd(config_path, no_jitter):
     """One pass, then exit: safe from cron every minute, beside a live sidecar or instead of one.
     Exits 1 if the hub cannot be reached (or a live sidecar has not reached it lately)."""
-    from .service import poll
+    from sidecar.runtime.daemon import poll
 
     _logging()
     sys.exit(poll(_load(config_path), jitter=not no_jitter))
@@ -79,7 +79,7 @@ def smoke(scenario, agents, tasks, timeout, keep):
     Exits 1 unless every task ends done, every task starts within 5 s of its submit (not checked
     for priorities, whose work waits for the agents on purpose), the overhead is under 500 tokens,
     and the scenario's own checks pass; each failed check is printed."""
-    from .smoke import run_smoke
+    from sidecar.fleet.smoke import run_smoke
 
     if scenario == "kill" and agents is not None and agents < 2:
         raise click.UsageError("--scenario kill needs --agents 2 or more: one of them is lost")
@@ -106,7 +106,7 @@ def demo(repo, port):
     task's flow as it happens (queued, assigned, working, done, with the agent), then keeps the
     hub and agents running for more work until Ctrl-C. Run it again any time: it reuses the repo
     and the agents."""
-    from .demo import run_demo
+    from sidecar.fleet.demo import run_demo
 
     _stop_on_sigterm()
     sys.exit(run_demo(repo, port, echo=click.echo))
@@ -121,8 +121,8 @@ def _operator_token(token: str | None, token_file: Path | None) -> str | None:
             return token_file.read_text().strip() or None
         except OSError as e:
             raise click.UsageError(f"--token-file {token_file}: cannot read it: {e.strerror}") from None
-    from coordinator.auth import read_operator_token
-    from coordinator.client import default_repo
+    from coordinator.repo.tokens import read_operator_token
+    from coordinator.wire.client import default_repo
     return read_operator_token(default_repo())
 
 
@@ -139,7 +139,7 @@ def _finish(run, as_json: bool) -> None:
     """Run the steps; print the outcome (or JSON); exit 1 naming the failed step."""
     import json
 
-    from .steps import StepFailed, Steps
+    from sidecar.onboard.steps import StepFailed, Steps
 
     steps = Steps(click.echo, quiet=as_json)
     try:
@@ -186,7 +186,7 @@ def add_agent_cmd(name, hub, agent_command, capabilities, slots, description, wo
     hub, write its sidecar config (0600), install and start the sidecar as a service, and run a
     self-test task through the whole path. Run it again to repair; the identity is kept unless
     --rotate-token. Each step is printed; a failure names the step and the fix (exit 1)."""
-    from .onboard import AddOptions, add_agent, default_config
+    from sidecar.onboard.onboarding import AddOptions, add_agent, default_config
 
     caps = None if capabilities is None else tuple(c.strip() for c in capabilities.split(",") if c.strip())
     options = AddOptions(name=name, hub=hub, token=_operator_token(token, token_file),
@@ -215,7 +215,7 @@ def remove_agent_cmd(name, hub, config_path, force, token, token_file, as_json):
     """Take agent NAME off this machine and the hub: check the operator token, deliver the
     reports in its outbox, stop and remove its service (systemd unit, cron line, detached
     sidecar) and its runs, revoke its token. Its state folder and its history in git are kept."""
-    from .onboard import default_config, remove_agent
+    from sidecar.onboard.onboarding import default_config, remove_agent
 
     config = (config_path or default_config(name)).expanduser().absolute()
     token = _operator_token(token, token_file)
@@ -227,7 +227,7 @@ def remove_agent_cmd(name, hub, config_path, force, token, token_file, as_json):
 
 
 def add_commands(main: click.Group) -> None:
-    from .gitcli import git_group
+    from sidecar.gitflow.cli import git_group
 
     main.add_command(git_group)
     main.add_command(add_agent_cmd)

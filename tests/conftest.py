@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from coordinator.repoinit import init_repo
+from coordinator.repo.repoinit import init_repo
 from tests.support.fake_github import FakeGitHub
 from tests.support.gitenv import git, scrub
 from tests.support.processes import HubProcess

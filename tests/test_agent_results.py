@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 
-from coordinator.errors import ConfigError
-from coordinator.protocol import REPORT_SCHEMA, parse_report
-from sidecar.config import load_config
-from sidecar.launch import install_report_command
-from sidecar.prompt import FOOTER, agent_prompt
-from sidecar.result import problems, verdict
+from coordinator.wire.errors import ConfigError
+from coordinator.wire.protocol import REPORT_SCHEMA, parse_report
+from sidecar.runtime.config import load_config
+from sidecar.runtime.launch import install_report_command
+from sidecar.runtime.prompt import FOOTER, agent_prompt
+from sidecar.runtime.result import problems, verdict
 
 
 def test_done_needs_a_done_result_and_a_clean_exit():
@@ -52,9 +52,11 @@ def test_the_result_file_is_checked_against_the_hubs_limits():
 
 def test_the_report_command_keeps_the_hubs_limits(monkeypatch):
     import importlib
-    import sidecar
+    from pathlib import Path
 
-    monkeypatch.syspath_prepend(sidecar.__path__[0])  # it runs as a script, beside files.py
+    from sidecar.runtime import files
+
+    monkeypatch.syspath_prepend(str(Path(files.__file__).parent))  # it runs as a script, beside files.py
     report_cli = importlib.import_module("report")
     for key, limit in report_cli.LIMITS.items():
         assert REPORT_SCHEMA["properties"][key]["maxLength"] == limit, key

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-from coordinator.auth import TokenStore, _hash
-from coordinator.lock import atomic_write
+from coordinator.repo.tokens import TokenStore, _hash
+from coordinator.repo.lock import atomic_write
 
 
 def test_only_hashes_are_stored_and_a_revocation_by_another_writer_is_seen_at_the_next_check(repo):

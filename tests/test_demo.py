@@ -16,12 +16,12 @@ from pathlib import Path
 
 import yaml
 
-from sidecar.files import write_json
-from sidecar.launch import install_report_command
+from sidecar.runtime.files import write_json
+from sidecar.runtime.launch import install_report_command
 from tests.support.processes import CLI
 from tests.support.leftovers import processes_mentioning
 
-DEMO_AGENT = Path(__file__).resolve().parents[1] / "sidecar" / "demo_agent.py"
+DEMO_AGENT = Path(__file__).resolve().parents[1] / "sidecar" / "fleet" / "demo_agent.py"
 FLOW = re.compile(r"^  \d\d:\d\d:\d\d  (\S+)  (\w+) → (\w+) +(demo-\w+)? +(.*)$")
 
 

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from coordinator.agents import AgentState, registration
-from coordinator.audit import parse
-from coordinator.errors import AgentNotFound, IllegalTransition, StaleReport
-from coordinator.hub import Hub
-from coordinator.layout import State
-from coordinator.protocol import Heartbeat, parse_report
+from coordinator.core.agent import AgentState, registration
+from coordinator.core.trailers import parse
+from coordinator.wire.errors import AgentNotFound, IllegalTransition, StaleReport
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import State
+from coordinator.wire.protocol import Heartbeat, parse_report
 from tests.support.gitenv import git
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.client import HttpBackend
+from coordinator.wire.client import HttpBackend
 from coordinator.forge.base import ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound
 from coordinator.forge.github import GitHubForge, repo_of
 from coordinator.forge.local import LocalForge
-from coordinator.prs import path_of
+from coordinator.core.prrecord import path_of
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
 from tests.support.targets import make_remote, push_branch
@@ -391,8 +391,8 @@ def test_the_hub_bounds_labels_and_comments_and_knows_no_pr_it_never_recorded(hu
 
 
 def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read(repo):
-    from coordinator import prbook
-    from coordinator.hub import Hub
+    from coordinator.hub import prbook
+    from coordinator.hub.hub import Hub
 
     hub = Hub(repo, role="cli")
     try:

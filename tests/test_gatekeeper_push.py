@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from coordinator.hub import Hub
+from coordinator.hub.hub import Hub
 from tests.support.gitenv import git
 from tests.support.processes import agentcom, wait_for
 

@@ -9,13 +9,13 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from coordinator import reviewbook
-from coordinator.errors import AgentcomError
+from coordinator.hub import reviewbook
+from coordinator.wire.errors import AgentcomError
 from coordinator.forge.github import GitHubForge
-from coordinator.gatekeeper.books import HubBook
-from coordinator.gatekeeper.reviewer import BLOCK_LABEL, Reviewer
-from coordinator.hub import Hub
-from coordinator.reviews import path_of
+from coordinator.reviewer.books import HubBook
+from coordinator.reviewer.reviewer import BLOCK_LABEL, Reviewer
+from coordinator.hub.hub import Hub
+from coordinator.core.reviewrecord import path_of
 from tests.support.gitenv import git
 from tests.support.held import hand_over
 from tests.support.targets import make_remote, push_branch
@@ -343,8 +343,8 @@ def test_an_escalation_a_human_merges_leaves_the_open_escalations(world):
     world.rules(AUTO)
     number = world.open({".github/workflows/ci.yml": "on: push\n"})
     assert world.reviewer.review(number).action == "escalate"
-    from coordinator import reviewbook
-    from coordinator.reviews import escalations
+    from coordinator.hub import reviewbook
+    from coordinator.core.reviewrecord import escalations
     assert [e["pull"] for e in escalations(reviewbook.every(world.hub))] == [number]
     head = world.forge.get_pr(number).head_sha
     world.github.add_user("grace", "ghp_gracetoken")
@@ -425,7 +425,7 @@ def test_a_branch_behind_a_protected_base_becomes_a_follow_up_task_not_a_merge(w
 
 
 def test_a_claimed_task_is_believed_only_if_its_agent_repo_and_recorded_pr_are_this_prs():
-    from coordinator.gatekeeper.reviewer import task_doubt
+    from coordinator.reviewer.reviewer import task_doubt
     url = "https://github.com/acme/web/pull/7"
     mine = {"id": "T-1", "agent": "ada", "repo": "acme/web"}
     assert task_doubt(mine, "ada", "acme/web", url) is None
@@ -504,7 +504,7 @@ class _LosesFollowUps(HubBook):
 
 
 def test_a_follow_up_task_has_a_fixed_id_so_a_lost_record_never_makes_a_second_one(world):
-    from coordinator.gatekeeper.reviewer import followup_id
+    from coordinator.reviewer.reviewer import followup_id
     world.rules(AUTO)
     number = world.open({"README.md": "# web, by the agent\n"})
     push_branch(world.remote, world.tmp, "human", {"README.md": "# web, by a human\n"})

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.errors import ConfigError
+from coordinator.wire.errors import ConfigError
 from coordinator.gatekeeper import record, rules
 from coordinator.gatekeeper.verdict import Action
 from tests.support.gitenv import git

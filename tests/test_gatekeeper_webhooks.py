@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from coordinator.client import HttpBackend
+from coordinator.wire.client import HttpBackend
 from coordinator.forge.github import GitHubForge
 from coordinator.forge.local import LocalForge
 from tests.support.gitenv import git
@@ -256,8 +256,8 @@ def test_agentcom_gatekeeper_once_without_a_hub_becomes_the_coordinator_for_its_
 
 
 def test_the_notify_webhook_address_comes_from_a_0600_file_never_the_rules(tmp_path):
-    from coordinator.errors import UsageError
-    from coordinator.gatekeeper.setup import Setup
+    from coordinator.wire.errors import UsageError
+    from coordinator.reviewer.options import Setup
 
     good = _secret_file(tmp_path / "notify.url", "https://hooks.example/services/T0/B0/s3cret")
     assert Setup("github", "acme/web", notify_webhook_file=str(good)).notify_webhook() == \
@@ -272,10 +272,10 @@ def test_the_notify_webhook_address_comes_from_a_0600_file_never_the_rules(tmp_p
 
 
 def test_a_delivery_whose_review_cannot_be_queued_is_not_marked_seen_so_a_redelivery_is_taken(repo):
-    from coordinator.auth import TokenStore
-    from coordinator.gatekeeper.reviewer import Reviewer
-    from coordinator.gatekeeper.service import QUEUE_MAX, GatekeeperService
-    from coordinator.hub import Hub
+    from coordinator.repo.tokens import TokenStore
+    from coordinator.reviewer.reviewer import Reviewer
+    from coordinator.reviewer.thread import QUEUE_MAX, GatekeeperService
+    from coordinator.hub.hub import Hub
     from coordinator.web import create_app
 
     hub = Hub(repo, role="cli")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.client import HttpBackend
+from coordinator.wire.client import HttpBackend
 from coordinator.forge.github import GitHubForge
 from coordinator.forge.local import LocalForge
-from sidecar.gitflow import DirtyTree, GitflowError, NothingToSubmit, TaskInfo, start_task, status, submit
-from sidecar.workspace import cleanup, prepare
+from sidecar.gitflow.flow import (DirtyTree, GitflowError, NothingToSubmit, TaskInfo, start_task, status, submit)
+from sidecar.gitflow.workspace import cleanup, prepare
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
 from tests.support.processes import agentcom
@@ -110,7 +110,7 @@ def test_start_task_on_another_machine_carries_on_the_branch_already_pushed(remo
 
 
 def test_a_branch_name_is_the_agent_the_task_and_a_short_slug():
-    from sidecar.gitflow import branch_name, slug
+    from sidecar.gitflow.flow import branch_name, slug
 
     assert slug("Fix: the login-redirect (again)!") == "fix-the-login-redirect-again"
     assert len(slug("word " * 40)) <= 40 and branch_name("ada", TaskInfo("T", "???", "")) == "agent/ada/T"
@@ -265,7 +265,7 @@ def test_two_tasks_on_one_target_get_worktrees_of_their_own(remote, tmp_path):
 # --- settings and the CLI's submit ------------------------------------------------------------
 
 def _sidecar_config(tmp_path, extra: str, token_mode: int = 0o600):
-    from sidecar.config import load_config
+    from sidecar.runtime.config import load_config
 
     (tmp_path / "gh.token").write_text("ghp_x\n")
     (tmp_path / "gh.token").chmod(token_mode)
@@ -276,7 +276,7 @@ def _sidecar_config(tmp_path, extra: str, token_mode: int = 0o600):
 
 
 def test_the_forge_settings_default_to_the_local_forge_and_github_needs_a_private_token_file(tmp_path):
-    from coordinator.errors import ConfigError
+    from coordinator.wire.errors import ConfigError
 
     config = _sidecar_config(tmp_path, "")
     assert (config.git_workflow, config.forge, config.github_api, config.base_branch, config.github_token) == \
@@ -438,7 +438,7 @@ def test_submit_refuses_a_branch_other_than_the_tasks_and_pushes_nothing(remote,
 
 
 def test_the_sidecar_reports_a_failure_when_the_agent_left_the_tasks_branch(remote, tmp_path, hub):
-    from sidecar.workflow import after_run, before_run
+    from sidecar.runtime.workflow import after_run, before_run
 
     sidecar = _sidecar_at(tmp_path, hub)
     config = sidecar.config
@@ -457,7 +457,7 @@ def test_the_sidecar_reports_a_failure_when_the_agent_left_the_tasks_branch(remo
 
 
 def test_closing_an_old_attempt_leaves_the_worktree_a_newer_attempt_works_in(remote, tmp_path, hub):
-    from sidecar.workflow import before_run
+    from sidecar.runtime.workflow import before_run
 
     sidecar = _sidecar_at(tmp_path, hub)
     task = {"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}
@@ -486,7 +486,7 @@ def test_a_git_that_times_out_takes_its_children_with_it_and_the_push_never_land
                                                                                  monkeypatch):
     import time
 
-    import sidecar.gitflow
+    from sidecar.gitflow import flow as flow_module
 
     work = clone_of(remote, tmp_path / "work")
     start_task(work, TASK, "ada")
@@ -496,7 +496,7 @@ def test_a_git_that_times_out_takes_its_children_with_it_and_the_push_never_land
     hook = remote / "hooks" / "pre-receive"
     hook.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/hook.pid\ncat >/dev/null\nsleep 6\n")
     hook.chmod(0o755)
-    monkeypatch.setattr(sidecar.gitflow, "TRANSFER_TIMEOUT", 2)
+    monkeypatch.setattr(flow_module, "TRANSFER_TIMEOUT", 2)
 
     with pytest.raises(GitflowError, match="git push in .* took over 2s"):
         submit(work, TASK, "ada", local)
@@ -549,8 +549,8 @@ def test_a_task_id_that_makes_an_invalid_branch_name_fails_permanently_and_branc
 
 
 def _sidecar_at(tmp_path, hub, extra: str = ""):
-    from sidecar.config import load_config
-    from sidecar.core import Sidecar
+    from sidecar.runtime.config import load_config
+    from sidecar.runtime.reconcile import Sidecar
 
     status_code, body = hub.request("POST", "/api/agents", {"name": "ada"})
     assert status_code == 201, body
@@ -589,7 +589,7 @@ def test_a_sidecar_without_local_targets_fails_a_task_naming_a_path_permanently(
 
 
 def test_the_sidecar_runs_no_git_in_a_worktree_whose_git_file_leads_elsewhere(remote, tmp_path, hub):
-    from sidecar.workflow import after_run, before_run
+    from sidecar.runtime.workflow import after_run, before_run
 
     sidecar = _sidecar_at(tmp_path, hub)
     run = sidecar.runs.create({"id": "T-7", "title": TASK.title, "prompt": "p", "repo": str(remote)}, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pygit2
 import pytest
 
-from coordinator.gitrepo import GitRepo, RefMoved
+from coordinator.repo.gitrepo import GitRepo, RefMoved
 from tests.support.gitenv import git
 from tests.support.targets import make_remote, push_branch
 

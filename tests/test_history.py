@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.gitrepo import GitRepo
-from coordinator.hub import Hub
-from coordinator.layout import State
+from coordinator.repo.gitrepo import GitRepo
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import State
 from tests.support.gitenv import git
 from tests.support.processes import HubProcess, agentcom
 

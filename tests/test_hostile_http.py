@@ -11,9 +11,9 @@ import time
 import pytest
 from hypothesis import given, strategies as st
 
-from coordinator.jsonbody import MAX_DEPTH, BadJson, read_object
-from coordinator.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, sign, verify
-from sidecar.server import NotifyServer, create_app
+from coordinator.wire.jsonbody import MAX_DEPTH, BadJson, read_object
+from coordinator.wire.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, sign, verify
+from sidecar.runtime.server import NotifyServer, create_app
 from tests.support.fleet_api import register
 from tests.support.processes import HubProcess
 

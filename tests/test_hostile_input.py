@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from coordinator.hub import Hub
-from coordinator.layout import State
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import State
 from tests.support.fleet_api import push_without_hook
 from tests.support.gitenv import git
 from tests.support.processes import wait_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from coordinator.hub import Hub
+from coordinator.hub.hub import Hub
 from tests.support.fleet_api import push_without_hook
 from tests.support.gitenv import git
 

@@ -5,12 +5,12 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, strategies as st
 
-from coordinator.agents import Agent, AgentState
-from coordinator.layout import State, location
-from coordinator.ledger import LATENCY_BUCKETS, Ledger
-from coordinator.state import health
-from coordinator.times import format_time
-from coordinator.view import Record, View
+from coordinator.core.agent import Agent, AgentState
+from coordinator.core.layout import State, location
+from coordinator.core.ledger import LATENCY_BUCKETS, Ledger
+from coordinator.core.snapshot import health
+from coordinator.wire.times import format_time
+from coordinator.core.view import Record, View
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
@@ -118,7 +118,7 @@ def test_the_view_s_queue_order_and_waiting_index_match_a_walk_of_the_queue(move
 
 
 def test_a_batch_that_loses_a_race_to_a_push_is_counted_once_and_the_state_follows_the_push(repo, clone):
-    from coordinator.hub import Hub
+    from coordinator.hub.hub import Hub
     from tests.support.gitenv import git
 
     h = Hub(repo, fleet=False)
@@ -151,7 +151,7 @@ def test_a_batch_that_loses_a_race_to_a_push_is_counted_once_and_the_state_follo
 
 @given(_moves, st.lists(st.sampled_from(["ada", "bob", "ghost"]), max_size=3, unique=True))
 def test_every_snapshot_of_a_random_view_matches_the_openapi_description(moves, agents):
-    from coordinator.state import snapshot
+    from coordinator.core.snapshot import snapshot
     from tests.support.openapi import STATE
 
     view = View()

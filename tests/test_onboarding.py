@@ -12,9 +12,9 @@ import stat
 import pytest
 import yaml
 
-from sidecar import detach
-from sidecar.outbox import Outbox
-from sidecar.runs import process_start
+from sidecar.onboard import detach
+from sidecar.runtime.outbox import Outbox
+from sidecar.runtime.runs import process_start
 from tests.support.gitenv import git
 from tests.support.machine import make_machine
 from tests.support.processes import agentcom, wait_for

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordinator.hub import Hub
-from coordinator.layout import State
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import State
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
 

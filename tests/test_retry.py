@@ -7,7 +7,7 @@ import random
 import pytest
 from hypothesis import given, strategies as st
 
-from coordinator.retry import DEAD, KINDS, RETRY, Decision, Failure, after_failure, backoff, classify
+from coordinator.core.retry import DEAD, KINDS, RETRY, Decision, Failure, after_failure, backoff, classify
 
 
 class Jitter:

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, strategies as st
 
-from coordinator.layout import LANES
-from coordinator.scheduler import AgentSlot, Assignment, QueuedTask, schedule
+from coordinator.core.layout import LANES
+from coordinator.core.scheduler import AgentSlot, Assignment, QueuedTask, schedule
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 HOUR = 3600

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from coordinator.client import HttpBackend
-from sidecar.steps import StepFailed
-from sidecar.verify import self_test
+from coordinator.wire.client import HttpBackend
+from sidecar.onboard.steps import StepFailed
+from sidecar.onboard.verify import self_test
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
 

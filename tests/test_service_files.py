@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from sidecar import crontab, systemd
-from sidecar.detach import CLI
-from sidecar.steps import StepFailed
+from sidecar.onboard import crontab, systemd
+from sidecar.onboard.detach import CLI
+from sidecar.onboard.steps import StepFailed
 from tests.support import systemd_exec
 
 OTHER = "0 3 * * * backup --all\n# a comment\nMAILTO=ops@example.com\n"

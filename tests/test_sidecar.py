@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
-from coordinator.protocol import NOTIFY_MAX_AGE, SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, sign
-from sidecar.runs import process_start
+from coordinator.wire.protocol import NOTIFY_MAX_AGE, SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, sign
+from sidecar.runtime.runs import process_start
 from tests.support.processes import HubProcess, wait_for
 from tests.support.sidecars import FAKE_AGENT
 

@@ -147,7 +147,7 @@ def test_a_run_lost_with_its_machine_is_run_again_in_the_same_worktree_and_its_w
 
 @pytest.mark.slow
 def test_a_push_slower_than_the_heartbeat_grace_keeps_the_task_with_its_agent(hub, sidecars, remote):
-    from sidecar.hubrepo import change_settings, contains
+    from sidecar.fleet.hubrepo import change_settings, contains
 
     pushed = change_settings(hub.repo, {"timeouts": {"heartbeat_grace": "2s"}})
     wait_for(lambda: contains(hub.repo, pushed, hub.request("GET", "/api/health")[1]["head"]))
@@ -166,8 +166,8 @@ def test_a_push_slower_than_the_heartbeat_grace_keeps_the_task_with_its_agent(hu
 
 @pytest.mark.slow
 def test_a_start_slower_than_the_heartbeat_grace_keeps_the_task_with_its_agent(hub, sidecars, remote, tmp_path):
-    from sidecar.hubrepo import change_settings, contains
-    from sidecar.workspace import key
+    from sidecar.fleet.hubrepo import change_settings, contains
+    from sidecar.gitflow.workspace import key
 
     pushed = change_settings(hub.repo, {"timeouts": {"heartbeat_grace": "2s"}})
     wait_for(lambda: contains(hub.repo, pushed, hub.request("GET", "/api/health")[1]["head"]))

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from coordinator.service import HUB_BOUNDS
+from coordinator.cli.serve import HUB_BOUNDS
 from tests.support.fleet_api import beat, register
 
 
@@ -79,7 +79,7 @@ def test_one_client_cannot_hold_more_than_its_share_of_connections():
 
     from flask import Flask
 
-    from coordinator.webserver import Bounds, create
+    from coordinator.wire.webserver import Bounds, create
 
     app = Flask("share")
     app.get("/")(lambda: {"ok": True})

@@ -9,11 +9,11 @@ import textwrap
 
 import pytest
 
-from coordinator.audit import parse
-from coordinator.errors import CoordinatorBusy, IllegalTransition, InvalidTask, TaskNotFound
-from coordinator.gitrepo import GitRepo
-from coordinator.hub import Hub
-from coordinator.layout import State
+from coordinator.core.trailers import parse
+from coordinator.wire.errors import CoordinatorBusy, IllegalTransition, InvalidTask, TaskNotFound
+from coordinator.repo.gitrepo import GitRepo
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import State
 from tests.support.gitenv import git
 
 
@@ -87,8 +87,8 @@ def test_retry_and_cancel_round_trip(hub_in_process):
 
 def test_second_coordinator_on_the_same_repo_refuses_with_who_holds_it(hub_in_process, repo):
     code = textwrap.dedent(f"""
-        from coordinator.hub import Hub
-        from coordinator.errors import CoordinatorBusy
+        from coordinator.hub.hub import Hub
+        from coordinator.wire.errors import CoordinatorBusy
         try:
             Hub({str(repo)!r}, fleet=False)
         except CoordinatorBusy as e:
@@ -102,7 +102,7 @@ def test_second_coordinator_on_the_same_repo_refuses_with_who_holds_it(hub_in_pr
 def test_lock_of_a_killed_coordinator_does_not_block_the_next(repo):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from coordinator.hub import Hub
+        from coordinator.hub.hub import Hub
         hub = Hub({str(repo)!r}, fleet=False); print("held", flush=True); time.sleep(60)
     """)], stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     try:

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, strategies as st
 
-from coordinator.errors import InvalidTask
-from coordinator.task import Defaults, dump, intake, load, new_id
+from coordinator.wire.errors import InvalidTask
+from coordinator.core.task import Defaults, dump, intake, load, new_id
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coordinator.hub import Hub
+from coordinator.hub.hub import Hub
 from tests.support.gitenv import git
 from tests.support.processes import HubProcess
 

@@ -11,17 +11,17 @@ def connect(kind: str, remote: str, *, hub: str | None = None, token: str | None
             github_api: str | None = None, github_token: str | None = None, task: str | None = None):
     """The forge of `kind` for the target repo `remote` (its clone URL or path); the local
     forge tells the hub which `task` a pull request is for."""
-    from .base import ForgeError
+    from coordinator.forge.base import ForgeError
 
     if kind == "local":
-        from ..client import HttpBackend
-        from .local import LocalForge
+        from coordinator.wire.client import HttpBackend
+        from coordinator.forge.local import LocalForge
 
         if not hub:
             raise ForgeError("the local forge records pull requests through the hub: give its address")
         return LocalForge(HttpBackend(hub, token), remote, task)
     if kind == "github":
-        from .github import API, GitHubForge, repo_of
+        from coordinator.forge.github import API, GitHubForge, repo_of
 
         return GitHubForge(repo_of(remote), github_token or "", github_api or API)
     raise ForgeError(f"unknown forge {kind!r}; use one of {', '.join(KINDS)}")

@@ -11,9 +11,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ..prs import label_problems
-from .base import (COMMENT_MAX, FILES_MAX, MERGE_METHODS, ForgeError, HeadMoved, NoCommits, NotMergeable,
-                   PrExists, PrNotFound, PullRequest, check_pr_text, check_status)
+from coordinator.core.prrecord import label_problems
+from coordinator.forge.base import (COMMENT_MAX, FILES_MAX, MERGE_METHODS, ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound, PullRequest, check_pr_text, check_status)
 
 API = "https://api.github.com"
 API_VERSION = "2022-11-28"

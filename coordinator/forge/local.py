@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..client import HttpBackend
-from ..errors import HubRefused, NotARepo
-from ..gitrepo import GitRepo
-from .base import (FILES_MAX, ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound, PullRequest,
-                   check_pr_text, check_status)
-from .files import PATCH_MAX, github_item
+from coordinator.wire.client import HttpBackend
+from coordinator.wire.errors import HubRefused, NotARepo
+from coordinator.repo.gitrepo import GitRepo
+from coordinator.forge.base import (FILES_MAX, ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound, PullRequest, check_pr_text, check_status)
+from coordinator.forge.changedfiles import PATCH_MAX, github_item
 
 
 def local_path(repo: str) -> Path:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
-from ..errors import ConfigError
-from . import manifests, patch as patches, secretscan
-from .findings import Finding, Severity, make
-from .rules import Protected, Rules, compile_patterns
+from coordinator.wire.errors import ConfigError
+from coordinator.gatekeeper import manifests, patch as patches, secretscan
+from coordinator.gatekeeper.findings import Finding, Severity, make
+from coordinator.gatekeeper.rules import Protected, Rules, compile_patterns
 
 STATUSES = ("added", "removed", "modified", "renamed", "copied", "changed", "unchanged")
 MAX_FILES = 3000  # GitHub lists at most this many files of a pull request

@@ -21,9 +21,9 @@ import html
 import re
 from dataclasses import dataclass
 
-from ..audit import NONE, trailer_value
-from .findings import Finding
-from .verdict import Action, Verdict
+from coordinator.core.trailers import NONE, trailer_value
+from coordinator.gatekeeper.findings import Finding
+from coordinator.gatekeeper.verdict import Action, Verdict
 
 KEYS = ("Task", "Repo", "Pull", "Head", "Action", "Score", "Rules", "Agent", "Merged-By")
 MAX_LISTED = 50

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, fields, replace
 
 import pathspec
 
-from ..errors import ConfigError, refuse_unknown_keys
-from ..task import InvalidTask, load
-from ..times import parse_duration
+from coordinator.wire.errors import ConfigError, refuse_unknown_keys
+from coordinator.core.task import InvalidTask, load
+from coordinator.wire.times import parse_duration
 
 RULES_FILE = "gatekeeper.yaml"
 RULES_MAX_BYTES = 65536

@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from . import checks as check_states, untrusted
-from .diffscan import Figures, Scan, scan as scan_files
-from .findings import Finding, Severity, make
-from .rules import Level, Merge, Rules
+from coordinator.gatekeeper import checks as check_states, untrusted
+from coordinator.gatekeeper.diffscan import Figures, Scan, scan as scan_files
+from coordinator.gatekeeper.findings import Finding, Severity, make
+from coordinator.gatekeeper.rules import Level, Merge, Rules
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 

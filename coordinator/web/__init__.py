@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from flask import Flask, current_app, jsonify
 
-from ..errors import (AgentcomError, AgentNotFound, IllegalTransition, InvalidTask, StaleReport,
-                      TaskNotFound, UsageError)
+from coordinator.wire.errors import (AgentcomError, AgentNotFound, IllegalTransition, InvalidTask, StaleReport, TaskNotFound, UsageError)
 
-from .hosts import trusted_hosts
+from coordinator.web.hosts import trusted_hosts
 
 MAX_BODY = 256 * 1024  # every request body but GitHub's webhook deliveries (webhooks.MAX_BODY)
 
@@ -15,14 +14,14 @@ def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
                webhook_secret: str | None = None) -> Flask:
     """`gatekeeper` is the running GatekeeperService (if any); POST /api/webhooks/github needs
     `webhook_secret` and refuses every delivery without it."""
-    from ..metrics import registry_for
-    from .api import api
-    from .csrf import refuse_cross_site
-    from .hosts import refuse_foreign_host
-    from .pages import pages
-    from .prs import prs
-    from .reviews import reviews
-    from .webhooks import Deliveries, webhooks
+    from coordinator.web.metrics import registry_for
+    from coordinator.web.api import api
+    from coordinator.web.csrf import refuse_cross_site
+    from coordinator.web.hosts import refuse_foreign_host
+    from coordinator.web.pages import pages
+    from coordinator.web.prs import prs
+    from coordinator.web.reviews import reviews
+    from coordinator.web.webhooks import Deliveries, webhooks
 
     app = Flask("agentcom")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
@@ -44,7 +43,7 @@ def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
 
     @app.errorhandler(AgentcomError)
     def _agentcom_error(e: AgentcomError):
-        from ..forge.base import ForgeError, PrExists
+        from coordinator.forge.base import ForgeError, PrExists
 
         status = {TaskNotFound: 404, AgentNotFound: 404, InvalidTask: 422, IllegalTransition: 409,
                   StaleReport: 409, UsageError: 400}

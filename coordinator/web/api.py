@@ -11,11 +11,11 @@ import time
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from ..errors import UsageError
-from ..jsonbody import read_object
-from ..layout import LANES, is_safe_name
-from ..protocol import parse_heartbeat, parse_report
-from ..registry import register, remove, self_test
+from coordinator.wire.errors import UsageError
+from coordinator.wire.jsonbody import read_object
+from coordinator.core.layout import LANES, is_safe_name
+from coordinator.wire.protocol import parse_heartbeat, parse_report
+from coordinator.hub.registration import register, remove, self_test
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -210,7 +210,7 @@ def report(task_id):
 @api.post("/hooks/pre-receive")
 @operator
 def pre_receive():
-    from ..hooks import check_quarantined
+    from coordinator.repo.pushcheck import check_quarantined
 
     body = _json_body()
     lines, objects = body.get("updates"), body.get("objects")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template
 
-from ..errors import UsageError
-from ..layout import LANES, is_safe_name
-from ..metrics import CONTENT_TYPE, exposition
+from coordinator.wire.errors import UsageError
+from coordinator.core.layout import LANES, is_safe_name
+from coordinator.web.metrics import CONTENT_TYPE, exposition
 
 pages = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
                   static_url_path="/assets")

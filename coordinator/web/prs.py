@@ -8,11 +8,11 @@ import functools
 
 from flask import Blueprint, g, jsonify, request
 
-from .. import prbook
-from ..errors import UsageError
-from ..forge.base import check_status
-from ..prs import STATES, is_branch, summary
-from .api import _hub, _json_body, _requires, _tokens
+from coordinator.hub import prbook
+from coordinator.wire.errors import UsageError
+from coordinator.forge.base import check_status
+from coordinator.core.prrecord import STATES, is_branch, summary
+from coordinator.web.api import _hub, _json_body, _requires, _tokens
 
 prs = Blueprint("prs", __name__, url_prefix="/api/prs")
 
@@ -96,7 +96,7 @@ def reviewers(number):
 @prs.put("/<int:number>/merge")
 @_requires("operator")
 def merge(number):
-    from ..prmerge import merge as merge_pr
+    from coordinator.hub.prmerge import merge as merge_pr
 
     hub, body = _hub(), _json_body()
     record = merge_pr(hub, number, body.get("sha"), body.get("merge_method", "merge"), g.who["name"])

@@ -7,10 +7,10 @@ import re
 
 from flask import Blueprint, jsonify, request
 
-from .. import reviewbook
-from ..errors import UsageError
-from ..gatekeeper.rules import RULES_FILE
-from .api import _hub, _json_body, _requires
+from coordinator.hub import reviewbook
+from coordinator.wire.errors import UsageError
+from coordinator.gatekeeper.rules import RULES_FILE
+from coordinator.web.api import _hub, _json_body, _requires
 
 _NUMBER = re.compile(r"[0-9]{1,9}")
 

@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..jsonbody import BadJson, Limits, read_object
+from coordinator.wire.jsonbody import BadJson, Limits, read_object
 
 PATH = "/api/webhooks/github"
 # GitHub sends no payload over 25 MB, so up to that a delivery is read, never refused as too big;

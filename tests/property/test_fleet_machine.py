@@ -20,13 +20,13 @@ import pytest
 from hypothesis import event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from coordinator.agents import AgentState, load_agent, name_of, registration
-from coordinator.audit import parse
-from coordinator.errors import AgentNotFound, IllegalTransition, StaleReport, TaskNotFound
-from coordinator.hub import Hub
-from coordinator.layout import LANES, PER_AGENT, State, parse_location
-from coordinator.protocol import Heartbeat, parse_report
-from coordinator.repoinit import init_repo
+from coordinator.core.agent import AgentState, load_agent, name_of, registration
+from coordinator.core.trailers import parse
+from coordinator.wire.errors import AgentNotFound, IllegalTransition, StaleReport, TaskNotFound
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import LANES, PER_AGENT, State, parse_location
+from coordinator.wire.protocol import Heartbeat, parse_report
+from coordinator.repo.repoinit import init_repo
 
 NAMES = ("ada", "bob", "cy")
 STRANGER = "zed"  # never registered

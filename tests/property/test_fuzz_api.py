@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from coordinator.repoinit import init_repo
+from coordinator.repo.repoinit import init_repo
 from tests.support.fleet_api import holding
 from tests.support.hostile import heartbeat_bodies, report_bodies, task_bodies
 from tests.support.processes import HubProcess

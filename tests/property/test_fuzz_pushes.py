@@ -16,11 +16,11 @@ import pygit2
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from coordinator.gitrepo import BLOB, GitRepo
-from coordinator.hooks import verdict
-from coordinator.hub import Hub
-from coordinator.layout import LANES
-from coordinator.repoinit import init_repo
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.repo.pushcheck import verdict
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import LANES
+from coordinator.repo.repoinit import init_repo
 from tests.support.hostile import rendered, task_files
 
 USER = pygit2.Signature("Some User", "user@example.com")

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 
 from hypothesis import HealthCheck, example, given, settings
 
-from coordinator.errors import InvalidTask
-from coordinator.plain import plain_problems
-from coordinator.task import Defaults, admit, check_stored, load
+from coordinator.wire.errors import InvalidTask
+from coordinator.wire.plain import plain_problems
+from coordinator.core.task import Defaults, admit, check_stored, load
 from tests.support.hostile import python_doc, task_files
 
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)

@@ -6,7 +6,7 @@ from dataclasses import replace
 import yaml
 from hypothesis import given, strategies as st
 
-from coordinator.errors import ConfigError
+from coordinator.wire.errors import ConfigError
 from coordinator.gatekeeper import checks as check_states, diffscan, rules as gk_rules
 from coordinator.gatekeeper.findings import Finding, Severity
 from coordinator.gatekeeper.verdict import Action, Checks, decide, review

@@ -12,12 +12,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import pygit2
 
-from coordinator.errors import IllegalTransition
-from coordinator.gitrepo import BLOB, GitRepo
-from coordinator.hub import Hub
-from coordinator.layout import LANES, State, parse_location
-from coordinator.repoinit import init_repo
-from coordinator.audit import parse
+from coordinator.wire.errors import IllegalTransition
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.hub.hub import Hub
+from coordinator.core.layout import LANES, State, parse_location
+from coordinator.repo.repoinit import init_repo
+from coordinator.core.trailers import parse
 
 TARGETS = [State.QUEUED, State.ASSIGNED, State.WORKING, State.DONE, State.DEAD, State.CANCELLED]
 USER = pygit2.Signature("Some User", "user@example.com")

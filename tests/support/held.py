@@ -1,8 +1,8 @@
 """A task handed to an agent through a real hub, for tests of what only a task's holder may do."""
 from __future__ import annotations
 
-from coordinator.agents import registration
-from coordinator.layout import State
+from coordinator.core.agent import registration
+from coordinator.core.layout import State
 from tests.support.processes import wait_for
 
 

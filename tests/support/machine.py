@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidecar.detach import PROJECT
-from sidecar.runs import process_start
+from sidecar.onboard.detach import PROJECT
+from sidecar.runtime.runs import process_start
 from tests.support.leftovers import processes_mentioning
 
 CRONTAB = '''#!{python}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from sidecar.runs import process_start
+from sidecar.runtime.runs import process_start
 from tests.support.processes import CLI, agentcom, wait_for
 
 FAKE_AGENT = Path(__file__).resolve().parent / "fake_agent.py"

@@ -1,0 +1,114 @@
+"""`agentcom hub`: the coordinator loop, the push watcher and the HTTP API in one process."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from coordinator.wire import webserver
+from coordinator.repo.tokens import TokenStore
+from coordinator.wire.errors import UsageError
+from coordinator.hub.hub import Hub
+from coordinator.repo.lock import runtime_dir
+from coordinator.hub.pokes import Notifier
+from coordinator.hub.watcher import watch_pushes
+from coordinator.web import create_app
+from coordinator.web.webhooks import MAX_BODY as WEBHOOK_MAX_BODY
+
+log = logging.getLogger("agentcom.service")
+
+# Idle and trickling clients cost a socket, never a worker, and are cut off within seconds; a few
+# hundred of them from one address leave the rest of the connections to heartbeats and health
+# checks (coordinator/webserver.py; docs/http-api.md "Limits")
+HUB_BOUNDS = webserver.Bounds(threads=8, connections=1000, per_client=256, idle_timeout=10,
+                              request_deadline=15, max_body=WEBHOOK_MAX_BODY)
+
+
+def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
+            gatekeeper_options: dict | None = None) -> None:
+    """Serve until SIGTERM or Ctrl-C; prints the address once the socket listens.
+    `gatekeeper_options`: the gatekeeper's settings given on this machine (gatekeeper/setup.py from_local)."""
+    hub = Hub(repo)
+    observer = server = gatekeeper = None
+    try:
+        host = host or hub.config.hub.host
+        port = hub.config.hub.port if port is None else port
+        if not 0 <= port <= 65535:
+            raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
+        tokens = TokenStore(repo)
+        setup, secret = _gatekeeper_setup(hub, repo, gatekeeper_options or {})
+        app = create_app(hub, tokens, listen_host=host, webhook_secret=secret)
+        hub.notifier = Notifier(lambda name: (hub.urls.get(name), tokens.agent_key(name)))
+        try:
+            server = webserver.create(app, host, port, HUB_BOUNDS, ident="agentcom")
+        except OSError as e:
+            raise UsageError(f"cannot listen on {host}:{port}: {e.strerror}; pick another with --port") from None
+        url = f"http://{_bracketed(host)}:{server.effective_port}"
+        hub.lock.update(url=url)
+        hub.start()
+        if setup is not None:
+            gatekeeper = _start_gatekeeper(hub, setup, url, repo)
+            app.extensions["agentcom.gatekeeper"] = gatekeeper
+        observer = watch_pushes(runtime_dir(repo), hub.notify)
+        hub.notify()  # a push that landed while we started up
+        print(f"AgentCom hub running at {url}\n"
+              f"  coordination repo: {repo}   (clone it: git clone {repo})\n"
+              f"  operator token:    {runtime_dir(repo) / 'operator.token'}\n"
+              f"  stop with Ctrl-C", file=out, flush=True)
+        signal.signal(signal.SIGTERM, _exit)
+        try:
+            server.run()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+    finally:
+        if server is not None:
+            server.close()
+            server.task_dispatcher.shutdown()
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
+        if gatekeeper is not None:
+            gatekeeper.close()
+        hub.close()
+        if hub.notifier is not None:
+            hub.notifier.close()
+        print("AgentCom hub stopped", file=out, flush=True)
+
+
+def _gatekeeper_setup(hub, repo: Path, options: dict):
+    """The gatekeeper's settings, set on this machine, and its webhook secret (None, None when off)."""
+    from coordinator.reviewer.options import from_local, read_secret
+
+    # where it works comes from this machine only; the pushed agentcom.yaml sets just the interval
+    setup = from_local(repo, options, hub.config.gatekeeper.interval)
+    if setup is None:
+        return None, None
+    secret = read_secret(setup.webhook_secret_file, "webhook secret") if setup.webhook_secret_file else None
+    return setup, secret
+
+
+def _start_gatekeeper(hub, setup, url: str, repo: Path):
+    from coordinator.repo.tokens import read_operator_token
+    from coordinator.reviewer.books import HubBook
+    from coordinator.reviewer.reviewer import Reviewer
+    from coordinator.reviewer.thread import GatekeeperService, make_forge
+
+    forge = make_forge(setup, url, read_operator_token(repo))
+    reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local",
+                        notify_webhook=setup.notify_webhook(),
+                        notify_command=setup.notify_command)
+    service = GatekeeperService(reviewer, setup.interval)
+    service.start()
+    log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,
+             setup.interval)
+    return service
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 address as a URL spells it: [::1]."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _exit(_signum, _frame):
+    raise SystemExit(0)

@@ -1,0 +1,381 @@
+"""The hub's agents: registration, heartbeats, reports, reclaims, and the scheduling pass.
+
+Agent state changes are commits to agents/NAME.yaml, in the same commit as the task move that
+caused them when there is one. Heartbeats and progress live in memory only; after a restart
+every clock starts again from the hub's start, so a restart can delay a reclaim but never
+cause one. Execution is at least once: a reclaimed attempt may still be running somewhere,
+and its reports are refused by the attempt number (docs/agent-protocol.md).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from coordinator.core.agent import Agent, AgentState, agent_path, derive, dump_agent, moved
+from coordinator.core.trailers import agent_message
+from coordinator.wire.errors import AgentcomError, AgentNotFound, IllegalTransition, StaleReport
+from coordinator.core.layout import PER_AGENT, State
+from coordinator.wire.protocol import Heartbeat, Report
+from coordinator.core.retry import RETRY, after_failure, classify
+from coordinator.core.scheduler import AgentSlot, QueuedTask, schedule
+from coordinator.core.sweeper import ACCEPT, DEADLINE, OFFLINE, Held, Limits, next_due, overdue
+from coordinator.wire.times import format_time, parse_time
+from coordinator.core.transitions import DROP
+from coordinator.core.view import Record
+
+log = logging.getLogger("agentcom.fleet")
+STUCK = 1.0  # seconds before retrying an overdue action that failed
+
+
+class Fleet:
+    """Mixin for Hub: needs self.view, self.store, self.config, self.now(), self.rng,
+    self.transition(), self.call(), self.state_lock and self._undo."""
+
+    def _fleet_init(self) -> None:
+        self.started: datetime = self.now()
+        self.seen: dict[str, datetime] = {}       # agent → last heartbeat
+        self.activity: dict[str, datetime] = {}   # held task → assigned, accepted or last progress
+        self.urls: dict[str, str] = {}            # agent → where its sidecar takes notifications
+        self.notes: dict[str, tuple[int, str, str]] = {}  # task → (attempt, last progress note, when)
+
+    # --- registry (operator) ---------------------------------------------------------------
+
+    def register_agent(self, fields: dict, by: str) -> tuple[dict, bool]:
+        """Add an agent, or change the fields given of one; returns (agent, created)."""
+        name, stamp = fields["name"], format_time(self.now())
+        old = self.view.agents.get(name)
+        if old is None:
+            agent = Agent(**fields, since=stamp, reason="registered", registered_at=stamp)
+            msg = agent_message(name, "unregistered", "offline", f"registered by {by}")
+        else:
+            agent = replace(old, **fields)
+            if agent == old:
+                return self._agent_row(agent), False
+            msg = agent_message(name, old.state.value, old.state.value,
+                                f"updated by {by}: capabilities {', '.join(agent.capabilities) or 'none'}, "
+                                f"slots {agent.slots}")
+        self.store.stage({agent.path: dump_agent(agent)}, msg)
+        self._track_agent(agent, name)
+        return self._agent_row(agent), old is None
+
+    def remove_agent(self, name: str, by: str) -> None:
+        """Take an agent out: its tasks go back to the queue (each an attempt); git keeps its history."""
+        agent = self._agent(name)
+        for task_id in sorted(self.view.held.get(name, {})):
+            self._end_attempt(task_id, "agent_vanished", f"agent {name} was removed by {by}")
+        self.store.stage({agent.path: None},
+                         agent_message(name, self.view.agents[name].state.value, "removed", f"removed by {by}"))
+        self._track_agent(None, name)
+        self.seen.pop(name, None)
+        self.urls.pop(name, None)
+
+    # --- what sidecars call ----------------------------------------------------------------
+
+    def heartbeat(self, name: str, beat: Heartbeat) -> dict:
+        """Note the agent is alive (bringing it online if it was not) and tell it what it holds."""
+        with self.state_lock:
+            agent = self._agent(name)
+            self.seen[name] = self.now()
+            self.touched()
+            if beat.url:
+                self.urls[name] = beat.url
+        if not agent.online:
+            self.call(self._connect, name)
+        return self.assignments(name, beat.holding)
+
+    def _connect(self, name: str) -> None:
+        agent = self._agent(name)
+        self.seen[name] = self.now()
+        if not agent.online:
+            self._agent_event(name, derive(True, False, self._held_states(name)), "heartbeat: online")
+
+    def assignments(self, name: str, holding: tuple[tuple[str, int], ...] = ()) -> dict:
+        """The tasks this agent holds, with the attempt each report must quote, and which of the
+        tasks it says it holds are no longer its own (stop them). Asking again gives the same answer."""
+        with self.state_lock:
+            agent = self._agent(name)
+            mine = {}
+            for task_id, record in sorted(self.view.held.get(name, {}).items()):
+                task = record.task or {}
+                mine[task_id] = {"id": task_id, "attempt": task.get("attempt"),
+                                 "state": record.loc.state.label, "task": task}
+            drop = []
+            for task_id, attempt in holding:
+                if task_id not in mine or mine[task_id]["attempt"] != attempt:
+                    drop.append({"id": task_id, "attempt": attempt,
+                                 "why": self._why_not(task_id, name, attempt)})
+            return {"agent": name, "state": agent.state.value, "assignments": list(mine.values()),
+                    "drop": drop}
+
+    def report(self, name: str, task_id: str, r: Report) -> dict:
+        """Apply a report from `name` about attempt r.attempt of a task (runs in the loop)."""
+        poked = name in self._pokes
+        try:
+            return self._report(name, task_id, r)
+        finally:
+            if not poked:
+                self._pokes.discard(name)  # it knows what its own report did
+
+    def _report(self, name: str, task_id: str, r: Report) -> dict:
+        record = self._record(task_id)
+        task = self.load_task(record)
+        loc = record.loc
+        if not (loc.state in PER_AGENT and loc.agent == name and task.get("attempt") == r.attempt):
+            ended = task.get("outcome") or {}
+            if (ended.get("agent"), ended.get("attempt"), ended.get("kind")) == (name, r.attempt, r.kind):
+                return self._answer(task_id, duplicate=True)
+            raise StaleReport(task_id, name, r.attempt, self._why_not(task_id, name, r.attempt))
+        now = self.now()
+        if r.kind == "accepted":
+            if loc.state is State.WORKING:
+                return self._answer(task_id, duplicate=True)
+            self.transition(task_id, State.WORKING, agent=name, reason=f"accepted by {name}")
+            self.activity[task_id] = now
+            return self._answer(task_id)
+        if loc.state is State.ASSIGNED and r.kind != "failed":
+            raise IllegalTransition(task_id, "assigned", f"take a '{r.kind}' report",
+                                    "send 'accepted' first, with the same attempt")
+        if r.kind in ("progress", "blocked"):
+            self.activity[task_id] = now
+            if r.note:  # in memory only: progress makes no commit
+                self.notes[task_id] = (r.attempt, r.note, format_time(now))
+                self.touched()
+            agent = self._agent(name)
+            if r.kind == "blocked":  # a repeat with the same note changes nothing
+                self._agent_event(name, AgentState.BLOCKED, f"blocked on {task_id}: {r.note}", task_id)
+            elif r.kind == "progress" and agent.state is AgentState.BLOCKED and agent.blocked_on == task_id:
+                self._agent_event(name, derive(True, False, self._held_states(name)),
+                                  f"resumed {task_id}" + (f": {r.note}" if r.note else ""))
+            return self._answer(task_id)
+        if r.kind == "done":
+            result = {k: v for k, v in (("summary", r.summary), ("pr_url", r.pr_url), ("model", r.model),
+                                         ("tokens", r.tokens or None)) if v is not None}
+            first = (r.summary or "").strip().splitlines()[0][:120] if (r.summary or "").strip() else "no summary"
+            self.transition(task_id, State.DONE, agent=name, reason=f"done by {name}: {first}", updates={
+                "result": result, "outcome": self._outcome(task, name, "done"),
+                "tokens_used": int(task.get("tokens_used", 0)) + r.tokens_total})
+        else:
+            self._end_attempt(task_id, "reported", f"{name} reported failure: {r.reason}",
+                              permanent=r.permanent, kind_label="failed", tokens=r.tokens_total)
+        self.activity.pop(task_id, None)
+        return self._answer(task_id)
+
+    def _answer(self, task_id: str, duplicate: bool = False) -> dict:
+        record = self._record(task_id)
+        return {"id": task_id, "state": record.loc.state.label, "duplicate": duplicate,
+                "attempt": self.load_task(record).get("attempt")}
+
+    def _why_not(self, task_id: str, name: str, attempt: int) -> str:
+        record = self.view.get(task_id)
+        if record is None:
+            return "there is no such task"
+        task = record.task if record.task is not None else self.load_task(record)
+        now_attempt = task.get("attempt", 0)
+        if record.loc.state in PER_AGENT and record.loc.agent != name:
+            return f"it is held by {record.loc.agent} (attempt {now_attempt})"
+        if attempt > now_attempt:
+            return f"attempt {attempt} was never handed out; the task is {record.loc.state.label} on attempt {now_attempt}"
+        if attempt != now_attempt:
+            return f"attempt {attempt} is over; the task is {record.loc.state.label} on attempt {now_attempt}"
+        ended = task.get("outcome") or {}
+        how = f" (attempt {attempt} ended: {ended.get('kind')})" if ended.get("attempt") == attempt else ""
+        return f"the task is {record.loc.state.label}{how}"
+
+    # --- after every batch: what is overdue, then who gets what -----------------------------
+
+    def _react(self) -> None:
+        for action in (self._sweep, self._schedule):
+            try:
+                action()
+            except AgentcomError:  # one bad task must not stop the fleet; the next pass tries again
+                log.exception("%s failed", action.__name__)
+
+    def _limits(self) -> Limits:
+        t = self.config.timeouts
+        return Limits(t.accept, t.progress, t.heartbeat_grace)
+
+    def _clocks(self) -> tuple[list[Held], dict[str, datetime], dict[str, datetime]]:
+        held = []
+        for name, tasks in self.view.held.items():
+            agent = self.view.agents.get(name)
+            waiting_on = agent.blocked_on if agent is not None and agent.state is AgentState.BLOCKED else None
+            for task_id, record in tasks.items():
+                since = max(self.activity.get(task_id, self.started), self.started)
+                held.append(Held(task_id, name, record.loc.state, since, task_id == waiting_on))
+        seen = {name: max(self.seen.get(name, self.started), self.started)
+                for name, agent in self.view.agents.items() if agent.online}
+        deadlines = {task_id: parse_time(r.task["deadline"]) for task_id, r in self.view.timed.items()
+                     if r.task.get("deadline") and r.loc.state is not State.DEAD}
+        return held, seen, deadlines
+
+    def _sweep(self) -> None:
+        now = self.now()
+        for due in overdue(*self._clocks(), now, self._limits()):
+            if due.kind == OFFLINE:
+                self._agent_event(due.subject, AgentState.OFFLINE, due.reason)
+                self.seen.pop(due.subject, None)
+            elif due.kind == DEADLINE:
+                self._deadline(due.subject, due.reason)
+            else:
+                self._end_attempt(due.subject, due.kind, due.reason)
+        for name in [n for n in self.view.held if not getattr(self.view.agents.get(n), "online", False)]:
+            why = "is offline" if name in self.view.agents else "is not registered"
+            for task_id in sorted(self.view.held.get(name, {})):
+                self._end_attempt(task_id, "agent_vanished", f"reclaimed: {name} {why}")
+
+    def wake_in(self) -> float | None:
+        """Seconds until something falls due (a timeout, a deadline, a task becoming ready).
+
+        A ready task that nobody can take yet is not a reason to wake: the event that frees an
+        agent schedules it. Something overdue that the last batch could not settle is retried
+        after STUCK seconds, never in a spin.
+        """
+        now = self.now()
+        with self.state_lock:
+            due = next_due(*self._clocks(), self._limits())
+            ready = [r.cache.not_before for r in self.view.timed.values()
+                     if r.loc.state is State.QUEUED and r.cache is not None
+                     and r.cache.not_before is not None and r.cache.not_before > now]
+        waits = [(t - now).total_seconds() for t in ready]
+        if due is not None:
+            waits.append(max((due - now).total_seconds(), STUCK))
+        return min(waits, default=None)
+
+    def _schedule(self) -> None:
+        slots = []
+        for agent in self.view.agents.values():
+            if agent.state in (AgentState.IDLE, AgentState.ASSIGNED, AgentState.WORKING):
+                free = agent.slots - len(self.view.held.get(agent.name, ()))
+                if free > 0:
+                    last = parse_time(agent.last_assigned_at) if agent.last_assigned_at else None
+                    slots.append(AgentSlot(agent.name, frozenset(agent.capabilities), free, last))
+        if not slots or not self.view.queued:
+            return
+        now = self.now()
+        queue = [self._queued(r) for r in self.view.queued.values()]
+        promote = {name: lane.promote_after for name, lane in self.config.lanes.items()}
+        for a in schedule(queue, slots, now, done=self.view.done, promote_after=promote):
+            self.transition(a.task_id, State.ASSIGNED, agent=a.agent, reason="scheduled")
+            self.activity[a.task_id] = now
+
+    def _queued(self, record: Record) -> QueuedTask:
+        if record.cache is None:
+            t = record.task
+            ready = [parse_time(t[k]) for k in ("not_before", "retry_at") if t.get(k)]
+            record.cache = QueuedTask(t["id"], record.loc.lane, parse_time(t["queued_at"]),
+                                      frozenset(t.get("needs", ())), t.get("pin"),
+                                      tuple(t.get("depends_on", ())), max(ready, default=None))
+        return record.cache
+
+    # --- ending an attempt -----------------------------------------------------------------
+
+    def _end_attempt(self, task_id: str, kind: str, reason: str, *, permanent: bool = False,
+                     kind_label: str | None = None, tokens: int = 0, updates: dict | None = None) -> None:
+        """The held attempt failed or was reclaimed: back to the queue after a backoff, or dead."""
+        record = self._record(task_id)
+        task = self.load_task(record)
+        attempt = int(task.get("attempt", 0))
+        spent = max(1, attempt - int(task.get("attempt_base", 0)))
+        retry = self.config.retry
+        decision = after_failure(spent, int(task.get("max_retries", retry.max_retries)),
+                                 classify(kind, permanent), retry.backoff_base, retry.backoff_max, self.rng)
+        now = self.now()
+        changes = {"last_error": reason[:2000], "outcome": self._outcome(task, record.loc.agent, kind_label or kind),
+                   "tokens_used": int(task.get("tokens_used", 0)) + tokens, **(updates or {})}
+        if decision.action == RETRY:
+            changes["retry_at"] = format_time(now + timedelta(seconds=decision.wait))
+            to = State.QUEUED
+        else:
+            to = State.DEAD
+        self.transition(task_id, to, reason=f"{reason}; {decision.reason}", updates=changes)
+        self.activity.pop(task_id, None)
+
+    def _deadline(self, task_id: str, reason: str) -> None:
+        record = self._record(task_id)
+        task = self.load_task(record)
+        policy = task.get("on_deadline") or self.config.timeouts.on_deadline
+        if policy == "fail":
+            changes = {"last_error": reason}
+            if record.loc.state in PER_AGENT:
+                changes["outcome"] = self._outcome(task, record.loc.agent, "deadline")
+            self.transition(task_id, State.DEAD, reason=f"{reason}; on_deadline is fail", updates=changes)
+            self.activity.pop(task_id, None)
+        elif record.loc.state in PER_AGENT:
+            self._end_attempt(task_id, "timeout", f"{reason}; on_deadline is retry, so the deadline is spent",
+                              kind_label="deadline", updates={"deadline": DROP})
+        else:
+            note = f"{reason}; on_deadline is retry: it stays queued, the deadline spent"
+            self.transition(task_id, State.QUEUED, lane=record.loc.lane, reason=note,
+                            updates={"deadline": DROP, "last_error": note})
+
+    def _outcome(self, task: dict, agent: str | None, kind: str) -> dict:
+        return {"attempt": int(task.get("attempt", 0)), "agent": agent, "kind": kind,
+                "at": format_time(self.now())}
+
+    # --- agent state -----------------------------------------------------------------------
+
+    def _agent(self, name: str) -> Agent:
+        agent = self.view.agents.get(name)
+        if agent is None:
+            raise AgentNotFound(name)
+        return agent
+
+    def _held_states(self, name: str) -> list[State]:
+        return [r.loc.state for r in self.view.held.get(name, {}).values()]
+
+    def _agent_event(self, name: str, state: AgentState, reason: str, blocked_on: str | None = None) -> None:
+        """An agent's own change (online, offline, blocked), as its own commit."""
+        agent = self._agent(name)
+        new = moved(agent, state, format_time(self.now()), reason, blocked_on)
+        if agent.blocked_on and new.blocked_on != agent.blocked_on:
+            self.activity[agent.blocked_on] = self.now()  # time spent waiting on a human is not silence
+        if new != agent:
+            self.store.stage({new.path: dump_agent(new)},
+                             agent_message(name, agent.state.value, new.state.value, reason))
+            self._track_agent(new, name)
+
+    def _agents_follow(self, names, assigned_to: str | None) -> tuple[dict, tuple]:
+        """Agent files to rewrite in the same commit as a task move, and the Agent-State trailers."""
+        edits, trailers = {}, []
+        for name in sorted(n for n in names if n):
+            agent = self.view.agents.get(name)
+            if agent is None:
+                continue
+            mine = self.view.held.get(name, {})
+            blocked = agent.state is AgentState.BLOCKED and agent.blocked_on in mine and \
+                mine[agent.blocked_on].loc.state is State.WORKING
+            new = moved(agent, derive(agent.online, blocked, self._held_states(name)),
+                        format_time(self.now()), agent.reason if blocked else None)
+            if name == assigned_to:
+                new = replace(new, last_assigned_at=format_time(self.now()))
+            if new != agent:
+                edits[agent_path(name)] = dump_agent(new)
+                if new.state is not agent.state:
+                    trailers.append((name, agent.state.value, new.state.value))
+                self._track_agent(new, name)
+        return edits, tuple(trailers)
+
+    def _track_agent(self, agent: Agent | None, name: str) -> None:
+        old = self.view.put_agent(agent, name)
+        self._undo.append(lambda: self.view.put_agent(old, name))
+
+    def _agent_row(self, agent: Agent) -> dict:
+        """An agent as the API shows it: its file plus what the hub knows in memory."""
+        seen = self.seen.get(agent.name)
+        return {"name": agent.name, "state": agent.state.value, "since": agent.since,
+                "reason": agent.reason, "capabilities": list(agent.capabilities), "slots": agent.slots,
+                "description": agent.description, "tasks": sorted(self.view.held.get(agent.name, {})),
+                "last_heartbeat": format_time(seen) if seen else None,
+                "last_assigned_at": agent.last_assigned_at, "registered_at": agent.registered_at}
+
+    def last_note(self, record: Record) -> dict:
+        """The held attempt's latest progress note, for status lists ({} when there is none)."""
+        found = self.notes.get(record.loc.task_id)
+        if found is None or record.loc.state not in PER_AGENT or (record.task or {}).get("attempt") != found[0]:
+            return {}
+        return {"note": found[1], "noted_at": found[2]}
+
+    def agent_list(self) -> list[dict]:
+        with self.state_lock:
+            return [self._agent_row(a) for _, a in sorted(self.view.agents.items())]

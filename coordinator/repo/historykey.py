@@ -1,0 +1,69 @@
+"""The history key: the secret the hub seals its commits with (seal.py), kept in the repo's
+runtime folder beside the operator token (`agentcom/history.key`, mode 0600, never in git).
+
+The file also names `anchor`: main as it was when the key was made. Commits from before the key
+existed carry no seal; they are trusted by the coordinator's name only if they are ancestors of
+the anchor, which no later push can add to.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from coordinator.wire.errors import AgentcomError
+from coordinator.repo.lock import runtime_dir
+
+KEY_FILE = "history.key"
+
+
+@dataclass(frozen=True)
+class HistoryKey:
+    key: bytes
+    anchor: str | None   # main when the key was made; None for a repo that had no commit yet
+
+
+def load(repo_path: str | os.PathLike) -> HistoryKey | None:
+    """The repo's history key, or None if it has none yet."""
+    path = Path(repo_path) / "agentcom" / KEY_FILE
+    try:
+        doc = json.loads(path.read_text())
+        return HistoryKey(bytes.fromhex(doc["key"]), doc["anchor"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise AgentcomError(f"{path} is unreadable ({e}); restore it from the backup of the repo's "
+                            "agentcom/ folder (docs/operations.md, the history key)") from None
+
+
+def ensure(repo_path: str | os.PathLike, head: str | None) -> tuple[HistoryKey, bool]:
+    """The repo's history key, made now (anchored at `head`, main as the caller just read it) if
+    it has none; returns (key, made). Never replaces a key: two processes racing to make one
+    both end up with whichever landed first."""
+    found = load(repo_path)
+    if found is not None:
+        return found, False
+    folder = runtime_dir(repo_path)
+    doc = {"key": secrets.token_hex(32), "anchor": head}
+    tmp = folder / f"{KEY_FILE}.{secrets.token_hex(8)}.lock"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, (json.dumps(doc) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, folder / KEY_FILE)  # unlike a rename, never replaces a key already there
+        made = True
+    except FileExistsError:
+        made = False
+    finally:
+        tmp.unlink()
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return load(repo_path), made

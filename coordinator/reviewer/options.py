@@ -1,0 +1,128 @@
+"""Where the gatekeeper works and with what credentials, all set on the hub's machine: options of
+`agentcom hub` and `agentcom gatekeeper` (or their $AGENTCOM_GATEKEEPER_* variables), else the
+`gatekeeper:` section of the local settings file agentcom/local.yaml inside the bare repo (not in
+git). The pushed agentcom.yaml sets only the poll interval: anyone who may push can change it.
+Secrets are files in the hub's secret folder that only their owner may read (secretfiles.py)."""
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from coordinator.wire.errors import ConfigError, InvalidTask, UsageError, refuse_unknown_keys
+from coordinator.repo.lock import RUNTIME_DIR
+from coordinator.reviewer import secretfiles
+from coordinator.reviewer.secretfiles import read_secret
+
+FORGES = ("github", "local")
+API = "https://api.github.com"
+LOCAL_FILE = "local.yaml"          # the hub's local settings, in its runtime folder
+LOCAL_MAX = 65536
+SECRET_FILES = {"github_token_file": "GitHub token", "webhook_secret_file": "webhook secret",
+                "notify_webhook_file": "notify webhook address"}
+LOCAL_KEYS = ("forge", "target", "github_api", *SECRET_FILES, "secret_dir", "notify_command")
+
+
+@dataclass(frozen=True)
+class Setup:
+    forge: str            # github | local
+    target: str           # OWNER/NAME on GitHub, or the local forge's bare repo
+    github_api: str = API
+    github_token_file: str = ""     # real paths inside the secret folder (from_local checks them)
+    webhook_secret_file: str = ""
+    interval: int = 300   # seconds between polls, the fallback for a missed webhook
+    notify_webhook_file: str = ""   # the operator's notification address (often a secret, e.g. Slack's)
+    notify_command: tuple = ()      # run as argv with each escalation on stdin (local.yaml only)
+
+    def notify_webhook(self) -> str | None:
+        """The address escalations are POSTed to, read from its 0600 file; None when unset."""
+        if not self.notify_webhook_file:
+            return None
+        url = read_secret(self.notify_webhook_file, "notify webhook address")
+        if not re.fullmatch(r"https?://[^\s]{1,2000}", url):
+            raise UsageError(f"the notify webhook file {self.notify_webhook_file} must hold one http:// or "
+                             "https:// address")
+        return url
+
+    @property
+    def name(self) -> str:
+        """OWNER/NAME, the key of the rules' `repos:` settings."""
+        from coordinator.forge.github import repo_of
+
+        return repo_of(self.target)
+
+
+def from_local(repo: str | os.PathLike | None, options: dict, interval: int) -> Setup | None:
+    """The gatekeeper's settings: each option given, else the local settings file; None when no
+    forge is set (the gatekeeper is off). Secret files must be in the secret folder."""
+    values = {**read_local(repo), **{k: v for k, v in options.items() if v}}
+    if not values.get("forge"):
+        return None
+    files = {}
+    if any(values.get(key) for key in SECRET_FILES):
+        secrets = secretfiles.folder(values.get("secret_dir"), repo)
+        runtime = Path(repo) / RUNTIME_DIR if repo is not None else None
+        files = {key: secretfiles.locate(values[key], secrets, runtime, what)
+                 for key, what in SECRET_FILES.items() if values.get(key)}
+    return check(Setup(values["forge"], values.get("target", ""), values.get("github_api") or API,
+                       interval=interval, notify_command=tuple(values.get("notify_command", ())), **files))
+
+
+def read_local(repo: str | os.PathLike | None) -> dict:
+    """The `gatekeeper:` section of agentcom/local.yaml in `repo` ({} without one); it decides where
+    credentials go, so only its owner may write it."""
+    from coordinator.core.task import load
+
+    if repo is None:
+        return {}
+    path = Path(repo) / RUNTIME_DIR / LOCAL_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise UsageError(f"cannot read the hub's local settings {path}: {e.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            raise UsageError(f"the hub's local settings {path} must be a regular file of this user that only "
+                             f"it can write; run: chmod 600 {path}")
+        data = os.read(fd, LOCAL_MAX + 1)
+    finally:
+        os.close(fd)
+    try:
+        doc = load(data, str(path), LOCAL_MAX) if data.strip() else {}
+    except InvalidTask as e:
+        raise ConfigError(str(path), "file", "; ".join(e.problems)) from None
+    refuse_unknown_keys(str(path), "", doc, ["gatekeeper"])
+    section = doc.get("gatekeeper") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(str(path), "gatekeeper", "must be a mapping of settings")
+    refuse_unknown_keys(str(path), "gatekeeper.", section, list(LOCAL_KEYS))
+    for key, value in section.items():
+        argv = key == "notify_command"
+        if argv and not (isinstance(value, list) and all(isinstance(a, str) and a for a in value)):
+            raise ConfigError(str(path), f"gatekeeper.{key}", "expected a list of words: an argv, never a shell "
+                              f"string, got {value!r}")
+        if not argv and not isinstance(value, str):
+            raise ConfigError(str(path), f"gatekeeper.{key}", f"expected text, got {value!r}")
+    return section
+
+
+def check(setup: Setup) -> Setup:
+    if setup.forge not in FORGES:
+        raise UsageError(f"gatekeeper forge {setup.forge!r} is not one of {', '.join(FORGES)}")
+    if not setup.target:
+        raise UsageError("the gatekeeper needs a target: OWNER/NAME on GitHub, or the local forge's bare repo")
+    if setup.forge == "github" and not setup.github_token_file:
+        raise UsageError("the GitHub forge needs a token: --github-token-file FILE, a file (mode 0600) in the "
+                         "hub's secret folder")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", setup.github_api):
+        raise UsageError(f"the GitHub API {setup.github_api!r} is not an http:// or https:// address")
+    if not 10 <= setup.interval <= 86400:
+        raise UsageError("the gatekeeper's interval is from 10s to 1d")
+    if not setup.name:  # repo_of refuses a target without OWNER/NAME, naming it
+        raise UsageError(f"cannot tell OWNER/NAME from the gatekeeper target {setup.target!r}")
+    return setup

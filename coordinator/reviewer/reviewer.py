@@ -1,0 +1,300 @@
+"""The reviewer: reads each open pull request opened by an agent through a Forge, judges it with
+the pure core (`verdict.review`) and acts on the verdict, then has the hub record the decision.
+
+    merge         with the exact head SHA reviewed; a 409 (the head moved) means review again,
+                  never merge what was not reviewed
+    escalate      label, request the configured reviewers, one comment with the reasons, tell the
+    block         operator; once per head and action (block adds a second, louder label)
+    advise-merge  one comment per head: a human merges (auto-merge is off for the repo, or the PR
+                  still carries an escalation label: a human was asked, so a later head is theirs)
+    wait          nothing but the record, and that only when something changed
+
+A branch that cannot merge (a conflict, or behind) becomes a follow-up task pinned to its agent,
+once per head. Where decisions are kept and tasks read is a `Book` (`books.py`: the hub in this
+process, or a running hub over HTTP). Time is an argument (`clock`), never slept.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Callable, Protocol
+
+from coordinator.wire.errors import AgentcomError
+from coordinator.forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PullRequest
+from coordinator.wire.times import format_time, parse_time
+from coordinator.reviewer import alerts
+from coordinator.gatekeeper import record as records, rules as rule_file
+from coordinator.gatekeeper.verdict import Action, Checks, review as judge
+
+log = logging.getLogger("agentcom.gatekeeper")
+ATTEMPTS = 3            # reviews of one PR in one pass when its head keeps moving
+BLOCK_LABEL = "agentcom:blocked"
+_TASK = re.compile(r"AgentCom task `([A-Za-z0-9][A-Za-z0-9._-]{0,63})`")
+_BRANCH = re.compile(r"agent/([A-Za-z0-9][A-Za-z0-9._-]{0,63})/.+")
+
+
+class Book(Protocol):
+    """Where the reviewer reads rules and tasks and keeps its decisions (the hub: single writer)."""
+
+    def rules(self) -> rule_file.Rules: ...
+    def task(self, task_id: str) -> dict | None: ...
+    def prior(self, repo: str, number: int) -> dict | None: ...
+    def record(self, doc: dict) -> bool: ...
+    def follow_up(self, doc: dict) -> str: ...
+    def open_records(self, repo: str) -> list[dict]: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    number: int
+    action: str
+    head_sha: str
+    committed: bool
+    merged: str | None = None      # the merge commit, when this pass merged
+    followup: str | None = None    # the follow-up task queued by this pass
+
+
+def agent_of(pr: PullRequest, local: bool, logins: dict) -> str | None:
+    """The agent that opened the PR, from who opened it, never from what the PR says about itself
+    (labels and text are the agent's to write). On the local forge the author is the agent the
+    hub took from its token; on GitHub the author's login must be in `trust.logins`: mapped to one
+    agent, or "*" (a login all agents share: the agent is the NAME of its `agent/NAME/...`
+    branch, and the task must then be that agent's)."""
+    if local:
+        return pr.author or None
+    mapped = logins.get((pr.author or "").lower())
+    if mapped != "*":
+        return mapped
+    m = _BRANCH.fullmatch(pr.head or "")
+    return m.group(1) if m else None
+
+
+def task_of(pr: PullRequest, agent: str) -> str | None:
+    """The task id the PR names, if its branch is that agent's branch for it (a claim, not yet
+    believed: see `task_doubt`)."""
+    m = _TASK.search(pr.body or "")
+    if m and (pr.head == f"agent/{agent}/{m.group(1)}" or pr.head.startswith(f"agent/{agent}/{m.group(1)}-")):
+        return m.group(1)
+    return None
+
+
+def task_doubt(task: dict | None, agent: str, repo: str, url: str) -> str | None:
+    """Why the task a PR claims is not believed to be its own (None: it is): the task must be held
+    (or last run) by the PR's agent, on this repo when it names one, and when it recorded a pull
+    request, this one."""
+    if not isinstance(task, dict):
+        return "the task it names does not exist"
+    if task.get("agent") != agent:
+        return "the task it names is not held by, nor was it last run by, the agent that opened it"
+    if task.get("repo") and task["repo"] != repo:
+        return "the task it names is for another repo"
+    recorded = (task.get("result") or {}).get("pr_url") if isinstance(task.get("result"), dict) else None
+    if recorded and recorded != url:
+        return "the task it names recorded another pull request"
+    return None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Reviewer:
+    """Reviews the PRs of one repository (`remote` as the forge names it, `name` as OWNER/NAME)."""
+
+    def __init__(self, forge, book: Book, remote: str, name: str, *, local: bool = False,
+                 clock: Callable[[], datetime] = utcnow, notify_timeout: float = alerts.TIMEOUT,
+                 notify_webhook: str | None = None, notify_command: tuple = ()):
+        self.forge, self.book, self.remote, self.name, self.local = forge, book, remote, name, local
+        self.clock, self.notify_timeout, self.notify_webhook = clock, notify_timeout, notify_webhook
+        self.notify_command = notify_command   # set on the hub's machine: the rules never name a command
+
+    def review_all(self) -> list[Outcome]:
+        """One pass over every open PR, then over the PRs recorded open that are not any more (so
+        an escalation a human merged or closed leaves the status page); a PR that fails is logged
+        and the pass goes on."""
+        out = []
+        open_now = self.forge.open_prs()
+        for number in sorted({r["pull"] for r in self.book.open_records(self.remote)} - {p.number for p in open_now}):
+            try:
+                self.review(number)
+            except AgentcomError as e:
+                log.error("gatekeeper: %s#%s not checked: %s", self.name, number, e)
+        for pr in open_now:
+            try:
+                found = self.review(pr.number)
+            except AgentcomError as e:  # loop boundary: one PR's failure must not stop the rest
+                log.error("gatekeeper: %s#%s not reviewed: %s", self.name, pr.number, e)
+                continue
+            if found is not None:
+                out.append(found)
+        return out
+
+    def review_head(self, sha: str) -> list[Outcome]:
+        """Review the open PRs whose head is `sha` (a status or check run named only a commit)."""
+        found = [self.review(pr.number) for pr in self.forge.open_prs() if pr.head_sha == sha]
+        return [o for o in found if o is not None]
+
+    def review(self, number: int) -> Outcome | None:
+        """Judge PR `number` and act; None if it is not an open PR by an agent."""
+        for _ in range(ATTEMPTS):
+            try:
+                return self._once(number)
+            except HeadMoved:
+                log.info("gatekeeper: %s#%s moved while being merged; reviewing its new head", self.name, number)
+        raise AgentcomError(f"{self.name}#{number} kept moving through {ATTEMPTS} reviews; next pass")
+
+    def _read(self, number: int, pr: PullRequest):
+        """The PR with the files, statuses and check runs of one head (read again if it moved)."""
+        for _ in range(ATTEMPTS):
+            files = self.forge.pr_files(number)
+            statuses, runs = self.forge.statuses(pr.head_sha), self.forge.check_runs(pr.head_sha)
+            again = self.forge.get_pr(number)
+            if again.head_sha == pr.head_sha:
+                return again, files, statuses, runs
+            pr = again
+        raise HeadMoved(number, pr.head_sha)
+
+    def _once(self, number: int) -> Outcome | None:
+        pr = self.forge.get_pr(number)
+        if pr.state != "open" or pr.merged:
+            self._closed(pr)
+            return None
+        pr, files, statuses, runs = self._read(number, pr)
+        rules = self.book.rules()
+        agent = agent_of(pr, self.local, rules.trust.logins)
+        if pr.state != "open" or pr.merged or agent is None:
+            return None
+        merge = rules.for_repo(self.name)
+        prior = self.book.prior(self.remote, number)
+        now = self.clock()
+        same_head = prior is not None and prior.get("head_sha") == pr.head_sha
+        seen_at = parse_time(prior["seen_at"]) if same_head and prior.get("seen_at") else now
+        elapsed = max(0, int((now - seen_at).total_seconds()))
+        task_id = task_of(pr, agent)
+        task = self.book.task(task_id) if task_id else None
+        doubt = task_doubt(task, agent, self.remote, pr.url) if task_id else None
+        if doubt:
+            task_id = task = None   # unsure.no_task: a human looks
+        truncated = len(files) >= FILES_MAX or (pr.changed_files is not None and len(files) < pr.changed_files)
+        pr_doc = {"number": pr.number, "title": pr.title, "body": pr.body,
+                  "head": {"sha": pr.head_sha, "ref": pr.head}, "user": {"login": pr.author}}
+        # behind a base that branch protection wants it up to date with: as unmergeable as a conflict
+        mergeable = False if pr.mergeable_state == "behind" else pr.mergeable
+        v = judge(files, truncated, pr=pr_doc, task=task, agent=agent,
+                  checks=Checks(tuple(statuses), tuple(runs), mergeable, elapsed), rules=rules, repo=self.name)
+        acted = prior.get("acted_on") if same_head else None
+        doc = {"repo": self.remote, "repo_name": self.name, "pull": number, "url": pr.url, "title": pr.title,
+               "state": "open", "task": task_id, "agent": agent, "head_sha": v.head_sha, "head": pr.head,
+               "seen_at": format_time(seen_at), "decided_at": format_time(now), "action": v.action.value,
+               "score": v.score, "why": v.why, "trust": v.trust,
+               "rules": list(dict.fromkeys(f.rule for f in v.reasons)) + (["pr.task_claim"] if doubt else []),
+               "reasons": [{"rule": f.rule, "severity": f.severity.value, "points": f.points,
+                            "explanation": f.explanation, **({"path": f.path} if f.path else {}),
+                            **({"line": f.line} if f.line else {})} for f in v.reasons][:200]
+                          + ([{"rule": "pr.task_claim", "severity": "note", "points": 0,
+                               "explanation": f"the pull request's task was not believed: {doubt}"}] if doubt else []),
+               "merged_by": None, "acted_on": acted, "followup": prior.get("followup") if same_head else None}
+        merged = followup = None
+        held = [label for label in pr.labels if label in (merge.escalation_label, BLOCK_LABEL)]
+        if v.action is Action.MERGE and held:
+            # a human was asked to look at this PR: a later, safe head does not take it back from them
+            doc["rules"].append("pr.held")
+            doc["action"] = Action.ADVISE.value
+            doc["why"] = (f"Every gate passes, but the pull request carries {held[0]} from an earlier "
+                          "escalation; a human merges, or removes the label to let the gatekeeper merge")
+        if doc["action"] == Action.MERGE.value:
+            # the intent first: if this process dies (or the hub fails) after the forge merged,
+            # the next pass finds the record open and the PR merged at this head, and credits it
+            self.book.record({**doc, "merging": v.head_sha})
+            doc["merging"] = v.head_sha
+            try:
+                merged = self.forge.merge(number, v.head_sha, merge.method)  # HeadMoved: review again
+                doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
+            except NotMergeable:
+                doc["merging"] = None   # refused: nothing merged, and a human's later merge is theirs
+                mergeable = False       # the forge says it cannot merge: the branch goes back to its agent
+                doc["rules"].append("checks.conflict")
+                doc["action"] = Action.ESCALATE.value
+                doc["why"] = "Escalated to a human: the forge refused the merge, the branch cannot merge"
+        key = f"{v.head_sha}:{doc['action']}"
+        if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
+            # the comment tells the action taken, which may be milder or louder than the verdict's
+            shown = replace(v, action=Action(doc["action"]), why=doc["why"])
+            doc["notified"], failed = self._act(pr, shown, doc, merge)
+            doc["acted_on"] = key   # even if a step failed: a retry would repeat the steps that worked
+            if failed:
+                doc["failed"] = failed
+        if mergeable is False and not doc["followup"] and not merged:
+            fid = followup_id(self.remote, number, v.head_sha)
+            # a fixed id per head: if the record of an earlier try was lost, the task it queued is found
+            followup = fid if self.book.task(fid) else self.book.follow_up(
+                {"id": fid, **_followup_task(pr, agent, task, self.remote)})
+            doc["followup"] = followup
+        committed = self.book.record(doc)
+        return Outcome(number, doc["action"], v.head_sha, committed, merged, followup)
+
+    def _closed(self, pr: PullRequest) -> None:
+        """A PR recorded open is closed: merged by this gatekeeper (its record holds the intent
+        to merge this very head, and the forge says it merged: the process died, or the hub
+        failed, before the outcome was recorded), or by someone else, or closed unmerged. A PR
+        without a record was never decided here: nothing to say."""
+        prior = self.book.prior(self.remote, pr.number)
+        if prior is None or prior.get("state", "open") != "open":
+            return
+        now = format_time(self.clock())
+        if pr.merged and prior.get("merging") and prior["merging"] == pr.head_sha:
+            self.book.record({**prior, "state": "closed", "decided_at": now, "action": Action.MERGE.value,
+                              "merged_by": "agentcom-gatekeeper", "merge_sha": pr.merge_sha,
+                              "merged_by_login": pr.merged_by,
+                              "closed_by": "merged by the gatekeeper (recorded after the merge, from the forge)"})
+            return
+        self.book.record({**prior, "state": "closed", "decided_at": now, "merged_by_login": pr.merged_by,
+                          "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
+
+    def _act(self, pr: PullRequest, v, doc: dict, merge) -> tuple[str | None, list[str]]:
+        """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify).
+        A step the forge refuses does not stop the others; returns (the notice's outcome, what
+        failed), so the record says what was not done."""
+        failed = []
+
+        def step(what: str, call, *args) -> None:
+            try:
+                call(*args)
+            except ForgeError as e:
+                log.warning("gatekeeper: %s#%s: %s failed: %s", self.name, pr.number, what, e)
+                failed.append(f"{what}: {e}"[:300])
+
+        step("comment", self.forge.comment, pr.number, records.comment(v))
+        if doc["action"] == Action.ADVISE.value:
+            return None, failed
+        labels = (merge.escalation_label,) + ((BLOCK_LABEL,) if doc["action"] == Action.BLOCK.value else ())
+        step("label", self.forge.add_labels, pr.number, labels)
+        reviewers = tuple(r for r in merge.reviewers if r != pr.author)  # an author cannot review their own PR
+        step("request reviewers", self.forge.request_reviewers, pr.number, reviewers, merge.team_reviewers)
+        notice = {k: doc[k] for k in ("repo_name", "pull", "url", "title", "task", "agent", "head_sha", "action",
+                                      "score", "why", "rules", "decided_at")}
+        notice["reasons"] = [r["explanation"] for r in doc["reasons"] if r["severity"] != "note"]
+        if failed:
+            notice["not_done"] = failed
+        return alerts.send(self.notify_command, notice, self.notify_timeout, self.notify_webhook), failed
+
+
+def followup_id(remote: str, number: int, sha: str) -> str:
+    """The follow-up task's id for one head of one PR (task id rules: letters, digits, . _ -, at
+    most 64, no `..`): `rebase-REPO-N-SHA12`, the repo's name cut to fit."""
+    tail = f"-{int(number)}-{sha[:12]}"
+    name = re.sub(r"[^A-Za-z0-9]+", "-", remote.removesuffix(".git")).strip("-") or "repo"
+    return f"rebase-{name[-(64 - len('rebase-') - len(tail)):].strip('-')}{tail}"
+
+
+def _followup_task(pr: PullRequest, agent: str, task: dict | None, remote: str) -> dict:
+    """A task for the PR's own agent: bring its branch up to date with its base, then push."""
+    title = f"Rebase/update branch {pr.head}"[:200]
+    prompt = (f"Pull request #{pr.number} ({pr.url}) cannot be merged: its branch {pr.head} conflicts with "
+              f"{pr.base} or is behind it. Update the branch {pr.head} from {pr.base} (rebase or merge), "
+              f"resolve the conflicts, run the tests and push the branch again. Do not open a new pull request.")
+    doc = {"title": title, "prompt": prompt, "pin": agent, "priority": (task or {}).get("priority", "normal"),
+           "repo": remote}
+    return doc
