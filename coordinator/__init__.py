@@ -1,12 +1,16 @@
 """AgentCom's coordinator: the hub that is the only writer of the coordination repo.
 
-Pure modules (no I/O, no clock, no randomness of their own; a test scans their imports):
-layout, times, plain, task, audit, seal, receive, transitions, view, scheduler, retry, agents,
-protocol, sweeper, ledger, state, prs, forge.files, jsonbody (the one reader of JSON request bodies).
-Everything else is an edge: gitrepo (the only module that runs git), store (the only writer),
-errors, lock, auth, historykey, config, intake, hub (with its fleet and overview mixins), metrics,
-registry, watcher, service, web, client, hooks, repoinit, cli, prbook, forge (a protocol and two
-forges: github, local).
-The gatekeeper/ package lists its own pure modules. task reads its JSON Schema file once at
-import; it does no other I/O.
+One folder per layer; a layer imports only the layers above it in this list (tests/test_layers.py
+checks it, in a fresh interpreter, for everything a module loads):
+
+  wire        the contract a sidecar or any client may use: errors, times, plain data, the
+              protocol, JSON bodies, the bounded HTTP server, the HTTP client
+  core        pure: the task format, layout, trailers, the view, the scheduler, the sweeper, ...
+  gatekeeper  pure: the pull-request gatekeeper's rules, diff scan and verdict
+  repo        the only code that touches the repo directory: git, the store, the lock, tokens
+  forge       where pull requests live: the protocol, GitHub, the local forge
+  hub         the only writer: the loop, intake, the fleet, the PR and review books
+  web         the Flask app over the hub (never the store or git)
+  reviewer    the gatekeeper's I/O half: reads pull requests, acts on verdicts
+  cli         the verbs and the processes (`agentcom hub`, `agentcom gatekeeper`)
 """

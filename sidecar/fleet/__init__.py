@@ -1,0 +1,4 @@
+"""A development harness: a whole fleet on this machine (`local`: a hub process, agents, one
+sidecar process each), `agentcom demo` with its demo agent, and `agentcom smoke` with its
+report. It may use anything; nothing else in the sidecar imports it.
+"""
