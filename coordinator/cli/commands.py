@@ -24,7 +24,7 @@ def repo_options(fn):
                   help="A running hub's address, e.g. http://127.0.0.1:8765 ($AGENTCOM_HUB).")
     @functools.wraps(fn)
     def wrapper(*args, repo, hub, **kwargs):
-        from coordinator.wire.client import connect
+        from coordinator.cli.local import connect
 
         return fn(*args, backend=lambda: connect(repo, hub), **kwargs)
     return wrapper
