@@ -2,7 +2,8 @@
 """AgentCom: turns ideas into merged pull requests with a fleet of coding agents.
 
 This file makes its own environment on first use (a virtualenv beside it holding the pinned
-requirements), then hands over to the click CLI in `coordinator.cli.commands`.
+requirements), then hands over to the click CLI in `coordinator.cli.commands`, to which each
+sidecar folder (runtime, onboard, fleet) adds its own verbs.
 `./agentcom.py test` installs the test requirements too and runs the suite.
 """
 import hashlib
@@ -96,8 +97,11 @@ def main() -> None:
         os.execv(VENV_PYTHON, [str(VENV_PYTHON), "-m", "pytest", *sys.argv[2:]])
     sys.path.insert(0, str(ROOT))
     from coordinator.cli.commands import main as commands, run
-    from sidecar.cli import add_commands
-    add_commands(commands)
+    from sidecar.fleet import cli as fleet
+    from sidecar.onboard import cli as onboard
+    from sidecar.runtime import cli as runtime
+    for folder in (runtime, onboard, fleet):
+        folder.add_commands(commands)
     run()
 
 

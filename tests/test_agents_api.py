@@ -120,7 +120,7 @@ def test_a_dead_task_moved_back_by_git_mv_runs_again_with_a_fresh_budget(hub, re
 
 
 def test_the_cli_registers_lists_and_removes_agents(repo):
-    added = agentcom("agent", "add", "ada", "--capabilities", "python,git", "--repo", str(repo), check=True)
+    added = agentcom("agent", "register", "ada", "--capabilities", "python,git", "--repo", str(repo), check=True)
     assert "registered agent ada (capabilities: git, python; slots 1; offline)" in added.stdout
     assert "token (shown once" in added.stdout
     again = agentcom("agent", "add", "ada", "--capabilities", "python,git", "--repo", str(repo), check=True)
@@ -129,5 +129,12 @@ def test_the_cli_registers_lists_and_removes_agents(repo):
     assert [(a["name"], a["state"]) for a in listed] == [("ada", "offline")]
     removed = agentcom("agent", "remove", "ada", "--repo", str(repo), check=True)
     assert "1 token(s) revoked" in removed.stdout
-    bad = agentcom("agent", "add", "no/slash", "--repo", str(repo))
+    bad = agentcom("agent", "register", "no/slash", "--repo", str(repo))
     assert bad.returncode == 1 and "name" in bad.stderr
+
+
+def test_agent_add_still_registers_but_the_help_names_only_register(repo):
+    added = agentcom("agent", "add", "ada", "--repo", str(repo), check=True)
+    assert "registered agent ada" in added.stdout
+    shown = agentcom("agent", "--help", check=True).stdout
+    assert "register" in shown and " add " not in shown

@@ -1,10 +1,11 @@
-"""GitRepo's comparison of two branches (what the local forge lists as a PR's files), on a real
+"""The comparison of two branches (what the local forge lists as a PR's files), on a real
 bare repo: the limits apply before the costly work."""
 from __future__ import annotations
 
 import pygit2
 import pytest
 
+from coordinator.repo import branches
 from coordinator.repo.gitrepo import GitRepo, RefMoved
 from tests.support.gitenv import git
 from tests.support.targets import make_remote, push_branch
@@ -13,7 +14,8 @@ from tests.support.targets import make_remote, push_branch
 def _compare(remote, head: str, limit: int, text_max: int | None):
     repo = GitRepo(remote)
     try:
-        return repo.compare(repo.resolve("refs/heads/main"), repo.resolve(f"refs/heads/{head}"), limit, text_max)
+        base, tip = repo.resolve("refs/heads/main"), repo.resolve(f"refs/heads/{head}")
+        return branches.compare(repo, base, tip, limit, text_max)
     finally:
         repo.close()
 
@@ -67,7 +69,7 @@ def test_a_merge_never_erases_a_commit_pushed_to_the_base_while_it_was_built(tmp
     try:
         repo.armed = True
         with pytest.raises(RefMoved):
-            repo.merge_branch("main", pygit2.Oid(hex=head), "merge feature", squash=True)
+            branches.merge_branch(repo, "main", pygit2.Oid(hex=head), "merge feature", squash=True)
         assert str(repo.resolve("refs/heads/main")) == pushed   # the hotfix stays on main
     finally:
         repo.close()

@@ -1,4 +1,5 @@
-"""The top: the click verbs (`commands`), the hub process (`serve`: the hub, the watcher, the
-HTTP server and the review thread in one process) and `agentcom gatekeeper`. It may import any
-layer of the coordinator, never the sidecar.
+"""The `agentcom` verbs, the top layer: `commands` (the root click group and the coordinator's
+verbs), `serve` (`agentcom hub`), `gatekeeper` (`agentcom gatekeeper`) and `local` (how a verb
+reaches the coordinator: a running hub over HTTP, or the repo itself for one call). The sidecar's
+verbs are added to the root group by agentcom.py; nothing here imports the sidecar.
 """

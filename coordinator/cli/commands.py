@@ -4,6 +4,7 @@ Exit codes: 0 success, 1 failure (an AgentcomError, printed as one clear line), 
 """
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import sys
@@ -24,7 +25,7 @@ def repo_options(fn):
                   help="A running hub's address, e.g. http://127.0.0.1:8765 ($AGENTCOM_HUB).")
     @functools.wraps(fn)
     def wrapper(*args, repo, hub, **kwargs):
-        from coordinator.wire.client import connect
+        from coordinator.cli.local import connect
 
         return fn(*args, backend=lambda: connect(repo, hub), **kwargs)
     return wrapper
@@ -249,7 +250,7 @@ def agent():
     """Register, list and remove agents (each gets its own token)."""
 
 
-@agent.command("add")
+@agent.command("register")
 @click.argument("name")
 @click.option("--capabilities", metavar="CAP,CAP", help="What it can do, e.g. python,git (default: none).")
 @click.option("--slots", type=click.IntRange(1, 32), help="Tasks it may hold at once (default: 1).")
@@ -257,7 +258,7 @@ def agent():
 @click.option("--rotate-token", is_flag=True, help="Issue a new token and revoke the old ones.")
 @repo_options
 @json_option
-def agent_add(name, capabilities, slots, description, rotate_token, backend, as_json):
+def agent_register(name, capabilities, slots, description, rotate_token, backend, as_json):
     """Register agent NAME, or change the settings given; prints its token when one is made."""
     fields = {"name": name, "capabilities": None if capabilities is None else _csv(capabilities),
               "slots": slots, "description": description}
@@ -273,6 +274,13 @@ def agent_add(name, capabilities, slots, description, rotate_token, backend, as_
         click.echo("its token is unchanged (--rotate-token makes a new one)")
 
 
+# `agent add`, the verb's first name, still runs for the scripts that use it; the help shows only
+# `register`, which `add-agent` (an agent set up on its machine) cannot be mistaken for
+_add = copy.copy(agent_register)
+_add.hidden = True
+agent.add_command(_add, "add")
+
+
 @agent.command("list")
 @repo_options
 @json_option
@@ -282,7 +290,7 @@ def agent_list(backend, as_json):
     if as_json:
         return _emit(rows)
     if not rows:
-        return click.echo("no agents registered (`agentcom agent add NAME` registers one)")
+        return click.echo("no agents registered (`agentcom agent register NAME` registers one)")
     _table(("NAME", "STATE", "SINCE", "TASKS", "CAPABILITIES", "LAST HEARTBEAT"),
            [(a["name"], a["state"], a["since"] or "", ",".join(a["tasks"]) or "-",
              ",".join(a["capabilities"]) or "-", a["last_heartbeat"] or "-") for a in rows])

@@ -88,7 +88,8 @@ def setup_options(fn):
 @click.option("--hub", envvar="AGENTCOM_HUB", metavar="URL", help="A running hub's address.")
 def gatekeeper(once, interval, gatekeeper_options, repo, hub):
     """Review every open PR opened by an agent: merge what is safe, escalate what is risky."""
-    from coordinator.wire.client import connect, default_repo
+    from coordinator.cli.local import connect
+    from coordinator.wire.client import default_repo
     from coordinator.core.config import Config, parse_applied
     from coordinator.repo.repoinit import is_coordination_repo
 

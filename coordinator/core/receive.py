@@ -129,7 +129,7 @@ def _judge_other(c: Change) -> Verdict:
         if c.path.startswith(AGENTS_DIR + "/"):
             return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
                            reason=f"{c.path}: agents/ is written by the coordinator only "
-                           "(use `agentcom agent add|remove`)")
+                           "(use `agentcom agent register|remove`)")
         if c.path in (AGENTS_DIR, PRS_DIR):  # a file there would stand where the coordinator needs a directory
             return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
                            reason=f"{c.path}: the coordinator keeps a directory {c.path}/ here; "

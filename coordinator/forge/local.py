@@ -8,6 +8,7 @@ from pathlib import Path
 
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import HubRefused, NotARepo
+from coordinator.repo import branches
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.forge.base import (FILES_MAX, ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound, PullRequest, check_pr_text, check_status)
 from coordinator.forge.changedfiles import PATCH_MAX, github_item
@@ -41,7 +42,7 @@ class LocalForge:
                 raise ForgeError(f"{self.repo} has no branch {base}", 422)
             if head_id is None:
                 raise ForgeError(f"{self.repo} has no branch {head}; push it first", 422)
-            if git.ahead(base_id, head_id) == 0:
+            if branches.ahead(git, base_id, head_id) == 0:
                 raise NoCommits(head, base)
         finally:
             git.close()
@@ -92,8 +93,9 @@ class LocalForge:
             head, base = self._head(git, record), git.resolve(f"refs/heads/{record['base']}")
             if base is None:
                 raise ForgeError(f"{self.repo} has no branch {record['base']}")
+            diffs = branches.compare(git, base, head, FILES_MAX, PATCH_MAX)
             return [github_item(d.status, d.old_path, d.new_path, d.old_mode, d.new_mode, d.additions,
-                                d.deletions, d.binary, d.hunks) for d in git.compare(base, head, FILES_MAX, PATCH_MAX)]
+                                d.deletions, d.binary, d.hunks) for d in diffs]
         finally:
             git.close()
 
@@ -175,8 +177,8 @@ class LocalForge:
         git = self._git()
         try:
             head, base = self._head(git, record), git.resolve(f"refs/heads/{record['base']}")
-            mergeable = git.mergeable(base, head) if base is not None and record["state"] == "open" else None
-            changed = len(git.compare(base, head, FILES_MAX)) if base is not None else None
+            mergeable = branches.mergeable(git, base, head) if base is not None and record["state"] == "open" else None
+            changed = len(branches.compare(git, base, head, FILES_MAX)) if base is not None else None
         finally:
             git.close()
         return PullRequest(number=record["number"], url=f"{self.hub.url}/api/prs/{record['number']}",

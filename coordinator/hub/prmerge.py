@@ -10,6 +10,7 @@ from coordinator.hub import prbook
 from coordinator.wire.errors import NotARepo, RefMoved
 from coordinator.forge.base import MERGE_METHODS, ForgeError, HeadMoved, NotMergeable
 from coordinator.forge.local import local_path
+from coordinator.repo import branches
 from coordinator.repo.gitrepo import GitRepo
 
 _locks: dict[str, threading.Lock] = {}
@@ -43,7 +44,7 @@ def merge(hub, number: int, sha: object, method: object, by: str) -> dict:
                 raise HeadMoved(number, sha)
             message = f"{record['title']} (#{number})\n\nMerged-By: {by}\n"
             try:
-                merged = git.merge_branch(record["base"], head, message, squash=method == "squash")
+                merged = branches.merge_branch(git, record["base"], head, message, squash=method == "squash")
             except RefMoved:
                 raise NotMergeable(number, f"{record['base']} moved while merging; try again") from None
             if merged is None:

@@ -1,4 +1,5 @@
-"""The only module that runs git: libgit2 (pygit2) for object and ref work, the git CLI for log.
+"""With `branches`, the only code that runs git: libgit2 (pygit2) for object and ref work, the
+git CLI for log and gc.
 
 The coordination repo is bare. Commits are built by editing trees in the object store (no index,
 no working tree), so a transition costs the same however many tasks the repo holds, and `main`
@@ -45,21 +46,6 @@ class PushedCommit:
     author: tuple[str, str]      # (name, email)
     committer: tuple[str, str]
     message: str
-
-
-@dataclass(frozen=True)
-class FileDiff:
-    """One file of a comparison: git's status letter, both paths and modes, line counts, and
-    the hunks (None when binary)."""
-    status: str
-    old_path: str
-    new_path: str
-    old_mode: int
-    new_mode: int
-    additions: int
-    deletions: int
-    binary: bool
-    hunks: str | None
 
 
 class GitRepo:
@@ -184,66 +170,6 @@ class GitRepo:
             return self.repo.revparse_single(ref).peel(pygit2.Commit).id
         except (KeyError, ValueError, pygit2.GitError):
             return None
-
-    def compare(self, base: pygit2.Oid, head: pygit2.Oid, limit: int, text_max: int | None = None) -> list[FileDiff]:
-        """What `head` changes since it left `base` (from their merge base, as a pull request
-        shows it), renames found; at most `limit` files; no hunks for a file whose two sides
-        pass `text_max` bytes. The limits come first: renames are looked for only in a diff of
-        at most `limit` files (the search compares every pair), and a big file's text is never
-        built."""
-        start = self.repo.merge_base(base, head) or base
-        diff = self.repo.diff(self.repo[start], self.repo[head])
-        if len(diff) <= limit:
-            diff.find_similar()
-        out = []
-        for patch in diff:
-            if len(out) >= limit:
-                break
-            d = patch.delta
-            _, added, removed = patch.line_stats
-            big = text_max is not None and d.old_file.size + d.new_file.size > text_max
-            text = "" if big else (patch.text or "")
-            cut = text.find("\n@@")
-            out.append(FileDiff(d.status_char(), d.old_file.path, d.new_file.path, int(d.old_file.mode),
-                                int(d.new_file.mode), added, removed, d.is_binary,
-                                None if d.is_binary or cut < 0 else text[cut + 1:]))
-        return out
-
-    def ahead(self, base: pygit2.Oid, head: pygit2.Oid) -> int:
-        """Commits `head` holds that `base` does not."""
-        return self.repo.ahead_behind(head, base)[0]
-
-    def mergeable(self, base: pygit2.Oid, head: pygit2.Oid) -> bool:
-        """Whether merging `head` into `base` would go without conflicts (nothing is written)."""
-        return not self.repo.merge_commits(base, head).conflicts
-
-    def merge_branch(self, branch: str, head: pygit2.Oid, message: str, squash: bool,
-                     author: pygit2.Signature | None = None) -> pygit2.Oid | None:
-        """Merge `head` into `branch` (a merge commit, or with `squash` one commit with the merged
-        tree) and move the branch by compare-and-swap; None if the two conflict. Raises RefMoved
-        if the branch moved while the merge was built."""
-        ref_name = f"refs/heads/{branch}"
-        base = self.resolve(ref_name)
-        if base is None:
-            raise AgentcomError(f"{self.path} has no branch {branch}")
-        index = self.repo.merge_commits(base, head)
-        if index.conflicts:
-            return None
-        tree = index.write_tree(self.repo)
-        stamp = author or pygit2.Signature(IDENTITY.name, IDENTITY.email)
-        commit = self.repo.create_commit(None, stamp, stamp, message, tree, [base] if squash else [base, head])
-        self.sync()
-        try:
-            ref = self.repo.references.get(ref_name)
-            if ref is None or ref.target != base:   # a push landed while the merge was built
-                raise RefMoved(str(base), str(ref.target if ref is not None else None))
-            ref.set_target(commit)   # libgit2 compares-and-swaps against ref.target, which is `base`
-        except (pygit2.GitError, OSError) as e:
-            raise RefMoved(str(base), str(self.resolve(ref_name))) from e
-        if self.resolve(ref_name) != commit:
-            raise RefMoved(str(base), str(self.resolve(ref_name)))
-        self.sync()
-        return commit
 
     def pushed_commits(self, old: pygit2.Oid | None, new: pygit2.Oid) -> list[PushedCommit]:
         """The commits in old..new (every one a push to main would add), newest first."""

@@ -32,7 +32,7 @@ def _requires(role: str):
     """Refuse the request unless it carries a token of `role` (checked on every request, so a
     revoked token stops working at once); an agent token acts only as its own agent."""
     hint = {"operator": "agentcom reads it from AGENTCOM_TOKEN or the repo's agentcom/operator.token",
-            "agent": "the agent's token was shown once by `agentcom agent add`"}[role]
+            "agent": "the agent's token was shown once by `agentcom agent register`"}[role]
 
     def decorate(view):
         @functools.wraps(view)

@@ -100,7 +100,7 @@ class AgentNotFound(AgentcomError):
     def __init__(self, name: str):
         self.name = name
         super().__init__(f"no agent named '{name}' is registered (`agentcom agent list` shows them; "
-                         "`agentcom agent add NAME` registers one)")
+                         "`agentcom agent register NAME` registers one)")
 
 
 class StaleReport(AgentcomError):

@@ -1,5 +1,5 @@
-"""Onboarding: `add-agent` and `remove-agent` set an agent up on its machine or take it away
-(`onboarding`), step by step (`steps`): its identity (`enrol`), a service to keep it running
-(`systemd`, `crontab`, or a detached process, `detach`) and a self-test (`verify`). It builds on
+"""Onboarding: `add-agent` and `remove-agent` (`cli`, `onboarding`) register an agent on the hub,
+write its sidecar config, run the sidecar as a service (`systemd`, or `detach` plus `crontab`) and
+prove the path with a self-test (`verify`); each step printed as it passes (`steps`). It builds on
 the runtime; the runtime never imports it.
 """

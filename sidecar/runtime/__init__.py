@@ -1,6 +1,6 @@
-"""The sidecar at run time: the reconcile pass (`reconcile`), the loop and `sidecar poll`
-(`daemon`), the notification endpoint (`server`), its config, the run folders, the outbox, the
-launch of the wrapper (`wrap`, standard library only) and `agentcom-report` (`report`, the same).
-It may use the git workflow, the coordinator's wire and its forges; never pygit2, the repo, the
-onboarding or the local fleet.
+"""The sidecar itself: one reconcile pass (`reconcile`) run by the daemon or by `sidecar poll`,
+the notification endpoint (`server`), the runs and the outbox it keeps on disk, the wrapper that
+runs the agent command, and its verbs (`cli`: `sidecar`; `gitcli`: `git start-task|submit|status`).
+Imports only `coordinator.wire`, `coordinator.forge` and `sidecar.gitflow`: never pygit2, the repo,
+the onboarding or the local fleet.
 """

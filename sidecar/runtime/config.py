@@ -182,7 +182,7 @@ def _token(doc: dict, base: Path, where: str, mode: int) -> str:
         except OSError as e:
             raise ConfigError(where, "token_file", f"cannot read {path}: {e.strerror}") from None
     raise ConfigError(where, "token", "is required (or token_file, or $AGENTCOM_AGENT_TOKEN); "
-                                      "`agentcom agent add NAME` prints it once")
+                                      "`agentcom agent register NAME` prints it once")
 
 
 def parse_command(value, where: str) -> tuple[str, ...]:
