@@ -390,13 +390,16 @@ def test_the_hub_bounds_labels_and_comments_and_knows_no_pr_it_never_recorded(hu
     assert (status, body["error"], body["number"]) == (422, "PrExists", pr.number)
 
 
-def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read(repo):
+def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read(repo, tmp_path):
     from coordinator.hub import prbook
     from coordinator.hub.hub import Hub
 
+    remote = make_remote(tmp_path / "remotes")
+    for branch in ("b-1", "b-2"):
+        push_branch(remote, tmp_path, branch, {f"{branch}.txt": "1\n"})
     hub = Hub(repo, role="cli")
     try:
-        request = {"repo": "/r", "head": "b-1", "base": "main", "head_sha": "a" * 40, "title": "t"}
+        request = {"repo": str(remote), "head": "b-1", "base": "main", "title": "t"}
         assert hub.call(prbook.open_pr, hub, request, "ada")["number"] == 1
         hub.call(lambda: hub.store.stage({"prs/5.yaml": b"not: [a record"}, "a damaged record"))
         record = hub.call(prbook.open_pr, hub, {**request, "head": "b-2"}, "ada")

@@ -12,10 +12,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from coordinator.repo.tokens import TokenStore, read_operator_token
 from coordinator.wire.errors import CoordinatorBusy, HubRefused, HubUnavailable, NotARepo
-from coordinator.repo.lock import WriterLock
-from coordinator.repo.repoinit import is_coordination_repo
 
 DEFAULT_REPO = Path("~/.agentcom/hub.git")
 TIMEOUT = 30.0
@@ -117,6 +114,9 @@ class HttpBackend:
     def get_pr(self, number: int) -> dict:
         return self._request("GET", f"/api/prs/{int(number)}")
 
+    def pr_files(self, number: int) -> list[dict]:
+        return self._request("GET", f"/api/prs/{int(number)}/files")["files"]
+
     def label_pr(self, number: int, labels: list[str]) -> list[str]:
         return self._request("POST", f"/api/prs/{int(number)}/labels", {"labels": labels})["labels"]
 
@@ -190,15 +190,24 @@ class LocalBackend:
 
     def register_agent(self, fields: dict, rotate: bool = False) -> dict:
         from coordinator.hub.registration import register
+        from coordinator.repo.tokens import TokenStore
+
         return self._with_hub(lambda h: register(h, TokenStore(self.repo), fields, "cli", rotate))
 
     def remove_agent(self, name: str) -> dict:
         from coordinator.hub.registration import remove
+        from coordinator.repo.tokens import TokenStore
+
         return self._with_hub(lambda h: remove(h, TokenStore(self.repo), name, "cli"))
 
 
 def connect(repo: str | None, hub: str | None):
     """The backend for --repo/--hub: the hub's URL if given or running, else the repo itself."""
+    # the repo's modules load only here and in LocalBackend: a sidecar's HttpBackend needs none
+    from coordinator.repo.lock import WriterLock
+    from coordinator.repo.repoinit import is_coordination_repo
+    from coordinator.repo.tokens import read_operator_token
+
     token = os.environ.get("AGENTCOM_TOKEN")
     path = Path(repo).expanduser() if repo else default_repo()
     if hub:
