@@ -4,7 +4,7 @@ after another as the sidecar runs them: `start_task` (refuse a dirty tree, fetch
 fetched main, ask the remote whether main moved), one commit, then `submit` on the local forge
 (fetch, push with a lease, look for an open PR, open one: the hub commits prs/N.yaml). Then, on
 the same hub, it times opening PRs once PREFILL records exist, to show that opening does not grow
-with the number of PRs.
+with the number of PRs (each on a branch of the target, which the hub checks and reads).
 
     .venv/bin/python bench/gitflow_bench.py [--tasks 30] [--files 2000] [--prefill 500]
 """
@@ -82,20 +82,27 @@ def main() -> None:
                 t0 = time.perf_counter()
                 submit(work, task, "bench", forge)
                 submits.append(time.perf_counter() - t0)
+            # the hub checks each PR's branches in the target: give it branches ahead of main, made at once
+            ahead = git(work, "rev-parse", "HEAD").strip()
+            names = [f"{kind}-{n}" for kind, count in (("early", 5), ("fill", args.prefill), ("late", 5))
+                     for n in range(count)]
+            subprocess.run(["git", "--git-dir", str(remote), "update-ref", "--stdin"], check=True, text=True,
+                           input="".join(f"create refs/heads/{name} {ahead}\n" for name in names))
+            operator = HttpBackend(url, token)
+
+            def open_pr(head: str) -> None:
+                operator.open_pr({"repo": str(remote), "head": head, "base": "main", "title": "t"})
             opens_before = []
             for n in range(5):
                 t0 = time.perf_counter()
-                HttpBackend(url, token).open_pr({"repo": "/elsewhere", "head": f"early-{n}", "base": "main",
-                                                 "head_sha": "a" * 40, "title": "t"})
+                open_pr(f"early-{n}")
                 opens_before.append(time.perf_counter() - t0)
             for n in range(args.prefill):
-                HttpBackend(url, token).open_pr({"repo": "/elsewhere", "head": f"fill-{n}", "base": "main",
-                                                 "head_sha": "a" * 40, "title": "t"})
+                open_pr(f"fill-{n}")
             opens_after = []
             for n in range(5):
                 t0 = time.perf_counter()
-                HttpBackend(url, token).open_pr({"repo": "/elsewhere", "head": f"late-{n}", "base": "main",
-                                                 "head_sha": "a" * 40, "title": "t"})
+                open_pr(f"late-{n}")
                 opens_after.append(time.perf_counter() - t0)
         finally:
             hub_proc.terminate()
@@ -103,7 +110,8 @@ def main() -> None:
     print(f"git workflow, {args.tasks} tasks one after another, target of {args.files} files, local forge")
     print(line("start_task (fetch, branch, ls-remote)", starts))
     print(line("submit (fetch, push, find PR, open PR)", submits))
-    print("POST /api/prs (the hub commits prs/N.yaml), by how many records prs/ holds already")
+    print("POST /api/prs (the hub checks the branches, commits prs/N.yaml, reads mergeable and changed files),"
+          " by how many records prs/ holds already")
     print(line(f"open with {args.tasks}-{args.tasks + 4} records", opens_before))
     print(line(f"open with {args.tasks + 5 + args.prefill}-{args.tasks + 9 + args.prefill} records", opens_after))
 

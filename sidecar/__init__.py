@@ -1,7 +1,6 @@
 """The sidecar: one always-on process beside each agent. It takes the hub's notifications,
 pulls its work, runs the configured agent command, watches it, and reports back.
 
-<<<<<<< HEAD
 One folder per layer, each importing only those before it (tests/test_layers.py checks):
 
   gitflow   the git workflow on a target repo: branches, worktrees, submit through a forge
@@ -12,14 +11,4 @@ One folder per layer, each importing only those before it (tests/test_layers.py 
 From the coordinator it imports only the wire and the forges, never the repo or the hub, and the
 coordinator never imports it. Every fact it needs after a crash is on disk under its state
 directory (`runs`, `outbox`).
-=======
-Folders, importing only downward: `gitflow` (the git workflow inside a target repo's clone) <
-`runtime` (the sidecar itself, and the `sidecar`, `sidecar poll` and `git` verbs) < `onboard`
-(`add-agent`, `remove-agent`: an agent set up on its machine, or taken away) < `fleet` (the local
-demo and smoke fleet, a harness). Each folder's `cli` adds its verbs to the root command in
-agentcom.py. Pure modules (no I/O): `runtime.result`, `runtime.prompt` and `fleet.smokereport`.
-
-The runtime imports only `coordinator.wire` and `coordinator.forge`; the coordinator never imports
-the sidecar. Every fact it needs after a crash is on disk under its state directory (`runs`, `outbox`).
->>>>>>> split
 """

@@ -390,13 +390,16 @@ def test_the_hub_bounds_labels_and_comments_and_knows_no_pr_it_never_recorded(hu
     assert (status, body["error"], body["number"]) == (422, "PrExists", pr.number)
 
 
-def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read(repo):
+def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read(repo, tmp_path):
     from coordinator.hub import prbook
     from coordinator.hub.hub import Hub
 
+    remote = make_remote(tmp_path / "remotes")
+    for branch in ("b-1", "b-2"):
+        push_branch(remote, tmp_path, branch, {f"{branch}.txt": "1\n"})
     hub = Hub(repo, role="cli")
     try:
-        request = {"repo": "/r", "head": "b-1", "base": "main", "head_sha": "a" * 40, "title": "t"}
+        request = {"repo": str(remote), "head": "b-1", "base": "main", "title": "t"}
         assert hub.call(prbook.open_pr, hub, request, "ada")["number"] == 1
         hub.call(lambda: hub.store.stage({"prs/5.yaml": b"not: [a record"}, "a damaged record"))
         record = hub.call(prbook.open_pr, hub, {**request, "head": "b-2"}, "ada")
@@ -415,3 +418,48 @@ def test_only_the_operator_merges_or_asks_reviewers_on_the_local_forge(hub, tmp_
     with pytest.raises(ForgeError):
         env.forge.request_reviewers(pr.number, ("grace",))
     assert not env.operator.get_pr(pr.number).merged
+
+
+def test_the_hub_checks_the_branches_and_serves_what_they_hold_now(hub, tmp_path):
+    from tests.support.openapi import validator
+
+    env = local_env(hub, tmp_path)
+    first = env.push("agent/ada/T-20", {"app/login.py": "def login(user, next):\n    return next\n"})
+    request = {"repo": str(env.remote), "head": "agent/ada/T-20", "base": "main", "title": "Live"}
+    assert hub.request("POST", "/api/prs", {**request, "base": "nope"})[1]["message"] == \
+        f"{env.remote} has no branch nope"
+    status, body = hub.request("POST", "/api/prs", {**request, "repo": str(tmp_path / "none")})
+    assert (status, body["error"]) == (422, "ForgeError") and "is not a git repo" in body["message"]
+    git(tmp_path / "remotes", "--git-dir", str(env.remote), "branch", "level", "main")
+    status, body = hub.request("POST", "/api/prs", {**request, "head": "level"})
+    assert (status, body["error"]) == (422, "NoCommits")
+
+    status, opened = hub.request("POST", "/api/prs", request)   # no head_sha: the hub records the branch's
+    assert status == 201 and (opened["head_sha"], opened["mergeable"], opened["changed_files"]) == (first, True, 1)
+    validator("PullRequest").validate(opened)
+    second = env.push("agent/ada/T-20", {"new.txt": "a\n"})
+    record = hub.request("GET", f"/api/prs/{opened['number']}")[1]
+    validator("PullRequest").validate(record)
+    assert (record["head_sha"], record["changed_files"]) == (second, 2)
+    [listed] = hub.request("GET", "/api/prs")[1]["prs"]
+    validator("PullRequestSummary").validate(listed)
+    assert listed["head_sha"] == second
+    status, body = hub.request("GET", f"/api/prs/{opened['number']}/files")
+    assert status == 200 and [f["filename"] for f in body["files"]] == ["app/login.py", "new.txt"]
+    for item in body["files"]:
+        validator("ChangedFile").validate(item)
+    assert body["files"] == env.operator.pr_files(opened["number"])
+    assert hub.request("GET", "/api/prs/99/files")[0] == 404
+
+
+def test_the_sidecar_and_the_local_forge_load_nothing_that_writes_a_repo():
+    import subprocess
+    import sys
+
+    check = ("import sys, sidecar.runtime.reconcile, sidecar.gitflow.flow, coordinator.forge.local, coordinator.forge; "
+             "assert 'pygit2' not in sys.modules, 'pygit2'; "
+             "bad = [m for m in sys.modules if m.startswith(('coordinator.repo', 'coordinator.hub'))]; "
+             "assert not bad, bad")
+    done = subprocess.run([sys.executable, "-c", check], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

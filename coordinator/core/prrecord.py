@@ -44,7 +44,8 @@ def is_branch(name: object) -> bool:
 
 
 def request_problems(body: object) -> list[str]:
-    """What is wrong with a request to open a PR: {repo, head, base, head_sha, title, body, labels}."""
+    """What is wrong with a request to open a PR: {repo, head, base, head_sha?, title, body, labels}
+    (without a head_sha the hub records the head branch's commit)."""
     if not isinstance(body, dict):
         return ["the request must be a JSON object"]
     known = ("repo", "head", "base", "head_sha", "title", "body", "labels", "task")
@@ -57,7 +58,7 @@ def request_problems(body: object) -> list[str]:
             out.append(f"{key} must be a branch name (letters, digits, . _ / + -; at most {BRANCH_MAX})")
     if body.get("head") == body.get("base"):
         out.append("head and base must be different branches")
-    if not isinstance(body.get("head_sha"), str) or not _SHA.fullmatch(body["head_sha"]):
+    if "head_sha" in body and (not isinstance(body["head_sha"], str) or not _SHA.fullmatch(body["head_sha"])):
         out.append("head_sha must be the head commit's 40-character hex id")
     out += text_problems(body.get("title"), "title", TITLE_MAX, required=True)
     out += text_problems(body.get("body", ""), "body", BODY_MAX)

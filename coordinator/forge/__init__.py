@@ -1,6 +1,7 @@
 """Forges: where pull requests live. `base` holds the `Forge` protocol and its data; `github`
-talks to GitHub's REST API; `local` keeps PRs on a bare repo with records in the coordination
-repo (no network); `files` turns a git diff into GitHub's changed-files items [pure].
+talks to GitHub's REST API; `local` keeps PRs on a bare repo on the hub's machine, through the
+hub's API only (it never opens a repo); `changedfiles` turns a git diff into GitHub's
+changed-files items [pure]. Nothing here imports `repo/` or `hub/`: a sidecar loads this package.
 """
 from __future__ import annotations
 

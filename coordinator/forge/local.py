@@ -1,22 +1,14 @@
-"""A forge with no network: pull requests against a bare git repo on this machine. A PR is a
-branch pushed to that repo plus a record `prs/N.yaml` in the coordination repo, which only the
-hub writes (through its API, POST /api/prs). Changed files and the head are read from the bare
-repo itself, so they are always those of the branch as it is now."""
+"""A forge with no network: pull requests against a bare git repo on the hub's machine. A PR is
+a branch pushed to that repo plus a record `prs/N.yaml` in the coordination repo, which only the
+hub writes (through its API, POST /api/prs). This forge is a client of that API and nothing
+else: the hub checks the branches, and reads the head, mergeability and changed files from the
+bare repo as it is now, so a sidecar never loads git's library or anything that writes a repo."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from coordinator.wire.client import HttpBackend
-from coordinator.wire.errors import HubRefused, NotARepo
-from coordinator.repo import branches
-from coordinator.repo.gitrepo import GitRepo
-from coordinator.forge.base import (FILES_MAX, ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound, PullRequest, check_pr_text, check_status)
-from coordinator.forge.changedfiles import PATCH_MAX, github_item
-
-
-def local_path(repo: str) -> Path:
-    """The bare repo a local forge works on: a path or a file:// URL."""
-    return Path(repo[len("file://"):] if repo.startswith("file://") else repo).expanduser()
+from coordinator.wire.errors import HubRefused
+from coordinator.forge.base import (ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound,
+                                    PullRequest, check_pr_text, check_status)
 
 
 class LocalForge:
@@ -25,29 +17,12 @@ class LocalForge:
 
     def __init__(self, hub: HttpBackend, repo: str, task: str | None = None):
         self.hub, self.repo, self.task = hub, repo, task
-        self.path = local_path(repo)
-
-    def _git(self) -> GitRepo:
-        try:
-            return GitRepo(self.path)
-        except NotARepo:
-            raise ForgeError(f"{self.path} is not a git repo; the local forge needs the target's bare repo") from None
 
     def open_pr(self, head: str, base: str, title: str, body: str, labels: tuple[str, ...] = ()) -> PullRequest:
         check_pr_text(title, body, labels)
-        git = self._git()
-        try:
-            head_id, base_id = git.resolve(f"refs/heads/{head}"), git.resolve(f"refs/heads/{base}")
-            if base_id is None:
-                raise ForgeError(f"{self.repo} has no branch {base}", 422)
-            if head_id is None:
-                raise ForgeError(f"{self.repo} has no branch {head}; push it first", 422)
-            if branches.ahead(git, base_id, head_id) == 0:
-                raise NoCommits(head, base)
-        finally:
-            git.close()
-        request = {"repo": self.repo, "head": head, "base": base, "head_sha": str(head_id), "title": title,
-                   "body": body, "labels": list(labels)}
+        # no head_sha: the hub checks the branches and records the head branch's commit
+        request = {"repo": self.repo, "head": head, "base": base, "title": title, "body": body,
+                   "labels": list(labels)}
         if self.task:
             request["task"] = self.task
         try:
@@ -55,6 +30,10 @@ class LocalForge:
         except HubRefused as e:
             if e.error == "PrExists":
                 raise PrExists(head) from None
+            if e.error == "NoCommits":
+                raise NoCommits(head, base) from None
+            if e.error == "ForgeError":  # the target's own answer: no such branch, not a repo
+                raise ForgeError(e.message, e.status) from None
             raise ForgeError(f"the hub refused the pull request: {e.message}", e.status) from None
         return self._pr(record)
 
@@ -87,17 +66,13 @@ class LocalForge:
         return record
 
     def pr_files(self, number: int) -> list[dict]:
-        record = self._record(number)
-        git = self._git()
+        self._record(number)
         try:
-            head, base = self._head(git, record), git.resolve(f"refs/heads/{record['base']}")
-            if base is None:
-                raise ForgeError(f"{self.repo} has no branch {record['base']}")
-            diffs = branches.compare(git, base, head, FILES_MAX, PATCH_MAX)
-            return [github_item(d.status, d.old_path, d.new_path, d.old_mode, d.new_mode, d.additions,
-                                d.deletions, d.binary, d.hunks) for d in diffs]
-        finally:
-            git.close()
+            return self.hub.pr_files(number)
+        except HubRefused as e:
+            if e.status == 404:
+                raise PrNotFound(number) from None
+            raise ForgeError(e.message, e.status) from None
 
     def add_labels(self, number: int, labels: tuple[str, ...]) -> tuple[str, ...]:
         self._record(number)
@@ -133,7 +108,7 @@ class LocalForge:
             found = self.hub.find_prs(repo=self.repo, state="open")
         except HubRefused as e:
             raise ForgeError(f"the hub refused: {e.message}", e.status) from None
-        target = next((r for r in found if str(self._head_of(r)) == sha), None)
+        target = next((r for r in found if r["head_sha"] == sha), None)  # the hub lists heads as they are now
         if target is None:
             raise ForgeError(f"no open pull request of {self.repo} has {sha[:12]} as its head", 422)
         try:
@@ -162,29 +137,13 @@ class LocalForge:
                 raise NotMergeable(number, e.message) from None
             raise ForgeError(f"the hub refused the merge: {e.message}", e.status) from None
 
-    def _head_of(self, record: dict):
-        git = self._git()
-        try:
-            return self._head(git, record)
-        finally:
-            git.close()
-
-    def _head(self, git: GitRepo, record: dict):
-        """The head branch's commit now, or the one it had when opened if the branch is gone."""
-        return git.resolve(f"refs/heads/{record['head']}") or git.resolve(record["head_sha"])
-
     def _pr(self, record: dict) -> PullRequest:
-        git = self._git()
-        try:
-            head, base = self._head(git, record), git.resolve(f"refs/heads/{record['base']}")
-            mergeable = branches.mergeable(git, base, head) if base is not None and record["state"] == "open" else None
-            changed = len(branches.compare(git, base, head, FILES_MAX)) if base is not None else None
-        finally:
-            git.close()
+        """A record as the hub serves it: head_sha, mergeable and changed_files as they are now."""
+        mergeable = record.get("mergeable")
         return PullRequest(number=record["number"], url=f"{self.hub.url}/api/prs/{record['number']}",
-                           state=record["state"], head=record["head"], head_sha=str(head), base=record["base"],
-                           title=record["title"], body=record["body"], author=record["author"],
-                           labels=tuple(record["labels"]), mergeable=mergeable,
-                           merged=bool(record.get("merged")), changed_files=changed,
+                           state=record["state"], head=record["head"], head_sha=record["head_sha"],
+                           base=record["base"], title=record["title"], body=record["body"],
+                           author=record["author"], labels=tuple(record["labels"]), mergeable=mergeable,
+                           merged=bool(record.get("merged")), changed_files=record.get("changed_files"),
                            mergeable_state={True: "clean", False: "dirty"}.get(mergeable),
                            merged_by=record.get("merged_by"), merge_sha=record.get("merge_sha"))

@@ -7,7 +7,8 @@ hub's own writes carry it over, so neither a request nor a new PR walks every re
 from __future__ import annotations
 
 from coordinator.core.trailers import event_message
-from coordinator.wire.errors import InvalidTask, NotARepo, TaskNotFound, UsageError
+from coordinator.hub import prtarget
+from coordinator.wire.errors import InvalidTask, TaskNotFound, UsageError
 from coordinator.forge.base import ForgeError, PrExists, PrNotFound
 from coordinator.core.prrecord import (COMMENT_MAX, PRS_DIR, label_problems, new_record, number_of, path_of, record_problems, request_problems, text_problems, with_comment, with_labels, with_merge, with_reviewers, with_status)
 from coordinator.core.task import dump_any, load
@@ -58,14 +59,18 @@ def _index(hub) -> _Index:
 # --- changes (run in the hub's loop through hub.call) -------------------------------------
 
 def open_pr(hub, request: dict, author: str, role: str = "operator") -> dict:
-    """Record a new pull request; PrExists if one from the same head is open on that repo. An
+    """Record a new pull request; PrExists if one from the same head is open on that repo, and
+    NoCommits or a ForgeError if the target lacks a branch or the head holds nothing new. An
     agent opens one only for a task it holds (or ran last), on that task's repo, from a branch
     of its own; the operator may open any."""
     problems = request_problems(request)
     if problems:
         raise InvalidTask("pull request", problems)
     if role != "operator":
-        _check_agents_request(hub, request, author)
+        head_sha = _check_agents_request(hub, request, author)
+    else:
+        head_sha = prtarget.check_open(request["repo"], request["head"], request["base"])
+    request = {**request, "head_sha": request.get("head_sha") or head_sha}
     index = _index(hub)
     for r in index.records.values():
         if r["state"] == "open" and r["repo"] == request["repo"] and r["head"] == request["head"]:
@@ -76,7 +81,8 @@ def open_pr(hub, request: dict, author: str, role: str = "operator") -> dict:
     return record
 
 
-def _check_agents_request(hub, request: dict, agent: str) -> None:
+def _check_agents_request(hub, request: dict, agent: str) -> str:
+    """The head branch's commit, if an agent may open this PR."""
     task_id = request.get("task")
     if not task_id:
         raise NotYours(agent, "a pull request opened with an agent token must name its task ('task')")
@@ -88,24 +94,15 @@ def _check_agents_request(hub, request: dict, agent: str) -> None:
         raise NotYours(agent, f"task {task_id} is not held by this agent, nor was it run by it last")
     if task.get("repo") != request["repo"]:
         raise NotYours(agent, f"repo {request['repo'][:100]!r} is not the repo of task {task_id}")
+    # the repo is the task's (the operator's choice), so the hub may look into it now; the
+    # branches are checked first, as the forge did before it called
+    at = prtarget.check_open(request["repo"], request["head"], request["base"])
     if not request["head"].startswith(f"agent/{agent}/"):
         raise NotYours(agent, f"head {request['head']} is not one of this agent's branches (agent/{agent}/...)")
-    # the repo is the task's (the operator's choice), so the hub may look into it: the head
-    # commit recorded must be the branch's own, not any sha an agent names
-    from coordinator.forge.local import local_path
-    from coordinator.repo.gitrepo import GitRepo
-
-    try:
-        target = GitRepo(local_path(request["repo"]))
-    except NotARepo:
-        raise InvalidTask("pull request", [f"repo {request['repo'][:100]!r} is not a git repo here; the local "
-                                           "forge needs the target's bare repo"]) from None
-    try:
-        at = target.resolve(f"refs/heads/{request['head']}")
-    finally:
-        target.close()
-    if at is None or str(at) != request["head_sha"]:
+    # the head commit recorded must be the branch's own, not any sha an agent names
+    if request.get("head_sha", at) != at:
         raise InvalidTask("pull request", [f"head_sha is not the commit {request['head']} is at in the repo"])
+    return at
 
 
 def _check_own(hub, number: int, by: str, role: str) -> None:

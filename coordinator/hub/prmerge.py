@@ -9,7 +9,7 @@ import threading
 from coordinator.hub import prbook
 from coordinator.wire.errors import NotARepo, RefMoved
 from coordinator.forge.base import MERGE_METHODS, ForgeError, HeadMoved, NotMergeable
-from coordinator.forge.local import local_path
+from coordinator.hub.prtarget import local_path
 from coordinator.repo import branches
 from coordinator.repo.gitrepo import GitRepo
 

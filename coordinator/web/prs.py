@@ -1,14 +1,16 @@
 """JSON API for the local forge's pull requests under /api/prs. Opening, labelling and
 commenting need an agent or the operator token (an agent's only for its own task and its own
 PRs); commit statuses, requesting reviewers and merging need the operator's (an agent must not
-be able to turn its own checks green). Each change is one commit made by the hub's loop."""
+be able to turn its own checks green). Each change is one commit made by the hub's loop. What a
+PR's branches hold now (head, mergeability, changed files) is read from the target by prtarget,
+so the local forge never opens that repo itself."""
 from __future__ import annotations
 
 import functools
 
 from flask import Blueprint, g, jsonify, request
 
-from coordinator.hub import prbook
+from coordinator.hub import prbook, prtarget
 from coordinator.wire.errors import UsageError
 from coordinator.forge.base import check_status
 from coordinator.core.prrecord import STATES, is_branch, summary
@@ -42,12 +44,18 @@ def find():
     repo = args.get("repo")
     if repo is not None and len(repo) > 500:
         raise UsageError("repo is at most 500 characters")
-    return jsonify(prs=[summary(r) for r in prbook.find(_hub(), repo=repo, head=head, state=state)])
+    found = prbook.find(_hub(), repo=repo, head=head, state=state)
+    return jsonify(prs=[summary(r) for r in prtarget.with_heads(found)])
 
 
 @prs.get("/<int:number>")
 def get(number):
-    return jsonify(prbook.get(_hub(), number))
+    return jsonify(prtarget.with_live(prbook.get(_hub(), number)))
+
+
+@prs.get("/<int:number>/files")
+def files(number):
+    return jsonify(files=prtarget.changed_files(prbook.get(_hub(), number)))
 
 
 @prs.post("")
@@ -55,7 +63,7 @@ def get(number):
 def open_pr():
     hub = _hub()
     record = hub.call(prbook.open_pr, hub, _json_body(), g.who["name"], g.who["role"])
-    return jsonify(record), 201
+    return jsonify(prtarget.with_live(record)), 201
 
 
 @prs.post("/<int:number>/labels")

@@ -113,6 +113,9 @@ class HttpBackend:
     def get_pr(self, number: int) -> dict:
         return self._request("GET", f"/api/prs/{int(number)}")
 
+    def pr_files(self, number: int) -> list[dict]:
+        return self._request("GET", f"/api/prs/{int(number)}/files")["files"]
+
     def label_pr(self, number: int, labels: list[str]) -> list[str]:
         return self._request("POST", f"/api/prs/{int(number)}/labels", {"labels": labels})["labels"]
 

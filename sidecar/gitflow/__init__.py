@@ -1,10 +1,4 @@
-<<<<<<< HEAD
-"""The git workflow on a target repo: branch names, `start_task`, `submit`, `status` (`flow`), and a
-clone per target repo with a worktree per task (`workspace`). Git runs through argv lists. It
-imports only the coordinator's wire and forges.
-=======
 """The git workflow in a target repo's clone: a task branch, a pushed branch with its pull request,
 where a clone stands (`flow`), and an agent's clone per target (`workspace`). Its verbs live in
 `sidecar.runtime.gitcli`, since they read the sidecar's config; nothing here imports the runtime.
->>>>>>> split
 """
