@@ -23,7 +23,7 @@ from coordinator.wire.times import parse_duration
 from sidecar.onboard import crontab, detach, systemd
 from sidecar.runtime.config import CONFIG_MAX_BYTES, SidecarConfig, parse_command, parse_config
 from sidecar.onboard.enrol import AgentInUse, Enrolment, enrol, saved_token, write_private
-from sidecar.runtime.files import read_json
+from coordinator.wire.atomic import read_json
 from sidecar.runtime.outbox import Outbox, flush
 from sidecar.runtime.processes import run_processes, stop_runs
 from sidecar.runtime.runs import process_start
