@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from coordinator.wire import names
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import ConfigError, HubRefused, HubUnavailable
 from coordinator.wire.times import parse_duration
@@ -31,7 +32,6 @@ from sidecar.runtime.selftest import find_program
 from sidecar.onboard.steps import StepFailed, Steps
 from sidecar.onboard.verify import self_test
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 START_TIMEOUT = 30.0
 SERVICES = ("auto", "systemd", "cron", "none")
 
@@ -63,7 +63,7 @@ class AddOptions:
 
 
 def check_name(name: str) -> str:
-    if not NAME.fullmatch(name) or ".." in name:
+    if not names.is_name(name):
         raise StepFailed("arguments", f"'{name[:80]}' is not an agent name",
                          "use letters, digits, . _ - (at most 64, not starting with . _ -)")
     return name
