@@ -51,13 +51,16 @@ def test_the_result_file_is_checked_against_the_hubs_limits():
 
 
 def test_the_report_command_keeps_the_hubs_limits(monkeypatch):
-    import importlib
-    from pathlib import Path
+    import importlib.util
+    import sys
 
-    from sidecar.runtime import files
+    from sidecar.runtime import launch
 
-    monkeypatch.syspath_prepend(str(Path(files.__file__).parent))  # it runs as a script, beside files.py
-    report_cli = importlib.import_module("report")
+    # it runs as a script (`python -E -s -S report.py`), so load it from its file, not its package
+    spec = importlib.util.spec_from_file_location("report", launch.HERE / "report.py")
+    report_cli = importlib.util.module_from_spec(spec)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts the project root on it
+    spec.loader.exec_module(report_cli)
     for key, limit in report_cli.LIMITS.items():
         assert REPORT_SCHEMA["properties"][key]["maxLength"] == limit, key
 

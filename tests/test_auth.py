@@ -6,7 +6,7 @@ import json
 import os
 
 from coordinator.repo.tokens import TokenStore, _hash
-from coordinator.repo.lock import atomic_write
+from coordinator.wire.atomic import write_bytes
 
 
 def test_only_hashes_are_stored_and_a_revocation_by_another_writer_is_seen_at_the_next_check(repo):
@@ -28,7 +28,7 @@ def test_a_same_size_replacement_within_one_clock_tick_is_still_seen(repo):
     new = old[:-1] + ("A" if old[-1] != "A" else "B")
     table = {h: who for h, who in json.loads(running.path.read_text()).items() if who["name"] != "ada"}
     table[_hash(new)] = {"role": "agent", "name": "ada"}
-    atomic_write(running.path, json.dumps(table, indent=1).encode(), mode=0o600)
+    write_bytes(running.path, json.dumps(table, indent=1).encode(), mode=0o600)
     os.utime(running.path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert os.stat(running.path).st_size == before.st_size
     assert running.check(old) is None and running.check(new) == {"role": "agent", "name": "ada"}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from sidecar.runtime.files import write_json
+from coordinator.wire.atomic import write_json
 from sidecar.runtime.launch import install_report_command
 from tests.support.processes import CLI
 from tests.support.leftovers import processes_mentioning

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import click
 
-from coordinator.wire.errors import AgentcomError, NotARepo, UsageError
+from coordinator.wire.errors import AgentcomError, NotARepo
 from coordinator.cli.gatekeeper import setup_options
-from coordinator.core.layout import LANES, is_safe_name
+from coordinator.core.layout import LANES
+from coordinator.wire import names
 
 
 def repo_options(fn):
@@ -241,8 +242,7 @@ def reprioritise(task_id, lane, backend):
 
 
 def _check_id(task_id: str) -> None:
-    if not is_safe_name(task_id):
-        raise UsageError(f"'{task_id[:80]}' is not a task id (letters, digits, . _ -; at most 64)")
+    names.require(task_id, "a task id")
 
 
 @main.group()
@@ -301,8 +301,7 @@ def agent_list(backend, as_json):
 @repo_options
 def agent_remove(name, backend):
     """Take agent NAME out: tokens revoked, its tasks requeued; git keeps its history."""
-    if not is_safe_name(name):
-        raise UsageError(f"'{name[:80]}' is not an agent name (letters, digits, . _ -; at most 64)")
+    names.require(name, "an agent name")
     answer = backend().remove_agent(name)
     click.echo(f"removed agent {name}; {answer['tokens_revoked']} token(s) revoked")
 

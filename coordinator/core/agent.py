@@ -13,7 +13,8 @@ from enum import Enum
 import jsonschema
 
 from coordinator.wire.errors import InvalidTask
-from coordinator.core.layout import NAME_RE, State, is_safe_name
+from coordinator.core.layout import State
+from coordinator.wire.names import PATTERN, is_name
 from coordinator.core.task import dump_any, load
 
 AGENTS_DIR = "agents"
@@ -43,7 +44,7 @@ REGISTRATION_SCHEMA = {
     "additionalProperties": False,
     "required": ["name"],
     "properties": {
-        "name": {"type": "string", "pattern": f"^{NAME_RE.pattern}$"},
+        "name": {"type": "string", "pattern": f"^{PATTERN}$"},
         "capabilities": {"type": "array", "maxItems": 32, "uniqueItems": True,
                          "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._+-]{0,31}$"}},
         "slots": {"type": "integer", "minimum": 1, "maximum": 32},
@@ -86,7 +87,7 @@ def name_of(path: str) -> str | None:
     parts = path.split("/")
     if len(parts) == 2 and parts[0] == AGENTS_DIR and parts[1].endswith(".yaml"):
         name = parts[1][: -len(".yaml")]
-        return name if is_safe_name(name) else None
+        return name if is_name(name) else None
     return None
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from coordinator.wire.names import is_name as is_safe_name
+
 
 class State(str, Enum):
     """Where a task is; each value is the top-level directory that holds tasks in that state."""
@@ -42,31 +44,8 @@ SHARDED = FINISHED  # by finish day, so no directory grows with history
 
 TASK_SUFFIX = ".yaml"
 SUBMISSION_SUFFIXES = (".yaml", ".yml")
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-"""Task ids and agent names: safe as a file name on every system, at most 64 characters."""
-
 KEEP = ".keep"
 STATE_DIRS = tuple(s.value for s in State)
-
-
-# names Windows keeps for devices, with or without an extension (CON, con.txt, LPT1)
-RESERVED_RE = re.compile(r"(?i)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?")
-
-
-def is_safe_name(name: object) -> bool:
-    return name_problem(name) is None
-
-
-def name_problem(name: object) -> str | None:
-    """Why `name` cannot be a task id or agent name (it is a file name on every system), or None."""
-    if not isinstance(name, str) or NAME_RE.fullmatch(name) is None:
-        return (f"{str(name)[:70]!r} is not a name: 1 to 64 letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit")
-    if ".." in name:
-        return f"{name!r} holds '..'"
-    if RESERVED_RE.fullmatch(name):
-        return f"{name!r} is a device name on Windows (CON, PRN, AUX, NUL, COM1, LPT1...); pick another"
-    return None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from coordinator.wire.names import PATTERN
+
 PRS_DIR = "prs"
 REPO_MAX = 500
 BRANCH_MAX = 200
@@ -64,7 +66,7 @@ def request_problems(body: object) -> list[str]:
     out += text_problems(body.get("body", ""), "body", BODY_MAX)
     out += label_problems(body.get("labels", []))
     task = body.get("task")
-    if task is not None and (not isinstance(task, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", task)):
+    if task is not None and (not isinstance(task, str) or not re.fullmatch(PATTERN, task)):
         out.append("task must be a task id")
     return out
 

@@ -14,12 +14,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from coordinator.core.trailers import SEAL, ends_in_trailers
+
 NAME = "AgentCom coordinator"
 EMAIL = "coordinator@agentcom.local"
-KEY = "Hub-Seal"
+KEY = SEAL
 _DOMAIN = b"agentcom hub seal v1\n"  # so this HMAC can never be mistaken for another use of the key
-_LINE = re.compile(rb"(?:\A|\n)Hub-Seal: ([0-9a-f]{64})\n\Z")
-_TRAILER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*:( |$)")
+_LINE = re.compile(rb"(?:\A|\n)" + re.escape(KEY.encode()) + rb": ([0-9a-f]{64})\n\Z")
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,7 @@ def sealed(key: bytes, commit: Commit, message: str) -> str:
     """`message` with the seal for `commit` as its last trailer (added to the trailer block, or as
     one of its own if the message has none)."""
     body = message if message.endswith("\n") else message + "\n"
-    last = body.rstrip("\n").split("\n\n")[-1].splitlines()
-    if not ("\n\n" in body.rstrip("\n") and last and all(_TRAILER.match(line) for line in last)):
+    if not ends_in_trailers(body):
         body += "\n"
     return body + f"{KEY}: {_mac(key, commit, body.encode())}\n"
 

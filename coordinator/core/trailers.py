@@ -1,4 +1,5 @@
-"""[pure] Commit messages for transitions: a readable subject and git trailers a program parses back.
+"""[pure] Every commit trailer the coordinator writes or reads: the key names, the generic helpers
+that format and parse a trailer block, and the messages for task and agent transitions.
 
     T-42: queued → assigned (ada)
 
@@ -10,15 +11,23 @@
     Reason: scheduled
     Agent-State: ada idle → assigned
 
-`git log --format='%(trailers:key=Task,valueonly)'` answers questions without our code.
+`git log --format='%(trailers:key=Task,valueonly)'` answers questions without our code. The
+gatekeeper's decision record (gatekeeper/record.py), the local forge's merge commit and the hub's
+seal (seal.py) take their keys and their trailer lines from here.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-KEYS = ("Task", "From", "To", "Agent", "Attempt", "Reason")
+KEYS = ("Task", "From", "To", "Agent", "Attempt", "Reason")  # a task transition
+AGENT_STATE = "Agent-State"
+REASON = "Reason"
+MERGED_BY = "Merged-By"
+DECISION_KEYS = ("Task", "Repo", "Pull", "Head", "Action", "Score", "Rules", "Agent", MERGED_BY)  # gatekeeper/record.py
+SEAL = "Hub-Seal"
 _LOOSE_KEY = re.compile(r"[ \t]*([A-Za-z0-9][A-Za-z0-9-]*)[ \t]*:")
+_STRICT_LINE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*:( |$)")
 MAX_VALUE = 500
 NONE = "-"
 
@@ -43,34 +52,55 @@ def trailer_value(value: object) -> str:
     return _clean(value)
 
 
+def lines(pairs) -> str:
+    """(key, value) pairs as trailer lines, each value made one line by `trailer_value`."""
+    return "".join(f"{k}: {_clean(v)}\n" for k, v in pairs)
+
+
+def read(text: str, keys) -> dict[str, str]:
+    """The trailers named in `keys` in the last paragraph of `text` (a later one wins)."""
+    found = {}
+    for line in text.rstrip("\n").split("\n\n")[-1].splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key in keys:
+            found[key] = value.strip()
+    return found
+
+
+def ends_in_trailers(body: str) -> bool:
+    """Whether the last paragraph of `body` (not its only one) is all trailer lines."""
+    last = body.rstrip("\n").split("\n\n")[-1].splitlines()
+    return "\n\n" in body.rstrip("\n") and bool(last) and all(_STRICT_LINE.match(line) for line in last)
+
+
+def merge_message(subject: str, by: str) -> str:
+    """A merge commit's message in a local forge's repo: the subject and who merged it, as given."""
+    return f"{subject}\n\n{MERGED_BY}: {by}\n"
+
+
 def message(t: Transition, agents: tuple[tuple[str, str, str], ...] = ()) -> str:
     """The commit message for one transition; `agents` are (name, from, to) agent state changes
     made by the same commit, written as Agent-State trailers."""
     agent = f" ({t.agent})" if t.agent else ""
     subject = _clean(f"{t.task_id}: {t.from_state} → {t.to_state}{agent}")
     trailers = dict(zip(KEYS, (t.task_id, t.from_state, t.to_state, t.agent or NONE, t.attempt, t.reason)))
-    return subject + "\n\n" + "".join(f"{k}: {_clean(v)}\n" for k, v in trailers.items()) + \
-        "".join(f"Agent-State: {_clean(f'{n} {a} → {b}')}\n" for n, a, b in agents)
+    return subject + "\n\n" + lines(trailers.items()) + lines((AGENT_STATE, f"{n} {a} → {b}") for n, a, b in agents)
 
 
 def agent_message(name: str, from_state: str, to_state: str, reason: str) -> str:
     """The commit message for an agent's own change (registered, online, offline, blocked)."""
-    return (f"{_clean(f'agent {name}: {from_state} → {to_state}')}\n\nAgent: {_clean(name)}\n"
-            f"Agent-State: {_clean(f'{name} {from_state} → {to_state}')}\nReason: {_clean(reason)}\n")
+    return _clean(f"agent {name}: {from_state} → {to_state}") + "\n\n" + lines(
+        (("Agent", name), (AGENT_STATE, f"{name} {from_state} → {to_state}"), (REASON, reason)))
 
 
 def event_message(subject: str, reason: str) -> str:
     """A commit that is not a task transition (init, a repair): subject plus a Reason trailer."""
-    return f"{_clean(subject)}\n\nReason: {_clean(reason)}\n"
+    return _clean(subject) + "\n\n" + lines([(REASON, reason)])
 
 
 def parse(text: str) -> Transition | None:
     """The Transition in a commit message, or None if it carries no complete set of trailers."""
-    found = {}
-    for line in text.rstrip("\n").split("\n\n")[-1].splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key in KEYS:
-            found[key] = value.strip()
+    found = read(text, KEYS)
     if set(found) != set(KEYS) or not found["Attempt"].isdigit():
         return None
     agent = None if found["Agent"] == NONE else found["Agent"]

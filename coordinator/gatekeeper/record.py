@@ -1,5 +1,5 @@
-"""[pure] A gatekeeper decision as data, as a commit message with git trailers (in the style of
-`audit`), and as plain-words comment text for the pull request.
+"""[pure] A gatekeeper decision as data, as a commit message with git trailers (keys and lines
+from core/trailers.py), and as plain-words comment text for the pull request.
 
     gatekeeper: acme/web#12 escalate (score 80)
 
@@ -21,11 +21,12 @@ import html
 import re
 from dataclasses import dataclass
 
+from coordinator.core import trailers
 from coordinator.core.trailers import NONE, trailer_value
 from coordinator.gatekeeper.findings import Finding
 from coordinator.gatekeeper.verdict import Action, Verdict
 
-KEYS = ("Task", "Repo", "Pull", "Head", "Action", "Score", "Rules", "Agent", "Merged-By")
+KEYS = trailers.DECISION_KEYS
 MAX_LISTED = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 TITLES = {Action.MERGE: "merged", Action.ADVISE: "safe to merge (a human merges: auto-merge is off)",
@@ -59,16 +60,12 @@ def message(d: Decision, intent: bool = False) -> str:
               d.agent or NONE, d.merged_by or NONE)
     shown = "merging" if intent else d.action
     subject = trailer_value(f"gatekeeper: {d.repo}#{d.pull} {shown} (score {d.score})")
-    return subject + "\n\n" + "".join(f"{k}: {trailer_value(v)}\n" for k, v in zip(KEYS, values))
+    return subject + "\n\n" + trailers.lines(zip(KEYS, values))
 
 
 def parse(text: str) -> Decision | None:
     """The Decision in a commit message, or None if it is not a complete decision record."""
-    found = {}
-    for line in text.rstrip("\n").split("\n\n")[-1].splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key in KEYS:
-            found[key] = value.strip()
+    found = trailers.read(text, KEYS)
     if set(found) != set(KEYS) or not found["Pull"].isdigit() or not found["Score"].isdigit():
         return None
 
@@ -77,7 +74,7 @@ def parse(text: str) -> Decision | None:
 
     rules = tuple(r for r in found["Rules"].split(", ") if r and found["Rules"] != NONE)
     return Decision(found["Repo"], int(found["Pull"]), found["Head"], found["Action"], int(found["Score"]),
-                    rules, opt("Task"), opt("Agent"), opt("Merged-By"))
+                    rules, opt("Task"), opt("Agent"), opt(trailers.MERGED_BY))
 
 
 def shown(text: str, limit: int = 200) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+from coordinator.core.trailers import merge_message
 from coordinator.hub import prbook
 from coordinator.wire.errors import NotARepo, RefMoved
 from coordinator.forge.base import MERGE_METHODS, ForgeError, HeadMoved, NotMergeable
@@ -42,7 +43,7 @@ def merge(hub, number: int, sha: object, method: object, by: str) -> dict:
             head = git.resolve(f"refs/heads/{record['head']}")
             if head is None or str(head) != sha:
                 raise HeadMoved(number, sha)
-            message = f"{record['title']} (#{number})\n\nMerged-By: {by}\n"
+            message = merge_message(f"{record['title']} (#{number})", by)
             try:
                 merged = branches.merge_branch(git, record["base"], head, message, squash=method == "squash")
             except RefMoved:

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.wire.atomic import create
 from coordinator.wire.errors import AgentcomError
 from coordinator.repo.lock import runtime_dir
 
@@ -47,23 +48,5 @@ def ensure(repo_path: str | os.PathLike, head: str | None) -> tuple[HistoryKey, 
         return found, False
     folder = runtime_dir(repo_path)
     doc = {"key": secrets.token_hex(32), "anchor": head}
-    tmp = folder / f"{KEY_FILE}.{secrets.token_hex(8)}.lock"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, (json.dumps(doc) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, folder / KEY_FILE)  # unlike a rename, never replaces a key already there
-        made = True
-    except FileExistsError:
-        made = False
-    finally:
-        tmp.unlink()
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    made = create(folder / KEY_FILE, (json.dumps(doc) + "\n").encode(), mode=0o600)
     return load(repo_path), made

@@ -1,4 +1,4 @@
-"""The single-writer lock on a coordination repo, and atomic writes of files outside git.
+"""The single-writer lock on a coordination repo, and the runtime folder beside it.
 
 The lock is an flock(2) on `agentcom/coordinator.lock` inside the bare repo: the kernel drops it
 when its process dies (even by SIGKILL), so a dead coordinator never blocks a new one and no
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import filelock
 
+from coordinator.wire.atomic import write_bytes
 from coordinator.wire.errors import CoordinatorBusy
 
 RUNTIME_DIR = "agentcom"
@@ -23,24 +24,6 @@ def runtime_dir(repo_path: str | os.PathLike) -> Path:
     path = Path(repo_path) / RUNTIME_DIR
     path.mkdir(mode=0o700, exist_ok=True)
     return path
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write via PATH.lock (O_EXCL), fsync, then rename: readers see the old file or the new one."""
-    tmp = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        # a writer that died mid-write left it; no live writer exists because callers hold
-        # the coordinator lock or own the file outright
-        tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 class WriterLock:
@@ -59,11 +42,11 @@ class WriterLock:
             raise CoordinatorBusy(self.repo_path, self.holder()) from None
         record = {"role": role, "pid": os.getpid(), "host": socket.gethostname(),
                   "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **info}
-        atomic_write(self.info_path, json.dumps(record).encode())
+        write_bytes(self.info_path, json.dumps(record).encode())
 
     def update(self, **info) -> None:
         record = {**self.read_info(), **info}
-        atomic_write(self.info_path, json.dumps(record).encode())
+        write_bytes(self.info_path, json.dumps(record).encode())
 
     def release(self) -> None:
         if self._lock.is_locked:

@@ -9,10 +9,9 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from coordinator.core import trailers as audit, seal
+from coordinator.core import seal, trailers
 from coordinator.core.config import CONFIG_FILE, Config, parse as parse_config, parse_applied
 from coordinator.wire.errors import ConfigError, InvalidTask, UsageError
-from coordinator.gatekeeper import record
 from coordinator.gatekeeper.rules import RULES_FILE, parse as parse_rules
 from coordinator.repo.gitrepo import MAIN, GitRepo
 from coordinator.core.layout import lane_of_submission, parse_location
@@ -23,9 +22,10 @@ log = logging.getLogger("agentcom.hook")
 ZERO = "0" * 40
 MAX_NAMED = 20  # offending commits or paths named per rule; the first ones are enough to fix
 # what only the hub writes: a reader of `git log` (ours, or git's own %(trailers)) takes these as real
-RECORDS = ((frozenset(k.casefold() for k in audit.KEYS), "a task transition's trailers (" + ", ".join(audit.KEYS) + ")"),
-           (frozenset(k.casefold() for k in record.KEYS), "a gatekeeper decision's trailers (" + ", ".join(record.KEYS) + ")"),
-           (frozenset([seal.KEY.casefold()]), f"a {seal.KEY} trailer"))
+RECORDS = ((frozenset(k.casefold() for k in trailers.KEYS), "a task transition's trailers (" + ", ".join(trailers.KEYS) + ")"),
+           (frozenset(k.casefold() for k in trailers.DECISION_KEYS),
+            "a gatekeeper decision's trailers (" + ", ".join(trailers.DECISION_KEYS) + ")"),
+           (frozenset([trailers.SEAL.casefold()]), f"a {trailers.SEAL} trailer"))
 _HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
@@ -74,7 +74,7 @@ def _forged_history(git: GitRepo, old, new) -> list[str]:
                 problems.append(f"commit {c.commit[:10]} names the coordinator as its {role} "
                                 f"({name} <{email}>); only the hub commits as the coordinator: "
                                 "commit under your own name (git commit --amend --reset-author)")
-        keys = audit.loose_keys(c.message)
+        keys = trailers.loose_keys(c.message)
         for wanted, what in RECORDS:
             if wanted <= keys:
                 problems.append(f"commit {c.commit[:10]} carries {what} in its message; only the hub "

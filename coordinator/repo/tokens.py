@@ -15,7 +15,8 @@ from pathlib import Path
 
 import filelock
 
-from coordinator.repo.lock import atomic_write, runtime_dir
+from coordinator.repo.lock import runtime_dir
+from coordinator.wire.atomic import write_bytes
 
 TOKENS_FILE = "tokens.json"
 CHANGE_TIMEOUT = 10.0   # seconds to wait for another writer of the table
@@ -60,7 +61,7 @@ class TokenStore:
             table = dict(self._read())
             yield table
             if table != self._table:
-                atomic_write(self.path, json.dumps(table, indent=1).encode(), mode=0o600)
+                write_bytes(self.path, json.dumps(table, indent=1).encode(), mode=0o600)
                 self._table = table
 
     def issue(self, role: str, name: str, *, replace: bool = False) -> str:
@@ -107,7 +108,7 @@ def ensure_operator_token(repo_path: str | os.PathLike) -> Path:
     path = runtime_dir(repo_path) / OPERATOR_TOKEN_FILE
     if not path.exists():
         token = TokenStore(repo_path).issue("operator", "local operator")
-        atomic_write(path, (token + "\n").encode(), mode=0o600)
+        write_bytes(path, (token + "\n").encode(), mode=0o600)
     return path
 
 

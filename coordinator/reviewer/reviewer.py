@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable, Protocol
 
+from coordinator.wire import names
 from coordinator.wire.errors import AgentcomError
 from coordinator.forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PullRequest
 from coordinator.wire.times import format_time, parse_time
@@ -31,8 +32,8 @@ from coordinator.gatekeeper.verdict import Action, Checks, review as judge
 log = logging.getLogger("agentcom.gatekeeper")
 ATTEMPTS = 3            # reviews of one PR in one pass when its head keeps moving
 BLOCK_LABEL = "agentcom:blocked"
-_TASK = re.compile(r"AgentCom task `([A-Za-z0-9][A-Za-z0-9._-]{0,63})`")
-_BRANCH = re.compile(r"agent/([A-Za-z0-9][A-Za-z0-9._-]{0,63})/.+")
+_TASK = re.compile(rf"AgentCom task `({names.PATTERN})`")
+_BRANCH = re.compile(rf"agent/({names.PATTERN})/.+")
 
 
 class Book(Protocol):

@@ -1,21 +1,21 @@
 """JSON API under /api: reads come from the hub's in-memory view; changes go through its loop.
 
-Changes need the operator token (`Authorization: Bearer TOKEN`); what a sidecar calls needs
-that agent's own token. Reads need none, which is why the hub listens on loopback unless told
-otherwise.
+Changes need the operator token (`Authorization: Bearer TOKEN`, checked in auth.py); what a
+sidecar calls needs that agent's own token. Reads need none, which is why the hub listens on
+loopback unless told otherwise.
 """
 from __future__ import annotations
 
-import functools
 import time
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from coordinator.wire.errors import UsageError
 from coordinator.wire.jsonbody import read_object
-from coordinator.core.layout import LANES, is_safe_name
+from coordinator.core.layout import LANES
 from coordinator.wire.protocol import parse_heartbeat, parse_report
 from coordinator.hub.registration import register, remove, self_test
+from coordinator.web.auth import agent_name, caller, requires, task_id as checked_id, tokens
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -24,49 +24,8 @@ def _hub():
     return current_app.extensions["agentcom.hub"]
 
 
-def _tokens():
-    return current_app.extensions["agentcom.tokens"]
-
-
-def _requires(role: str):
-    """Refuse the request unless it carries a token of `role` (checked on every request, so a
-    revoked token stops working at once); an agent token acts only as its own agent."""
-    hint = {"operator": "agentcom reads it from AGENTCOM_TOKEN or the repo's agentcom/operator.token",
-            "agent": "the agent's token was shown once by `agentcom agent register`"}[role]
-
-    def decorate(view):
-        @functools.wraps(view)
-        def wrapper(*args, **kwargs):
-            header = request.headers.get("Authorization", "")
-            token = header[7:].strip() if header.startswith("Bearer ") else None
-            who = _tokens().check(token)
-            if who is None:
-                return jsonify(error="Unauthorized", message=f"this needs {_a(role)} token: "
-                               f"send 'Authorization: Bearer TOKEN' ({hint})"), 401
-            if who["role"] != role:
-                return jsonify(error="Forbidden", message=f"{_a(who['role'])} token cannot do this; "
-                               f"it needs the {role} role"), 403
-            if role == "agent" and kwargs.get("name", who["name"]) != who["name"]:
-                return jsonify(error="Forbidden", message=f"this token belongs to agent "
-                               f"{who['name']}; it cannot act as {kwargs['name']}"), 403
-            g.who = who
-            return view(*args, **kwargs)
-        return wrapper
-    return decorate
-
-
-def _a(word: str) -> str:
-    return ("an " if word[:1] in "aeiou" else "a ") + word
-
-
-operator = _requires("operator")
-agent_only = _requires("agent")
-
-
-def _task_id(task_id: str) -> str:
-    if not is_safe_name(task_id):
-        raise UsageError(f"'{task_id[:80]}' is not a task id (letters, digits, . _ -; at most 64)")
-    return task_id
+operator = requires("operator")
+agent_only = requires("agent")
 
 
 def _json_body(optional: bool = False) -> dict:
@@ -86,8 +45,7 @@ def health():
 @api.get("/whoami")
 def whoami():
     """Whose token this is ({role, name}); 401 for none or one the hub does not hold."""
-    header = request.headers.get("Authorization", "")
-    who = _tokens().check(header[7:].strip() if header.startswith("Bearer ") else None)
+    who = caller()
     if who is None:
         return jsonify(error="Unauthorized", message="the hub does not hold this token (none sent, "
                        "revoked, or made for another hub)"), 401
@@ -111,12 +69,12 @@ def state():
 
 @api.get("/tasks/<task_id>")
 def show(task_id):
-    return jsonify(_hub().show(_task_id(task_id)))
+    return jsonify(_hub().show(checked_id(task_id)))
 
 
 @api.get("/tasks/<task_id>/log")
 def history(task_id):
-    return jsonify(history=_hub().history(_task_id(task_id)))
+    return jsonify(history=_hub().history(checked_id(task_id)))
 
 
 @api.post("/tasks")
@@ -135,7 +93,7 @@ def retry(task_id):
     lane = _json_body(optional=True).get("lane")
     if lane is not None and lane not in LANES:
         raise UsageError(f"lane must be one of {', '.join(LANES)}")
-    return jsonify(task=hub.call(hub.retry, _task_id(task_id), g.who["name"], lane=lane))
+    return jsonify(task=hub.call(hub.retry, checked_id(task_id), g.who["name"], lane=lane))
 
 
 @api.post("/tasks/<task_id>/priority")
@@ -145,14 +103,14 @@ def reprioritise(task_id):
     lane = _json_body().get("lane")
     if lane not in LANES:
         raise UsageError(f"lane must be one of {', '.join(LANES)}")
-    return jsonify(task=hub.call(hub.reprioritise, _task_id(task_id), lane, g.who["name"]))
+    return jsonify(task=hub.call(hub.reprioritise, checked_id(task_id), lane, g.who["name"]))
 
 
 @api.post("/tasks/<task_id>/cancel")
 @operator
 def cancel(task_id):
     hub = _hub()
-    return jsonify(task=hub.call(hub.cancel, _task_id(task_id), g.who["name"]))
+    return jsonify(task=hub.call(hub.cancel, checked_id(task_id), g.who["name"]))
 
 
 # --- agents ------------------------------------------------------------------------------
@@ -169,20 +127,20 @@ def add_agent():
     rotate = body.pop("rotate_token", False)
     if not isinstance(rotate, bool):
         raise UsageError("rotate_token must be true or false")
-    answer = register(_hub(), _tokens(), body, g.who["name"], rotate=rotate)
+    answer = register(_hub(), tokens(), body, g.who["name"], rotate=rotate)
     return jsonify(answer), 201 if answer["created"] else 200
 
 
 @api.delete("/agents/<name>")
 @operator
 def remove_agent(name):
-    return jsonify(remove(_hub(), _tokens(), _name(name), g.who["name"]))
+    return jsonify(remove(_hub(), tokens(), agent_name(name), g.who["name"]))
 
 
 @api.post("/agents/<name>/self-test")
 @operator
 def agent_self_test(name):
-    task = self_test(_hub(), _name(name), g.who["name"])
+    task = self_test(_hub(), agent_name(name), g.who["name"])
     return jsonify(task=task, id=task["id"]), 201
 
 
@@ -202,7 +160,7 @@ def assignments(name):
 @agent_only
 def report(task_id):
     hub, r = _hub(), parse_report(_json_body())
-    return jsonify(hub.call(hub.report, g.who["name"], _task_id(task_id), r))
+    return jsonify(hub.call(hub.report, g.who["name"], checked_id(task_id), r))
 
 
 # --- the pre-receive hook's fast path ------------------------------------------------------
@@ -220,9 +178,3 @@ def pre_receive():
         raise UsageError("objects must be a path or null")
     code, out = check_quarantined(_hub().repo_path, lines, objects)
     return jsonify(code=code, lines=out)
-
-
-def _name(name: str) -> str:
-    if not is_safe_name(name):
-        raise UsageError(f"'{name[:80]}' is not an agent name (letters, digits, . _ -; at most 64)")
-    return name

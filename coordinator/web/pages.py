@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template
 
-from coordinator.wire.errors import UsageError
-from coordinator.core.layout import LANES, is_safe_name
+from coordinator.core.layout import LANES
+from coordinator.web.auth import task_id as checked_id
 from coordinator.web.metrics import CONTENT_TYPE, exposition
 
 pages = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
@@ -28,9 +28,7 @@ def index():
 
 @pages.get("/tasks/<task_id>")
 def task(task_id):
-    if not is_safe_name(task_id):
-        raise UsageError(f"'{task_id[:80]}' is not a task id (letters, digits, . _ -; at most 64)")
-    return render_template("task.html", task_id=task_id, lanes=LANES)
+    return render_template("task.html", task_id=checked_id(task_id), lanes=LANES)
 
 
 @pages.get("/metrics")

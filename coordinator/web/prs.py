@@ -6,7 +6,6 @@ PR's branches hold now (head, mergeability, changed files) is read from the targ
 so the local forge never opens that repo itself."""
 from __future__ import annotations
 
-import functools
 
 from flask import Blueprint, g, jsonify, request
 
@@ -14,23 +13,10 @@ from coordinator.hub import prbook, prtarget
 from coordinator.wire.errors import UsageError
 from coordinator.forge.base import check_status
 from coordinator.core.prrecord import STATES, is_branch, summary
-from coordinator.web.api import _hub, _json_body, _requires, _tokens
+from coordinator.web.api import _hub, _json_body
+from coordinator.web.auth import any_role, requires
 
 prs = Blueprint("prs", __name__, url_prefix="/api/prs")
-
-
-def _any_role(view):
-    """An agent or an operator token; the PR's author is the token's name."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        who = _tokens().check(header[7:].strip() if header.startswith("Bearer ") else None)
-        if who is None:
-            return jsonify(error="Unauthorized", message="this needs an agent or operator token: send "
-                           "'Authorization: Bearer TOKEN'"), 401
-        g.who = who
-        return view(*args, **kwargs)
-    return wrapper
 
 
 @prs.get("")
@@ -59,7 +45,7 @@ def files(number):
 
 
 @prs.post("")
-@_any_role
+@any_role
 def open_pr():
     hub = _hub()
     record = hub.call(prbook.open_pr, hub, _json_body(), g.who["name"], g.who["role"])
@@ -67,7 +53,7 @@ def open_pr():
 
 
 @prs.post("/<int:number>/labels")
-@_any_role
+@any_role
 def labels(number):
     hub, body = _hub(), _json_body()
     record = hub.call(prbook.add_labels, hub, number, body.get("labels"), g.who["name"], g.who["role"])
@@ -75,7 +61,7 @@ def labels(number):
 
 
 @prs.post("/<int:number>/comments")
-@_any_role
+@any_role
 def comment(number):
     hub, body = _hub(), _json_body()
     return jsonify(hub.call(prbook.comment, hub, number, body.get("body"), g.who["name"], g.who["role"])), 201
@@ -83,7 +69,7 @@ def comment(number):
 
 
 @prs.post("/<int:number>/statuses")
-@_requires("operator")
+@requires("operator")
 def status(number):
     hub, body = _hub(), _json_body()
     item = {"sha": body.get("sha"), "state": body.get("state"), "context": body.get("context"),
@@ -93,7 +79,7 @@ def status(number):
 
 
 @prs.post("/<int:number>/requested_reviewers")
-@_requires("operator")
+@requires("operator")
 def reviewers(number):
     hub, body = _hub(), _json_body()
     record = hub.call(prbook.request_reviewers, hub, number, body.get("reviewers") or [],
@@ -102,7 +88,7 @@ def reviewers(number):
 
 
 @prs.put("/<int:number>/merge")
-@_requires("operator")
+@requires("operator")
 def merge(number):
     from coordinator.hub.prmerge import merge as merge_pr
 

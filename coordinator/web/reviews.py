@@ -10,7 +10,8 @@ from flask import Blueprint, jsonify, request
 from coordinator.hub import reviewbook
 from coordinator.wire.errors import UsageError
 from coordinator.gatekeeper.rules import RULES_FILE
-from coordinator.web.api import _hub, _json_body, _requires
+from coordinator.web.api import _hub, _json_body
+from coordinator.web.auth import requires
 
 _NUMBER = re.compile(r"[0-9]{1,9}")
 
@@ -30,7 +31,7 @@ def find():
 
 
 @reviews.post("")
-@_requires("operator")
+@requires("operator")
 def record():
     hub = _hub()
     return jsonify(hub.call(reviewbook.record, hub, _json_body())), 201

@@ -17,7 +17,7 @@ from pathlib import Path
 from coordinator.wire.errors import AgentcomError
 
 from sidecar.fleet import hubrepo
-from sidecar.runtime.files import read_json
+from coordinator.wire.atomic import read_json
 from sidecar.fleet.local import LocalFleet, signals_held
 from sidecar.fleet.smokereport import (Check, Report, TaskFigures, every_agent_worked, in_lane_order, lane_runs, recovery_checks, urgent_first)
 from sidecar.fleet.taskflow import Flow, Step

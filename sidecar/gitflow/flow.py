@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coordinator.wire.errors import AgentcomError, UsageError
+from coordinator.wire.names import PATTERN
 from coordinator.forge.base import PrExists
 
 GIT_TIMEOUT = 120
@@ -70,7 +71,7 @@ class TaskInfo:
 
     @classmethod
     def of(cls, task: dict) -> "TaskInfo":
-        if not isinstance(task, dict) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", str(task.get("id"))):
+        if not isinstance(task, dict) or not re.fullmatch(PATTERN, str(task.get("id"))):
             raise UsageError("the task has no valid id")
         return cls(task["id"], str(task.get("title") or task["id"])[:200], str(task.get("prompt") or ""),
                    str(task.get("priority") or "normal"))

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from sidecar.runtime.files import read_json, write_json
+from coordinator.wire.atomic import read_json, write_json
 from sidecar.runtime.runs import process_start
 
 PROJECT = Path(__file__).resolve().parents[2]

@@ -11,12 +11,12 @@ first comes online in between is not seen.)
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from coordinator.wire.atomic import write_bytes
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import AgentcomError, HubRefused
 
@@ -103,15 +103,6 @@ def saved_token(config: Path) -> str | None:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Mode 0600 from the first byte; written beside, fsynced, then moved into place, so a crash
-    leaves the old file or the new one."""
+    """Mode 0600 from the first byte, written atomically; its folder is made (0700) if missing."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.lock")
-    tmp.unlink(missing_ok=True)  # left by a crash: one writer per agent's config
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_bytes(path, text.encode(), mode=0o600)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from coordinator.wire import names
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import ConfigError, HubRefused, HubUnavailable
 from coordinator.wire.times import parse_duration
@@ -23,7 +24,7 @@ from coordinator.wire.times import parse_duration
 from sidecar.onboard import crontab, detach, systemd
 from sidecar.runtime.config import CONFIG_MAX_BYTES, SidecarConfig, parse_command, parse_config
 from sidecar.onboard.enrol import AgentInUse, Enrolment, enrol, saved_token, write_private
-from sidecar.runtime.files import read_json
+from coordinator.wire.atomic import read_json
 from sidecar.runtime.outbox import Outbox, flush
 from sidecar.runtime.processes import run_processes, stop_runs
 from sidecar.runtime.runs import process_start
@@ -31,7 +32,6 @@ from sidecar.runtime.selftest import find_program
 from sidecar.onboard.steps import StepFailed, Steps
 from sidecar.onboard.verify import self_test
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 START_TIMEOUT = 30.0
 SERVICES = ("auto", "systemd", "cron", "none")
 
@@ -63,7 +63,7 @@ class AddOptions:
 
 
 def check_name(name: str) -> str:
-    if not NAME.fullmatch(name) or ".." in name:
+    if not names.is_name(name):
         raise StepFailed("arguments", f"'{name[:80]}' is not an agent name",
                          "use letters, digits, . _ - (at most 64, not starting with . _ -)")
     return name

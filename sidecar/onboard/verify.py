@@ -11,7 +11,7 @@ from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import HubRefused, HubUnavailable
 
 from sidecar.onboard.detach import STATUS
-from sidecar.runtime.files import read_json
+from coordinator.wire.atomic import read_json
 from sidecar.onboard.steps import StepFailed
 
 POLL = 0.1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from coordinator.wire import names
 from coordinator.wire.errors import ConfigError
 from coordinator.wire.times import parse_duration
 
@@ -90,16 +91,17 @@ def parse_config(doc: dict, base: Path, where: str, mode: int = 0o600) -> Sideca
         if not doc.get(key):
             raise ConfigError(where, key, "is required")
 
-    def text(key, pattern=None, hint=""):
+    def text(key, pattern=None, hint="", valid=None):
         value = doc.get(key)
         if value is None:
             return None
-        if not isinstance(value, str) or len(value) > 500 or (pattern and not re.fullmatch(pattern, value)):
+        if not isinstance(value, str) or len(value) > 500 or (pattern and not re.fullmatch(pattern, value)) \
+                or (valid and not valid(value)):
             raise ConfigError(where, key, f"{value!r} is not valid{hint}")
         return value
 
     hub = text("hub", r"https?://[^\s/]+(/\S*)?", " (write e.g. http://127.0.0.1:8765)").rstrip("/")
-    agent = text("agent", r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", " (letters, digits, . _ -)")
+    agent = text("agent", hint=" (letters, digits, . _ -)", valid=names.is_name)
     token = _token(doc, base, where, mode)
     values = {"hub": hub, "agent": agent, "token": token, "command": parse_command(doc["command"], where),
               "state_dir": _path(base, text("state_dir")) or base / f"{agent}.state",

@@ -16,7 +16,7 @@ from coordinator.wire.errors import AgentcomError
 
 from sidecar.runtime.config import SidecarConfig
 from sidecar.runtime.reconcile import Sidecar
-from sidecar.runtime.files import read_json
+from coordinator.wire.atomic import read_json
 from sidecar.runtime.server import NotifyServer, create_app
 
 log = logging.getLogger("agentcom.sidecar")

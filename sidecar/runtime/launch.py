@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from coordinator.wire.atomic import write_bytes
 from sidecar.runtime.config import SidecarConfig
 from sidecar.runtime.prompt import agent_prompt
 from sidecar.runtime.runs import Run
@@ -30,10 +31,7 @@ def install_report_command(state_dir: Path) -> Path:
     text = (f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -E -s -S "
             f"{shlex.quote(str(HERE / 'report.py'))} \"$@\"\n")
     if not script.exists() or script.read_text() != text:
-        tmp = script.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        os.replace(tmp, script)
+        write_bytes(script, text.encode(), mode=0o755)
     return bin_dir
 
 

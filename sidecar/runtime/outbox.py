@@ -16,7 +16,7 @@ from pathlib import Path
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import HubRefused, HubUnavailable
 
-from sidecar.runtime.files import read_json, write_json
+from coordinator.wire.atomic import read_json, write_json
 
 
 @dataclass(frozen=True)

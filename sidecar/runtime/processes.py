@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from sidecar.runtime.files import read_json
+from coordinator.wire.atomic import read_json
 
 WRAPPER_WAIT = 2.0   # seconds a just-spawned wrapper gets to write wrapper.json
 

@@ -20,7 +20,7 @@ from coordinator.wire.errors import AgentcomError, HubRefused, HubUnavailable
 
 from sidecar.runtime import workflow
 from sidecar.runtime.config import SidecarConfig
-from sidecar.runtime.files import write_json
+from coordinator.wire.atomic import write_json
 from sidecar.runtime.launch import install_report_command, kill, spawn
 from sidecar.runtime.outbox import Outbox, Pending
 from sidecar.runtime.result import problems, verdict

@@ -12,7 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from files import read_json, write_json
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the project root
+from coordinator.wire.atomic import read_json, write_json  # noqa: E402  (standard library only)
 
 # the hub's limits (coordinator/protocol.py REPORT_SCHEMA; a test keeps them equal)
 LIMITS = {"summary": 4000, "reason": 2000, "note": 500, "pr_url": 500, "model": 100}

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidecar.runtime.files import read_json, write_json
+from coordinator.wire.atomic import read_json, write_json
 
 ACCEPTING, ACCEPTED, RUNNING, FINISHED = "accepting", "accepted", "running", "finished"
 KEEP_FINISHED = 200

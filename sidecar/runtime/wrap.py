@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from files import write_json
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the project root
+from coordinator.wire.atomic import write_json  # noqa: E402  (standard library only)
 
 
 def main(argv: list[str]) -> int:

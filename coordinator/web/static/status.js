@@ -59,7 +59,7 @@
         el("dt", {}, "Can do"), el("dd", {}, a.capabilities.join(", ") || "anything unlabelled"),
         el("dt", {}, "Tokens"), el("dd", {}, number(a.tokens_used))),
       a.reason && a.state !== "idle" ? el("p", {class: "reason"}, a.reason) : null)),
-      el("p", {class: "muted"}, "No agents registered. `agentcom agent add NAME` registers one."));
+      el("p", {class: "muted"}, "No agents registered. `agentcom agent register NAME` registers one."));
   }
 
   function renderLanes(depths, next) {
