@@ -152,7 +152,7 @@ def test_a_sidecar_config_is_read_with_defaults_and_paths_beside_it(tmp_path):
     ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: run {promt}\n", 0o600, "unknown placeholder {promt}"),
     ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\n", 0o644, "others can read it (mode 644); chmod 600 it"),
     ("hub: http://h:1\nagent: ada\ncommand: x\n", 0o600, "token: is required"),
-    ("hub: h:1\nagent: ada\ntoken: t\ncommand: x\n", 0o600, "hub: 'h:1' is not valid"),
+    ("hub: h:1\nagent: ada\ntoken: t\ncommand: x\n", 0o600, "hub: 'h:1' is not a hub address"),
     ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nrun_timeout: soon\n", 0o600, "run_timeout: 'soon' is not a duration"),
     ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nstdin: all\n", 0o600, "stdin: 'all' is not one of prompt, task, none"),
     ("- a list\n", 0o600, "must be a mapping of settings"),

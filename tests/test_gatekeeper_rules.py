@@ -32,16 +32,16 @@ def test_defaults_are_conservative():
     (b"limits:\n  deletion_share: 1.5\n", "limits.deletion_share: expected a number from 0 to 1"),
     (b'protected:\n  extra: ["\\\\"]\n', "protected.extra: Invalid git pattern"),
     (b"protected:\n  extra: src/\n", "protected.extra: expected a list"),
-    (b"repos:\n  web: {auto_merge: true}\n", "repos.web: a repo is named OWNER/NAME"),
+    (b"repos:\n  web: {auto_merge: true}\n", "repos.web: 'web' is not a repo named OWNER/NAME"),
     (b"repos:\n  acme/web: {automerge: true}\n", "repos.acme/web.automerge: unknown key; did you mean "
                                                 "'repos.acme/web.auto_merge'?"),
     (b"notify:\n  webhook: https://hooks.example/T0/B0/secret\n", "notify.webhook: a webhook address is often a "
                                                                  "secret"),
     (b"notify:\n  command: [sh, -c, 'cat ~/.ssh/id_ed25519']\n", "notify.command: a command here would run on "
                                                                 "the hub's machine"),
-    (b"merge:\n  reviewers: ['ada; rm -rf /']\n", "merge.reviewers: a name is letters"),
+    (b"merge:\n  reviewers: ['ada; rm -rf /']\n", "merge.reviewers: 'ada; rm -rf /' is not a name: letters"),
     (b"merge:\n  check_sources: [test]\n", "merge.check_sources: expected a mapping of check name"),
-    (b"merge:\n  check_sources: {test: 'ci bot'}\n", "merge.check_sources: a source is a login or app slug"),
+    (b"merge:\n  check_sources: {test: 'ci bot'}\n", "merge.check_sources.test: 'ci bot' is not a login or app slug"),
     (b"trust:\n  logins: {ada-bot: 'ada; x'}\n", "trust.logins.ada-bot: 'ada; x' is not an agent name"),
     (b"trust:\n  logins: {ada-bot: ada, Ada-Bot: ada}\n", "trust.logins.Ada-Bot: named twice"),
     (b"merge:\n  auto_merge: true\n  method: merge\n", "merge.method: auto-merge merges only by squash, not merge"),
