@@ -15,6 +15,7 @@ from coordinator.wire.errors import UsageError
 from coordinator.wire.jsonbody import read_object
 from coordinator.core.layout import LANES, is_safe_name
 from coordinator.wire.protocol import parse_heartbeat, parse_report
+from coordinator.hub.batch import Batch
 from coordinator.hub.registration import register, remove, self_test
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -80,7 +81,7 @@ def _json_body(optional: bool = False) -> dict:
 @api.get("/health")
 def health():
     hub = _hub()
-    return jsonify(ok=True, head=str(hub.store.base), repo=hub.repo_path)
+    return jsonify(ok=True, head=hub.head(), repo=hub.repo_path)
 
 
 @api.get("/whoami")
@@ -124,7 +125,7 @@ def history(task_id):
 def submit():
     body = _json_body()
     hub = _hub()
-    task = hub.call(hub.submit, body, f"api ({g.who['name']})")
+    task = hub.call(Batch.submit, body, f"api ({g.who['name']})")
     return jsonify(task=task, id=task["id"]), 201
 
 
@@ -135,7 +136,7 @@ def retry(task_id):
     lane = _json_body(optional=True).get("lane")
     if lane is not None and lane not in LANES:
         raise UsageError(f"lane must be one of {', '.join(LANES)}")
-    return jsonify(task=hub.call(hub.retry, _task_id(task_id), g.who["name"], lane=lane))
+    return jsonify(task=hub.call(Batch.retry, _task_id(task_id), g.who["name"], lane=lane))
 
 
 @api.post("/tasks/<task_id>/priority")
@@ -145,14 +146,14 @@ def reprioritise(task_id):
     lane = _json_body().get("lane")
     if lane not in LANES:
         raise UsageError(f"lane must be one of {', '.join(LANES)}")
-    return jsonify(task=hub.call(hub.reprioritise, _task_id(task_id), lane, g.who["name"]))
+    return jsonify(task=hub.call(Batch.reprioritise, _task_id(task_id), lane, g.who["name"]))
 
 
 @api.post("/tasks/<task_id>/cancel")
 @operator
 def cancel(task_id):
     hub = _hub()
-    return jsonify(task=hub.call(hub.cancel, _task_id(task_id), g.who["name"]))
+    return jsonify(task=hub.call(Batch.cancel, _task_id(task_id), g.who["name"]))
 
 
 # --- agents ------------------------------------------------------------------------------
@@ -202,7 +203,7 @@ def assignments(name):
 @agent_only
 def report(task_id):
     hub, r = _hub(), parse_report(_json_body())
-    return jsonify(hub.call(hub.report, g.who["name"], _task_id(task_id), r))
+    return jsonify(hub.call(Batch.report, g.who["name"], _task_id(task_id), r))
 
 
 # --- the pre-receive hook's fast path ------------------------------------------------------
