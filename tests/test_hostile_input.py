@@ -105,7 +105,7 @@ def test_a_call_that_breaks_inside_the_loop_fails_alone_and_undoes_only_itself(r
     try:
         entered, gate = threading.Event(), threading.Event()
 
-        def hold():
+        def hold(batch):
             entered.set()
             gate.wait(10)
 
@@ -113,15 +113,15 @@ def test_a_call_that_breaks_inside_the_loop_fails_alone_and_undoes_only_itself(r
         blocker.start()  # holds the loop, so every call below lands in one batch
         assert entered.wait(10)
 
-        def broken():
-            h.submit({"prompt": "staged, then the call breaks", "id": "half"}, "test")
+        def broken(batch):
+            batch.submit({"prompt": "staged, then the call breaks", "id": "half"}, "test")
             raise TypeError("a bug in one call")
 
         with ThreadPoolExecutor(13) as pool:
-            innocent = [pool.submit(h.call, h.submit, {"prompt": f"task {n}", "id": f"t{n}"}, "test")
+            innocent = [pool.submit(h.call, Batch.submit, {"prompt": f"task {n}", "id": f"t{n}"}, "test")
                         for n in range(6)]
             bad = pool.submit(h.call, broken)
-            innocent += [pool.submit(h.call, h.submit, {"prompt": f"task {n}", "id": f"t{n}"}, "test")
+            innocent += [pool.submit(h.call, Batch.submit, {"prompt": f"task {n}", "id": f"t{n}"}, "test")
                          for n in range(6, 12)]
             wait_for(lambda: h._calls.qsize() == 13)
             gate.set()

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -14,7 +15,7 @@ from coordinator.wire.errors import CoordinatorBusy, IllegalTransition, InvalidT
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
-from coordinator.hub.batch import Batch
+from coordinator.hub.batch import Batch, OutsideBatch
 from tests.support.gitenv import git
 
 
@@ -180,6 +181,23 @@ def test_a_push_racing_a_commit_is_taken_in_and_the_change_is_redone_on_top(hub_
     assert prompts == ["mine", "theirs"]
     log = git(repo, "log", "--format=%s", "-3").stdout.splitlines()
     assert "queued → cancelled" in log[0] and "inbox → queued" in log[1] and log[2] == "theirs"
+
+
+def test_a_write_outside_its_batch_is_refused_and_changes_nothing(hub_in_process, repo):
+    h = hub_in_process
+    head = _commits(repo)[0]
+    kept = h.call(lambda batch: batch)
+    with pytest.raises(OutsideBatch, match="its batch has ended"):
+        kept.submit({"prompt": "late"}, "test")
+    with pytest.raises(OutsideBatch, match="no batch is running"):
+        h.tasks.submit({"prompt": "around the loop"}, "test")
+
+    def from_another_thread(batch):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(batch.submit, {"prompt": "from a web thread"}, "test").exception()
+
+    assert isinstance(h.call(from_another_thread), OutsideBatch)
+    assert h.view.tasks == {} and _commits(repo)[0] == head
 
 
 def test_a_failing_operation_leaves_nothing_half_staged(hub_in_process, repo):
