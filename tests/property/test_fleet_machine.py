@@ -28,6 +28,7 @@ from coordinator.core.layout import LANES, PER_AGENT, State, parse_location
 from coordinator.wire.protocol import Heartbeat, parse_report
 from coordinator.repo.repoinit import init_repo
 from coordinator.hub.batch import Batch
+from tests.support.crash import stage_then_die
 
 NAMES = ("ada", "bob", "cy")
 STRANGER = "zed"  # never registered
@@ -561,9 +562,11 @@ class FleetMachine(RuleBasedStateMachine):
     def crash_and_restart(self, unpublished):
         """Die without close(); a change staged but never published was never acknowledged."""
         if unpublished:
-            self.hub.submit({"prompt": "never acknowledged"}, "test")
-            for name, task_id, attempt, state in self.held()[:1]:
-                self.hub.report(name, task_id, make_report("done" if state == "working" else "failed", attempt))
+            def work(batch):
+                batch.submit({"prompt": "never acknowledged"}, "test")
+                for name, task_id, attempt, state in self.held()[:1]:
+                    batch.report(name, task_id, make_report("done" if state == "working" else "failed", attempt))
+            stage_then_die(self.hub, work)
         self.hub.lock.release()
         self.hub.git.close()
         self.hub = self._new_hub()

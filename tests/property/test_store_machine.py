@@ -19,6 +19,7 @@ from coordinator.core.layout import LANES, State, parse_location
 from coordinator.repo.repoinit import init_repo
 from coordinator.core.trailers import parse
 from coordinator.hub.batch import Batch
+from tests.support.crash import stage_then_die
 
 TARGETS = [State.QUEUED, State.ASSIGNED, State.WORKING, State.DONE, State.DEAD, State.CANCELLED]
 USER = pygit2.Signature("Some User", "user@example.com")
@@ -92,7 +93,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule()
     def crash_before_publishing(self):
         """Stage a change and die before main moves: it was never acknowledged, so it is gone."""
-        self.hub.submit({"prompt": "never acknowledged"}, "prop")
+        stage_then_die(self.hub, lambda batch: batch.submit({"prompt": "never acknowledged"}, "prop"))
         self.hub.lock.release()
         self.hub.git.close()
         self.hub = Hub(self.repo, fleet=False)  # the store alone: no agents here
