@@ -1,4 +1,6 @@
 """The hub's agents: registration, heartbeats, reports, reclaims, and the scheduling pass.
+Writes run in a batch of the hub's loop (through `Batch`); a heartbeat's note in memory, the
+assignments and the agent list are safe from any thread.
 
 Agent state changes are commits to agents/NAME.yaml, in the same commit as the task move that
 caused them when there is one. Heartbeats and progress live in memory only; after a restart

@@ -1,7 +1,8 @@
 """Bringing what arrives into the repo under the coordinator's rules: new task files, human
 moves, and anything that broke the rules (kept in rejected/ with the reason, never deleted).
 
-Used at start (a full scan of main) and after every push (the diff since the last head seen).
+Used at start (a full scan of main) and at the start of every batch of the hub's loop (the diff
+since the last head seen). It also holds the settings in force, which a pushed config changes.
 """
 from __future__ import annotations
 

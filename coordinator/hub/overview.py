@@ -1,10 +1,10 @@
-"""The whole picture: the ledger of what happened since start, the state
-snapshot behind `GET /api/state` and the status page, and the version that tells a poller
-whether anything changed.
+"""The whole picture: the ledger of what happened since start, the state snapshot behind
+`GET /api/state` and the status page, and the version that tells a poller whether anything
+changed. Read from any thread; the loop tells it what each published batch moved.
 
-The version is the published head, this process's random epoch, and a counter of changes kept
-in memory only (heartbeats, progress notes), so an idle poll is answered from a cached body, or with 304, without building
-anything.
+The version is the published head, this process's random epoch, and the fleet's counter of
+changes kept in memory only (heartbeats, progress notes), so an idle poll is answered from a
+cached body, or with 304, without building anything.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Registering and removing agents: the agents/NAME.yaml commit (through the hub's loop) plus
+"""Registering and removing agents: the agents/NAME.yaml commit (a batch of the hub's loop) plus
 the agent's token (shown once, kept only as a hash); and an agent's self-test task. Used by the
 HTTP API and the local CLI."""
 from __future__ import annotations

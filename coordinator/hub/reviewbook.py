@@ -1,7 +1,7 @@
-"""The hub's side of the gatekeeper's records: reads `reviews/`, and writes one decision per
-commit in the hub's loop (single writer), with the trailers of `gatekeeper.record` so
-`agentcom log TASK` and `git log --grep 'Task: T-1'` show it. A decision unchanged for the same
-head makes no commit."""
+"""The hub's side of the gatekeeper's records: reads `reviews/` (from any thread), and writes
+one decision per commit in a batch of the hub's loop (single writer), with the trailers of
+`gatekeeper.record` so `agentcom log TASK` and `git log --grep 'Task: T-1'` show it. A decision
+unchanged for the same head makes no commit."""
 from __future__ import annotations
 
 import threading
@@ -41,7 +41,7 @@ class ReviewBook:
 
     def record(self, doc: dict) -> dict:
         """Commit `doc` as the PR's latest decision unless it decides nothing new; returns
-        {committed, path}. Runs in the hub's loop."""
+        {committed, path}. Runs in a batch of the hub's loop."""
         self.journal.require("record_review")
         found = problems(doc)
         if found:
