@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coordinator.hub import fleet as fleet_module
+from coordinator.hub.batch import Batch
 from coordinator.core.agent import Agent, AgentState, dump_agent
 from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.hub.hub import Hub
@@ -249,20 +250,21 @@ class Timed:
         return result
 
     def run(self, hub: Hub, rollback: bool) -> dict:
-        """One timed pass; with rollback, the staged commits and view changes are undone after."""
-        with hub.state_lock:
-            start = hub.store.base
+        """One timed pass in a batch of its own; with rollback, the staged commits and view
+        changes are undone after (the batch then publishes nothing)."""
+        def timed(batch: Batch) -> tuple[float, float]:
+            mark = hub.journal.savepoint()
             self.called = self.returned = None
             self.assigned = 0
             t0 = time.perf_counter()
-            hub._schedule()
+            hub.fleet._schedule()
             t1 = time.perf_counter()
             if rollback:
-                hub._rollback(start)
-                hub.activity.clear()
-            else:
-                hub.store.publish()
-                hub._undo.clear()
+                hub.journal.rewind(mark)
+                hub.fleet.activity.clear()
+            return t0, t1
+
+        t0, t1 = hub.call(timed)
         if self.called is None:  # returned before deciding: nothing to hand out
             return {"walk": t1 - t0, "decide": 0.0, "commits": 0.0, "total": t1 - t0, "assigned": 0}
         return {"walk": self.called - t0, "decide": self.returned - self.called,
@@ -291,8 +293,8 @@ def scheduling_pass(work: Path, queued: int, agents: int, runs: int) -> dict:
         assert kept["assigned"] == min(agents, queued)
         busy = sorted(hub.view.held)
         one = next(iter(hub.view.held[busy[0]]))
-        hub.call(hub.transition, one, State.WORKING, agent=busy[0], reason="bench")
-        hub.call(hub.transition, one, State.DONE, agent=busy[0], reason="bench")
+        hub.call(Batch.transition, one, State.WORKING, agent=busy[0], reason="bench")
+        hub.call(Batch.transition, one, State.DONE, agent=busy[0], reason="bench")
         gc.collect()
         out["one-free"] = [timer.run(hub, rollback=True) for _ in range(runs * 4)]
         timer.run(hub, rollback=False)  # that agent takes the next task: now nobody has room
@@ -300,13 +302,16 @@ def scheduling_pass(work: Path, queued: int, agents: int, runs: int) -> dict:
         out["none-free"] = [timer.run(hub, rollback=True) for _ in range(runs * 4)]
         # what else runs per batch or per loop turn at this size (the sweep, and wake_in)
         sweep, wake = [], []
+        def swept(batch: Batch) -> float:
+            mark = hub.journal.savepoint()
+            t = time.perf_counter()
+            hub.fleet._sweep()
+            took = time.perf_counter() - t
+            hub.journal.rewind(mark)
+            return took
+
         for _ in range(runs * 4):
-            with hub.state_lock:
-                start = hub.store.base
-                t = time.perf_counter()
-                hub._sweep()
-                sweep.append(time.perf_counter() - t)
-                hub._rollback(start)
+            sweep.append(hub.call(swept))
             t = time.perf_counter()
             hub.wake_in()
             wake.append(time.perf_counter() - t)

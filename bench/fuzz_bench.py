@@ -31,6 +31,7 @@ from coordinator.repo.pushcheck import verdict
 from coordinator.hub.hub import Hub
 from coordinator.repo.repoinit import init_repo
 from coordinator.core.task import Defaults, admit, check_stored, load
+from coordinator.hub.batch import Batch
 from tests.property.test_fuzz_api import _post  # noqa: E402
 from tests.property.test_fuzz_pushes import PLACES, USER  # noqa: E402
 from tests.support.fleet_api import holding  # noqa: E402
@@ -93,7 +94,7 @@ def check_pushes(repo: Path, hub: Hub, names):
             git.close()
         counts["pushes the hook refused" if code else "pushes the hook let through"] += 1
         before = set(hub.view.tasks)
-        hub.call(lambda: None)
+        hub.call(lambda batch: None)
         rejected = {r["file"]: r for r in hub.status()["rejected"] if r["file"] in named}
         new = set(hub.view.tasks) - before
         counts["pushed files"] += len(named)
@@ -145,7 +146,7 @@ def main() -> int:
     try:
         run(st.lists(st.tuples(st.sampled_from(PLACES), rendered | task_files), min_size=1, max_size=4),
             args.pushes, args.seed, check_pushes(repo, hub, itertools.count()))
-        assert hub.call(hub.submit, {"prompt": "still serving"}, "fuzz")["state"] == "queued"
+        assert hub.call(Batch.submit, {"prompt": "still serving"}, "fuzz")["state"] == "queued"
         shown = hub.status()
     finally:
         hub.close()

@@ -25,6 +25,7 @@ from coordinator.reviewer.books import HubBook
 from coordinator.reviewer.reviewer import Reviewer
 from coordinator.hub.hub import Hub
 from coordinator.repo.repoinit import init_repo
+from coordinator.hub.batch import Batch
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 from tests.support.gitenv import git, scrub  # noqa: E402
 from tests.support.targets import make_remote, push_branch  # noqa: E402
@@ -59,7 +60,7 @@ def main() -> None:
             reviewer = Reviewer(GitHubForge("acme/web", "t-gate", github.url), HubBook(hub), "acme/web", "acme/web")
             numbers = []
             for i in range(args.prs):
-                hub.call(hub.submit, {"id": f"T-{i}", "prompt": f"fix {i}"}, "bench")
+                hub.call(Batch.submit, {"id": f"T-{i}", "prompt": f"fix {i}"}, "bench")
                 branch = f"agent/ada/T-{i}-fix"
                 head = push_branch(remote, root, branch, {f"app/m{i}.py": f"x = {i}\n"})
                 numbers.append(agent.open_pr(branch, "main", f"Fix {i}", f"AgentCom task `T-{i}`", ("agent:ada",)).number)
@@ -80,7 +81,7 @@ def main() -> None:
             (clone / "gatekeeper.yaml").write_text("merge:\n  required_checks: [test]\n  auto_merge: true\n")
             git(clone, "commit", "-qam", "auto-merge on")
             git(clone, "push", "-q", "origin", "HEAD:main")
-            hub.call(lambda: None)
+            hub.call(lambda batch: None)
             merged = []
             for n in numbers[: max(1, args.prs // 3)]:
                 t = time.perf_counter()

@@ -25,6 +25,7 @@ from coordinator.core.layout import LANES, State, location
 from coordinator.repo.repoinit import init_repo
 from coordinator.core.task import Defaults, dump, intake
 from coordinator.core.transitions import move
+from coordinator.hub.batch import Batch
 
 START = datetime(2025, 11, 25, tzinfo=timezone.utc)
 
@@ -75,7 +76,7 @@ def run(finished: int, queued: int, moves: int, workdir: Path) -> dict:
         for kind, to, agent in (("assign", State.ASSIGNED, f"agent-{n % 20}"), ("start", State.WORKING, None),
                                 ("finish", State.DONE, None)):
             t = time.perf_counter()
-            hub.call(hub.transition, task_id, to, agent=agent, reason="bench")
+            hub.call(Batch.transition, task_id, to, agent=agent, reason="bench")
             costs[kind].append(time.perf_counter() - t)
     wall = time.perf_counter() - wall
     hub.close()

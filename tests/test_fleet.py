@@ -13,6 +13,7 @@ from coordinator.wire.errors import AgentNotFound, IllegalTransition, StaleRepor
 from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
 from coordinator.wire.protocol import Heartbeat, parse_report
+from coordinator.hub.batch import Batch
 from tests.support.gitenv import git
 
 
@@ -40,7 +41,7 @@ def hub(repo, clock):
 
 
 def add(hub, name, capabilities=(), slots=1):
-    hub.call(hub.register_agent, registration({"name": name, "capabilities": list(capabilities),
+    hub.call(Batch.register_agent, registration({"name": name, "capabilities": list(capabilities),
                                                "slots": slots}), "test")
 
 
@@ -52,12 +53,12 @@ def beat(hub, name, holding=()):
 
 
 def report(hub, name, task_id, kind, attempt, **fields):
-    return hub.call(hub.report, name, task_id, parse_report({"kind": kind, "attempt": attempt, **fields}))
+    return hub.call(Batch.report, name, task_id, parse_report({"kind": kind, "attempt": attempt, **fields}))
 
 
 def tick(hub):
     """One batch with nothing to do: what the loop runs when a timer falls due."""
-    hub.call(lambda: None)
+    hub.call(lambda batch: None)
 
 
 def where(hub, task_id):
@@ -66,7 +67,7 @@ def where(hub, task_id):
 
 
 def submit(hub, prompt="do it", **fields):
-    return hub.call(hub.submit, {"prompt": prompt, **fields}, "test")["id"]
+    return hub.call(Batch.submit, {"prompt": prompt, **fields}, "test")["id"]
 
 
 def agent_state(hub, name):
@@ -230,7 +231,7 @@ def test_a_human_retry_of_a_dead_task_gives_a_fresh_budget_and_keeps_the_attempt
     beat(hub, "ada")
     report(hub, "ada", task_id, "failed", 1, reason="flaky")
     assert where(hub, task_id)[0] is State.DEAD
-    hub.call(hub.retry, task_id, "operator")
+    hub.call(Batch.retry, task_id, "operator")
     answer = beat(hub, "ada")
     assert [(a["id"], a["attempt"]) for a in answer["assignments"]] == [(task_id, 2)]
     assert where(hub, task_id)[2]["attempt_base"] == 1
@@ -241,7 +242,7 @@ def test_cancelling_a_running_task_stops_its_reports(hub):
     task_id = submit(hub)
     beat(hub, "ada")
     report(hub, "ada", task_id, "accepted", 1)
-    hub.call(hub.cancel, task_id, "operator")
+    hub.call(Batch.cancel, task_id, "operator")
     with pytest.raises(StaleReport, match="cancelled"):
         report(hub, "ada", task_id, "done", 1, summary="too late")
     assert beat(hub, "ada", holding=[(task_id, 1)])["drop"][0]["id"] == task_id
@@ -316,9 +317,9 @@ def test_a_ready_task_nobody_can_take_does_not_wake_the_loop(hub, clock):
 
 
 def test_updating_an_agent_changes_only_what_is_given(hub):
-    hub.call(hub.register_agent, registration({"name": "ada", "capabilities": ["go"], "slots": 2,
-                                               "description": "the fast one"}), "test")
-    hub.call(hub.register_agent, registration({"name": "ada", "slots": 3}), "test")
+    hub.call(Batch.register_agent, registration({"name": "ada", "capabilities": ["go"], "slots": 2,
+                                                 "description": "the fast one"}), "test")
+    hub.call(Batch.register_agent, registration({"name": "ada", "slots": 3}), "test")
     agent = hub.view.agents["ada"]
     assert (agent.capabilities, agent.slots, agent.description) == (("go",), 3, "the fast one")
 
@@ -372,7 +373,7 @@ def test_removing_an_agent_requeues_its_work_and_keeps_its_history(hub, repo):
     add(hub, "ada")
     task_id = submit(hub)
     beat(hub, "ada")
-    hub.call(hub.remove_agent, "ada", "operator")
+    hub.call(Batch.remove_agent, "ada", "operator")
     assert where(hub, task_id)[0] is State.QUEUED and "ada" not in hub.view.agents
     with pytest.raises(AgentNotFound):
         beat(hub, "ada")

@@ -16,6 +16,7 @@ from coordinator.forge.base import ForgeError, HeadMoved, NoCommits, NotMergeabl
 from coordinator.forge.github import GitHubForge, repo_of
 from coordinator.forge.local import LocalForge
 from coordinator.core.prrecord import path_of
+from coordinator.hub.batch import Batch
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
 from tests.support.targets import make_remote, push_branch
@@ -391,7 +392,6 @@ def test_the_hub_bounds_labels_and_comments_and_knows_no_pr_it_never_recorded(hu
 
 
 def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read(repo, tmp_path):
-    from coordinator.hub import prbook
     from coordinator.hub.hub import Hub
 
     remote = make_remote(tmp_path / "remotes")
@@ -400,10 +400,10 @@ def test_a_pr_number_is_never_given_twice_even_past_a_record_the_hub_cannot_read
     hub = Hub(repo, role="cli")
     try:
         request = {"repo": str(remote), "head": "b-1", "base": "main", "title": "t"}
-        assert hub.call(prbook.open_pr, hub, request, "ada")["number"] == 1
-        hub.call(lambda: hub.store.stage({"prs/5.yaml": b"not: [a record"}, "a damaged record"))
-        record = hub.call(prbook.open_pr, hub, {**request, "head": "b-2"}, "ada")
-        assert record["number"] == 6 and [r["number"] for r in prbook.find(hub)] == [6, 1]
+        assert hub.call(Batch.open_pr, request, "ada")["number"] == 1
+        hub.call(lambda batch: hub.store.stage({"prs/5.yaml": b"not: [a record"}, "a damaged record"))
+        record = hub.call(Batch.open_pr, {**request, "head": "b-2"}, "ada")
+        assert record["number"] == 6 and [r["number"] for r in hub.prs.find()] == [6, 1]
     finally:
         hub.close()
 

@@ -9,13 +9,13 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from coordinator.hub import reviewbook
 from coordinator.wire.errors import AgentcomError
 from coordinator.forge.github import GitHubForge
 from coordinator.reviewer.books import HubBook
 from coordinator.reviewer.reviewer import BLOCK_LABEL, Reviewer
 from coordinator.hub.hub import Hub
 from coordinator.core.reviewrecord import path_of
+from coordinator.hub.batch import Batch
 from tests.support.gitenv import git
 from tests.support.held import hand_over
 from tests.support.targets import make_remote, push_branch
@@ -61,8 +61,8 @@ class World:
         self.receiver = receiver
         self.reviewer = Reviewer(self.forge, HubBook(self.hub), "acme/web", "acme/web", clock=lambda: self.now,
                                  notify_webhook=receiver.url)
-        self.hub.call(self.hub.submit, {"id": "T-1", "title": "Fix the login redirect",
-                                        "prompt": "send users to the dashboard", "repo": "acme/web"}, "test")
+        self.hub.call(Batch.submit, {"id": "T-1", "title": "Fix the login redirect",
+                                     "prompt": "send users to the dashboard", "repo": "acme/web"}, "test")
         hand_over(self.hub, "T-1", "ada")
 
     def rules(self, text: str) -> None:
@@ -72,7 +72,7 @@ class World:
         git(self.clone, "commit", "-qam", "gatekeeper rules")
         pushed = git(self.clone, "push", "-q", "origin", "HEAD:main", check=False)
         assert pushed.returncode == 0, pushed.stderr
-        self.hub.call(lambda: None)  # the hub takes in the push
+        self.hub.call(lambda batch: None)  # the hub takes in the push
 
     def open(self, files: dict, body: str = "", branch: str = "agent/ada/T-1-fix-login", checks=("test",)) -> int:
         head = push_branch(self.remote, self.tmp, branch, files)
@@ -313,7 +313,7 @@ def test_a_label_naming_another_agent_does_not_make_the_pr_that_agents(world):
     world.github.add_check_run("acme/web", head, "test")
     outcome = world.reviewer.review(pr.number)
     assert outcome.action == "escalate" and not world.gh_repo.pulls[pr.number].merged
-    [doc] = [r for r in reviewbook.every(world.hub) if r["pull"] == pr.number]
+    [doc] = [r for r in world.hub.reviews.every() if r["pull"] == pr.number]
     assert doc["agent"] == "bob" and doc["task"] is None and "unsure.no_task" in doc["rules"]
 
 
@@ -343,15 +343,14 @@ def test_an_escalation_a_human_merges_leaves_the_open_escalations(world):
     world.rules(AUTO)
     number = world.open({".github/workflows/ci.yml": "on: push\n"})
     assert world.reviewer.review(number).action == "escalate"
-    from coordinator.hub import reviewbook
     from coordinator.core.reviewrecord import escalations
-    assert [e["pull"] for e in escalations(reviewbook.every(world.hub))] == [number]
+    assert [e["pull"] for e in escalations(world.hub.reviews.every())] == [number]
     head = world.forge.get_pr(number).head_sha
     world.github.add_user("grace", "ghp_gracetoken")
     GitHubForge("acme/web", "ghp_gracetoken", world.github.url).merge(number, head, "merge")  # a human decides
     assert world.reviewer.review_all() == []
-    assert escalations(reviewbook.every(world.hub)) == []
-    record = reviewbook.get(world.hub, "acme/web", number)
+    assert escalations(world.hub.reviews.every()) == []
+    record = world.hub.reviews.get("acme/web", number)
     assert (record["state"], record["action"], record["closed_by"]) == ("closed", "escalate", "merged elsewhere")
     assert len(world.decisions()) == 2
 
@@ -457,7 +456,7 @@ def test_a_merge_whose_outcome_was_never_recorded_is_credited_to_the_gatekeeper_
     assert world.gh_repo.pulls[number].merged
     assert world.decisions() == [f"gatekeeper: acme/web#{number} merging (score 0)"]
     world.reviewer.review_all()   # the record is open, the PR merged at the head it meant to merge
-    [doc] = reviewbook.every(world.hub)
+    [doc] = world.hub.reviews.every()
     assert (doc["state"], doc["action"], doc["merged_by"], doc["head_sha"]) == ("closed", "merge",
                                                                                "agentcom-gatekeeper", head)
     assert doc["merge_sha"] == world.gh_repo.pulls[number].merge_commit_sha
@@ -473,7 +472,7 @@ def test_a_human_merging_a_head_the_gatekeeper_never_meant_to_merge_is_not_credi
     GitHubForge("acme/web", "ghp_gracetoken", world.github.url, sleep=lambda s: None).merge(
         number, world.forge.get_pr(number).head_sha, "squash")
     world.reviewer.review_all()
-    [doc] = reviewbook.every(world.hub)
+    [doc] = world.hub.reviews.every()
     assert (doc["state"], doc["merged_by"], doc["merged_by_login"]) == ("closed", None, "grace")
 
 
@@ -485,7 +484,7 @@ def test_an_escalation_step_the_forge_refuses_is_recorded_and_the_rest_is_done_o
     assert outcome.action == "escalate" and outcome.committed
     pull = world.gh_repo.pulls[number]
     assert len(pull.comments) == 1 and "agentcom:needs-human" in pull.labels and pull.reviewers == []
-    [doc] = reviewbook.every(world.hub)
+    [doc] = world.hub.reviews.every()
     assert doc["acted_on"] == f"{outcome.head_sha}:escalate"
     assert doc["failed"][0].startswith("request reviewers:") and "422" in doc["failed"][0]
     [notice] = world.receiver.got

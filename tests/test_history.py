@@ -11,6 +11,7 @@ import pytest
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
+from coordinator.hub.batch import Batch
 from tests.support.gitenv import git
 from tests.support.processes import HubProcess, agentcom
 
@@ -41,7 +42,7 @@ def _push_without_hook(repo: Path, clone: Path) -> None:
 def _queued(repo: Path, task_id: str) -> None:
     h = Hub(repo, fleet=False)
     try:
-        h.call(h.submit, {"prompt": "x", "id": task_id}, "test")
+        h.call(Batch.submit, {"prompt": "x", "id": task_id}, "test")
     finally:
         h.close()
 
@@ -143,8 +144,8 @@ def test_a_hub_seal_copied_onto_another_commit_does_not_verify(repo, clone):
 def test_a_repo_from_before_the_seal_keeps_its_history_and_nothing_later_joins_it(repo, clone):
     h = Hub(repo, fleet=False)
     try:
-        h.call(h.submit, {"prompt": "x", "id": "t-1"}, "test")
-        h.call(h.transition, "t-1", State.CANCELLED, reason="cancelled by test")
+        h.call(Batch.submit, {"prompt": "x", "id": "t-1"}, "test")
+        h.call(Batch.transition, "t-1", State.CANCELLED, reason="cancelled by test")
     finally:
         h.close()
     (repo / "agentcom" / "history.key").unlink()  # as a repo from before the key (or one whose key was lost)
@@ -161,7 +162,7 @@ def test_a_repo_from_before_the_seal_keeps_its_history_and_nothing_later_joins_i
     h = Hub(repo, fleet=False)
     try:
         assert [r["to"] for r in h.history("t-1")] == ["queued", "cancelled"]
-        h.call(h.retry, "t-1", "test")
+        h.call(Batch.retry, "t-1", "test")
         assert [r["to"] for r in h.history("t-1")] == ["queued", "cancelled", "queued"]
     finally:
         h.close()

@@ -10,6 +10,7 @@ import pytest
 
 from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
+from coordinator.hub.batch import Batch
 from tests.support.fleet_api import push_without_hook
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
@@ -68,16 +69,16 @@ def test_hostile_task_files_are_refused_at_push_each_with_its_file_and_reason(re
 @pytest.mark.parametrize("hub_running", [True, False], ids=["push-while-running", "found-at-start"])
 def test_hostile_files_landing_without_the_hook_are_rejected_and_the_hub_keeps_serving(repo, clone, hub_running):
     h = Hub(repo)
-    h.call(h.submit, {"prompt": "before", "id": "before"}, "test")
+    h.call(Batch.submit, {"prompt": "before", "id": "before"}, "test")
     if not hub_running:
         h.close()
     push_without_hook(repo, clone, HOSTILE)
     if hub_running:
-        h.call(lambda: None)  # a batch catches up with main first
+        h.call(lambda batch: None)  # a batch catches up with main first
     else:
         h = Hub(repo)  # start-up never dies on repo content
     try:
-        after = h.call(h.submit, {"prompt": "after", "id": "after"}, "test")
+        after = h.call(Batch.submit, {"prompt": "after", "id": "after"}, "test")
         assert after["state"] == "queued"
         status = h.status()
         rejected = {r["file"]: " ".join(r["problems"]) for r in status["rejected"]}
@@ -104,7 +105,7 @@ def test_a_call_that_breaks_inside_the_loop_fails_alone_and_undoes_only_itself(r
     try:
         entered, gate = threading.Event(), threading.Event()
 
-        def hold():
+        def hold(batch):
             entered.set()
             gate.wait(10)
 
@@ -112,15 +113,15 @@ def test_a_call_that_breaks_inside_the_loop_fails_alone_and_undoes_only_itself(r
         blocker.start()  # holds the loop, so every call below lands in one batch
         assert entered.wait(10)
 
-        def broken():
-            h.submit({"prompt": "staged, then the call breaks", "id": "half"}, "test")
+        def broken(batch):
+            batch.submit({"prompt": "staged, then the call breaks", "id": "half"}, "test")
             raise TypeError("a bug in one call")
 
         with ThreadPoolExecutor(13) as pool:
-            innocent = [pool.submit(h.call, h.submit, {"prompt": f"task {n}", "id": f"t{n}"}, "test")
+            innocent = [pool.submit(h.call, Batch.submit, {"prompt": f"task {n}", "id": f"t{n}"}, "test")
                         for n in range(6)]
             bad = pool.submit(h.call, broken)
-            innocent += [pool.submit(h.call, h.submit, {"prompt": f"task {n}", "id": f"t{n}"}, "test")
+            innocent += [pool.submit(h.call, Batch.submit, {"prompt": f"task {n}", "id": f"t{n}"}, "test")
                          for n in range(6, 12)]
             wait_for(lambda: h._calls.qsize() == 13)
             gate.set()

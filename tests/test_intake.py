@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from coordinator.hub.hub import Hub
+from coordinator.hub.batch import Batch
 from tests.support.fleet_api import push_without_hook
 from tests.support.gitenv import git
 
@@ -30,15 +31,15 @@ def _files(repo) -> dict[str, str]:
 @pytest.mark.parametrize("hub_running", [True, False], ids=["push-while-running", "found-at-start"])
 def test_bad_files_are_kept_in_rejected_with_the_reason_and_nothing_is_deleted(repo, clone, hub_running):
     h = Hub(repo)
-    h.call(h.submit, {"prompt": "keep me", "id": "victim"}, "test")
-    h.call(h.submit, {"prompt": "edit me", "id": "edited"}, "test")
-    h.call(h.submit, {"prompt": "original", "id": "dup"}, "test")
+    h.call(Batch.submit, {"prompt": "keep me", "id": "victim"}, "test")
+    h.call(Batch.submit, {"prompt": "edit me", "id": "edited"}, "test")
+    h.call(Batch.submit, {"prompt": "original", "id": "dup"}, "test")
     if not hub_running:
         h.close()
     push_without_hook(repo, clone, {**BAD, "inbox/dup.yaml": b"id: dup\nprompt: second\n"}, symlink=True,
                        edit="queue/normal/edited.yaml", delete="queue/normal/victim.yaml")
     if hub_running:
-        h.call(h.catch_up)
+        h.call(lambda batch: None)
     else:
         h = Hub(repo)
     try:

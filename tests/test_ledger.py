@@ -118,12 +118,13 @@ def test_the_view_s_queue_order_and_waiting_index_match_a_walk_of_the_queue(move
 
 
 def test_a_batch_that_loses_a_race_to_a_push_is_counted_once_and_the_state_follows_the_push(repo, clone):
+    from coordinator.hub.batch import Batch
     from coordinator.hub.hub import Hub
     from tests.support.gitenv import git
 
     h = Hub(repo, fleet=False)
     try:
-        h.call(h.submit, {"prompt": "mine", "id": "mine"}, "test")
+        h.call(Batch.submit, {"prompt": "mine", "id": "mine"}, "test")
         before = h.state_version()
         git(clone, "pull", "-q")
         (clone / "inbox" / "theirs.yaml").write_text("prompt: theirs\n")
@@ -131,9 +132,9 @@ def test_a_batch_that_loses_a_race_to_a_push_is_counted_once_and_the_state_follo
         git(clone, "commit", "-q", "-m", "theirs")
         runs = []
 
-        def cancel_then_retry_while_a_push_lands():
-            h.cancel("mine", "op")
-            task = h.retry("mine", "op", lane="high")  # staged on the old main...
+        def cancel_then_retry_while_a_push_lands(batch):
+            batch.cancel("mine", "op")
+            task = batch.retry("mine", "op", lane="high")  # staged on the old main...
             if not runs:
                 git(clone, "push", "-q")               # ...which a push moves before the hub publishes
             runs.append(task["state"])

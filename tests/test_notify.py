@@ -14,6 +14,7 @@ from coordinator.repo.tokens import TokenStore
 from coordinator.hub.hub import Hub
 from coordinator.hub.pokes import Notifier
 from coordinator.wire.protocol import (SIGNATURE_HEADER, TIMESTAMP_HEADER, Heartbeat, notify_key, parse_report, verify)
+from coordinator.hub.batch import Batch
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
 
@@ -55,7 +56,7 @@ def fleet(repo):
     sidecar = Sidecar(repo)
     hub.notifier = Notifier(lambda name: (hub.urls.get(name), tokens.agent_key(name)))
     hub.start()
-    hub.call(hub.register_agent, registration({"name": "ada"}), "test")
+    hub.call(Batch.register_agent, registration({"name": "ada"}), "test")
     token = tokens.issue("agent", "ada")
     hub.heartbeat("ada", Heartbeat(url=sidecar.url))
     yield hub, sidecar, token
@@ -65,12 +66,12 @@ def fleet(repo):
 
 
 def _report(hub, task_id, kind, attempt=1, **fields):
-    return hub.call(hub.report, "ada", task_id, parse_report({"kind": kind, "attempt": attempt, **fields}))
+    return hub.call(Batch.report, "ada", task_id, parse_report({"kind": kind, "attempt": attempt, **fields}))
 
 
 def test_an_assignment_pokes_the_sidecar_signed_and_only_once_main_holds_it(fleet):
     hub, sidecar, token = fleet
-    task = hub.call(hub.submit, {"prompt": "fix it"}, "test")
+    task = hub.call(Batch.submit, {"prompt": "fix it"}, "test")
     poke = wait_for(lambda: sidecar.pokes and sidecar.pokes[-1], timeout=5)
     assert poke["doc"]["agent"] == "ada"
     assert f"assigned/ada/{task['id']}.yaml" in poke["tree"]  # the commit landed before the poke
@@ -81,20 +82,20 @@ def test_an_assignment_pokes_the_sidecar_signed_and_only_once_main_holds_it(flee
 
 def test_the_agents_own_reports_do_not_poke_it_but_a_cancel_does(fleet):
     hub, sidecar, _ = fleet
-    first = hub.call(hub.submit, {"prompt": "one"}, "test")["id"]
+    first = hub.call(Batch.submit, {"prompt": "one"}, "test")["id"]
     wait_for(lambda: len(sidecar.pokes) == 1, timeout=5)
     _report(hub, first, "accepted")
     _report(hub, first, "progress", note="half way")
-    second = hub.call(hub.submit, {"prompt": "two"}, "test")["id"]  # queued: ada's one slot is taken
+    second = hub.call(Batch.submit, {"prompt": "two"}, "test")["id"]  # queued: ada's one slot is taken
     _report(hub, first, "done", summary="did it")   # frees the slot: the same batch assigns `second`
     wait_for(lambda: len(sidecar.pokes) == 2, timeout=5)
     assert f"assigned/ada/{second}.yaml" in sidecar.pokes[1]["tree"]
     _report(hub, second, "accepted")
-    hub.call(hub.cancel, second, "op")
+    hub.call(Batch.cancel, second, "op")
     wait_for(lambda: len(sidecar.pokes) == 3, timeout=5)
     assert not any(p.endswith(f"{second}.yaml") and p.startswith(("assigned/", "working/"))
                    for p in sidecar.pokes[2]["tree"])
-    hub.call(lambda: None)
+    hub.call(lambda batch: None)
     assert len(sidecar.pokes) == 3 and hub.notifier.failed == 0
 
 
@@ -104,10 +105,10 @@ def test_a_sidecar_that_does_not_answer_costs_the_hub_nothing(repo):
     hub.notifier = Notifier(lambda name: (hub.urls.get(name), tokens.agent_key(name)))
     try:
         hub.start()
-        hub.call(hub.register_agent, registration({"name": "ada"}), "test")
+        hub.call(Batch.register_agent, registration({"name": "ada"}), "test")
         tokens.issue("agent", "ada")
         hub.heartbeat("ada", Heartbeat(url="http://127.0.0.1:9/notify"))  # nothing listens there
-        task = hub.call(hub.submit, {"prompt": "fix it"}, "test")
+        task = hub.call(Batch.submit, {"prompt": "fix it"}, "test")
         wait_for(lambda: hub.notifier.failed == 1, timeout=5)
         assert hub.show(task["id"])["state"] == "assigned"
         assert hub.assignments("ada")["assignments"][0]["id"] == task["id"]  # the pull still works

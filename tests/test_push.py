@@ -5,6 +5,7 @@ from pathlib import Path
 
 from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
+from coordinator.hub.batch import Batch
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
 
@@ -62,7 +63,7 @@ def test_symlink_and_wrong_directory_pushes_are_refused(clone):
 
 def test_push_that_moves_or_edits_coordinator_files_is_refused(repo, clone):
     h = Hub(repo)
-    task = h.call(h.submit, {"prompt": "x", "id": "t-1"}, "test")
+    task = h.call(Batch.submit, {"prompt": "x", "id": "t-1"}, "test")
     h.close()
     git(clone, "pull", "-q")
     path = f"queue/normal/{task['id']}.yaml"
@@ -80,13 +81,13 @@ def test_push_that_moves_or_edits_coordinator_files_is_refused(repo, clone):
 def test_git_mv_of_a_dead_task_into_a_lane_retries_it(repo, clone):
     h = Hub(repo)
     try:
-        h.call(h.submit, {"prompt": "flaky", "id": "t-dead"}, "test")
-        h.call(h.transition, "t-dead", State.DEAD, reason="out of retries", updates={"last_error": "timeout"})
+        h.call(Batch.submit, {"prompt": "flaky", "id": "t-dead"}, "test")
+        h.call(Batch.transition, "t-dead", State.DEAD, reason="out of retries", updates={"last_error": "timeout"})
         git(clone, "pull", "-q")
         git(clone, "mv", "dead/t-dead.yaml", "queue/urgent/t-dead.yaml")
         git(clone, "commit", "-q", "-m", "retry t-dead")
         git(clone, "push", "-q")
-        h.call(h.catch_up)  # what the push notification triggers in a running hub
+        h.call(lambda batch: None)  # what the push notification triggers in a running hub
         shown = h.show("t-dead")
         assert shown["path"] == "queue/urgent/t-dead.yaml"
         assert shown["task"]["state"] == "queued" and shown["task"]["priority"] == "urgent"
@@ -99,7 +100,7 @@ def test_git_mv_of_a_dead_task_into_a_lane_retries_it(repo, clone):
 
 def test_git_mv_between_lanes_reprioritises(repo, clone):
     h = Hub(repo)
-    h.call(h.submit, {"prompt": "x", "id": "t-lane"}, "test")
+    h.call(Batch.submit, {"prompt": "x", "id": "t-lane"}, "test")
     h.close()
     git(clone, "pull", "-q")
     git(clone, "mv", "queue/normal/t-lane.yaml", "queue/high/t-lane.yaml")

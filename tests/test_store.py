@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -14,6 +15,7 @@ from coordinator.wire.errors import CoordinatorBusy, IllegalTransition, InvalidT
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
+from coordinator.hub.batch import Batch, OutsideBatch
 from tests.support.gitenv import git
 
 
@@ -31,10 +33,10 @@ def _commits(repo) -> list[str]:
 def test_each_transition_is_one_commit_with_parseable_trailers(hub_in_process, repo):
     h = hub_in_process
     before = len(_commits(repo))
-    task = h.call(h.submit, {"prompt": "fix it", "priority": "high"}, "test")
-    h.call(h.transition, task["id"], State.ASSIGNED, agent="ada", reason="scheduled")
-    h.call(h.transition, task["id"], State.WORKING, reason="accepted")
-    h.call(h.transition, task["id"], State.DONE, reason="agent reported done", updates={"result": {"pr": "u"}})
+    task = h.call(Batch.submit, {"prompt": "fix it", "priority": "high"}, "test")
+    h.call(Batch.transition, task["id"], State.ASSIGNED, agent="ada", reason="scheduled")
+    h.call(Batch.transition, task["id"], State.WORKING, reason="accepted")
+    h.call(Batch.transition, task["id"], State.DONE, reason="agent reported done", updates={"result": {"pr": "u"}})
     commits = _commits(repo)
     assert len(commits) == before + 4
     moves = [parse(git(repo, "log", "-1", "--format=%B", c).stdout) for c in reversed(commits[:4])]
@@ -50,37 +52,37 @@ def test_each_transition_is_one_commit_with_parseable_trailers(hub_in_process, r
 
 def test_task_file_lives_in_exactly_one_state_directory(hub_in_process, repo):
     h = hub_in_process
-    task = h.call(h.submit, {"prompt": "x"}, "test")
-    h.call(h.transition, task["id"], State.ASSIGNED, agent="ada", reason="scheduled")
+    task = h.call(Batch.submit, {"prompt": "x"}, "test")
+    h.call(Batch.transition, task["id"], State.ASSIGNED, agent="ada", reason="scheduled")
     files = git(repo, "ls-tree", "-r", "--name-only", "main").stdout.split()
     assert [f for f in files if task["id"] in f] == [f"assigned/ada/{task['id']}.yaml"]
 
 
 def test_illegal_transition_is_refused_and_changes_nothing(hub_in_process, repo):
     h = hub_in_process
-    task = h.call(h.submit, {"prompt": "x"}, "test")
+    task = h.call(Batch.submit, {"prompt": "x"}, "test")
     head = _commits(repo)[0]
     with pytest.raises(IllegalTransition, match="is queued; cannot move it to done"):
-        h.call(h.transition, task["id"], State.DONE, reason="bogus")
+        h.call(Batch.transition, task["id"], State.DONE, reason="bogus")
     with pytest.raises(TaskNotFound):
-        h.call(h.cancel, "no-such-task", "test")
+        h.call(Batch.cancel, "no-such-task", "test")
     assert _commits(repo)[0] == head
 
 
 def test_duplicate_id_is_refused(hub_in_process):
     h = hub_in_process
-    h.call(h.submit, {"prompt": "x", "id": "same"}, "test")
+    h.call(Batch.submit, {"prompt": "x", "id": "same"}, "test")
     with pytest.raises(InvalidTask, match="id 'same' is already used by a queued task"):
-        h.call(h.submit, {"prompt": "y", "id": "same"}, "test")
+        h.call(Batch.submit, {"prompt": "y", "id": "same"}, "test")
 
 
 def test_retry_and_cancel_round_trip(hub_in_process):
     h = hub_in_process
-    task = h.call(h.submit, {"prompt": "x"}, "test")
-    h.call(h.transition, task["id"], State.DEAD, reason="gave up", updates={"last_error": "boom"})
-    assert h.call(h.retry, task["id"], "op", lane="urgent")["priority"] == "urgent"
+    task = h.call(Batch.submit, {"prompt": "x"}, "test")
+    h.call(Batch.transition, task["id"], State.DEAD, reason="gave up", updates={"last_error": "boom"})
+    assert h.call(Batch.retry, task["id"], "op", lane="urgent")["priority"] == "urgent"
     assert h.show(task["id"])["path"] == f"queue/urgent/{task['id']}.yaml"
-    h.call(h.cancel, task["id"], "op")
+    h.call(Batch.cancel, task["id"], "op")
     assert h.show(task["id"])["state"] == "cancelled"
     assert h.show(task["id"])["task"]["last_error"] == "boom"
 
@@ -120,9 +122,9 @@ def test_lock_of_a_killed_coordinator_does_not_block_the_next(repo):
 
 def test_view_after_restart_matches_the_repo(repo):
     h = Hub(repo, fleet=False)
-    ids = [h.call(h.submit, {"prompt": f"task {i}", "priority": p}, "test")["id"]
+    ids = [h.call(Batch.submit, {"prompt": f"task {i}", "priority": p}, "test")["id"]
            for i, p in enumerate(["low", "urgent", "normal"])]
-    h.call(h.transition, ids[0], State.ASSIGNED, agent="bob", reason="scheduled")
+    h.call(Batch.transition, ids[0], State.ASSIGNED, agent="bob", reason="scheduled")
     before = h.status()
     h.close()
     again = Hub(repo, fleet=False)
@@ -136,9 +138,9 @@ def test_view_after_restart_matches_the_repo(repo):
 
 def test_commit_cost_does_not_rewrite_unrelated_trees(hub_in_process, repo):
     h = hub_in_process
-    h.call(h.submit, {"prompt": "a"}, "test")
+    h.call(Batch.submit, {"prompt": "a"}, "test")
     done_tree = git(repo, "rev-parse", "main:done").stdout
-    h.call(h.submit, {"prompt": "b"}, "test")
+    h.call(Batch.submit, {"prompt": "b"}, "test")
     assert git(repo, "rev-parse", "main:done").stdout == done_tree
     GitRepo(repo).close()
 
@@ -152,22 +154,22 @@ def test_a_ref_lock_held_by_a_push_or_gc_is_waited_for(hub_in_process, repo):
     lock.write_text("")
     threading.Timer(0.3, lock.unlink).start()
     started = time.monotonic()
-    task = h.call(h.submit, {"prompt": "x"}, "test")
+    task = h.call(Batch.submit, {"prompt": "x"}, "test")
     assert time.monotonic() - started >= 0.25
     assert h.show(task["id"])["state"] == "queued"
 
 
 def test_a_push_racing_a_commit_is_taken_in_and_the_change_is_redone_on_top(hub_in_process, repo, clone):
     h = hub_in_process
-    first = h.call(h.submit, {"prompt": "mine"}, "test")
+    first = h.call(Batch.submit, {"prompt": "mine"}, "test")
     git(clone, "pull", "-q")
     (clone / "inbox" / "theirs.yaml").write_text("prompt: theirs\n")
     git(clone, "add", "-A")
     git(clone, "commit", "-q", "-m", "theirs")
     runs = []
 
-    def cancel_while_a_push_lands():
-        task = h.cancel(first["id"], "op")  # staged on the old main...
+    def cancel_while_a_push_lands(batch):
+        task = batch.cancel(first["id"], "op")  # staged on the old main...
         if not runs:
             git(clone, "push", "-q")        # ...which a push moves before the hub publishes
         runs.append(task["state"])
@@ -181,24 +183,41 @@ def test_a_push_racing_a_commit_is_taken_in_and_the_change_is_redone_on_top(hub_
     assert "queued → cancelled" in log[0] and "inbox → queued" in log[1] and log[2] == "theirs"
 
 
+def test_a_write_outside_its_batch_is_refused_and_changes_nothing(hub_in_process, repo):
+    h = hub_in_process
+    head = _commits(repo)[0]
+    kept = h.call(lambda batch: batch)
+    with pytest.raises(OutsideBatch, match="its batch has ended"):
+        kept.submit({"prompt": "late"}, "test")
+    with pytest.raises(OutsideBatch, match="no batch is running"):
+        h.tasks.submit({"prompt": "around the loop"}, "test")
+
+    def from_another_thread(batch):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(batch.submit, {"prompt": "from a web thread"}, "test").exception()
+
+    assert isinstance(h.call(from_another_thread), OutsideBatch)
+    assert h.view.tasks == {} and _commits(repo)[0] == head
+
+
 def test_a_failing_operation_leaves_nothing_half_staged(hub_in_process, repo):
     h = hub_in_process
     head = _commits(repo)[0]
 
-    def submit_then_crash():
-        h.submit({"prompt": "half"}, "test")
+    def submit_then_crash(batch):
+        batch.submit({"prompt": "half"}, "test")
         raise ZeroDivisionError("a bug after staging")
 
     with pytest.raises(ZeroDivisionError):
         h.call(submit_then_crash)
-    h.call(h.submit, {"prompt": "whole"}, "test")
+    h.call(Batch.submit, {"prompt": "whole"}, "test")
     assert [h.load_task(r)["prompt"] for r in h.view.tasks.values()] == ["whole"]
     assert _commits(repo)[1] == head
 
 
 def test_a_task_accepted_under_one_size_limit_survives_a_lower_one(repo, clone):
     h = Hub(repo, fleet=False)
-    task = h.call(h.submit, {"prompt": "x" * 50000}, "test")
+    task = h.call(Batch.submit, {"prompt": "x" * 50000}, "test")
     h.close()
     git(clone, "pull", "-q")
     (clone / "agentcom.yaml").write_text("limits:\n  task_bytes: 1000\n")
@@ -209,26 +228,26 @@ def test_a_task_accepted_under_one_size_limit_survives_a_lower_one(repo, clone):
         assert again.config.limits.task_bytes == 1000
         assert again.show(task["id"])["state"] == "queued" and not again.status()["rejected"]
         with pytest.raises(InvalidTask, match="the limit is 1000"):
-            again.call(again.submit, {"prompt": "y" * 2000}, "test")
+            again.call(Batch.submit, {"prompt": "y" * 2000}, "test")
     finally:
         again.close()
 
 
 def test_only_dead_or_cancelled_tasks_are_retried_and_retry_clears_the_finish(hub_in_process):
     h = hub_in_process
-    task = h.call(h.submit, {"prompt": "x"}, "test")
+    task = h.call(Batch.submit, {"prompt": "x"}, "test")
     with pytest.raises(IllegalTransition, match="only dead or cancelled tasks are retried"):
-        h.call(h.retry, task["id"], "op")
-    h.call(h.cancel, task["id"], "op")
+        h.call(Batch.retry, task["id"], "op")
+    h.call(Batch.cancel, task["id"], "op")
     assert "finished_at" in h.show(task["id"])["task"]
-    assert "finished_at" not in h.call(h.retry, task["id"], "op")
+    assert "finished_at" not in h.call(Batch.retry, task["id"], "op")
 
 
 def test_rewritten_history_loses_no_task_and_a_hand_move_in_it_is_carried_out(hub_in_process, repo, tmp_path):
     h = hub_in_process
-    kept = h.call(h.submit, {"prompt": "dropped by the rewrite"}, "test")
-    dead = h.call(h.submit, {"prompt": "moved by hand", "id": "t-dead"}, "test")
-    h.call(h.transition, dead["id"], State.DEAD, reason="out of retries")
+    kept = h.call(Batch.submit, {"prompt": "dropped by the rewrite"}, "test")
+    dead = h.call(Batch.submit, {"prompt": "moved by hand", "id": "t-dead"}, "test")
+    h.call(Batch.transition, dead["id"], State.DEAD, reason="out of retries")
     dead_file = git(repo, "show", f"main:dead/{dead['id']}.yaml").stdout
     # someone force-writes main: back to the first commit, plus the dead task moved into a lane
     first = git(repo, "rev-list", "--max-parents=0", "main").stdout.strip()
@@ -243,7 +262,7 @@ def test_rewritten_history_loses_no_task_and_a_hand_move_in_it_is_carried_out(hu
     plumbing("update-index", "--add", "--cacheinfo", f"100644,{blob},queue/low/{dead['id']}.yaml")
     rewritten = plumbing("commit-tree", plumbing("write-tree"), "-p", first, "-m", "rewrite")
     git(repo, "update-ref", "refs/heads/main", rewritten)
-    h.call(h.catch_up)
+    h.call(lambda batch: None)
     assert h.show(kept["id"])["state"] == "queued"  # put back
     shown = h.show(dead["id"])
     assert shown["path"] == f"queue/low/{dead['id']}.yaml" and shown["task"]["state"] == "queued"

@@ -31,7 +31,8 @@ class LocalBackend:
             hub.close()
 
     def submit(self, doc: dict) -> dict:
-        return self._with_hub(lambda h: h.call(h.submit, doc, f"cli ({os.environ.get('USER', 'local')})"))
+        source = f"cli ({os.environ.get('USER', 'local')})"
+        return self._with_hub(lambda h: h.call(lambda batch: batch.submit(doc, source)))
 
     def status(self) -> dict:
         return self._with_hub(lambda h: h.status())
@@ -46,13 +47,13 @@ class LocalBackend:
         return self._with_hub(lambda h: h.history(task_id))
 
     def retry(self, task_id: str, lane: str | None = None) -> dict:
-        return self._with_hub(lambda h: h.call(h.retry, task_id, "cli", lane=lane))
+        return self._with_hub(lambda h: h.call(lambda batch: batch.retry(task_id, "cli", lane=lane)))
 
     def cancel(self, task_id: str) -> dict:
-        return self._with_hub(lambda h: h.call(h.cancel, task_id, "cli"))
+        return self._with_hub(lambda h: h.call(lambda batch: batch.cancel(task_id, "cli")))
 
     def reprioritise(self, task_id: str, lane: str) -> dict:
-        return self._with_hub(lambda h: h.call(h.reprioritise, task_id, lane, "cli"))
+        return self._with_hub(lambda h: h.call(lambda batch: batch.reprioritise(task_id, lane, "cli")))
 
     def agents(self) -> list[dict]:
         return self._with_hub(lambda h: h.agent_list())

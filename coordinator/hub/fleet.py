@@ -1,4 +1,6 @@
 """The hub's agents: registration, heartbeats, reports, reclaims, and the scheduling pass.
+Writes run in a batch of the hub's loop (through `Batch`); a heartbeat's note in memory, the
+assignments and the agent list are safe from any thread.
 
 Agent state changes are commits to agents/NAME.yaml, in the same commit as the task move that
 caused them when there is one. Heartbeats and progress live in memory only; after a restart
@@ -9,10 +11,13 @@ and its reports are refused by the attempt number (docs/agent-protocol.md).
 from __future__ import annotations
 
 import logging
+import random
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Callable
 
-from coordinator.core.agent import Agent, AgentState, agent_path, derive, dump_agent, moved
+from coordinator.core.agent import Agent, AgentState, derive, dump_agent, moved
 from coordinator.core.trailers import agent_message
 from coordinator.wire.errors import AgentcomError, AgentNotFound, IllegalTransition, StaleReport
 from coordinator.core.layout import PER_AGENT, State
@@ -22,28 +27,38 @@ from coordinator.core.scheduler import AgentSlot, QueuedTask, schedule
 from coordinator.core.sweeper import ACCEPT, DEADLINE, OFFLINE, Held, Limits, next_due, overdue
 from coordinator.wire.times import format_time, parse_time
 from coordinator.core.transitions import DROP
-from coordinator.core.view import Record
+from coordinator.core.view import Record, View
+from coordinator.hub.batch import Journal
+from coordinator.hub.tasks import Applied, Tasks, held_states
 
 log = logging.getLogger("agentcom.fleet")
 STUCK = 1.0  # seconds before retrying an overdue action that failed
 
 
 class Fleet:
-    """Mixin for Hub: needs self.view, self.store, self.config, self.now(), self.rng,
-    self.transition(), self.call(), self.state_lock and self._undo."""
+    """Owns the agents: their files and what the hub knows of them in memory (heartbeats,
+    activity on held tasks, progress notes, notify URLs), and the sweep and scheduling pass."""
 
-    def _fleet_init(self) -> None:
-        self.started: datetime = self.now()
+    def __init__(self, view: View, journal: Journal, tasks: Tasks, applied: Applied,
+                 clock: Callable[[], datetime], rng: random.Random, lock: threading.RLock):
+        self.view, self.journal, self.tasks, self.applied = view, journal, tasks, applied
+        self.clock, self.rng, self.lock = clock, rng, lock
+        self.started: datetime = clock()
         self.seen: dict[str, datetime] = {}       # agent → last heartbeat
         self.activity: dict[str, datetime] = {}   # held task → assigned, accepted or last progress
         self.urls: dict[str, str] = {}            # agent → where its sidecar takes notifications
         self.notes: dict[str, tuple[int, str, str]] = {}  # task → (attempt, last progress note, when)
+        self.memory_version = 0                   # bumped by changes that make no commit
+
+    def touched(self) -> None:
+        """Something shown by the state changed without a commit (a heartbeat, a progress note)."""
+        self.memory_version += 1
 
     # --- registry (operator) ---------------------------------------------------------------
 
     def register_agent(self, fields: dict, by: str) -> tuple[dict, bool]:
         """Add an agent, or change the fields given of one; returns (agent, created)."""
-        name, stamp = fields["name"], format_time(self.now())
+        name, stamp = fields["name"], format_time(self.clock())
         old = self.view.agents.get(name)
         if old is None:
             agent = Agent(**fields, since=stamp, reason="registered", registered_at=stamp)
@@ -51,49 +66,59 @@ class Fleet:
         else:
             agent = replace(old, **fields)
             if agent == old:
-                return self._agent_row(agent), False
+                return self.agent_row(agent), False
             msg = agent_message(name, old.state.value, old.state.value,
                                 f"updated by {by}: capabilities {', '.join(agent.capabilities) or 'none'}, "
                                 f"slots {agent.slots}")
-        self.store.stage({agent.path: dump_agent(agent)}, msg)
-        self._track_agent(agent, name)
-        return self._agent_row(agent), old is None
+        self.journal.stage({agent.path: dump_agent(agent)}, msg)
+        self.journal.track_agent(agent, name)
+        return self.agent_row(agent), old is None
 
     def remove_agent(self, name: str, by: str) -> None:
         """Take an agent out: its tasks go back to the queue (each an attempt); git keeps its history."""
         agent = self._agent(name)
         for task_id in sorted(self.view.held.get(name, {})):
             self._end_attempt(task_id, "agent_vanished", f"agent {name} was removed by {by}")
-        self.store.stage({agent.path: None},
+        self.journal.stage({agent.path: None},
                          agent_message(name, self.view.agents[name].state.value, "removed", f"removed by {by}"))
-        self._track_agent(None, name)
+        self.journal.track_agent(None, name)
         self.seen.pop(name, None)
         self.urls.pop(name, None)
 
+    def cancel(self, task_id: str, by: str) -> dict:
+        """Cancel a task that is not done; a running attempt is told to stop at its next call."""
+        self.journal.require("cancel")
+        record = self.tasks.record(task_id)
+        updates = None
+        if record.loc.state in PER_AGENT:
+            updates = {"outcome": self._outcome(self.tasks.load_task(record), record.loc.agent, "cancelled")}
+        self.activity.pop(task_id, None)
+        return self.tasks.transition(task_id, State.CANCELLED, reason=f"cancelled by {by}", updates=updates)
+
     # --- what sidecars call ----------------------------------------------------------------
 
-    def heartbeat(self, name: str, beat: Heartbeat) -> dict:
-        """Note the agent is alive (bringing it online if it was not) and tell it what it holds."""
-        with self.state_lock:
+    def beat(self, name: str, beat: Heartbeat) -> bool:
+        """Note the agent is alive (in memory); False if it is not online yet (then the loop
+        must `connect` it)."""
+        with self.lock:
             agent = self._agent(name)
-            self.seen[name] = self.now()
+            self.seen[name] = self.clock()
             self.touched()
             if beat.url:
                 self.urls[name] = beat.url
-        if not agent.online:
-            self.call(self._connect, name)
-        return self.assignments(name, beat.holding)
+        return agent.online
 
-    def _connect(self, name: str) -> None:
+    def connect(self, name: str) -> None:
+        self.journal.require("connect")
         agent = self._agent(name)
-        self.seen[name] = self.now()
+        self.seen[name] = self.clock()
         if not agent.online:
-            self._agent_event(name, derive(True, False, self._held_states(name)), "heartbeat: online")
+            self._agent_event(name, derive(True, False, held_states(self.view, name)), "heartbeat: online")
 
     def assignments(self, name: str, holding: tuple[tuple[str, int], ...] = ()) -> dict:
         """The tasks this agent holds, with the attempt each report must quote, and which of the
         tasks it says it holds are no longer its own (stop them). Asking again gives the same answer."""
-        with self.state_lock:
+        with self.lock:
             agent = self._agent(name)
             mine = {}
             for task_id, record in sorted(self.view.held.get(name, {}).items()):
@@ -110,27 +135,28 @@ class Fleet:
 
     def report(self, name: str, task_id: str, r: Report) -> dict:
         """Apply a report from `name` about attempt r.attempt of a task (runs in the loop)."""
-        poked = name in self._pokes
+        self.journal.require("report")
+        poked = name in self.journal.pokes
         try:
             return self._report(name, task_id, r)
         finally:
             if not poked:
-                self._pokes.discard(name)  # it knows what its own report did
+                self.journal.pokes.discard(name)  # it knows what its own report did
 
     def _report(self, name: str, task_id: str, r: Report) -> dict:
-        record = self._record(task_id)
-        task = self.load_task(record)
+        record = self.tasks.record(task_id)
+        task = self.tasks.load_task(record)
         loc = record.loc
         if not (loc.state in PER_AGENT and loc.agent == name and task.get("attempt") == r.attempt):
             ended = task.get("outcome") or {}
             if (ended.get("agent"), ended.get("attempt"), ended.get("kind")) == (name, r.attempt, r.kind):
                 return self._answer(task_id, duplicate=True)
             raise StaleReport(task_id, name, r.attempt, self._why_not(task_id, name, r.attempt))
-        now = self.now()
+        now = self.clock()
         if r.kind == "accepted":
             if loc.state is State.WORKING:
                 return self._answer(task_id, duplicate=True)
-            self.transition(task_id, State.WORKING, agent=name, reason=f"accepted by {name}")
+            self.tasks.transition(task_id, State.WORKING, agent=name, reason=f"accepted by {name}")
             self.activity[task_id] = now
             return self._answer(task_id)
         if loc.state is State.ASSIGNED and r.kind != "failed":
@@ -145,14 +171,14 @@ class Fleet:
             if r.kind == "blocked":  # a repeat with the same note changes nothing
                 self._agent_event(name, AgentState.BLOCKED, f"blocked on {task_id}: {r.note}", task_id)
             elif r.kind == "progress" and agent.state is AgentState.BLOCKED and agent.blocked_on == task_id:
-                self._agent_event(name, derive(True, False, self._held_states(name)),
+                self._agent_event(name, derive(True, False, held_states(self.view, name)),
                                   f"resumed {task_id}" + (f": {r.note}" if r.note else ""))
             return self._answer(task_id)
         if r.kind == "done":
             result = {k: v for k, v in (("summary", r.summary), ("pr_url", r.pr_url), ("model", r.model),
                                          ("tokens", r.tokens or None)) if v is not None}
             first = (r.summary or "").strip().splitlines()[0][:120] if (r.summary or "").strip() else "no summary"
-            self.transition(task_id, State.DONE, agent=name, reason=f"done by {name}: {first}", updates={
+            self.tasks.transition(task_id, State.DONE, agent=name, reason=f"done by {name}: {first}", updates={
                 "result": result, "outcome": self._outcome(task, name, "done"),
                 "tokens_used": int(task.get("tokens_used", 0)) + r.tokens_total})
         else:
@@ -162,15 +188,15 @@ class Fleet:
         return self._answer(task_id)
 
     def _answer(self, task_id: str, duplicate: bool = False) -> dict:
-        record = self._record(task_id)
+        record = self.tasks.record(task_id)
         return {"id": task_id, "state": record.loc.state.label, "duplicate": duplicate,
-                "attempt": self.load_task(record).get("attempt")}
+                "attempt": self.tasks.load_task(record).get("attempt")}
 
     def _why_not(self, task_id: str, name: str, attempt: int) -> str:
         record = self.view.get(task_id)
         if record is None:
             return "there is no such task"
-        task = record.task if record.task is not None else self.load_task(record)
+        task = record.task if record.task is not None else self.tasks.load_task(record)
         now_attempt = task.get("attempt", 0)
         if record.loc.state in PER_AGENT and record.loc.agent != name:
             return f"it is held by {record.loc.agent} (attempt {now_attempt})"
@@ -184,7 +210,8 @@ class Fleet:
 
     # --- after every batch: what is overdue, then who gets what -----------------------------
 
-    def _react(self) -> None:
+    def react(self) -> None:
+        """What is overdue, then who gets what: run at the end of every batch."""
         for action in (self._sweep, self._schedule):
             try:
                 action()
@@ -192,7 +219,7 @@ class Fleet:
                 log.exception("%s failed", action.__name__)
 
     def _limits(self) -> Limits:
-        t = self.config.timeouts
+        t = self.applied.config.timeouts
         return Limits(t.accept, t.progress, t.heartbeat_grace)
 
     def _clocks(self) -> tuple[list[Held], dict[str, datetime], dict[str, datetime]]:
@@ -210,7 +237,7 @@ class Fleet:
         return held, seen, deadlines
 
     def _sweep(self) -> None:
-        now = self.now()
+        now = self.clock()
         for due in overdue(*self._clocks(), now, self._limits()):
             if due.kind == OFFLINE:
                 self._agent_event(due.subject, AgentState.OFFLINE, due.reason)
@@ -231,8 +258,8 @@ class Fleet:
         agent schedules it. Something overdue that the last batch could not settle is retried
         after STUCK seconds, never in a spin.
         """
-        now = self.now()
-        with self.state_lock:
+        now = self.clock()
+        with self.lock:
             due = next_due(*self._clocks(), self._limits())
             ready = [r.cache.not_before for r in self.view.timed.values()
                      if r.loc.state is State.QUEUED and r.cache is not None
@@ -252,11 +279,11 @@ class Fleet:
                     slots.append(AgentSlot(agent.name, frozenset(agent.capabilities), free, last))
         if not slots or not self.view.queued:
             return
-        now = self.now()
+        now = self.clock()
         queue = [self._queued(r) for r in self.view.queued.values()]
-        promote = {name: lane.promote_after for name, lane in self.config.lanes.items()}
+        promote = {name: lane.promote_after for name, lane in self.applied.config.lanes.items()}
         for a in schedule(queue, slots, now, done=self.view.done, promote_after=promote):
-            self.transition(a.task_id, State.ASSIGNED, agent=a.agent, reason="scheduled")
+            self.tasks.transition(a.task_id, State.ASSIGNED, agent=a.agent, reason="scheduled")
             self.activity[a.task_id] = now
 
     def _queued(self, record: Record) -> QueuedTask:
@@ -273,14 +300,14 @@ class Fleet:
     def _end_attempt(self, task_id: str, kind: str, reason: str, *, permanent: bool = False,
                      kind_label: str | None = None, tokens: int = 0, updates: dict | None = None) -> None:
         """The held attempt failed or was reclaimed: back to the queue after a backoff, or dead."""
-        record = self._record(task_id)
-        task = self.load_task(record)
+        record = self.tasks.record(task_id)
+        task = self.tasks.load_task(record)
         attempt = int(task.get("attempt", 0))
         spent = max(1, attempt - int(task.get("attempt_base", 0)))
-        retry = self.config.retry
+        retry = self.applied.config.retry
         decision = after_failure(spent, int(task.get("max_retries", retry.max_retries)),
                                  classify(kind, permanent), retry.backoff_base, retry.backoff_max, self.rng)
-        now = self.now()
+        now = self.clock()
         changes = {"last_error": reason[:2000], "outcome": self._outcome(task, record.loc.agent, kind_label or kind),
                    "tokens_used": int(task.get("tokens_used", 0)) + tokens, **(updates or {})}
         if decision.action == RETRY:
@@ -288,30 +315,30 @@ class Fleet:
             to = State.QUEUED
         else:
             to = State.DEAD
-        self.transition(task_id, to, reason=f"{reason}; {decision.reason}", updates=changes)
+        self.tasks.transition(task_id, to, reason=f"{reason}; {decision.reason}", updates=changes)
         self.activity.pop(task_id, None)
 
     def _deadline(self, task_id: str, reason: str) -> None:
-        record = self._record(task_id)
-        task = self.load_task(record)
-        policy = task.get("on_deadline") or self.config.timeouts.on_deadline
+        record = self.tasks.record(task_id)
+        task = self.tasks.load_task(record)
+        policy = task.get("on_deadline") or self.applied.config.timeouts.on_deadline
         if policy == "fail":
             changes = {"last_error": reason}
             if record.loc.state in PER_AGENT:
                 changes["outcome"] = self._outcome(task, record.loc.agent, "deadline")
-            self.transition(task_id, State.DEAD, reason=f"{reason}; on_deadline is fail", updates=changes)
+            self.tasks.transition(task_id, State.DEAD, reason=f"{reason}; on_deadline is fail", updates=changes)
             self.activity.pop(task_id, None)
         elif record.loc.state in PER_AGENT:
             self._end_attempt(task_id, "timeout", f"{reason}; on_deadline is retry, so the deadline is spent",
                               kind_label="deadline", updates={"deadline": DROP})
         else:
             note = f"{reason}; on_deadline is retry: it stays queued, the deadline spent"
-            self.transition(task_id, State.QUEUED, lane=record.loc.lane, reason=note,
+            self.tasks.transition(task_id, State.QUEUED, lane=record.loc.lane, reason=note,
                             updates={"deadline": DROP, "last_error": note})
 
     def _outcome(self, task: dict, agent: str | None, kind: str) -> dict:
         return {"attempt": int(task.get("attempt", 0)), "agent": agent, "kind": kind,
-                "at": format_time(self.now())}
+                "at": format_time(self.clock())}
 
     # --- agent state -----------------------------------------------------------------------
 
@@ -321,46 +348,18 @@ class Fleet:
             raise AgentNotFound(name)
         return agent
 
-    def _held_states(self, name: str) -> list[State]:
-        return [r.loc.state for r in self.view.held.get(name, {}).values()]
-
     def _agent_event(self, name: str, state: AgentState, reason: str, blocked_on: str | None = None) -> None:
         """An agent's own change (online, offline, blocked), as its own commit."""
         agent = self._agent(name)
-        new = moved(agent, state, format_time(self.now()), reason, blocked_on)
+        new = moved(agent, state, format_time(self.clock()), reason, blocked_on)
         if agent.blocked_on and new.blocked_on != agent.blocked_on:
-            self.activity[agent.blocked_on] = self.now()  # time spent waiting on a human is not silence
+            self.activity[agent.blocked_on] = self.clock()  # time spent waiting on a human is not silence
         if new != agent:
-            self.store.stage({new.path: dump_agent(new)},
+            self.journal.stage({new.path: dump_agent(new)},
                              agent_message(name, agent.state.value, new.state.value, reason))
-            self._track_agent(new, name)
+            self.journal.track_agent(new, name)
 
-    def _agents_follow(self, names, assigned_to: str | None) -> tuple[dict, tuple]:
-        """Agent files to rewrite in the same commit as a task move, and the Agent-State trailers."""
-        edits, trailers = {}, []
-        for name in sorted(n for n in names if n):
-            agent = self.view.agents.get(name)
-            if agent is None:
-                continue
-            mine = self.view.held.get(name, {})
-            blocked = agent.state is AgentState.BLOCKED and agent.blocked_on in mine and \
-                mine[agent.blocked_on].loc.state is State.WORKING
-            new = moved(agent, derive(agent.online, blocked, self._held_states(name)),
-                        format_time(self.now()), agent.reason if blocked else None)
-            if name == assigned_to:
-                new = replace(new, last_assigned_at=format_time(self.now()))
-            if new != agent:
-                edits[agent_path(name)] = dump_agent(new)
-                if new.state is not agent.state:
-                    trailers.append((name, agent.state.value, new.state.value))
-                self._track_agent(new, name)
-        return edits, tuple(trailers)
-
-    def _track_agent(self, agent: Agent | None, name: str) -> None:
-        old = self.view.put_agent(agent, name)
-        self._undo.append(lambda: self.view.put_agent(old, name))
-
-    def _agent_row(self, agent: Agent) -> dict:
+    def agent_row(self, agent: Agent) -> dict:
         """An agent as the API shows it: its file plus what the hub knows in memory."""
         seen = self.seen.get(agent.name)
         return {"name": agent.name, "state": agent.state.value, "since": agent.since,
@@ -377,5 +376,5 @@ class Fleet:
         return {"note": found[1], "noted_at": found[2]}
 
     def agent_list(self) -> list[dict]:
-        with self.state_lock:
-            return [self._agent_row(a) for _, a in sorted(self.view.agents.items())]
+        with self.lock:
+            return [self.agent_row(a) for _, a in sorted(self.view.agents.items())]

@@ -1,8 +1,11 @@
-"""The coordinator: owns the store and the view, and runs every change through one serial loop.
+"""The coordinator: builds the components (tasks, fleet, intake, overview, the PR and review
+books), owns the store and the view, and runs every change through one serial loop.
 
-HTTP handlers and watchers never touch the repo: they `call()` into the loop and wait. The loop
-takes a batch of calls, gives each its own commit, publishes the batch with one compare-and-swap
-(group commit), and only then answers the callers, so nobody is told "done" before git holds it.
+HTTP handlers and watchers never touch the repo: they `call(fn)` into the loop and wait; `fn` is
+given the batch's `Batch`, the only way to the operations that write. The loop takes a batch of
+calls, gives each its own commit, publishes the batch with one compare-and-swap (group commit),
+and only then answers the callers, so nobody is told "done" before git holds it. Reads (show,
+status, history, state, files at the published tip) are safe from any thread.
 """
 from __future__ import annotations
 
@@ -14,21 +17,23 @@ from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Callable
 
-from coordinator.core.trailers import Transition, message, parse as parse_trailers
 from coordinator.core.config import Config
-from coordinator.wire.errors import (AgentcomError, IllegalTransition, InvalidTask, RefMoved, TaskNotFound, UsageError)
+from coordinator.core.trailers import parse as parse_trailers
+from coordinator.hub.batch import Batch, Journal
 from coordinator.hub.fleet import Fleet
+from coordinator.hub.intake import Intake
+from coordinator.hub.overview import Overview
+from coordinator.hub.prbook import PrBook
+from coordinator.hub.reviewbook import ReviewBook
+from coordinator.hub.tasks import Applied, Tasks
+from coordinator.core.view import Record, View
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.repo.historykey import ensure as ensure_history_key
-from coordinator.repo.repoinit import set_push_safety
-from coordinator.hub.intake import STORED_MAX, Intake
-from coordinator.core.layout import FINISHED, MODE_FILE, PER_AGENT, Entry, Location, State, location
 from coordinator.repo.lock import WriterLock
-from coordinator.hub.overview import Overview
+from coordinator.repo.repoinit import set_push_safety
 from coordinator.repo.store import Store
-from coordinator.core.task import Defaults, admit, dump, load, new_id
-from coordinator.core.transitions import move
-from coordinator.core.view import Record, Rejection, View
+from coordinator.wire.errors import AgentcomError, RefMoved, TaskNotFound, UsageError
+from coordinator.wire.protocol import Heartbeat
 
 log = logging.getLogger("agentcom.hub")
 MAX_BATCH = 256
@@ -40,9 +45,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Hub(Intake, Fleet, Overview):
+class Hub:
     """With `fleet` (the default for role "hub") every batch ends with a sweep and a scheduling
-    pass; a one-shot CLI command (role "cli") only does what it was asked."""
+    pass; a one-shot CLI command (role "cli") only does what it was asked, running its one batch
+    in the calling thread."""
 
     def __init__(self, repo_path, *, clock: Callable[[], datetime] = utcnow,
                  rng: random.Random | None = None, role: str = "hub", fleet: bool | None = None):
@@ -57,26 +63,31 @@ class Hub(Intake, Fleet, Overview):
         if made:
             log.warning("made a history key for %s (agentcom/history.key): back it up with the repo's "
                         "agentcom/ folder", repo_path)
-        self.clock, self.rng = clock, rng or random.Random()
+        self.clock = clock
+        rng = rng or random.Random()
         self.active = role == "hub" if fleet is None else fleet
-        self.config, self.config_error = Config(), None
         self.view = View()
         self.store = Store(self.git)
         self.state_lock = threading.RLock()   # guards view reads from other threads
-        self._undo: list[Callable[[], None]] = []
+        self.applied = Applied(Config())
+        self.journal = Journal(self.store, self.view)
+        self.tasks = Tasks(self.git, self.view, self.journal, self.applied, clock, rng)
+        self.fleet = Fleet(self.view, self.journal, self.tasks, self.applied, clock, rng, self.state_lock)
+        self.intake = Intake(self.git, self.store, self.view, self.journal, self.tasks, self.applied, clock)
+        self.prs = PrBook(self.git, self.store, self.journal, self.tasks, clock, self.state_lock)
+        self.reviews = ReviewBook(self.git, self.store, self.journal, self.state_lock)
+        self.overview = Overview(self.view, self.store, self.tasks, self.fleet, self.reviews, self.applied,
+                                 clock, self.state_lock)
         self._calls: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._since_gc = 0
         self._gc: threading.Thread | None = None
-        self.notifier = None                  # tells sidecars their work changed (service.py sets it)
-        self._pokes: set[str] = set()         # agents whose held tasks this batch changed
-        self._fleet_init()
-        self._overview_init()
+        self.notifier = None                  # tells sidecars their work changed (cli/serve.py sets it)
         with self.state_lock:
-            self._batch([self._start])[0].result()  # repo content never fails this; a bug does
+            self._batch([lambda batch: self.intake.start()])[0].result()  # repo content never fails this; a bug does
             if self.active:
-                self.seed_completions()
+                self.overview.seed_completions()
 
     def now(self) -> datetime:
         return self.clock()
@@ -102,12 +113,13 @@ class Hub(Intake, Fleet, Overview):
             self._thread = None
 
     def call(self, fn: Callable, *args, timeout: float = 30.0, **kwargs):
-        """Run fn(*args) in the loop (or right here if no loop runs) and return its result."""
+        """Run fn(batch, *args) in the loop (or right here if no loop runs) and return its result;
+        `batch` is the Batch whose methods write, e.g. `hub.call(Batch.submit, doc, source)`."""
         if self._thread is None:
             with self.state_lock:
-                return self._batch([lambda: fn(*args, **kwargs)])[0].result()
+                return self._batch([lambda batch: fn(batch, *args, **kwargs)])[0].result()
         future: Future = Future()
-        self._calls.put((future, lambda: fn(*args, **kwargs)))
+        self._calls.put((future, lambda batch: fn(batch, *args, **kwargs)))
         return future.result(timeout=timeout)
 
     def notify(self) -> None:
@@ -116,104 +128,80 @@ class Hub(Intake, Fleet, Overview):
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            wait = self.config.hub.rescan
-            due = self.wake_in() if self.active else None
+            wait = self.applied.config.hub.rescan
+            due = self.fleet.wake_in() if self.active else None
             try:
                 item = self._calls.get(timeout=wait if due is None else min(wait, due + 0.001))
             except queue.Empty:
                 # a timer fell due, or the safety net for a lost push notification: a batch
                 # catches up with main, sweeps and schedules
                 item = (None, _nothing)
-            batch = [item]
-            while len(batch) < MAX_BATCH:
+            items = [item]
+            while len(items) < MAX_BATCH:
                 try:
-                    batch.append(self._calls.get_nowait())
+                    items.append(self._calls.get_nowait())
                 except queue.Empty:
                     break
-            batch = [b for b in batch if b is not None]
-            if not batch:
+            items = [i for i in items if i is not None]
+            if not items:
                 continue
             try:
                 with self.state_lock:
-                    outcomes = self._batch([fn for _, fn in batch])
+                    outcomes = self._batch([fn for _, fn in items])
             except Exception as e:  # loop boundary: report to every caller, keep looping
                 log.exception("batch failed")
-                outcomes = [_failed(e)] * len(batch)
-            for (future, _), outcome in zip(batch, outcomes):
+                outcomes = [_failed(e)] * len(items)
+            for (future, _), outcome in zip(items, outcomes):
                 if future is not None:
                     _settle(future, outcome)
 
     def _batch(self, fns: list[Callable]) -> list[Future]:
-        """Run fns, one after another, then publish; on a racing push, undo, catch up, rerun."""
+        """Run fns, one after another, then publish; on a racing push, undo, catch up, rerun.
+        Each run has its own Batch, ended when the run ends, so a handle kept by a call is dead."""
         for _ in range(MAX_RACES):
             start = self.store.base
-            self._pokes = set()
-            self._moves = []
+            batch = Batch(self)
+            self.journal.begin(batch)
             try:
-                self.catch_up()
-                outcomes = [self._isolated(fn) for fn in fns]
+                self.intake.catch_up()
+                outcomes = [self._isolated(fn, batch) for fn in fns]
                 if self.active:
-                    reacted = self._isolated(self._react)  # every event may free or need an agent
+                    # every event may free or need an agent
+                    reacted = self._isolated(lambda _: self.fleet.react(), batch)
                     if isinstance(reacted.exception(), AgentcomError):  # a bug was logged already
                         log.error("the sweep and scheduling pass failed: %s", reacted.exception())
                 published = self.store.publish()
             except RefMoved:
-                self._rollback(start)
+                self.journal.rollback(start)
                 continue
             except BaseException:
-                self._rollback(start)  # a bug must not leave half a batch staged
+                self.journal.rollback(start)  # a bug must not leave half a batch staged
                 raise
-            self._undo.clear()
-            self._published()
+            finally:
+                self.journal.end()
+            self.journal.settled()
+            self.overview.published(self.journal.moves)
             if published:
                 self._maintain(published)
-                if self._pokes and self.notifier is not None:
+                if self.journal.pokes and self.notifier is not None:
                     # notify only after the commit lands, so a sidecar never pulls a task that
                     # git does not hold yet
-                    self.notifier.poke(self._pokes, str(self.store.base))
+                    self.notifier.poke(self.journal.pokes, str(self.store.base))
             return outcomes
         raise AgentcomError(f"gave up after {MAX_RACES} pushes raced with this change; try again")
 
-    def _isolated(self, fn: Callable) -> Future:
+    def _isolated(self, fn: Callable, batch: Batch) -> Future:
         """Run one call of a batch; if it breaks (a bug, not a refusal), only its own commits and
         view changes are undone, so it can neither fail nor roll back the others' calls."""
-        mark = self._savepoint()
+        mark = self.journal.savepoint()
         try:
-            return _done(fn())
+            return _done(fn(batch))
         except AgentcomError as e:
             return _failed(e)
         except Exception as e:  # a call's boundary: log it, undo only this call, go on
             log.exception("a call failed inside the loop; its changes were undone")
-            self._rewind(mark)
+            self.journal.rewind(mark)
             return _failed(e)
-
-    def _savepoint(self) -> tuple:
-        return self.store.savepoint(), len(self._undo), set(self._pokes), len(self._moves)
-
-    def _rewind(self, mark: tuple) -> None:
-        point, undone, pokes, moves = mark
-        while len(self._undo) > undone:
-            self._undo.pop()()
-        self.store.rewind(point)
-        self._pokes, self._moves = pokes, self._moves[:moves]
-
-    def _rollback(self, start) -> None:
-        for undo in reversed(self._undo):
-            undo()
-        self._undo.clear()
-        self.store.reset(start)
-
-    def _start(self) -> None:
-        """Load the view from the coordinator's own last commit, then take in what came after it
-        exactly as if it had been pushed while we ran (so start-up and pushes obey one rule set)."""
-        head = self.git.head()
-        ours = self.git.last_commit_by_coordinator(head)
-        self.store.reset(ours if ours is not None else head)
-        self.scan()
-        if self.store.staged and ours != head:  # our own tree needed repairs: redo it on main itself
-            self.store.reset(head)
-            self.scan()
-        self.catch_up()
 
     def _maintain(self, published: int) -> None:
         """Every GC_EVERY commits, let git pack loose objects, off the loop's thread."""
@@ -231,140 +219,69 @@ class Hub(Intake, Fleet, Overview):
         self._gc = threading.Thread(target=gc, name="agentcom-gc", daemon=True)
         self._gc.start()
 
-    def catch_up(self) -> None:
-        """Take in whatever was pushed since the last head we saw."""
-        head = self.git.head()
-        if head == self.store.base or self.store.staged:
-            return  # nothing new, or a batch is under way: the next batch catches up
-        base = self.store.base
-        if base is not None and not self.git.is_ancestor(base, head):
-            log.error("main was rewritten (not a descendant of %s); rescanning", base)
-            lost = dict(self.view.tasks)
-            self.store.reset(head)
-            self.scan()
-            self._restore_lost(lost)
-            return
-        changes = self.git.diff(base, head)
-        self.store.reset(head)
-        author = self.git.repo[head].author
-        self.ingest(changes, f"push by {author.name} <{author.email}> ({str(head)[:10]})")
-
-    def _restore_lost(self, lost: dict[str, Record]) -> None:
-        for task_id, record in lost.items():
-            if task_id not in self.view.tasks:
-                self.store.stage({record.loc.path: self.git.read(record.oid)},
-                                 message(Transition(task_id, record.loc.state.label, record.loc.state.label,
-                                                    None, 0, "restored after main was rewritten")))
-                self._track(record.loc, record.task)
-
-    # --- view bookkeeping (undone if the batch loses a race) --------------------------------
-
-    def _track(self, loc: Location, task: dict | None, oid=None) -> None:
-        oid = oid if oid is not None else self.store.blob_at(loc.path).oid
-        old = self.view.put(Record(loc, oid, None if loc.state in FINISHED else task))
-        self._undo.append(lambda: self.view.restore(loc.task_id, old))
-
-    def _track_rejection(self, path: str, reason: dict) -> None:
-        self.view.rejected[path] = Rejection(path, reason)
-        self._undo.append(lambda: self.view.rejected.pop(path, None))
-
-    # --- operations (run inside the loop) --------------------------------------------------
-
-    def submit(self, doc: dict, source: str, *, where: str = "submission", lane: str | None = None,
-               remove: str | None = None, marks: dict | None = None) -> dict:
-        """Queue a new task; returns it. `remove` is the submitted file to take away (push intake);
-        `marks` are coordinator fields set after intake (a submission itself may never hold them)."""
-        now = self.now()
-        task_id = doc.get("id") if isinstance(doc.get("id"), str) else None
-        if task_id and task_id in self.view.tasks:
-            other = self.view.tasks[task_id].loc
-            raise InvalidTask(where, [f"id '{task_id}' is already used by a {other.state.label} task "
-                                      f"({other.path}); pick another id or leave it out"])
-        task, data = admit(doc, where, lane=lane, now=now, task_id=task_id or self._fresh_id(now),
-                           defaults=self.defaults(), source=source, marks=marks)
-        loc = location(State.QUEUED, task["id"], lane=task["priority"])
-        edits = {remove: None} if remove else {}
-        edits[loc.path] = data
-        origin = "inbox" if remove and remove.startswith("inbox/") else "new"
-        self.store.stage(edits, message(Transition(task["id"], origin, "queued", None, 0,
-                                                   f"submitted by {source}")))
-        self._track(loc, task)
-        return task
-
-    def defaults(self) -> Defaults:
-        return Defaults(self.config.retry.max_retries, self.config.limits.task_bytes)
-
-    def _fresh_id(self, now: datetime) -> str:
-        while True:
-            candidate = new_id(now, self.rng)
-            if candidate not in self.view.tasks:
-                return candidate
-
-    def transition(self, task_id: str, to: State, *, reason: str, agent: str | None = None,
-                   lane: str | None = None, updates: dict | None = None) -> dict:
-        """Move a task to another state: one commit, which also rewrites the files of the agents
-        whose state the move changes. Raises IllegalTransition if the move is not allowed."""
-        record = self._record(task_id)
-        before = self.load_task(record)
-        m = move(before, record.loc, to, self.now(), reason=reason, agent=agent, lane=lane, updates=updates)
-        self._observe(before, m.task, record.loc.state, to)
-        oid = self.git.write_blob(dump(m.task))
-        self._track(m.new, m.task, oid)
-        edits = {record.loc.path: None, m.new.path: Entry(m.new.path, oid, MODE_FILE)}
-        agents, trailers = self._agents_follow({record.loc.agent, m.new.agent},
-                                               m.new.agent if to is State.ASSIGNED else None)
-        if to is State.ASSIGNED:
-            self._pokes.add(m.new.agent)
-        if record.loc.agent and m.new.agent != record.loc.agent:
-            self._pokes.add(record.loc.agent)  # taken away (cancel, reclaim): stop it now
-        self.store.stage({**edits, **agents}, message(m.transition, trailers))
-        return m.task
-
-    def retry(self, task_id: str, by: str, lane: str | None = None) -> dict:
-        """Queue a dead or cancelled task again (a human's decision)."""
-        state = self._record(task_id).loc.state
-        if state not in (State.DEAD, State.CANCELLED):
-            raise IllegalTransition(task_id, state.label, "retry it",
-                                    "only dead or cancelled tasks are retried; cancel it first")
-        return self.transition(task_id, State.QUEUED, lane=lane, reason=f"retried by {by}")
-
-    def reprioritise(self, task_id: str, lane: str, by: str) -> dict:
-        """Move a queued task to another lane: the same move as a pushed `git mv` between lanes."""
-        record = self._record(task_id)
-        if record.loc.state is not State.QUEUED:
-            raise IllegalTransition(task_id, record.loc.state.label, f"move it to lane {lane}",
-                                    "only queued tasks change lanes; retry a dead or cancelled one with a lane")
-        if record.loc.lane == lane:
-            raise IllegalTransition(task_id, "queued", f"move it to lane {lane}", f"it is in {lane} already")
-        return self.transition(task_id, State.QUEUED, lane=lane,
-                               reason=f"re-prioritised by {by}: {record.loc.lane} → {lane}")
-
-    def cancel(self, task_id: str, by: str) -> dict:
-        """Cancel a task that is not done; a running attempt is told to stop at its next call."""
-        record = self._record(task_id)
-        updates = None
-        if record.loc.state in PER_AGENT:
-            updates = {"outcome": self._outcome(self.load_task(record), record.loc.agent, "cancelled")}
-        self.activity.pop(task_id, None)
-        return self.transition(task_id, State.CANCELLED, reason=f"cancelled by {by}", updates=updates)
-
     # --- reads (any thread) ----------------------------------------------------------------
 
-    def _record(self, task_id: str) -> Record:
-        record = self.view.get(task_id)
-        if record is None:
-            raise TaskNotFound(task_id)
-        return record
-
     def load_task(self, record: Record) -> dict:
-        if record.task is not None:
-            return record.task
-        return load(self.git.read(record.oid), record.loc.path, STORED_MAX)
+        return self.tasks.load_task(record)
 
     def show(self, task_id: str) -> dict:
         with self.state_lock:
-            record = self._record(task_id)
-            return {"task": self.load_task(record), "path": record.loc.path, "state": record.loc.state.label}
+            record = self.tasks.record(task_id)
+            return {"task": self.tasks.load_task(record), "path": record.loc.path, "state": record.loc.state.label}
+
+    def head(self) -> str:
+        """The commit main was at when last published or read."""
+        return str(self.store.base)
+
+    def read_file(self, path: str) -> bytes | None:
+        """A file of the coordination repo as of the published tip (None if there is none)."""
+        with self.state_lock:
+            entry = self.git.get(self.store.tree, path)
+            return self.git.read(entry.oid) if entry else None
+
+    @property
+    def config(self) -> Config:
+        return self.applied.config
+
+    @property
+    def config_error(self) -> str | None:
+        return self.applied.error
+
+    @property
+    def ledger(self):
+        return self.overview.ledger
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return self.fleet.urls
+
+    def heartbeat(self, name: str, beat: Heartbeat) -> dict:
+        """Note the agent is alive (bringing it online, through the loop, if it was not) and tell
+        it what it holds."""
+        if not self.fleet.beat(name, beat):
+            self.call(Batch.connect, name)
+        return self.fleet.assignments(name, beat.holding)
+
+    def assignments(self, name: str, holding: tuple[tuple[str, int], ...] = ()) -> dict:
+        return self.fleet.assignments(name, holding)
+
+    def agent_list(self) -> list[dict]:
+        return self.fleet.agent_list()
+
+    def wake_in(self) -> float | None:
+        return self.fleet.wake_in()
+
+    def state(self) -> dict:
+        return self.overview.state()
+
+    def state_version(self) -> str:
+        return self.overview.state_version()
+
+    def state_body(self, clock) -> tuple[str, bytes]:
+        return self.overview.state_body(clock)
+
+    def metrics_view(self) -> dict:
+        return self.overview.metrics_view()
 
     def status(self) -> dict:
         with self.state_lock:
@@ -373,11 +290,11 @@ class Hub(Intake, Fleet, Overview):
                 "head": str(self.store.base),
                 "counts": self.view.counts(),
                 "lanes": self.view.lane_depths(),
-                "tasks": [{**self.view.summary(r), **self.last_note(r)} for r in self.view.live()],
+                "tasks": [{**self.view.summary(r), **self.fleet.last_note(r)} for r in self.view.live()],
                 "rejected": [{"path": r.path, **r.reason} for r in sorted(self.view.rejected.values(),
                                                                           key=lambda r: r.path)],
-                "agents": [self._agent_row(a) for _, a in sorted(self.view.agents.items())],
-                "config_error": self.config_error,
+                "agents": [self.fleet.agent_row(a) for _, a in sorted(self.view.agents.items())],
+                "config_error": self.applied.error,
             }
 
     def history(self, task_id: str) -> list[dict]:
@@ -410,7 +327,7 @@ class Hub(Intake, Fleet, Overview):
         return out
 
 
-def _nothing() -> None:
+def _nothing(batch: Batch) -> None:
     return None
 
 

@@ -1,11 +1,14 @@
 """Bringing what arrives into the repo under the coordinator's rules: new task files, human
 moves, and anything that broke the rules (kept in rejected/ with the reason, never deleted).
 
-Used at start (a full scan of main) and after every push (the diff since the last head seen).
+Used at start (a full scan of main) and at the start of every batch of the hub's loop (the diff
+since the last head seen). It also holds the settings in force, which a pushed config changes.
 """
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Callable
 
 from coordinator.core.agent import AGENTS_DIR, load_agent, name_of
 from coordinator.core.trailers import Transition, event_message, message
@@ -17,25 +20,74 @@ from coordinator.core.receive import ALLOWED_MOVES, Kind, Verdict, judge, unsafe
 from coordinator.core.task import check_stored, dump, dump_any, load
 from coordinator.wire.times import format_time, parse_time
 from coordinator.core.transitions import move
-from coordinator.core.view import Record, Rejection
+from coordinator.core.view import Record, Rejection, View
+from coordinator.hub.batch import Journal
+from coordinator.hub.tasks import STORED_MAX, Applied, Tasks
+from coordinator.repo.gitrepo import GitRepo
+from coordinator.repo.store import Store
 
 
 log = logging.getLogger("agentcom.hub")
-STORED_MAX = 2 << 20  # bound on reading a task file the coordinator wrote (twice the largest intake)
 
 
 class Intake:
-    """Mixin for Hub: needs self.store, self.view, self.config, self.now(), self._track(),
-    self._savepoint() and self._rewind()."""
+    """Owns taking in main: the start-up scan, catching up with pushes, and the settings in
+    force (`applied`), which a pushed config file changes."""
+
+    def __init__(self, git: GitRepo, store: Store, view: View, journal: Journal, tasks: Tasks,
+                 applied: Applied, clock: Callable[[], datetime]):
+        self.git, self.store, self.view, self.journal = git, store, view, journal
+        self.tasks, self.applied, self.clock = tasks, applied, clock
+        self._misplaced: list[str] = []
+
+    # --- start, and every batch ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the view from the coordinator's own last commit, then take in what came after it
+        exactly as if it had been pushed while we ran (so start-up and pushes obey one rule set)."""
+        head = self.git.head()
+        ours = self.git.last_commit_by_coordinator(head)
+        self.store.reset(ours if ours is not None else head)
+        self.scan()
+        if self.store.staged and ours != head:  # our own tree needed repairs: redo it on main itself
+            self.store.reset(head)
+            self.scan()
+        self.catch_up()
+
+    def catch_up(self) -> None:
+        """Take in whatever was pushed since the last head we saw."""
+        head = self.git.head()
+        if head == self.store.base or self.store.staged:
+            return  # nothing new, or a batch is under way: the next batch catches up
+        base = self.store.base
+        if base is not None and not self.git.is_ancestor(base, head):
+            log.error("main was rewritten (not a descendant of %s); rescanning", base)
+            lost = dict(self.view.tasks)
+            self.store.reset(head)
+            self.scan()
+            self._restore_lost(lost)
+            return
+        changes = self.git.diff(base, head)
+        self.store.reset(head)
+        author = self.git.repo[head].author
+        self.ingest(changes, f"push by {author.name} <{author.email}> ({str(head)[:10]})")
+
+    def _restore_lost(self, lost: dict[str, Record]) -> None:
+        for task_id, record in lost.items():
+            if task_id not in self.view.tasks:
+                self.journal.stage({record.loc.path: self.git.read(record.oid)},
+                                   message(Transition(task_id, record.loc.state.label, record.loc.state.label,
+                                                      None, 0, "restored after main was rewritten")))
+                self.journal.track(record.loc, record.task)
 
     # --- a full scan, at start or after history was rewritten -------------------------------
 
     def scan(self) -> None:
         """Rebuild the view from main's tree and repair whatever breaks the layout."""
-        git, tree = self.store.git, self.store.tree
+        git, tree = self.git, self.store.tree
         self._load_config(tree)  # limits apply to the files read below
         pending: list[tuple[str, Entry, str]] = []
-        self._misplaced: list[str] = []
+        self._misplaced = []
         self.view.clear()
         for entry in git.files(tree):
             if unsafe_path(entry.path):  # anywhere in the tree: fresh clones fail on it
@@ -69,7 +121,7 @@ class Intake:
         try:
             if entry.mode not in (MODE_FILE, MODE_EXEC) or name_of(entry.path) is None:
                 raise InvalidTask(entry.path, ["agents/ holds only NAME.yaml files the coordinator writes"])
-            agent = load_agent(self.store.git.read(entry.oid), entry.path)
+            agent = load_agent(self.git.read(entry.oid), entry.path)
         except InvalidTask as e:
             pending.append((entry.path, entry, "; ".join(e.problems)))
             return
@@ -78,7 +130,7 @@ class Intake:
     def _scan_rejected(self, entry: Entry) -> None:
         if entry.path.endswith(".reason.yaml"):
             try:
-                reason = load(self.store.git.read(entry.oid), entry.path, 1 << 20)
+                reason = load(self.git.read(entry.oid), entry.path, 1 << 20)
             except InvalidTask:
                 reason = {"reason": "unreadable reason file"}
             base = entry.path[: -len(".reason.yaml")]
@@ -93,7 +145,7 @@ class Intake:
         if loc.state not in FINISHED:
             try:
                 # limits.task_bytes applies at intake; a file already accepted stays valid
-                doc = load(self.store.git.read(entry.oid), entry.path, STORED_MAX)
+                doc = load(self.git.read(entry.oid), entry.path, STORED_MAX)
                 if "state" not in doc and loc.state is State.QUEUED:
                     pending.append((entry.path, entry, "put straight into a lane"))
                     return
@@ -114,11 +166,11 @@ class Intake:
         """A task file whose directory disagrees with its state field was moved by hand while no
         hub ran: a retry or re-prioritise is carried out; any other move is put back."""
         for task_id in self._misplaced:
-            mark = self._savepoint()
+            mark = self.journal.savepoint()
             try:
                 self._place(task_id)
             except Exception:  # one task's boundary: it stays where it was found, the hub starts
-                self._rewind(mark)
+                self.journal.rewind(mark)
                 log.exception("could not put %s back where its state says", task_id)
         self._misplaced.clear()
 
@@ -127,18 +179,18 @@ class Intake:
         doc, here = record.task, record.loc
         was = State.from_label(doc["state"])
         recorded = location(was, task_id, lane=doc.get("priority"), agent=doc.get("agent"),
-                            when=parse_time(doc["finished_at"]) if doc.get("finished_at") else self.now())
+                            when=parse_time(doc["finished_at"]) if doc.get("finished_at") else self.clock())
         why = ALLOWED_MOVES.get((was, here.state))
         if why:
-            m = move(doc, recorded, State.QUEUED, self.now(), lane=here.lane,
+            m = move(doc, recorded, State.QUEUED, self.clock(), lane=here.lane,
                      reason=f"{why} by a commit made while the hub was down")
-            self.store.stage({here.path: dump(m.task)}, message(m.transition))
-            self._track(m.new, m.task)
+            self.journal.stage({here.path: dump(m.task)}, message(m.transition))
+            self.journal.track(m.new, m.task)
         else:
-            self.store.stage({here.path: None, recorded.path: Entry(recorded.path, record.oid, MODE_FILE)},
+            self.journal.stage({here.path: None, recorded.path: Entry(recorded.path, record.oid, MODE_FILE)},
                              event_message(f"restore {recorded.path}",
                                            f"moved to {here.path} by hand, which is not allowed"))
-            self._track(recorded, doc)
+            self.journal.track(recorded, doc)
 
     # --- after a push ----------------------------------------------------------------------
 
@@ -149,7 +201,7 @@ class Intake:
             self._arrived(verdict, source)
 
     def _arrived(self, v: Verdict, source: str) -> None:
-        mark = self._savepoint()
+        mark = self.journal.savepoint()
         try:
             if v.kind is Kind.SUBMIT:
                 self._submit_file(v, source)
@@ -165,22 +217,22 @@ class Intake:
         except Exception as e:  # one file's boundary: a file the hub cannot take in must not stop it
             log.exception("could not take in %s", v.path)
             why = f"the hub could not take this file in ({type(e).__name__}); it is kept here for a human"
-        self._rewind(mark)
+        self.journal.rewind(mark)
         try:
             self._repair(Verdict(Kind.ILLEGAL, v.path, v.old, v.new, v.task_id, why), source)
         except Exception:  # nothing more can be done for it here: leave it where it is, keep going
-            self._rewind(mark)
+            self.journal.rewind(mark)
             log.exception("could not move %s to rejected/; it stays where it is", v.path)
 
     def _submit_file(self, v: Verdict, source: str) -> None:
-        git = self.store.git
+        git = self.git
         size = git.repo.odb.read_header(v.new.oid)[1] if v.new.mode != MODE_COMMIT else 0
-        limit = self.config.limits.task_bytes
+        limit = self.applied.config.limits.task_bytes
         try:
             if size > limit:
                 raise InvalidTask(v.path, [f"file is {size} bytes; the limit is {limit}"])
             doc = load(git.read(v.new.oid), v.path, limit)
-            self.submit(doc, source, where=v.path, lane=lane_of_submission(v.path), remove=v.path)
+            self.tasks.submit(doc, source, where=v.path, lane=lane_of_submission(v.path), remove=v.path)
         except InvalidTask as e:
             self._reject(v.new, e.problems, source)
 
@@ -189,29 +241,29 @@ class Intake:
         new_loc = parse_location(v.path)
         if record is None:
             raise AgentcomError(f"{v.old.path} is not a task the coordinator knows")
-        task = record.task if record.task is not None else self.load_task(record)
-        m = move(task, record.loc, State.QUEUED, self.now(), lane=new_loc.lane,
+        task = record.task if record.task is not None else self.tasks.load_task(record)
+        m = move(task, record.loc, State.QUEUED, self.clock(), lane=new_loc.lane,
                  reason=f"{v.reason} by {source}")
-        self._observe(task, m.task, record.loc.state, State.QUEUED)
-        self.store.stage({v.path: dump(m.task)}, message(m.transition))
-        self._track(m.new, m.task)
+        self.journal.observe(task, m.task, record.loc.state, State.QUEUED, self.clock())
+        self.journal.stage({v.path: dump(m.task)}, message(m.transition))
+        self.journal.track(m.new, m.task)
 
     def _config_changed(self, v: Verdict, source: str) -> None:
         try:
             if v.path == RULES_FILE:
-                parse_rules(self.store.git.read(v.new.oid), v.path)  # checked only: no reviewer runs yet
+                parse_rules(self.git.read(v.new.oid), v.path)  # checked only: no reviewer runs yet
                 return
             # a key only the hub's machine may set is left out, and shown until the file is fixed
-            self.config, self.config_error = parse_applied(self.store.git.read(v.new.oid))
+            self.applied.config, self.applied.error = parse_applied(self.git.read(v.new.oid))
         except ConfigError as e:
             raise AgentcomError(str(e)) from None
 
     def _load_config(self, tree) -> None:
-        entry = self.store.git.get(tree, CONFIG_FILE)
+        entry = self.git.get(tree, CONFIG_FILE)
         try:
-            self.config, self.config_error = parse_applied(self.store.git.read(entry.oid) if entry else b"")
+            self.applied.config, self.applied.error = parse_applied(self.git.read(entry.oid) if entry else b"")
         except ConfigError as e:
-            self.config_error = str(e)  # keep the last good settings; shown by status
+            self.applied.error = str(e)  # keep the last good settings; shown by status
 
     def _repair(self, v: Verdict, source: str) -> None:
         """Undo a change the rules forbid: the old file is put back, the new one kept in rejected/
@@ -224,10 +276,10 @@ class Intake:
         if v.new is not None:
             self._reject(v.new, [v.reason], source, extra=edits)
         elif edits:
-            self.store.stage(edits, event_message(f"restore {v.path}", f"{v.reason} (by {source})"))
+            self.journal.stage(edits, event_message(f"restore {v.path}", f"{v.reason} (by {source})"))
 
     def _reject(self, entry: Entry, problems: list[str], source: str, extra: dict | None = None) -> None:
-        now = self.now()
+        now = self.clock()
         kept, reason_path = rejected_paths(entry.path, f"{now:%Y%m%dT%H%M%S}-{str(entry.oid)[:8]}")
         reason = {"file": entry.path, "rejected_at": format_time(now), "source": source,
                   "problems": problems}
@@ -240,9 +292,9 @@ class Intake:
                 reason["problems"] = problems + ["it was a symlink; its target is kept as the file's text"]
         edits[reason_path] = dump_any(reason)
         stem = kept.rsplit("/", 1)[-1]
-        self.store.stage(edits, message(Transition(stem, _from(entry.path), State.REJECTED.label, None, 0,
+        self.journal.stage(edits, message(Transition(stem, _from(entry.path), State.REJECTED.label, None, 0,
                                                    "; ".join(reason["problems"]))))
-        self._track_rejection(kept, reason)
+        self.journal.track_rejection(kept, reason)
 
 
 def _from(path: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from coordinator.core.trailers import merge_message
-from coordinator.hub import prbook
+from coordinator.hub.batch import Batch
 from coordinator.wire.errors import NotARepo, RefMoved
 from coordinator.forge.base import MERGE_METHODS, ForgeError, HeadMoved, NotMergeable
 from coordinator.hub.prtarget import local_path
@@ -31,7 +31,7 @@ def merge(hub, number: int, sha: object, method: object, by: str) -> dict:
         raise ForgeError("the local forge merges by merge or squash; set merge.method to one of them", 422)
     if not isinstance(sha, str) or len(sha) != 40:
         raise ForgeError("sha must be the 40-character head commit that was reviewed", 422)
-    record = prbook.get(hub, number)
+    record = hub.prs.get(number)
     if record.get("merged") or record["state"] != "open":
         raise NotMergeable(number, "it is closed")
     with _lock_for(record["repo"]):
@@ -52,4 +52,4 @@ def merge(hub, number: int, sha: object, method: object, by: str) -> dict:
                 raise NotMergeable(number, f"it conflicts with {record['base']}")
         finally:
             git.close()
-    return hub.call(prbook.record_merge, hub, number, sha, str(merged), by)
+    return hub.call(Batch.record_pr_merge, number, sha, str(merged), by)

@@ -14,10 +14,7 @@ class HubBook:
         self.hub = hub
 
     def rules(self) -> rule_file.Rules:
-        with self.hub.state_lock:
-            entry = self.hub.git.get(self.hub.store.tree, rule_file.RULES_FILE)
-            data = self.hub.git.read(entry.oid) if entry else b""
-        return rule_file.parse(data)
+        return rule_file.parse(self.hub.read_file(rule_file.RULES_FILE) or b"")
 
     def task(self, task_id: str) -> dict | None:
         try:
@@ -26,22 +23,20 @@ class HubBook:
             return None
 
     def prior(self, repo: str, number: int) -> dict | None:
-        from coordinator.hub import reviewbook
-
-        return reviewbook.get(self.hub, repo, number)
+        return self.hub.reviews.get(repo, number)
 
     def record(self, doc: dict) -> bool:
-        from coordinator.hub import reviewbook
+        from coordinator.hub.batch import Batch
 
-        return self.hub.call(reviewbook.record, self.hub, doc)["committed"]
+        return self.hub.call(Batch.record_review, doc)["committed"]
 
     def follow_up(self, doc: dict) -> str:
-        return self.hub.call(self.hub.submit, doc, "gatekeeper", where="follow-up task")["id"]
+        from coordinator.hub.batch import Batch
+
+        return self.hub.call(Batch.submit, doc, "gatekeeper", where="follow-up task")["id"]
 
     def open_records(self, repo: str) -> list[dict]:
-        from coordinator.hub import reviewbook
-
-        return [r for r in reviewbook.every(self.hub) if r["repo"] == repo and r.get("state", "open") == "open"]
+        return [r for r in self.hub.reviews.every() if r["repo"] == repo and r.get("state", "open") == "open"]
 
 
 class HttpBook:

@@ -14,6 +14,7 @@ from coordinator.wire.errors import UsageError
 from coordinator.wire.jsonbody import read_object
 from coordinator.core.layout import LANES
 from coordinator.wire.protocol import parse_heartbeat, parse_report
+from coordinator.hub.batch import Batch
 from coordinator.hub.registration import register, remove, self_test
 from coordinator.web.auth import agent_name, caller, requires, task_id as checked_id, tokens
 
@@ -39,7 +40,7 @@ def _json_body(optional: bool = False) -> dict:
 @api.get("/health")
 def health():
     hub = _hub()
-    return jsonify(ok=True, head=str(hub.store.base), repo=hub.repo_path)
+    return jsonify(ok=True, head=hub.head(), repo=hub.repo_path)
 
 
 @api.get("/whoami")
@@ -82,7 +83,7 @@ def history(task_id):
 def submit():
     body = _json_body()
     hub = _hub()
-    task = hub.call(hub.submit, body, f"api ({g.who['name']})")
+    task = hub.call(Batch.submit, body, f"api ({g.who['name']})")
     return jsonify(task=task, id=task["id"]), 201
 
 
@@ -93,7 +94,7 @@ def retry(task_id):
     lane = _json_body(optional=True).get("lane")
     if lane is not None and lane not in LANES:
         raise UsageError(f"lane must be one of {', '.join(LANES)}")
-    return jsonify(task=hub.call(hub.retry, checked_id(task_id), g.who["name"], lane=lane))
+    return jsonify(task=hub.call(Batch.retry, checked_id(task_id), g.who["name"], lane=lane))
 
 
 @api.post("/tasks/<task_id>/priority")
@@ -103,14 +104,14 @@ def reprioritise(task_id):
     lane = _json_body().get("lane")
     if lane not in LANES:
         raise UsageError(f"lane must be one of {', '.join(LANES)}")
-    return jsonify(task=hub.call(hub.reprioritise, checked_id(task_id), lane, g.who["name"]))
+    return jsonify(task=hub.call(Batch.reprioritise, checked_id(task_id), lane, g.who["name"]))
 
 
 @api.post("/tasks/<task_id>/cancel")
 @operator
 def cancel(task_id):
     hub = _hub()
-    return jsonify(task=hub.call(hub.cancel, checked_id(task_id), g.who["name"]))
+    return jsonify(task=hub.call(Batch.cancel, checked_id(task_id), g.who["name"]))
 
 
 # --- agents ------------------------------------------------------------------------------
@@ -160,7 +161,7 @@ def assignments(name):
 @agent_only
 def report(task_id):
     hub, r = _hub(), parse_report(_json_body())
-    return jsonify(hub.call(hub.report, g.who["name"], checked_id(task_id), r))
+    return jsonify(hub.call(Batch.report, g.who["name"], checked_id(task_id), r))
 
 
 # --- the pre-receive hook's fast path ------------------------------------------------------

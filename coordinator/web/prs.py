@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from coordinator.hub import prbook, prtarget
+from coordinator.hub import prtarget
+from coordinator.hub.batch import Batch
 from coordinator.wire.errors import UsageError
 from coordinator.forge.base import check_status
 from coordinator.core.prrecord import STATES, is_branch, summary
@@ -30,25 +31,25 @@ def find():
     repo = args.get("repo")
     if repo is not None and len(repo) > 500:
         raise UsageError("repo is at most 500 characters")
-    found = prbook.find(_hub(), repo=repo, head=head, state=state)
+    found = _hub().prs.find(repo=repo, head=head, state=state)
     return jsonify(prs=[summary(r) for r in prtarget.with_heads(found)])
 
 
 @prs.get("/<int:number>")
 def get(number):
-    return jsonify(prtarget.with_live(prbook.get(_hub(), number)))
+    return jsonify(prtarget.with_live(_hub().prs.get(number)))
 
 
 @prs.get("/<int:number>/files")
 def files(number):
-    return jsonify(files=prtarget.changed_files(prbook.get(_hub(), number)))
+    return jsonify(files=prtarget.changed_files(_hub().prs.get(number)))
 
 
 @prs.post("")
 @any_role
 def open_pr():
     hub = _hub()
-    record = hub.call(prbook.open_pr, hub, _json_body(), g.who["name"], g.who["role"])
+    record = hub.call(Batch.open_pr, _json_body(), g.who["name"], g.who["role"])
     return jsonify(prtarget.with_live(record)), 201
 
 
@@ -56,7 +57,7 @@ def open_pr():
 @any_role
 def labels(number):
     hub, body = _hub(), _json_body()
-    record = hub.call(prbook.add_labels, hub, number, body.get("labels"), g.who["name"], g.who["role"])
+    record = hub.call(Batch.label_pr, number, body.get("labels"), g.who["name"], g.who["role"])
     return jsonify(labels=record["labels"])
 
 
@@ -64,7 +65,7 @@ def labels(number):
 @any_role
 def comment(number):
     hub, body = _hub(), _json_body()
-    return jsonify(hub.call(prbook.comment, hub, number, body.get("body"), g.who["name"], g.who["role"])), 201
+    return jsonify(hub.call(Batch.comment_pr, number, body.get("body"), g.who["name"], g.who["role"])), 201
 
 
 
@@ -75,14 +76,14 @@ def status(number):
     item = {"sha": body.get("sha"), "state": body.get("state"), "context": body.get("context"),
             "description": body.get("description") or ""}
     check_status(item["sha"], item["state"], item["context"], item["description"])
-    return jsonify(hub.call(prbook.set_status, hub, number, item, g.who["name"])), 201
+    return jsonify(hub.call(Batch.set_pr_status, number, item, g.who["name"])), 201
 
 
 @prs.post("/<int:number>/requested_reviewers")
 @requires("operator")
 def reviewers(number):
     hub, body = _hub(), _json_body()
-    record = hub.call(prbook.request_reviewers, hub, number, body.get("reviewers") or [],
+    record = hub.call(Batch.request_pr_reviewers, number, body.get("reviewers") or [],
                       body.get("team_reviewers") or [], g.who["name"])
     return jsonify(reviewers=record["reviewers"], team_reviewers=record["team_reviewers"]), 201
 

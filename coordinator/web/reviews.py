@@ -7,7 +7,7 @@ import re
 
 from flask import Blueprint, jsonify, request
 
-from coordinator.hub import reviewbook
+from coordinator.hub.batch import Batch
 from coordinator.wire.errors import UsageError
 from coordinator.gatekeeper.rules import RULES_FILE
 from coordinator.web.api import _hub, _json_body
@@ -25,7 +25,7 @@ def find():
         raise UsageError("repo is 1-500 characters")
     if pull is not None and not _NUMBER.fullmatch(pull):  # not isdigit(): "²" is a digit to it, not to int()
         raise UsageError("pull must be a pull request number")
-    found = [r for r in reviewbook.every(_hub()) if (repo is None or r["repo"] == repo)
+    found = [r for r in _hub().reviews.every() if (repo is None or r["repo"] == repo)
              and (pull is None or r["pull"] == int(pull))]
     return jsonify(reviews=sorted(found, key=lambda r: str(r.get("decided_at", "")), reverse=True)[:500])
 
@@ -34,13 +34,10 @@ def find():
 @requires("operator")
 def record():
     hub = _hub()
-    return jsonify(hub.call(reviewbook.record, hub, _json_body())), 201
+    return jsonify(hub.call(Batch.record_review, _json_body())), 201
 
 
 @reviews.get("/rules")
 def rules():
-    hub = _hub()
-    with hub.state_lock:
-        entry = hub.git.get(hub.store.tree, RULES_FILE)
-        data = hub.git.read(entry.oid) if entry else b""
+    data = _hub().read_file(RULES_FILE) or b""
     return jsonify(path=RULES_FILE, text=data.decode(errors="replace"))

@@ -27,6 +27,8 @@ from coordinator.hub.hub import Hub
 from coordinator.core.layout import LANES, PER_AGENT, State, parse_location
 from coordinator.wire.protocol import Heartbeat, parse_report
 from coordinator.repo.repoinit import init_repo
+from coordinator.hub.batch import Batch
+from tests.support.crash import stage_then_die
 
 NAMES = ("ada", "bob", "cy")
 STRANGER = "zed"  # never registered
@@ -106,7 +108,7 @@ class FleetMachine(RuleBasedStateMachine):
 
     def tick(self) -> None:
         """One batch with nothing to do, as the loop runs when a timer falls due; then look."""
-        self.hub.call(lambda: None)
+        self.hub.call(lambda batch: None)
         self.observe()
 
     def beat_agent(self, name: str, holding: tuple = ()) -> dict:
@@ -126,7 +128,7 @@ class FleetMachine(RuleBasedStateMachine):
         return self.hub.view.get(task_id).loc.state.label
 
     def report(self, name: str, task_id: str, r):
-        return self.hub.call(self.hub.report, name, task_id, r)
+        return self.hub.call(Batch.report, name, task_id, r)
 
     def refused_or_duplicate(self, name: str, task_id: str, r, what: str) -> None:
         """A report that must change nothing: refused, or acknowledged as a duplicate."""
@@ -245,7 +247,7 @@ class FleetMachine(RuleBasedStateMachine):
             doc = {"prompt": f"task {len(self.ids)}", "priority": lane}
             if max_retries is not None:
                 doc["max_retries"] = max_retries
-            self.ids.append(self.hub.call(self.hub.submit, doc, "test")["id"])
+            self.ids.append(self.hub.call(Batch.submit, doc, "test")["id"])
         if busy:
             self.fleet_runs(1, True)
 
@@ -269,7 +271,7 @@ class FleetMachine(RuleBasedStateMachine):
             doc["depends_on"] = [data.draw(st.sampled_from(self.ids), label="depends_on")]
         if deadline:
             doc.update(deadline=deadline, on_deadline=on_deadline)
-        task = self.hub.call(self.hub.submit, doc, "test")
+        task = self.hub.call(Batch.submit, doc, "test")
         assert task["id"] not in self.ids
         self.ids.append(task["id"])
         assert self.state(task["id"]) in ("queued", "assigned")
@@ -286,7 +288,7 @@ class FleetMachine(RuleBasedStateMachine):
         head = self.hub.store.base
         allowed = before in ("dead", "cancelled") if action == "retry" else before not in ("done", "cancelled")
         try:
-            self.hub.call(getattr(self.hub, action), task_id, "op")
+            self.hub.call(getattr(Batch, action), task_id, "op")
         except IllegalTransition:
             assert not allowed, f"{action} of a {before} task ({task_id}) was refused"
             assert self.hub.store.base == head
@@ -299,7 +301,7 @@ class FleetMachine(RuleBasedStateMachine):
 
     @rule(name=st.sampled_from(NAMES), caps=st.sets(st.sampled_from(CAPS)), slots=st.integers(1, 2))
     def register(self, name, caps, slots):
-        row, created = self.hub.call(self.hub.register_agent,
+        row, created = self.hub.call(Batch.register_agent,
                                      registration({"name": name, "capabilities": sorted(caps), "slots": slots}),
                                      "test")
         assert created is (name not in self.agents)
@@ -310,7 +312,7 @@ class FleetMachine(RuleBasedStateMachine):
     def remove(self, name):
         head = self.hub.store.base
         try:
-            self.hub.call(self.hub.remove_agent, name, "op")
+            self.hub.call(Batch.remove_agent, name, "op")
         except AgentNotFound:
             assert name not in self.agents
             assert self.hub.store.base == head
@@ -560,9 +562,11 @@ class FleetMachine(RuleBasedStateMachine):
     def crash_and_restart(self, unpublished):
         """Die without close(); a change staged but never published was never acknowledged."""
         if unpublished:
-            self.hub.submit({"prompt": "never acknowledged"}, "test")
-            for name, task_id, attempt, state in self.held()[:1]:
-                self.hub.report(name, task_id, make_report("done" if state == "working" else "failed", attempt))
+            def work(batch):
+                batch.submit({"prompt": "never acknowledged"}, "test")
+                for name, task_id, attempt, state in self.held()[:1]:
+                    batch.report(name, task_id, make_report("done" if state == "working" else "failed", attempt))
+            stage_then_die(self.hub, work)
         self.hub.lock.release()
         self.hub.git.close()
         self.hub = self._new_hub()

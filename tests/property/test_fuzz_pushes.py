@@ -21,6 +21,7 @@ from coordinator.repo.pushcheck import verdict
 from coordinator.hub.hub import Hub
 from coordinator.core.layout import LANES
 from coordinator.repo.repoinit import init_repo
+from coordinator.hub.batch import Batch
 from tests.support.hostile import rendered, task_files
 
 USER = pygit2.Signature("Some User", "user@example.com")
@@ -45,7 +46,7 @@ def fleet(tmp_path_factory):
     try:
         after = again.status()
         assert after["counts"] == before["counts"] and len(after["rejected"]) == len(before["rejected"])
-        assert again.call(again.submit, {"prompt": "after a restart"}, "fuzz")["state"] == "queued"
+        assert again.call(Batch.submit, {"prompt": "after a restart"}, "fuzz")["state"] == "queued"
     finally:
         again.close()
 
@@ -89,7 +90,7 @@ def test_every_pushed_file_is_queued_or_kept_with_its_reason_and_the_hook_and_hu
     assert "Traceback" not in told
     _land(repo, head, commit)  # whatever the hook said: a mirror or a removed hook lets it in
     tasks_before = set(hub.view.tasks)
-    hub.call(lambda: None)  # a batch starts by catching up with main
+    hub.call(lambda batch: None)  # a batch starts by catching up with main
 
     status = hub.status()
     kept = {r["file"]: r["path"] for r in status["rejected"] if r["file"] in named}
@@ -108,7 +109,7 @@ def test_every_pushed_file_is_queued_or_kept_with_its_reason_and_the_hook_and_hu
     fleet["rejected"] += len(rejected)
     fleet["queued"] += len(new_tasks)
     # the hub keeps serving
-    assert hub.call(hub.submit, {"prompt": "a normal task"}, "fuzz")["state"] == "queued"
+    assert hub.call(Batch.submit, {"prompt": "a normal task"}, "fuzz")["state"] == "queued"
 
 
 def test_a_pushed_task_reusing_a_taken_id_is_refused_by_the_hook(tmp_path):

@@ -18,6 +18,8 @@ from coordinator.hub.hub import Hub
 from coordinator.core.layout import LANES, State, parse_location
 from coordinator.repo.repoinit import init_repo
 from coordinator.core.trailers import parse
+from coordinator.hub.batch import Batch
+from tests.support.crash import stage_then_die
 
 TARGETS = [State.QUEUED, State.ASSIGNED, State.WORKING, State.DONE, State.DEAD, State.CANCELLED]
 USER = pygit2.Signature("Some User", "user@example.com")
@@ -39,7 +41,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(prompt=st.text(st.characters(exclude_characters="\0"), min_size=1, max_size=30).filter(str.strip),
           lane=st.sampled_from(LANES))
     def submit(self, prompt, lane):
-        task = self.hub.call(self.hub.submit, {"prompt": prompt, "priority": lane}, "prop")
+        task = self.hub.call(Batch.submit, {"prompt": prompt, "priority": lane}, "prop")
         self.expected[task["id"]] = "queued"
 
     @precondition(lambda self: self.expected)
@@ -47,7 +49,7 @@ class StoreMachine(RuleBasedStateMachine):
     def transition(self, data, to):
         task_id = data.draw(st.sampled_from(sorted(self.expected)))
         try:
-            task = self.hub.call(self.hub.transition, task_id, to, agent="ada", reason="prop")
+            task = self.hub.call(Batch.transition, task_id, to, agent="ada", reason="prop")
         except IllegalTransition:
             return
         self.expected[task_id] = task["state"]
@@ -68,7 +70,7 @@ class StoreMachine(RuleBasedStateMachine):
         finally:
             git.close()
         legal = where.startswith(("inbox/", "queue/"))
-        self.hub.call(self.hub.catch_up)
+        self.hub.call(lambda batch: None)
         if valid and legal:
             new = [r for r in self.hub.view.tasks.values() if r.loc.task_id not in self.expected]
             assert len(new) == 1, new
@@ -86,12 +88,12 @@ class StoreMachine(RuleBasedStateMachine):
             git.advance(git.repo.create_commit(None, USER, USER, "oops", tree, [head]), head)
         finally:
             git.close()
-        self.hub.call(self.hub.catch_up)  # put back: the task is not lost
+        self.hub.call(lambda batch: None)  # put back: the task is not lost
 
     @rule()
     def crash_before_publishing(self):
         """Stage a change and die before main moves: it was never acknowledged, so it is gone."""
-        self.hub.submit({"prompt": "never acknowledged"}, "prop")
+        stage_then_die(self.hub, lambda batch: batch.submit({"prompt": "never acknowledged"}, "prop"))
         self.hub.lock.release()
         self.hub.git.close()
         self.hub = Hub(self.repo, fleet=False)  # the store alone: no agents here

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from coordinator.core.agent import registration
 from coordinator.core.layout import State
+from coordinator.hub.batch import Batch
 from tests.support.processes import wait_for
 
 
@@ -10,8 +11,8 @@ def hand_over(hub, task_id: str, name: str) -> dict:
     """Through an in-process Hub: register agent `name` (if new) and assign it queued task
     `task_id`, as the scheduler would; returns the task."""
     if name not in hub.view.agents:
-        hub.call(hub.register_agent, registration({"name": name}), "test")
-    return hub.call(hub.transition, task_id, State.ASSIGNED, reason="handed over", agent=name)
+        hub.call(Batch.register_agent, registration({"name": name}), "test")
+    return hub.call(Batch.transition, task_id, State.ASSIGNED, reason="handed over", agent=name)
 
 
 def agent_holding_a_task(hub, name: str, **fields) -> tuple[str, str]:
