@@ -46,7 +46,8 @@ def main() -> None:
         repo, _ = init_repo(root / "hub.git")
         clone = root / "clone"
         git(root, "clone", "-q", str(repo), str(clone))
-        (clone / "gatekeeper.yaml").write_text("merge:\n  required_checks: [test]\n")
+        (clone / "gatekeeper.yaml").write_text("merge:\n  required_checks: [test]\n"
+                                               "trust:\n  logins: {ada-bot: ada}\n")  # whose login is whose
         git(clone, "commit", "-qam", "rules")
         git(clone, "push", "-q", "origin", "HEAD:main")
         github = FakeGitHub()
