@@ -121,6 +121,12 @@ def test_the_local_settings_file_is_refused_if_others_may_write_it_or_it_has_an_
     with pytest.raises(ConfigError, match="gatekeeper.github_tokn_file: unknown key; did you mean "
                                           "'gatekeeper.github_token_file'"):
         from_local(repo, {}, 300)
+    local.write_text("gatekeepr:\n  forge: local\n")
+    with pytest.raises(ConfigError, match="local.yaml: gatekeepr: unknown key; did you mean 'gatekeeper'"):
+        from_local(repo, {}, 300)
+    local.write_text("gatekeeper:\n  forge: local\n  target: 7\n")
+    with pytest.raises(ConfigError, match="local.yaml: gatekeeper.target: expected text, got 7"):
+        from_local(repo, {"target": "/srv/git/api.git"}, 300)   # a wrong file is refused even where an option wins
 
 
 def test_the_hub_runs_the_gatekeeper_set_by_its_options_and_environment(repo, fake_github, monkeypatch):

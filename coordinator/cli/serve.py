@@ -28,7 +28,7 @@ HUB_BOUNDS = webserver.Bounds(threads=8, connections=1000, per_client=256, idle_
 def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
             gatekeeper_options: dict | None = None) -> None:
     """Serve until SIGTERM or Ctrl-C; prints the address once the socket listens.
-    `gatekeeper_options`: the gatekeeper's settings given on this machine (gatekeeper/setup.py from_local)."""
+    `gatekeeper_options`: the gatekeeper's settings given on this machine (reviewer/options.py from_local)."""
     hub = Hub(repo)
     observer = server = gatekeeper = None
     try:

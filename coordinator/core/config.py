@@ -2,7 +2,7 @@
 
 Durations are written like `30m` in the file and are seconds here. Anyone who may push may change
 this file, so it holds no setting that names a file or a host a credential goes to: those are set
-on the hub's machine (LOCAL_ONLY; gatekeeper/setup.py reads them).
+on the hub's machine (LOCAL_ONLY; reviewer/options.py reads them).
 """
 from __future__ import annotations
 

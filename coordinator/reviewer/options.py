@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from coordinator.wire.errors import ConfigError, InvalidTask, UsageError, refuse_unknown_keys
+from coordinator.wire.errors import ConfigError, InvalidTask, UsageError
+from coordinator.wire.settings import read, setting, shown
 from coordinator.repo.lock import RUNTIME_DIR
 from coordinator.reviewer import secretfiles
 from coordinator.reviewer.secretfiles import read_secret
@@ -22,19 +23,34 @@ LOCAL_FILE = "local.yaml"          # the hub's local settings, in its runtime fo
 LOCAL_MAX = 65536
 SECRET_FILES = {"github_token_file": "GitHub token", "webhook_secret_file": "webhook secret",
                 "notify_webhook_file": "notify webhook address"}
-LOCAL_KEYS = ("forge", "target", "github_api", *SECRET_FILES, "secret_dir", "notify_command")
+
+
+def _text(value) -> str:
+    # any text, as an option would give it: check() and the secret folder vet what it names
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {shown(value)}")
+    return value
+
+
+def _argv(value) -> tuple:
+    if not (isinstance(value, list) and all(isinstance(a, str) and a for a in value)):
+        raise ValueError(f"expected a list of words: an argv, never a shell string, got {shown(value)}")
+    return tuple(value)
 
 
 @dataclass(frozen=True)
 class Setup:
-    forge: str            # github | local
-    target: str           # OWNER/NAME on GitHub, or the local forge's bare repo
-    github_api: str = API
-    github_token_file: str = ""     # real paths inside the secret folder (from_local checks them)
-    webhook_secret_file: str = ""
-    interval: int = 300   # seconds between polls, the fallback for a missed webhook
-    notify_webhook_file: str = ""   # the operator's notification address (often a secret, e.g. Slack's)
-    notify_command: tuple = ()      # run as argv with each escalation on stdin (local.yaml only)
+    """The gatekeeper's settings; each key of the file's `gatekeeper:` section is a field here."""
+
+    forge: str = setting("", _text)            # github | local; unset, no gatekeeper
+    target: str = setting("", _text)           # OWNER/NAME on GitHub, or the local forge's bare repo
+    github_api: str = setting(API, _text)
+    github_token_file: str = setting("", _text)     # real paths inside the secret folder (from_local checks them)
+    webhook_secret_file: str = setting("", _text)
+    interval: int = 300   # seconds between polls, the fallback for a missed webhook (agentcom.yaml's)
+    notify_webhook_file: str = setting("", _text)   # the operator's notification address (often a secret, e.g. Slack's)
+    notify_command: tuple = setting((), _argv)      # run as argv with each escalation on stdin (local.yaml only)
+    secret_dir: str = setting("", _text)            # the only folder secret files are read from
 
     def notify_webhook(self) -> str | None:
         """The address escalations are POSTed to, read from its 0600 file; None when unset."""
@@ -57,31 +73,37 @@ class Setup:
 def from_local(repo: str | os.PathLike | None, options: dict, interval: int) -> Setup | None:
     """The gatekeeper's settings: each option given, else the local settings file; None when no
     forge is set (the gatekeeper is off). Secret files must be in the secret folder."""
-    values = {**read_local(repo), **{k: v for k, v in options.items() if v}}
-    if not values.get("forge"):
+    values = replace(read_local(repo), **{k: v for k, v in options.items() if v})
+    if not values.forge:
         return None
     files = {}
-    if any(values.get(key) for key in SECRET_FILES):
-        secrets = secretfiles.folder(values.get("secret_dir"), repo)
+    if any(getattr(values, key) for key in SECRET_FILES):
+        secrets = secretfiles.folder(values.secret_dir, repo)
         runtime = Path(repo) / RUNTIME_DIR if repo is not None else None
-        files = {key: secretfiles.locate(values[key], secrets, runtime, what)
-                 for key, what in SECRET_FILES.items() if values.get(key)}
-    return check(Setup(values["forge"], values.get("target", ""), values.get("github_api") or API,
-                       interval=interval, notify_command=tuple(values.get("notify_command", ())), **files))
+        files = {key: secretfiles.locate(getattr(values, key), secrets, runtime, what)
+                 for key, what in SECRET_FILES.items() if getattr(values, key)}
+    return check(replace(values, github_api=values.github_api or API, interval=interval, **files))
 
 
-def read_local(repo: str | os.PathLike | None) -> dict:
-    """The `gatekeeper:` section of agentcom/local.yaml in `repo` ({} without one); it decides where
-    credentials go, so only its owner may write it."""
+@dataclass(frozen=True)
+class LocalFile:
+    """agentcom/local.yaml: the hub's own settings, only a `gatekeeper:` section for now."""
+
+    gatekeeper: Setup = Setup()
+
+
+def read_local(repo: str | os.PathLike | None) -> Setup:
+    """The `gatekeeper:` section of agentcom/local.yaml in `repo` over the defaults; it decides
+    where credentials go, so only its owner may write it."""
     from coordinator.core.task import load
 
     if repo is None:
-        return {}
+        return Setup()
     path = Path(repo) / RUNTIME_DIR / LOCAL_FILE
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        return {}
+        return Setup()
     except OSError as e:
         raise UsageError(f"cannot read the hub's local settings {path}: {e.strerror}") from None
     try:
@@ -96,19 +118,7 @@ def read_local(repo: str | os.PathLike | None) -> dict:
         doc = load(data, str(path), LOCAL_MAX) if data.strip() else {}
     except InvalidTask as e:
         raise ConfigError(str(path), "file", "; ".join(e.problems)) from None
-    refuse_unknown_keys(str(path), "", doc, ["gatekeeper"])
-    section = doc.get("gatekeeper") or {}
-    if not isinstance(section, dict):
-        raise ConfigError(str(path), "gatekeeper", "must be a mapping of settings")
-    refuse_unknown_keys(str(path), "gatekeeper.", section, list(LOCAL_KEYS))
-    for key, value in section.items():
-        argv = key == "notify_command"
-        if argv and not (isinstance(value, list) and all(isinstance(a, str) and a for a in value)):
-            raise ConfigError(str(path), f"gatekeeper.{key}", "expected a list of words: an argv, never a shell "
-                              f"string, got {value!r}")
-        if not argv and not isinstance(value, str):
-            raise ConfigError(str(path), f"gatekeeper.{key}", f"expected text, got {value!r}")
-    return section
+    return read(LocalFile, doc, str(path)).gatekeeper
 
 
 def check(setup: Setup) -> Setup:

@@ -22,18 +22,6 @@ class ConfigError(AgentcomError):
         super().__init__(f"{path}: {key}: {problem}")
 
 
-def refuse_unknown_keys(where: str, prefix: str, raw: dict, known: list[str]) -> None:
-    """A settings mapping may hold only `known` keys: the first other one is a ConfigError that
-    suggests the key meant (`retry.max_retires: unknown key; did you mean 'retry.max_retries'?`)."""
-    import difflib
-
-    for key in raw:
-        if key not in known:
-            near = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean '{prefix}{near[0]}'?" if near else f"known keys: {', '.join(known)}"
-            raise ConfigError(where, f"{prefix}{key}", f"unknown key; {hint}")
-
-
 class InvalidTask(AgentcomError):
     """A task file or submission broke the task format; `problems` lists each issue."""
 
