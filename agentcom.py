@@ -96,7 +96,8 @@ def main() -> None:
         _ensure_chromium()
         os.execv(VENV_PYTHON, [str(VENV_PYTHON), "-m", "pytest", *sys.argv[2:]])
     sys.path.insert(0, str(ROOT))
-    from coordinator.cli.commands import main as commands, run
+    from coordinator.cli.commands import main as commands
+    from coordinator.cli.commands import run
     from sidecar.fleet import cli as fleet
     from sidecar.onboard import cli as onboard
     from sidecar.runtime import cli as runtime

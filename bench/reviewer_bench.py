@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coordinator.forge.github import GitHubForge
-from coordinator.reviewer.books import HubBook
-from coordinator.reviewer.reviewer import Reviewer
+from coordinator.hub.batch import Batch
 from coordinator.hub.hub import Hub
 from coordinator.repo.repoinit import init_repo
-from coordinator.hub.batch import Batch
+from coordinator.reviewer.books import HubBook
+from coordinator.reviewer.reviewer import Reviewer
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 from tests.support.gitenv import git, scrub  # noqa: E402
 from tests.support.targets import make_remote, push_branch  # noqa: E402

@@ -36,23 +36,23 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.wire.client import HttpBackend
-from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.core.layout import LANES, State, location
-from coordinator.repo.repoinit import init_repo
 from coordinator.core.task import Defaults, dump, intake
 from coordinator.core.transitions import move
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.repo.repoinit import init_repo
+from coordinator.wire.client import HttpBackend
 from tests.support.browser import chromium, missing  # noqa: E402
 from tests.support.gitenv import scrub  # noqa: E402
 from tests.support.processes import HubProcess, wait_for  # noqa: E402
 
-START = datetime.now(timezone.utc) - timedelta(hours=3)
+START = datetime.now(UTC) - timedelta(hours=3)
 TICK = os.sysconf("SC_CLK_TCK")
 
 

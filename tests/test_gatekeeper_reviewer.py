@@ -3,25 +3,25 @@ behind it) with a real coordination repo and hub, and decisions read back from g
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from coordinator.wire.errors import AgentcomError
+from coordinator.core.reviewrecord import path_of
 from coordinator.forge.github import GitHubForge
+from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
 from coordinator.reviewer.books import HubBook
 from coordinator.reviewer.reviewer import BLOCK_LABEL, Reviewer
-from coordinator.hub.hub import Hub
-from coordinator.core.reviewrecord import path_of
-from coordinator.hub.batch import Batch
+from coordinator.wire.errors import AgentcomError
 from tests.support.gitenv import git
 from tests.support.held import hand_over
 from tests.support.targets import make_remote, push_branch
 
 AGENT_TOKEN, GATE_TOKEN = "ghp_agentadatoken", "ghp_gatekeepertoken"
-T0 = datetime(2026, 11, 30, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 SAFE = {"app/login.py": "def login(user):\n    return '/dashboard'\n"}
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.wire.errors import ConfigError
 from coordinator.gatekeeper import record, rules
 from coordinator.gatekeeper.verdict import Action
+from coordinator.wire.errors import ConfigError
 from tests.support.gitenv import git
 from tests.support.pulls import changed, hunk, judge, rules_for
 

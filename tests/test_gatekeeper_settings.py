@@ -8,8 +8,8 @@ import time
 import pytest
 
 from coordinator.core.config import parse, parse_applied
-from coordinator.wire.errors import ConfigError, UsageError
 from coordinator.reviewer.options import from_local
+from coordinator.wire.errors import ConfigError, UsageError
 from tests.support.fleet_api import push_without_hook
 from tests.support.gitenv import git
 from tests.support.http_stub import send, serving

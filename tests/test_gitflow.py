@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.wire.client import HttpBackend
 from coordinator.forge.github import GitHubForge
 from coordinator.forge.local import LocalForge
-from sidecar.gitflow.flow import (DirtyTree, GitflowError, NothingToSubmit, TaskInfo, start_task, status, submit)
+from coordinator.wire.client import HttpBackend
+from sidecar.gitflow.flow import DirtyTree, GitflowError, NothingToSubmit, TaskInfo, start_task, status, submit
 from sidecar.gitflow.workspace import cleanup, prepare
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task

@@ -1,18 +1,19 @@
 """The ledger and the state's health conditions, as pure functions of what they are given."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.core.agent import Agent, AgentState
 from coordinator.core.layout import State, location
 from coordinator.core.ledger import LATENCY_BUCKETS, Ledger
 from coordinator.core.snapshot import health
-from coordinator.wire.times import format_time
 from coordinator.core.view import Record, View
+from coordinator.wire.times import format_time
 
-T0 = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def task(task_id="t1", **fields):

@@ -6,7 +6,16 @@ import re
 from pathlib import Path
 
 from sidecar.fleet.smoke import Run, _figures
-from sidecar.fleet.smokereport import (OVERHEAD_LIMIT, Report, TaskFigures, every_agent_worked, in_lane_order, lane_runs, recovery_checks, urgent_first)
+from sidecar.fleet.smokereport import (
+    OVERHEAD_LIMIT,
+    Report,
+    TaskFigures,
+    every_agent_worked,
+    in_lane_order,
+    lane_runs,
+    recovery_checks,
+    urgent_first,
+)
 from sidecar.fleet.taskflow import Step
 from tests.support.leftovers import processes_mentioning
 from tests.support.processes import agentcom

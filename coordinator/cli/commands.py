@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from coordinator.wire.errors import AgentcomError, NotARepo
 from coordinator.cli.gatekeeper import setup_options
 from coordinator.core.layout import LANES
 from coordinator.wire import names
+from coordinator.wire.errors import AgentcomError, NotARepo
 
 
 def repo_options(fn):
@@ -68,9 +68,8 @@ def init(directory):
 @setup_options
 def hub(repo, host, port, gatekeeper_options):
     """Run the coordinator and its HTTP API until stopped; with --forge, the gatekeeper too."""
-    from coordinator.repo.repoinit import init_repo, is_coordination_repo
     from coordinator.cli.serve import run_hub
-
+    from coordinator.repo.repoinit import init_repo, is_coordination_repo
     from coordinator.wire.client import default_repo
 
     path = (repo or default_repo()).expanduser()

@@ -12,7 +12,20 @@ import urllib.parse
 import urllib.request
 
 from coordinator.core.prrecord import label_problems
-from coordinator.forge.base import (COMMENT_MAX, FILES_MAX, MERGE_METHODS, ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound, PullRequest, check_pr_text, check_status)
+from coordinator.forge.base import (
+    COMMENT_MAX,
+    FILES_MAX,
+    MERGE_METHODS,
+    ForgeError,
+    HeadMoved,
+    NoCommits,
+    NotMergeable,
+    PrExists,
+    PrNotFound,
+    PullRequest,
+    check_pr_text,
+    check_status,
+)
 
 API = "https://api.github.com"
 API_VERSION = "2022-11-28"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
-from coordinator.wire.errors import ConfigError
-from coordinator.gatekeeper import manifests, patch as patches, secretscan
+from coordinator.gatekeeper import manifests, secretscan
+from coordinator.gatekeeper import patch as patches
 from coordinator.gatekeeper.findings import Finding, Severity, make
 from coordinator.gatekeeper.rules import Protected, Rules, compile_patterns
+from coordinator.wire.errors import ConfigError
 
 STATUSES = ("added", "removed", "modified", "renamed", "copied", "changed", "unchanged")
 MAX_FILES = 3000  # GitHub lists at most this many files of a pull request

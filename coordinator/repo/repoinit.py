@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 from coordinator.core.trailers import event_message
-from coordinator.repo.tokens import ensure_operator_token
-from coordinator.wire.errors import UsageError
 from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.repo.historykey import ensure as ensure_history_key
 from coordinator.repo.lock import runtime_dir
+from coordinator.repo.tokens import ensure_operator_token
+from coordinator.wire.errors import UsageError
 
 PROJECT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT / "queue-repo-template"

@@ -11,7 +11,6 @@ import subprocess
 import urllib.error
 import urllib.request
 
-
 log = logging.getLogger("agentcom.gatekeeper")
 TIMEOUT = 10.0
 OUTPUT_MAX = 4096

@@ -11,10 +11,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from coordinator.wire.errors import ConfigError, InvalidTask, UsageError, refuse_unknown_keys
 from coordinator.repo.lock import RUNTIME_DIR
 from coordinator.reviewer import secretfiles
 from coordinator.reviewer.secretfiles import read_secret
+from coordinator.wire.errors import ConfigError, InvalidTask, UsageError, refuse_unknown_keys
 
 FORGES = ("github", "local")
 API = "https://api.github.com"

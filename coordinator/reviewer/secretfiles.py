@@ -10,8 +10,8 @@ import os
 import stat
 from pathlib import Path
 
-from coordinator.wire.errors import UsageError
 from coordinator.repo.lock import RUNTIME_DIR
+from coordinator.wire.errors import UsageError
 
 SECRET_MAX = 4096
 SECRETS_DIR = "secrets"   # the default folder: agentcom/secrets inside the bare repo

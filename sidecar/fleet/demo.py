@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from coordinator.wire.errors import AgentcomError
-
 from sidecar.fleet.local import FleetError, LocalFleet, signals_held
 from sidecar.fleet.taskflow import Flow, Step
 

@@ -8,7 +8,6 @@ and state directory, the processes' logs, and out/, where the demo agents write.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
 import subprocess
@@ -24,7 +23,6 @@ from coordinator.repo.tokens import read_operator_token
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import AgentcomError
 from coordinator.wire.times import parse_time
-
 from sidecar.fleet import hubrepo
 from sidecar.onboard.detach import child_env
 from sidecar.onboard.enrol import enrol, write_private

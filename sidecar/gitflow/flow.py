@@ -16,9 +16,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coordinator.forge.base import PrExists
 from coordinator.wire.errors import AgentcomError, UsageError
 from coordinator.wire.names import PATTERN
-from coordinator.forge.base import PrExists
 
 GIT_TIMEOUT = 120
 KILL_WAIT = 5         # seconds for a killed git's output pipes to close
@@ -70,7 +70,7 @@ class TaskInfo:
     priority: str = "normal"
 
     @classmethod
-    def of(cls, task: dict) -> "TaskInfo":
+    def of(cls, task: dict) -> TaskInfo:
         if not isinstance(task, dict) or not re.fullmatch(PATTERN, str(task.get("id"))):
             raise UsageError("the task has no valid id")
         return cls(task["id"], str(task.get("title") or task["id"])[:200], str(task.get("prompt") or ""),

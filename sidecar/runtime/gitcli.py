@@ -100,8 +100,7 @@ def submit_cmd(task_id, agent, task_file, hub, config_path, forge_kind, github_a
     request (title, task id, agent, prompt summary, diff stat; labels agent:NAME and
     priority:P), or find the one already open. Prints the PR's URL."""
     from coordinator.forge import connect
-
-    from sidecar.gitflow.flow import TaskInfo, current_branch, top, git, submit
+    from sidecar.gitflow.flow import TaskInfo, current_branch, git, submit, top
 
     work = top(directory)
     branch = current_branch(work)

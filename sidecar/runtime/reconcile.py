@@ -15,17 +15,17 @@ import threading
 import time
 from pathlib import Path
 
+from coordinator.wire.atomic import write_json
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import AgentcomError, HubRefused, HubUnavailable
-
 from sidecar.runtime import workflow
 from sidecar.runtime.config import SidecarConfig
-from coordinator.wire.atomic import write_json
 from sidecar.runtime.launch import install_report_command, kill, spawn
 from sidecar.runtime.outbox import Outbox, Pending
 from sidecar.runtime.result import problems, verdict
 from sidecar.runtime.runs import ACCEPTED, ACCEPTING, FINISHED, RUNNING, Run, Runs
-from sidecar.runtime.selftest import answer as self_test_answer, is_self_test
+from sidecar.runtime.selftest import answer as self_test_answer
+from sidecar.runtime.selftest import is_self_test
 
 log = logging.getLogger("agentcom.sidecar")
 _REFUSED = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from coordinator.forge.changedfiles import github_item
 from coordinator.core.prrecord import is_branch, request_problems
+from coordinator.forge.changedfiles import github_item
 
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30),
                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),

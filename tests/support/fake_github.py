@@ -13,11 +13,10 @@ when the branch cannot merge, and a PR's file list can be cut short (`truncate_f
 from __future__ import annotations
 
 import itertools
-import re
 import subprocess
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask, jsonify, request
@@ -27,7 +26,7 @@ DOCS = "https://docs.github.com/rest"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
