@@ -151,7 +151,7 @@ class Hub:
             except Exception as e:  # loop boundary: report to every caller, keep looping
                 log.exception("batch failed")
                 outcomes = [_failed(e)] * len(items)
-            for (future, _), outcome in zip(items, outcomes):
+            for (future, _), outcome in zip(items, outcomes, strict=True):
                 if future is not None:
                     _settle(future, outcome)
 

@@ -636,7 +636,7 @@ class FleetMachine(RuleBasedStateMachine):
                 assert steps[-1].agent == record.loc.agent
             attempts = [t.attempt for t in steps]
             assert attempts == sorted(attempts), f"{task_id}: attempts went down in history: {attempts}"
-            for before, after in zip(steps, steps[1:]):
+            for before, after in zip(steps, steps[1:], strict=False):
                 assert after.from_state == before.to_state, (task_id, before, after)
         head = self.hub.git.head()
         if self.ids and head != self.history_checked_at:  # hub.history() reads the same, one task per commit
