@@ -111,8 +111,9 @@ def latency(base: Path, samples: int) -> dict:
         tokens = register(hub, 100, "agent-")
         for name, token in tokens.items():
             answer = HttpBackend(hub.url, token).heartbeat(name, "http://127.0.0.1:9/notify", [])
-            for a in answer["assignments"] or wait_for(lambda: HttpBackend(hub.url, token)._request(
-                    "GET", f"/api/agents/{name}/assignments")["assignments"]):
+            for a in answer["assignments"] or wait_for(
+                    lambda token=token, name=name: HttpBackend(hub.url, token)._request(
+                        "GET", f"/api/agents/{name}/assignments")["assignments"]):
                 HttpBackend(hub.url, token).report(a["id"], {"kind": "accepted", "attempt": a["attempt"]})
         conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=30)
 
