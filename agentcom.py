@@ -85,7 +85,7 @@ def _ensure_chromium() -> None:
 
 
 def main() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - runs under any python3, to say that 3.11+ is needed
         sys.exit(f"agentcom needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     testing = sys.argv[1:2] == ["test"]
     _ensure_venv(dev=testing)

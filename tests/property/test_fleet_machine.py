@@ -541,7 +541,9 @@ class FleetMachine(RuleBasedStateMachine):
     def clock_to_a_limit(self, data, past):
         """Move the clock to exactly when (or a second after) an agent's grace or a held task's
         accept or progress limit runs out, as the model counts it; the hub must agree to the second."""
-        start = lambda last: max(last, self.started)
+        def start(last):
+            return max(last, self.started)
+
         limits = [start(last) + timedelta(seconds=GRACE) for last in self.beat.values()]
         limits += [start(since) + timedelta(seconds=ACCEPT if self.state(t) == "assigned" else PROGRESS)
                    for t, (_, since) in self.sign.items()]
