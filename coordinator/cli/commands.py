@@ -133,7 +133,8 @@ def status(backend, as_json):
     click.echo("  ".join(f"{k} {v}" for k, v in counts.items()))
     click.echo("lanes: " + "  ".join(f"{k} {v}" for k, v in data["lanes"].items()))
     if data.get("agents"):
-        click.echo("agents: " + "  ".join(f"{a['name']} {a['state']}" + (f" ({','.join(a['tasks'])})" if a["tasks"] else "")
+        click.echo("agents: " + "  ".join(f"{a['name']} {a['state']}"
+                                          + (f" ({','.join(a['tasks'])})" if a["tasks"] else "")
                                           for a in data["agents"]))
     if data.get("config_error"):
         click.echo(f"! agentcom.yaml is invalid, last good settings in use: {data['config_error']}")

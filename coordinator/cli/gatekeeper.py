@@ -76,7 +76,8 @@ def setup_options(fn):
         name = flag[2:].replace("-", "_")
         wrapper = click.option(flag, name, envvar=f"AGENTCOM_GATEKEEPER_{name.upper()}", metavar=metavar,
                                type=click.Choice(FORGES) if name == "forge" else None,
-                               help=f"{text} (${'AGENTCOM_GATEKEEPER_' + name.upper()}; else agentcom/local.yaml)")(wrapper)
+                               help=f"{text} (${'AGENTCOM_GATEKEEPER_' + name.upper()}; "
+                                    "else agentcom/local.yaml)")(wrapper)
     return wrapper
 
 

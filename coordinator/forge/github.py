@@ -40,7 +40,8 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     Authorization header to wherever a redirect points, so the token never goes anywhere else."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
+        old = urllib.parse.urlsplit(req.full_url)
+        new = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
         if (old.scheme, old.netloc) != (new.scheme, new.netloc):
             raise ForgeError(f"GitHub redirected {req.get_method()} {old.path[:200]} to another host "
                              f"({new.scheme}://{new.netloc[:100]}); the token is not sent there", code)

@@ -25,7 +25,8 @@ ASSERTS = re.compile(r"^\s*(?:assert\b|assert_\w*!?\(|assert!|self\.(?:assert\w*
                      r"(?:with\s+)?pytest\.raises\(|\w[\w.]*\.should\b)")
 CASES = re.compile(r"^\s*(?:async\s+)?def\s+test\w*\s*\(|^\s*func\s+Test\w*\s*\(|^\s*(?:it|test)\s*\(\s*[\"'`]|"
                    r"^\s*#\[test\]|^\s*@Test\b")
-TRIVIAL = re.compile(r"^\s*(?:assert\s+(?:True|1|not\s+False|\(?\s*True\s*\)?)\s*(?:,|#|$)|self\.assertTrue\(\s*True\s*\)|"
+TRIVIAL = re.compile(r"^\s*(?:assert\s+(?:True|1|not\s+False|\(?\s*True\s*\)?)\s*(?:,|#|$)|"
+                     r"self\.assertTrue\(\s*True\s*\)|"
                      r"expect\(\s*true\s*\)\.toBe\(\s*true\s*\)|assert!\(\s*true\s*\))")
 SKIPS = re.compile(r"@pytest\.mark\.(?:skip|skipif|xfail)\b|\bpytest\.(?:skip|xfail|importorskip)\(|"
                    r"@unittest\.(?:skip|skipIf|skipUnless|expectedFailure)\b|\.skipTest\(|\bSkipTest\b|"

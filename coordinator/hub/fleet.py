@@ -201,7 +201,8 @@ class Fleet:
         if record.loc.state in PER_AGENT and record.loc.agent != name:
             return f"it is held by {record.loc.agent} (attempt {now_attempt})"
         if attempt > now_attempt:
-            return f"attempt {attempt} was never handed out; the task is {record.loc.state.label} on attempt {now_attempt}"
+            return (f"attempt {attempt} was never handed out; "
+                    f"the task is {record.loc.state.label} on attempt {now_attempt}")
         if attempt != now_attempt:
             return f"attempt {attempt} is over; the task is {record.loc.state.label} on attempt {now_attempt}"
         ended = task.get("outcome") or {}

@@ -24,7 +24,8 @@ log = logging.getLogger("agentcom.hook")
 ZERO = "0" * 40
 MAX_NAMED = 20  # offending commits or paths named per rule; the first ones are enough to fix
 # what only the hub writes: a reader of `git log` (ours, or git's own %(trailers)) takes these as real
-RECORDS = ((frozenset(k.casefold() for k in trailers.KEYS), "a task transition's trailers (" + ", ".join(trailers.KEYS) + ")"),
+RECORDS = ((frozenset(k.casefold() for k in trailers.KEYS),
+            "a task transition's trailers (" + ", ".join(trailers.KEYS) + ")"),
            (frozenset(k.casefold() for k in trailers.DECISION_KEYS),
             "a gatekeeper decision's trailers (" + ", ".join(trailers.DECISION_KEYS) + ")"),
            (frozenset([trailers.SEAL.casefold()]), f"a {trailers.SEAL} trailer"))

@@ -36,7 +36,8 @@ def init_repo(path: str | os.PathLike) -> tuple[Path, bool]:
         git = GitRepo(path)
         try:
             if git.get(git.tree_of(git.head()), "schema/task.schema.json") is None:
-                raise UsageError(f"{path} is a git repo but not a coordination repo (no schema/task.schema.json on main)")
+                raise UsageError(f"{path} is a git repo but not a coordination repo "
+                                 "(no schema/task.schema.json on main)")
         finally:
             git.close()
         install_hooks(path)

@@ -146,7 +146,8 @@ class LocalFleet:
 
         if not _wait(heard, START_TIMEOUT):
             first = self.members[sorted(waiting)[0]]
-            raise FleetError(f"the sidecar of {first.name}", f"sent no heartbeat within {START_TIMEOUT:.0f}s", first.log)
+            raise FleetError(f"the sidecar of {first.name}", f"sent no heartbeat within {START_TIMEOUT:.0f}s",
+                             first.log)
 
     def lose(self, name: str) -> tuple[int | None, list[int]]:
         """A lost machine: SIGKILL the agent's sidecar and every process of its runs, at once,

@@ -40,7 +40,8 @@ class GitflowError(AgentcomError):
 class DirtyTree(GitflowError):
     def __init__(self, where: Path, files: list[str]):
         self.where, self.files = where, files
-        shown = ", ".join(files[:DIRTY_SHOWN]) + (f" and {len(files) - DIRTY_SHOWN} more" if len(files) > DIRTY_SHOWN else "")
+        more = len(files) - DIRTY_SHOWN
+        shown = ", ".join(files[:DIRTY_SHOWN]) + (f" and {more} more" if more > 0 else "")
         super().__init__(f"{where} has uncommitted changes: {shown}; commit or stash them first")
 
 

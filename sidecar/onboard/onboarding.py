@@ -340,7 +340,8 @@ def remove_agent(name: str, hub: str | None, token: str | None, config: Path, st
             raise StepFailed("revoke", f"the hub refused: {e.message}", "use the hub's operator token") from None
         steps.note("revoke", f"{hub} has no agent {name} (already removed)")
     except HubUnavailable as e:
-        raise StepFailed("revoke", f"the hub does not answer: {e}", "start the hub, then run remove-agent again") from None
+        raise StepFailed("revoke", f"the hub does not answer: {e}",
+                         "start the hub, then run remove-agent again") from None
     pending = _pending(state_dir)
     steps.ok("kept", f"state folder {state_dir} ({pending} undelivered report(s) in its outbox/); "
              f"config {config} (its token no longer works)")
