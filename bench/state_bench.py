@@ -83,7 +83,8 @@ def build(path: Path, queued: int, dead: int, needs: list[str] | None = None) ->
             task, loc = m.task, m.new
         edits[loc.path] = (repo.write_blob(dump(task)), BLOB)
     head = repo.head()
-    repo.advance(repo.commit(repo.edit_tree(repo.tree_of(head), edits), head, "bench: preload\n\nReason: benchmark data\n"), head)
+    repo.advance(repo.commit(repo.edit_tree(repo.tree_of(head), edits), head,
+                             "bench: preload\n\nReason: benchmark data\n"), head)
     repo.close()
 
 

@@ -190,7 +190,8 @@ def test_a_silent_agent_goes_offline_after_the_grace_and_its_task_is_reclaimed(h
     assert state is State.QUEUED and task["attempt"] == 1 and "ada is offline" in task["last_error"]
     answer = beat(hub, "ada", holding=[(task_id, 1)])  # it comes back, still thinking it holds the task
     assert answer["state"] == "idle"
-    assert answer["drop"] == [{"id": task_id, "attempt": 1, "why": "the task is queued (attempt 1 ended: agent_vanished)"}]
+    assert answer["drop"] == [{"id": task_id, "attempt": 1,
+                               "why": "the task is queued (attempt 1 ended: agent_vanished)"}]
 
 
 def test_a_permanent_failure_goes_straight_to_the_dead_letter(hub):

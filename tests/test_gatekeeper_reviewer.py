@@ -207,7 +207,8 @@ def test_when_the_head_moves_before_the_merge_the_new_head_is_reviewed_and_merge
     if outcome.action != "merge":   # GitHub may still be computing mergeability of the new head
         outcome = world.reviewer.review(number)
     assert outcome.action == "merge" and world.main_file("notes.txt") == "later\n"
-    assert git(world.hub.repo_path, "log", "-1", "--format=%(trailers:key=Head,valueonly)", "main").stdout.strip() == new
+    recorded = git(world.hub.repo_path, "log", "-1", "--format=%(trailers:key=Head,valueonly)", "main")
+    assert recorded.stdout.strip() == new
 
 
 def test_a_required_check_that_never_reports_waits_then_escalates_after_its_timeout(world):

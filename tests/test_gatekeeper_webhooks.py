@@ -60,8 +60,8 @@ def deliver(hub, event: str, payload: dict | bytes, delivery: str, secret: str |
             extra: dict | None = None) -> tuple[int, dict]:
     """One delivery as GitHub makes it: `payload` as UTF-8 JSON (or these very bytes), signed."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
-    headers = {**(extra or {}), "Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": delivery,
-               "User-Agent": "GitHub-Hookshot/test"}
+    headers = {**(extra or {}), "Content-Type": "application/json", "X-GitHub-Event": event,
+               "X-GitHub-Delivery": delivery, "User-Agent": "GitHub-Hookshot/test"}
     if secret is not None:
         headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     req = urllib.request.Request(hub.url + "/api/webhooks/github", data=body, method="POST", headers=headers)

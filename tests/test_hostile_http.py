@@ -199,7 +199,8 @@ def test_a_notification_timestamp_is_plain_ascii_digits_only():
 
 _json = st.recursive(st.none() | st.booleans() | st.integers(-10**19, 10**19) | st.text(max_size=20)
                      | st.floats(allow_nan=False, allow_infinity=False),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                      max_leaves=30)
 
 

@@ -31,7 +31,8 @@ def test_one_attempt_s_moves_count_latency_failure_retry_and_tokens_once_each():
     assert led.assignments == 1 and led.latency_sum == 3.0
     assert led.latency_counts[LATENCY_BUCKETS.index(5.0)] == 1
     assert dict(led.failures) == {"agent_vanished": 1} and dict(led.retries) == {"automatic": 1}
-    assert dict(led.tokens_by_agent) == {"ada": 120, "bob": 280} and dict(led.tokens_by_model) == {"unknown": 120, "m1": 280}
+    assert dict(led.tokens_by_agent) == {"ada": 120, "bob": 280}
+    assert dict(led.tokens_by_model) == {"unknown": 120, "m1": 280}
     assert [c["pr_url"] for c in led.completions] == ["https://example.com/pr/1"]
     assert dict(led.finished) == {"done": 1}
 
