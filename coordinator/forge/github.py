@@ -11,9 +11,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from coordinator.core.prrecord import label_problems
+from coordinator.core.prrecord import COMMENT_MAX, label_problems
 from coordinator.forge.base import (
-    COMMENT_MAX,
     FILES_MAX,
     MERGE_METHODS,
     ForgeError,
