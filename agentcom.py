@@ -85,7 +85,7 @@ def _ensure_chromium() -> None:
 
 
 def main() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - runs under any python3, to say that 3.11+ is needed
         sys.exit(f"agentcom needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     testing = sys.argv[1:2] == ["test"]
     _ensure_venv(dev=testing)
@@ -96,7 +96,8 @@ def main() -> None:
         _ensure_chromium()
         os.execv(VENV_PYTHON, [str(VENV_PYTHON), "-m", "pytest", *sys.argv[2:]])
     sys.path.insert(0, str(ROOT))
-    from coordinator.cli.commands import main as commands, run
+    from coordinator.cli.commands import main as commands
+    from coordinator.cli.commands import run
     from sidecar.fleet import cli as fleet
     from sidecar.onboard import cli as onboard
     from sidecar.runtime import cli as runtime

@@ -49,7 +49,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pygit2
@@ -57,21 +57,21 @@ import pygit2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from coordinator.core.agent import Agent, AgentState, dump_agent
+from coordinator.core.layout import LANES, State, location
+from coordinator.core.task import Defaults, dump, intake
 from coordinator.hub import fleet as fleet_module
 from coordinator.hub.batch import Batch
-from coordinator.core.agent import Agent, AgentState, dump_agent
-from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.hub.hub import Hub
-from coordinator.core.layout import LANES, State, location
+from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.repo.repoinit import init_repo
-from coordinator.core.task import Defaults, dump, intake
 from coordinator.wire.times import format_time
 
 MAIN = "refs/heads/main"
 POLL = 0.0005          # seconds between looks at main
 SAMPLE_TIMEOUT = 10.0  # a sample not assigned by then fails the run
 BEAT_EVERY = 10.0      # seconds between heartbeats (untimed, between samples)
-START = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 NEEDS = [[], [], ["python"], ["python", "git"], ["node"]]
 CAPABILITIES = [["python", "git"], ["node", "git"], ["python", "node", "git"]]
 

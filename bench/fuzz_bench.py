@@ -17,30 +17,31 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hypothesis import HealthCheck, Phase, given, seed as seeded, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import seed as seeded
+from hypothesis import strategies as st
 
-from coordinator.wire.errors import InvalidTask
-from coordinator.repo.gitrepo import BLOB, GitRepo
-from coordinator.repo.pushcheck import verdict
-from coordinator.hub.hub import Hub
-from coordinator.repo.repoinit import init_repo
 from coordinator.core.task import Defaults, admit, check_stored, load
 from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.repo.pushcheck import verdict
+from coordinator.repo.repoinit import init_repo
+from coordinator.wire.errors import InvalidTask
 from tests.property.test_fuzz_api import _post  # noqa: E402
 from tests.property.test_fuzz_pushes import PLACES, USER  # noqa: E402
 from tests.support.fleet_api import holding  # noqa: E402
 from tests.support.gitenv import scrub  # noqa: E402
-from tests.support.hostile import (heartbeat_bodies, rendered, report_bodies, task_bodies,  # noqa: E402
-                                   task_files)
+from tests.support.hostile import heartbeat_bodies, rendered, report_bodies, task_bodies, task_files  # noqa: E402
 from tests.support.processes import HubProcess  # noqa: E402
 
-NOW = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 counts: collections.Counter = collections.Counter()
 broken: list[str] = []
 

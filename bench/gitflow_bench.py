@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.wire.client import HttpBackend
 from coordinator.forge.local import LocalForge
+from coordinator.wire.client import HttpBackend
 from sidecar.gitflow.flow import TaskInfo, git, start_task, submit
 
 

@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coordinator.forge.github import GitHubForge
-from coordinator.reviewer.books import HubBook
-from coordinator.reviewer.reviewer import Reviewer
+from coordinator.hub.batch import Batch
 from coordinator.hub.hub import Hub
 from coordinator.repo.repoinit import init_repo
-from coordinator.hub.batch import Batch
+from coordinator.reviewer.books import HubBook
+from coordinator.reviewer.reviewer import Reviewer
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 from tests.support.gitenv import git, scrub  # noqa: E402
 from tests.support.targets import make_remote, push_branch  # noqa: E402
@@ -64,7 +64,8 @@ def main() -> None:
                 hub.call(Batch.submit, {"id": f"T-{i}", "prompt": f"fix {i}"}, "bench")
                 branch = f"agent/ada/T-{i}-fix"
                 head = push_branch(remote, root, branch, {f"app/m{i}.py": f"x = {i}\n"})
-                numbers.append(agent.open_pr(branch, "main", f"Fix {i}", f"AgentCom task `T-{i}`", ("agent:ada",)).number)
+                numbers.append(agent.open_pr(branch, "main", f"Fix {i}", f"AgentCom task `T-{i}`",
+                                             ("agent:ada",)).number)
                 github.add_check_run("acme/web", head, "test")
                 agent.get_pr(numbers[-1])  # GitHub works out mergeability
             first, again, calls = [], [], []
@@ -89,7 +90,8 @@ def main() -> None:
                 assert reviewer.review(n).action == "merge"
                 merged.append(time.perf_counter() - t)
             print(f"reviewer against the fake GitHub, {args.prs} one-line PRs, {os.cpu_count()} cores")
-            print(f"  first review (comment + decision commit)  {_ms(first)}   {statistics.median(calls):.0f} HTTP calls")
+            print(f"  first review (comment + decision commit)  {_ms(first)}   "
+                  f"{statistics.median(calls):.0f} HTTP calls")
             print(f"  same head again (no comment, no commit)   {_ms(again)}")
             print(f"  merge (merge + decision commit)            {_ms(merged)}")
         finally:

@@ -17,7 +17,7 @@ import gc
 import random
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from coordinator.core.config import DEFAULT_LANES
 from coordinator.core.scheduler import AgentSlot, QueuedTask, schedule
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 NEEDS = [frozenset(), frozenset({"python"}), frozenset({"python", "git"}), frozenset({"node", "git"}),
          frozenset({"python", "gpu"})]
 CAPABILITIES = [frozenset({"python", "git"}), frozenset({"python", "git", "gpu"}), frozenset({"node", "git"}),

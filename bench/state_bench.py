@@ -36,23 +36,23 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.wire.client import HttpBackend
-from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.core.layout import LANES, State, location
-from coordinator.repo.repoinit import init_repo
 from coordinator.core.task import Defaults, dump, intake
 from coordinator.core.transitions import move
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.repo.repoinit import init_repo
+from coordinator.wire.client import HttpBackend
 from tests.support.browser import chromium, missing  # noqa: E402
 from tests.support.gitenv import scrub  # noqa: E402
 from tests.support.processes import HubProcess, wait_for  # noqa: E402
 
-START = datetime.now(timezone.utc) - timedelta(hours=3)
+START = datetime.now(UTC) - timedelta(hours=3)
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -83,7 +83,8 @@ def build(path: Path, queued: int, dead: int, needs: list[str] | None = None) ->
             task, loc = m.task, m.new
         edits[loc.path] = (repo.write_blob(dump(task)), BLOB)
     head = repo.head()
-    repo.advance(repo.commit(repo.edit_tree(repo.tree_of(head), edits), head, "bench: preload\n\nReason: benchmark data\n"), head)
+    repo.advance(repo.commit(repo.edit_tree(repo.tree_of(head), edits), head,
+                             "bench: preload\n\nReason: benchmark data\n"), head)
     repo.close()
 
 
@@ -111,8 +112,9 @@ def latency(base: Path, samples: int) -> dict:
         tokens = register(hub, 100, "agent-")
         for name, token in tokens.items():
             answer = HttpBackend(hub.url, token).heartbeat(name, "http://127.0.0.1:9/notify", [])
-            for a in answer["assignments"] or wait_for(lambda: HttpBackend(hub.url, token)._request(
-                    "GET", f"/api/agents/{name}/assignments")["assignments"]):
+            for a in answer["assignments"] or wait_for(
+                    lambda token=token, name=name: HttpBackend(hub.url, token)._request(
+                        "GET", f"/api/agents/{name}/assignments")["assignments"]):
                 HttpBackend(hub.url, token).report(a["id"], {"kind": "accepted", "attempt": a["attempt"]})
         conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=30)
 

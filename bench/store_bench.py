@@ -14,20 +14,20 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coordinator.repo.gitrepo import BLOB, GitRepo
-from coordinator.hub.hub import Hub
 from coordinator.core.layout import LANES, State, location
-from coordinator.repo.repoinit import init_repo
 from coordinator.core.task import Defaults, dump, intake
 from coordinator.core.transitions import move
 from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.repo.repoinit import init_repo
 
-START = datetime(2025, 11, 25, tzinfo=timezone.utc)
+START = datetime(2025, 11, 25, tzinfo=UTC)
 
 
 def build(path: Path, finished: int, queued: int) -> None:

@@ -29,12 +29,16 @@ def test_done_needs_a_done_result_and_a_clean_exit():
 
 @pytest.mark.parametrize("ending, reason, permanent", [
     ({"code": 0, "result": None}, "the agent exited with code 0 without writing a result", False),
-    ({"code": 3, "result": None, "stderr_tail": "boom\n"}, "exited with code 3 without writing a result; last output: boom", False),
+    ({"code": 3, "result": None, "stderr_tail": "boom\n"},
+     "exited with code 3 without writing a result; last output: boom", False),
     ({"code": -9, "result": None}, "was killed by signal 9", False),
     ({"code": 0, "result": {"status": "failed", "reason": "no such repo", "permanent": True}}, "no such repo", True),
-    ({"code": None, "result": None, "killed": "still running after run_timeout (2s)"}, "killed: still running after run_timeout", False),
-    ({"code": 0, "result": None, "result_error": "status: 'success' is not one of ['done', 'failed']"}, "the result file is not valid", False),
-    ({"code": None, "result": None, "start_error": "cannot start 'claude': No such file"}, "cannot start 'claude'", False),
+    ({"code": None, "result": None, "killed": "still running after run_timeout (2s)"},
+     "killed: still running after run_timeout", False),
+    ({"code": 0, "result": None, "result_error": "status: 'success' is not one of ['done', 'failed']"},
+     "the result file is not valid", False),
+    ({"code": None, "result": None, "start_error": "cannot start 'claude': No such file"},
+     "cannot start 'claude'", False),
 ])
 def test_every_other_ending_is_a_failure_with_its_reason(ending, reason, permanent):
     body = verdict(1, **ending)
@@ -142,19 +146,23 @@ def test_task_text_after_double_dash_or_inside_an_option_is_accepted(tmp_path):
 def test_a_sidecar_config_is_read_with_defaults_and_paths_beside_it(tmp_path):
     config = load_config(_config(tmp_path, "hub: http://127.0.0.1:8765/\nagent: ada\ntoken: acm_ag_x\n"
                                            "command: claude -p --max-turns 30 -- '{prompt}'\nheartbeat: 10s\n"))
-    assert config.hub == "http://127.0.0.1:8765" and config.command == ("claude", "-p", "--max-turns", "30", "--", "{prompt}")
+    assert config.hub == "http://127.0.0.1:8765"
+    assert config.command == ("claude", "-p", "--max-turns", "30", "--", "{prompt}")
     assert config.heartbeat == 10 and config.run_timeout == 7200 and config.state_dir == tmp_path / "ada.state"
     assert "acm_ag_x" not in repr(config)
 
 
 @pytest.mark.parametrize("text, mode, message", [
-    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nheartbeet: 5s\n", 0o600, "heartbeet: unknown key; did you mean 'heartbeat'?"),
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nheartbeet: 5s\n", 0o600,
+     "heartbeet: unknown key; did you mean 'heartbeat'?"),
     ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: run {promt}\n", 0o600, "unknown placeholder {promt}"),
     ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\n", 0o644, "others can read it (mode 644); chmod 600 it"),
     ("hub: http://h:1\nagent: ada\ncommand: x\n", 0o600, "token: is required"),
     ("hub: h:1\nagent: ada\ntoken: t\ncommand: x\n", 0o600, "hub: 'h:1' is not a hub address"),
-    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nrun_timeout: soon\n", 0o600, "run_timeout: 'soon' is not a duration"),
-    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nstdin: all\n", 0o600, "stdin: 'all' is not one of prompt, task, none"),
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nrun_timeout: soon\n", 0o600,
+     "run_timeout: 'soon' is not a duration"),
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nstdin: all\n", 0o600,
+     "stdin: 'all' is not one of prompt, task, none"),
     ("- a list\n", 0o600, "must be a mapping of settings"),
 ])
 def test_a_bad_sidecar_config_is_refused_naming_the_key(tmp_path, monkeypatch, text, mode, message):

@@ -45,11 +45,11 @@ def test_concurrent_changes_never_bring_a_revoked_token_back_or_fail(repo):
         errors, made = [], []
         start = threading.Barrier(5)
 
-        def revoke():
+        def revoke(start=start, round_=round_):
             start.wait()
             hub.revoke("agent", f"doomed{round_}")
 
-        def issue(store, n):
+        def issue(store, n, start=start, made=made, errors=errors, round_=round_):
             start.wait()
             try:
                 made.append(store.issue("agent", f"other{round_}-{n}"))

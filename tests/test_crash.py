@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from coordinator.hub.hub import Hub
 from coordinator.core.layout import parse_location
+from coordinator.hub.hub import Hub
 from tests.support.gitenv import git
 from tests.support.processes import HubProcess
 

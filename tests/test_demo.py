@@ -18,8 +18,8 @@ import yaml
 
 from coordinator.wire.atomic import write_json
 from sidecar.runtime.launch import install_report_command
-from tests.support.processes import CLI
 from tests.support.leftovers import processes_mentioning
+from tests.support.processes import CLI
 
 DEMO_AGENT = Path(__file__).resolve().parents[1] / "sidecar" / "fleet" / "demo_agent.py"
 FLOW = re.compile(r"^  \d\d:\d\d:\d\d  (\S+)  (\w+) → (\w+) +(demo-\w+)? +(.*)$")

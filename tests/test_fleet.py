@@ -3,23 +3,23 @@ process, with a clock the test moves."""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from coordinator.core.agent import AgentState, registration
-from coordinator.core.trailers import parse
-from coordinator.wire.errors import AgentNotFound, IllegalTransition, StaleReport
-from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
-from coordinator.wire.protocol import Heartbeat, parse_report
+from coordinator.core.trailers import parse
 from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
+from coordinator.wire.errors import AgentNotFound, IllegalTransition, StaleReport
+from coordinator.wire.protocol import Heartbeat, parse_report
 from tests.support.gitenv import git
 
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
     def __call__(self):
         return self.now
@@ -190,7 +190,8 @@ def test_a_silent_agent_goes_offline_after_the_grace_and_its_task_is_reclaimed(h
     assert state is State.QUEUED and task["attempt"] == 1 and "ada is offline" in task["last_error"]
     answer = beat(hub, "ada", holding=[(task_id, 1)])  # it comes back, still thinking it holds the task
     assert answer["state"] == "idle"
-    assert answer["drop"] == [{"id": task_id, "attempt": 1, "why": "the task is queued (attempt 1 ended: agent_vanished)"}]
+    assert answer["drop"] == [{"id": task_id, "attempt": 1,
+                               "why": "the task is queued (attempt 1 ended: agent_vanished)"}]
 
 
 def test_a_permanent_failure_goes_straight_to_the_dead_letter(hub):

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.wire.client import HttpBackend
+from coordinator.core.prrecord import path_of
 from coordinator.forge.base import ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound
 from coordinator.forge.github import GitHubForge, repo_of
 from coordinator.forge.local import LocalForge
-from coordinator.core.prrecord import path_of
 from coordinator.hub.batch import Batch
+from coordinator.wire.client import HttpBackend
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
 from tests.support.targets import make_remote, push_branch

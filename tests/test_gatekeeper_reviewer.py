@@ -3,25 +3,25 @@ behind it) with a real coordination repo and hub, and decisions read back from g
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from coordinator.wire.errors import AgentcomError
+from coordinator.core.reviewrecord import path_of
 from coordinator.forge.github import GitHubForge
+from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
 from coordinator.reviewer.books import HubBook
 from coordinator.reviewer.reviewer import BLOCK_LABEL, Reviewer
-from coordinator.hub.hub import Hub
-from coordinator.core.reviewrecord import path_of
-from coordinator.hub.batch import Batch
+from coordinator.wire.errors import AgentcomError
 from tests.support.gitenv import git
 from tests.support.held import hand_over
 from tests.support.targets import make_remote, push_branch
 
 AGENT_TOKEN, GATE_TOKEN = "ghp_agentadatoken", "ghp_gatekeepertoken"
-T0 = datetime(2026, 11, 30, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 SAFE = {"app/login.py": "def login(user):\n    return '/dashboard'\n"}
 
 
@@ -207,7 +207,8 @@ def test_when_the_head_moves_before_the_merge_the_new_head_is_reviewed_and_merge
     if outcome.action != "merge":   # GitHub may still be computing mergeability of the new head
         outcome = world.reviewer.review(number)
     assert outcome.action == "merge" and world.main_file("notes.txt") == "later\n"
-    assert git(world.hub.repo_path, "log", "-1", "--format=%(trailers:key=Head,valueonly)", "main").stdout.strip() == new
+    recorded = git(world.hub.repo_path, "log", "-1", "--format=%(trailers:key=Head,valueonly)", "main")
+    assert recorded.stdout.strip() == new
 
 
 def test_a_required_check_that_never_reports_waits_then_escalates_after_its_timeout(world):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.wire.errors import ConfigError
 from coordinator.gatekeeper import record, rules
 from coordinator.gatekeeper.verdict import Action
+from coordinator.wire.errors import ConfigError
 from tests.support.gitenv import git
 from tests.support.pulls import changed, hunk, judge, rules_for
 
@@ -86,7 +86,8 @@ def test_a_decision_record_is_a_commit_message_git_reads_and_we_parse_back(tmp_p
     assert out == ["Task: T-42", "Repo: acme/web", "Pull: 12", f"Head: {v.head_sha}", "Action: escalate",
                    "Score: 50", "Rules: protected.ci", "Agent: ada", "Merged-By: -"]
     merged = record.decision(judge([changed("src/a.py", hunk(["a"], ["b"]))],
-                                   rules=rules_for("repos:\n  acme/web: {required_checks: [test], auto_merge: true}\n")),
+                                   rules=rules_for("repos:\n"
+                                                   "  acme/web: {required_checks: [test], auto_merge: true}\n")),
                              "acme/web", 13, "T-43", "ada", merged_by="agentcom-gatekeeper")
     assert merged.action == Action.MERGE.value and record.parse(record.message(merged)) == merged
     assert record.parse("fix: something\n\nTask: T-1\n") is None

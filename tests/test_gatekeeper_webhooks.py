@@ -11,9 +11,9 @@ import urllib.request
 
 import pytest
 
-from coordinator.wire.client import HttpBackend
 from coordinator.forge.github import GitHubForge
 from coordinator.forge.local import LocalForge
+from coordinator.wire.client import HttpBackend
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
 from tests.support.openapi import validator
@@ -60,8 +60,8 @@ def deliver(hub, event: str, payload: dict | bytes, delivery: str, secret: str |
             extra: dict | None = None) -> tuple[int, dict]:
     """One delivery as GitHub makes it: `payload` as UTF-8 JSON (or these very bytes), signed."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
-    headers = {**(extra or {}), "Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": delivery,
-               "User-Agent": "GitHub-Hookshot/test"}
+    headers = {**(extra or {}), "Content-Type": "application/json", "X-GitHub-Event": event,
+               "X-GitHub-Delivery": delivery, "User-Agent": "GitHub-Hookshot/test"}
     if secret is not None:
         headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     req = urllib.request.Request(hub.url + "/api/webhooks/github", data=body, method="POST", headers=headers)
@@ -109,7 +109,7 @@ def test_a_signed_delivery_gets_the_pr_reviewed_and_merged_and_a_repeat_is_ignor
                                           f"gatekeeper: acme/web#{pr.number} merging (score 0)"], timeout=10)
     assert deliver(hub, "pull_request", payload, "d-1") == (200, {"delivery": "d-1", "duplicate": True})
     log = agentcom("log", "T-1", "--hub", hub.url, check=True).stdout
-    assert f"gatekeeper: merge" in log and head[:12] in log
+    assert "gatekeeper: merge" in log and head[:12] in log
     stages = {s["stage"]: s["count"] for s in hub.request("GET", "/api/state")[1]["pipeline"]}
     assert (stages["reviewed"], stages["merged"]) == (1, 1)
     state = hub.request("GET", "/api/reviews")[1]["reviews"]
@@ -256,8 +256,8 @@ def test_agentcom_gatekeeper_once_without_a_hub_becomes_the_coordinator_for_its_
 
 
 def test_the_notify_webhook_address_comes_from_a_0600_file_never_the_rules(tmp_path):
-    from coordinator.wire.errors import UsageError
     from coordinator.reviewer.options import Setup
+    from coordinator.wire.errors import UsageError
 
     good = _secret_file(tmp_path / "notify.url", "https://hooks.example/services/T0/B0/s3cret")
     assert Setup("github", "acme/web", notify_webhook_file=str(good)).notify_webhook() == \
@@ -272,10 +272,10 @@ def test_the_notify_webhook_address_comes_from_a_0600_file_never_the_rules(tmp_p
 
 
 def test_a_delivery_whose_review_cannot_be_queued_is_not_marked_seen_so_a_redelivery_is_taken(repo):
+    from coordinator.hub.hub import Hub
     from coordinator.repo.tokens import TokenStore
     from coordinator.reviewer.reviewer import Reviewer
     from coordinator.reviewer.thread import QUEUE_MAX, GatekeeperService
-    from coordinator.hub.hub import Hub
     from coordinator.web import create_app
 
     hub = Hub(repo, role="cli")

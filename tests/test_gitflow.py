@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.wire.client import HttpBackend
 from coordinator.forge.github import GitHubForge
 from coordinator.forge.local import LocalForge
-from sidecar.gitflow.flow import (DirtyTree, GitflowError, NothingToSubmit, TaskInfo, start_task, status, submit)
+from coordinator.wire.client import HttpBackend
+from sidecar.gitflow.flow import DirtyTree, GitflowError, NothingToSubmit, TaskInfo, start_task, status, submit
 from sidecar.gitflow.workspace import cleanup, prepare
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
@@ -60,7 +60,8 @@ grep -q ' refs/remotes/origin/main$' || exit 0
 touch "{tmp_path}/moved"
 cd "{other}" || exit 1
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE
-echo 2 > b.txt && git add b.txt && git commit -q -m "main moves between fetch and branch" && git push -q origin HEAD:main
+echo 2 > b.txt && git add b.txt && git commit -q -m "main moves between fetch and branch" \
+&& git push -q origin HEAD:main
 """)
     hook.chmod(hook.stat().st_mode | stat.S_IEXEC)
 
@@ -312,7 +313,8 @@ def test_the_cli_submits_to_the_local_forge_knowing_the_task_from_start_task(rem
     assert (record["author"], record["labels"]) == ("local operator", ["agent:bob", "priority:low"])
     again = agentcom("git", "submit", "--agent", "bob", "--task-file", str(task_file), "--forge", "local",
                      "--hub", hub.url, "-C", str(work), env={"AGENTCOM_TOKEN": hub.token})
-    assert again.returncode == 0 and again.stdout.strip() == f"Updated pull request #{answer['number']}: {answer['url']}"
+    assert again.returncode == 0
+    assert again.stdout.strip() == f"Updated pull request #{answer['number']}: {answer['url']}"
 
 
 def test_the_cli_reads_the_task_from_the_hub_and_the_forge_from_a_sidecar_config(remote, tmp_path, hub):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.repo.gitrepo import GitRepo
-from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
 from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
+from coordinator.repo.gitrepo import GitRepo
 from tests.support.gitenv import git
 from tests.support.processes import HubProcess, agentcom
 

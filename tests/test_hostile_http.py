@@ -9,7 +9,8 @@ import threading
 import time
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.wire.jsonbody import MAX_DEPTH, BadJson, read_object
 from coordinator.wire.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, sign, verify
@@ -198,7 +199,8 @@ def test_a_notification_timestamp_is_plain_ascii_digits_only():
 
 _json = st.recursive(st.none() | st.booleans() | st.integers(-10**19, 10**19) | st.text(max_size=20)
                      | st.floats(allow_nan=False, allow_infinity=False),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                      max_leaves=30)
 
 

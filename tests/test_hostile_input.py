@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
 from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
 from tests.support.fleet_api import push_without_hook
 from tests.support.gitenv import git
 from tests.support.processes import wait_for

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from coordinator.hub.hub import Hub
 from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
 from tests.support.fleet_api import push_without_hook
 from tests.support.gitenv import git
 

@@ -1,18 +1,19 @@
 """The ledger and the state's health conditions, as pure functions of what they are given."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.core.agent import Agent, AgentState
 from coordinator.core.layout import State, location
 from coordinator.core.ledger import LATENCY_BUCKETS, Ledger
 from coordinator.core.snapshot import health
-from coordinator.wire.times import format_time
 from coordinator.core.view import Record, View
+from coordinator.wire.times import format_time
 
-T0 = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def task(task_id="t1", **fields):
@@ -30,7 +31,8 @@ def test_one_attempt_s_moves_count_latency_failure_retry_and_tokens_once_each():
     assert led.assignments == 1 and led.latency_sum == 3.0
     assert led.latency_counts[LATENCY_BUCKETS.index(5.0)] == 1
     assert dict(led.failures) == {"agent_vanished": 1} and dict(led.retries) == {"automatic": 1}
-    assert dict(led.tokens_by_agent) == {"ada": 120, "bob": 280} and dict(led.tokens_by_model) == {"unknown": 120, "m1": 280}
+    assert dict(led.tokens_by_agent) == {"ada": 120, "bob": 280}
+    assert dict(led.tokens_by_model) == {"unknown": 120, "m1": 280}
     assert [c["pr_url"] for c in led.completions] == ["https://example.com/pr/1"]
     assert dict(led.finished) == {"done": 1}
 

@@ -10,11 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from coordinator.core.agent import registration
-from coordinator.repo.tokens import TokenStore
+from coordinator.hub.batch import Batch
 from coordinator.hub.hub import Hub
 from coordinator.hub.pokes import Notifier
-from coordinator.wire.protocol import (SIGNATURE_HEADER, TIMESTAMP_HEADER, Heartbeat, notify_key, parse_report, verify)
-from coordinator.hub.batch import Batch
+from coordinator.repo.tokens import TokenStore
+from coordinator.wire.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, Heartbeat, notify_key, parse_report, verify
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
 

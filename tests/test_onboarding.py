@@ -122,7 +122,7 @@ def test_add_agent_refuses_an_agent_working_elsewhere_naming_its_tasks_and_chang
     other = machine.root / "other" / "ada.yaml"  # as if on another machine: no token for ada here
     again = add(machine, "ada", "--hub", hub.url, "--command", "my-agent", "--config", str(other))
     assert again.returncode == 1, again.stdout + again.stderr
-    assert (f"step 'register' failed: agent ada is in use elsewhere: the hub shows it working (last heartbeat "
+    assert ("step 'register' failed: agent ada is in use elsewhere: the hub shows it working (last heartbeat "
             in again.stderr) and f"holding {task_id}, and no token saved in {other}" in again.stderr
     assert "`agentcom remove-agent ada` first" in again.stderr and "--take-over" in again.stderr
     assert hub.request("GET", "/api/agents/ada/assignments", token=token)[0] == 200

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
 from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
 

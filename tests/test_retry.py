@@ -5,7 +5,8 @@ import dataclasses
 import random
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.core.retry import DEAD, KINDS, RETRY, Decision, Failure, after_failure, backoff, classify
 

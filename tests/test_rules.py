@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.core import config
-from coordinator.gatekeeper import rules as gk_rules
-from coordinator.core.trailers import Transition, message, parse
 from coordinator.core.layout import LANES, State, location, parse_location, rejected_paths
+from coordinator.core.trailers import Transition, message, parse
+from coordinator.gatekeeper import rules as gk_rules
 from tests.support.gitenv import git
 
 ROOT = Path(__file__).resolve().parents[1]

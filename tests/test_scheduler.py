@@ -2,15 +2,16 @@
 properties every pass must keep (checked against a plain reference implementation too)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.core.layout import LANES
 from coordinator.core.scheduler import AgentSlot, Assignment, QueuedTask, schedule
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 HOUR = 3600
 
 

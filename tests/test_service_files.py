@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sidecar.onboard import crontab, systemd
 from sidecar.onboard.detach import CLI
@@ -148,7 +149,8 @@ def test_systemd_itself_reads_the_unit_and_finds_the_program_at_a_path_with_spac
     program.symlink_to(sys.executable)
     config = tmp_path / "it's \"my\" $agents \\ 50%" / "ada.yaml"
     unit = tmp_path / "agentcom-ada.service"
-    text = systemd.unit_text("ada", config).replace(systemd.exec_start([sys.executable]), systemd.exec_start([str(program)]), 1)
+    text = systemd.unit_text("ada", config).replace(systemd.exec_start([sys.executable]),
+                                                    systemd.exec_start([str(program)]), 1)
     unit.write_text(text)
     done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"})

@@ -5,13 +5,27 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 
 import pytest
 import yaml
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.core import config
 from coordinator.gatekeeper import rules
 from coordinator.wire.errors import ConfigError
-from coordinator.wire.settings import (Choice, Duration, Flag, Lines, Number, Sections, Table, Text, Whole, plain,
-                                       read, read_keys, setting)
+from coordinator.wire.settings import (
+    Choice,
+    Duration,
+    Flag,
+    Lines,
+    Number,
+    Sections,
+    Table,
+    Text,
+    Whole,
+    plain,
+    read,
+    read_keys,
+    setting,
+)
 from coordinator.wire.times import MAX_SECONDS
 from sidecar.runtime.config import SidecarConfig
 

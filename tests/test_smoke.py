@@ -6,7 +6,16 @@ import re
 from pathlib import Path
 
 from sidecar.fleet.smoke import Run, _figures
-from sidecar.fleet.smokereport import (OVERHEAD_LIMIT, Report, TaskFigures, every_agent_worked, in_lane_order, lane_runs, recovery_checks, urgent_first)
+from sidecar.fleet.smokereport import (
+    OVERHEAD_LIMIT,
+    Report,
+    TaskFigures,
+    every_agent_worked,
+    in_lane_order,
+    lane_runs,
+    recovery_checks,
+    urgent_first,
+)
 from sidecar.fleet.taskflow import Step
 from tests.support.leftovers import processes_mentioning
 from tests.support.processes import agentcom
@@ -218,5 +227,6 @@ def test_figures_count_a_task_done_only_on_the_hub_s_word_and_measure_what_the_p
     step = Step("t1", 100, "working", "done", "ada", 1, "done by ada", "c0ffee")
     run.steps = {"t1": [step], "t2": [Step("t2", 100, "assigned", "working", "ada", 1, "accepted", "c0ffe2")]}
     one, two = _figures(run)
-    assert (one.done, one.latency, one.added_chars, one.report_chars) == (True, 0.25, 600, len("agentcom-report done --summary x"))
+    assert (one.done, one.latency, one.added_chars, one.report_chars) == \
+        (True, 0.25, 600, len("agentcom-report done --summary x"))
     assert (two.done, two.latency, two.added_chars) == (False, 0.25, None)  # started, reported, yet not done

@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from coordinator.core.trailers import parse
-from coordinator.wire.errors import CoordinatorBusy, IllegalTransition, InvalidTask, TaskNotFound
-from coordinator.repo.gitrepo import GitRepo
-from coordinator.hub.hub import Hub
 from coordinator.core.layout import State
+from coordinator.core.trailers import parse
 from coordinator.hub.batch import Batch, OutsideBatch
+from coordinator.hub.hub import Hub
+from coordinator.repo.gitrepo import GitRepo
+from coordinator.wire.errors import CoordinatorBusy, IllegalTransition, InvalidTask, TaskNotFound
 from tests.support.gitenv import git
 
 

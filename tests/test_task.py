@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from coordinator.wire.errors import InvalidTask
 from coordinator.core.task import Defaults, dump, intake, load, new_id
+from coordinator.wire.errors import InvalidTask
 
-NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
 
 def _intake(text: bytes, lane=None, limit=65536):

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from coordinator.wire.errors import AgentcomError, NotARepo
 from coordinator.cli.gatekeeper import setup_options
 from coordinator.core.layout import LANES
 from coordinator.wire import names
+from coordinator.wire.errors import AgentcomError, NotARepo
 
 
 def repo_options(fn):
@@ -68,9 +68,8 @@ def init(directory):
 @setup_options
 def hub(repo, host, port, gatekeeper_options):
     """Run the coordinator and its HTTP API until stopped; with --forge, the gatekeeper too."""
-    from coordinator.repo.repoinit import init_repo, is_coordination_repo
     from coordinator.cli.serve import run_hub
-
+    from coordinator.repo.repoinit import init_repo, is_coordination_repo
     from coordinator.wire.client import default_repo
 
     path = (repo or default_repo()).expanduser()
@@ -134,7 +133,8 @@ def status(backend, as_json):
     click.echo("  ".join(f"{k} {v}" for k, v in counts.items()))
     click.echo("lanes: " + "  ".join(f"{k} {v}" for k, v in data["lanes"].items()))
     if data.get("agents"):
-        click.echo("agents: " + "  ".join(f"{a['name']} {a['state']}" + (f" ({','.join(a['tasks'])})" if a["tasks"] else "")
+        click.echo("agents: " + "  ".join(f"{a['name']} {a['state']}"
+                                          + (f" ({','.join(a['tasks'])})" if a["tasks"] else "")
                                           for a in data["agents"]))
     if data.get("config_error"):
         click.echo(f"! agentcom.yaml is invalid, last good settings in use: {data['config_error']}")
@@ -169,9 +169,9 @@ def health(backend, as_json):
 
 
 def _table(header, rows) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     for row in (header, *rows):
-        click.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
 
 
 @main.command()

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import click
 
+from coordinator.reviewer.options import FORGES, Setup, from_local
 from coordinator.wire.errors import UsageError
 from coordinator.wire.times import parse_duration
-from coordinator.reviewer.options import FORGES, Setup, from_local
 
 
 def run(backend, setup: Setup, once: bool, stop: threading.Event | None = None, out=click.echo) -> int:
     """Review passes until `stop` (one with `once`); returns the number of decisions made."""
-    from coordinator.wire.client import HttpBackend
     from coordinator.reviewer.books import HttpBook, HubBook
     from coordinator.reviewer.reviewer import Reviewer
     from coordinator.reviewer.thread import make_forge
+    from coordinator.wire.client import HttpBackend
 
     stop = stop or threading.Event()
     hub = None
@@ -76,7 +76,8 @@ def setup_options(fn):
         name = flag[2:].replace("-", "_")
         wrapper = click.option(flag, name, envvar=f"AGENTCOM_GATEKEEPER_{name.upper()}", metavar=metavar,
                                type=click.Choice(FORGES) if name == "forge" else None,
-                               help=f"{text} (${'AGENTCOM_GATEKEEPER_' + name.upper()}; else agentcom/local.yaml)")(wrapper)
+                               help=f"{text} (${'AGENTCOM_GATEKEEPER_' + name.upper()}; "
+                                    "else agentcom/local.yaml)")(wrapper)
     return wrapper
 
 
@@ -89,9 +90,9 @@ def setup_options(fn):
 def gatekeeper(once, interval, gatekeeper_options, repo, hub):
     """Review every open PR opened by an agent: merge what is safe, escalate what is risky."""
     from coordinator.cli.local import connect
-    from coordinator.wire.client import default_repo
     from coordinator.core.config import Config, parse_applied
     from coordinator.repo.repoinit import is_coordination_repo
+    from coordinator.wire.client import default_repo
 
     backend = connect(repo, hub)
     base = Config().gatekeeper

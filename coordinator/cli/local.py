@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from coordinator.repo.lock import WriterLock
+from coordinator.repo.repoinit import is_coordination_repo
 from coordinator.repo.tokens import TokenStore, read_operator_token
 from coordinator.wire.client import HttpBackend, default_repo
 from coordinator.wire.errors import CoordinatorBusy, NotARepo
-from coordinator.repo.lock import WriterLock
-from coordinator.repo.repoinit import is_coordination_repo
 
 
 class LocalBackend:

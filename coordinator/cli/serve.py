@@ -6,15 +6,15 @@ import signal
 import sys
 from pathlib import Path
 
-from coordinator.wire import webserver
-from coordinator.repo.tokens import TokenStore
-from coordinator.wire.errors import UsageError
 from coordinator.hub.hub import Hub
-from coordinator.repo.lock import runtime_dir
 from coordinator.hub.pokes import Notifier
 from coordinator.hub.watcher import watch_pushes
+from coordinator.repo.lock import runtime_dir
+from coordinator.repo.tokens import TokenStore
 from coordinator.web import create_app
 from coordinator.web.webhooks import MAX_BODY as WEBHOOK_MAX_BODY
+from coordinator.wire import webserver
+from coordinator.wire.errors import UsageError
 
 log = logging.getLogger("agentcom.service")
 

@@ -12,10 +12,10 @@ from enum import Enum
 
 import jsonschema
 
-from coordinator.wire.errors import InvalidTask
 from coordinator.core.layout import State
-from coordinator.wire.names import PATTERN, is_name
 from coordinator.core.task import dump_any, load
+from coordinator.wire.errors import InvalidTask
+from coordinator.wire.names import PATTERN, is_name
 
 AGENTS_DIR = "agents"
 AGENT_MAX_BYTES = 8192

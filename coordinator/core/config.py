@@ -41,7 +41,8 @@ class Timeouts:
 
 @dataclass(frozen=True)
 class Lane:
-    promote_after: int | None = setting(None, Duration(nullable=True))  # queued this long → one lane higher; null: never
+    # queued this long → one lane higher; null: never
+    promote_after: int | None = setting(None, Duration(nullable=True))
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class Hub:
     host: str = setting("127.0.0.1", _TEXT)
     port: int = setting(8765, Whole(65535))
     rescan: int = setting(30, Duration(minimum=1))  # safety-net look at main, in case a push notification was lost
-    host_names: str = setting("", _TEXT)   # on loopback, other Host names to answer to (a proxy's name), comma-separated
+    # on loopback, other Host names to answer to (a proxy's name), comma-separated
+    host_names: str = setting("", _TEXT)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ class State(str, Enum):
         return "queued" if self is State.QUEUED else self.value
 
     @classmethod
-    def from_label(cls, label: str) -> "State":
+    def from_label(cls, label: str) -> State:
         return cls.QUEUED if label == "queued" else cls(label)
 
 

@@ -13,9 +13,20 @@ from dataclasses import dataclass
 from enum import Enum
 
 from coordinator.core.agent import AGENTS_DIR
+from coordinator.core.layout import (
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_LINK,
+    MODE_TREE,
+    Change,
+    Entry,
+    State,
+    is_submission_path,
+    parse_location,
+    state_of,
+)
 from coordinator.core.prrecord import PRS_DIR
 from coordinator.core.reviewrecord import REVIEWS_DIR
-from coordinator.core.layout import (MODE_EXEC, MODE_FILE, MODE_LINK, MODE_TREE, Change, Entry, State, is_submission_path, parse_location, state_of)
 
 CONFIG_PATHS = ("agentcom.yaml", "gatekeeper.yaml")  # each must still parse after a push
 

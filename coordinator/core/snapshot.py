@@ -12,9 +12,10 @@ from datetime import datetime
 from coordinator.core.agent import AgentState
 from coordinator.core.layout import LANES, State
 from coordinator.core.ledger import Ledger
-from coordinator.core.reviewrecord import counts as review_counts, escalations as open_escalations
-from coordinator.wire.times import format_time, parse_time
+from coordinator.core.reviewrecord import counts as review_counts
+from coordinator.core.reviewrecord import escalations as open_escalations
 from coordinator.core.view import Record, View
+from coordinator.wire.times import format_time, parse_time
 
 LIST_MAX = 100        # dead tasks, rejected files and health conditions listed at most
 NEXT_PER_LANE = 5     # queued tasks shown per lane

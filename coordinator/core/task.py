@@ -17,8 +17,8 @@ import pathspec
 import yaml
 from yaml import _yaml
 
-from coordinator.wire.errors import InvalidTask
 from coordinator.core.layout import LANES, State
+from coordinator.wire.errors import InvalidTask
 from coordinator.wire.names import problem as name_problem
 from coordinator.wire.plain import MAX_DEPTH, plain_problems
 from coordinator.wire.times import format_time, parse_deadline, parse_time

@@ -83,7 +83,7 @@ def message(t: Transition, agents: tuple[tuple[str, str, str], ...] = ()) -> str
     made by the same commit, written as Agent-State trailers."""
     agent = f" ({t.agent})" if t.agent else ""
     subject = _clean(f"{t.task_id}: {t.from_state} → {t.to_state}{agent}")
-    trailers = dict(zip(KEYS, (t.task_id, t.from_state, t.to_state, t.agent or NONE, t.attempt, t.reason)))
+    trailers = dict(zip(KEYS, (t.task_id, t.from_state, t.to_state, t.agent or NONE, t.attempt, t.reason), strict=True))
     return subject + "\n\n" + lines(trailers.items()) + lines((AGENT_STATE, f"{n} {a} → {b}") for n, a, b in agents)
 
 

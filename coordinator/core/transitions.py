@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from coordinator.core.trailers import Transition
-from coordinator.wire.errors import IllegalTransition
 from coordinator.core.layout import FINISHED, LANES, Location, State, location
 from coordinator.core.task import ordered
+from coordinator.core.trailers import Transition
+from coordinator.wire.errors import IllegalTransition
 from coordinator.wire.times import format_time, parse_time
 
 ALLOWED: dict[State, frozenset[State]] = {

@@ -15,8 +15,8 @@ def connect(kind: str, remote: str, *, hub: str | None = None, token: str | None
     from coordinator.forge.base import ForgeError
 
     if kind == "local":
-        from coordinator.wire.client import HttpBackend
         from coordinator.forge.local import LocalForge
+        from coordinator.wire.client import HttpBackend
 
         if not hub:
             raise ForgeError("the local forge records pull requests through the hub: give its address")

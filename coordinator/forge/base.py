@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from coordinator.core.prrecord import BODY_MAX, TITLE_MAX, label_problems, text_problems
 from coordinator.wire.errors import AgentcomError
-from coordinator.core.prrecord import BODY_MAX, COMMENT_MAX, TITLE_MAX, label_problems, text_problems
 
 FILES_MAX = 3000           # GitHub lists at most 3000 files of a pull request
 FILE_STATUSES = ("added", "removed", "modified", "renamed", "copied", "changed", "unchanged")

@@ -11,8 +11,20 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from coordinator.core.prrecord import label_problems
-from coordinator.forge.base import (COMMENT_MAX, FILES_MAX, MERGE_METHODS, ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound, PullRequest, check_pr_text, check_status)
+from coordinator.core.prrecord import COMMENT_MAX, label_problems
+from coordinator.forge.base import (
+    FILES_MAX,
+    MERGE_METHODS,
+    ForgeError,
+    HeadMoved,
+    NoCommits,
+    NotMergeable,
+    PrExists,
+    PrNotFound,
+    PullRequest,
+    check_pr_text,
+    check_status,
+)
 
 API = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -27,7 +39,8 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     Authorization header to wherever a redirect points, so the token never goes anywhere else."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
+        old = urllib.parse.urlsplit(req.full_url)
+        new = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
         if (old.scheme, old.netloc) != (new.scheme, new.netloc):
             raise ForgeError(f"GitHub redirected {req.get_method()} {old.path[:200]} to another host "
                              f"({new.scheme}://{new.netloc[:100]}); the token is not sent there", code)

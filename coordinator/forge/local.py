@@ -5,10 +5,19 @@ else: the hub checks the branches, and reads the head, mergeability and changed 
 bare repo as it is now, so a sidecar never loads git's library or anything that writes a repo."""
 from __future__ import annotations
 
+from coordinator.forge.base import (
+    ForgeError,
+    HeadMoved,
+    NoCommits,
+    NotMergeable,
+    PrExists,
+    PrNotFound,
+    PullRequest,
+    check_pr_text,
+    check_status,
+)
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import HubRefused
-from coordinator.forge.base import (ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound,
-                                    PullRequest, check_pr_text, check_status)
 
 
 class LocalForge:

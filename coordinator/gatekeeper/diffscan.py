@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
-from coordinator.wire.errors import ConfigError
-from coordinator.gatekeeper import manifests, patch as patches, secretscan
+from coordinator.gatekeeper import manifests, secretscan
+from coordinator.gatekeeper import patch as patches
 from coordinator.gatekeeper.findings import Finding, Severity, make
 from coordinator.gatekeeper.rules import Protected, Rules, compile_patterns
+from coordinator.wire.errors import ConfigError
 
 STATUSES = ("added", "removed", "modified", "renamed", "copied", "changed", "unchanged")
 MAX_FILES = 3000  # GitHub lists at most this many files of a pull request
@@ -24,7 +25,8 @@ ASSERTS = re.compile(r"^\s*(?:assert\b|assert_\w*!?\(|assert!|self\.(?:assert\w*
                      r"(?:with\s+)?pytest\.raises\(|\w[\w.]*\.should\b)")
 CASES = re.compile(r"^\s*(?:async\s+)?def\s+test\w*\s*\(|^\s*func\s+Test\w*\s*\(|^\s*(?:it|test)\s*\(\s*[\"'`]|"
                    r"^\s*#\[test\]|^\s*@Test\b")
-TRIVIAL = re.compile(r"^\s*(?:assert\s+(?:True|1|not\s+False|\(?\s*True\s*\)?)\s*(?:,|#|$)|self\.assertTrue\(\s*True\s*\)|"
+TRIVIAL = re.compile(r"^\s*(?:assert\s+(?:True|1|not\s+False|\(?\s*True\s*\)?)\s*(?:,|#|$)|"
+                     r"self\.assertTrue\(\s*True\s*\)|"
                      r"expect\(\s*true\s*\)\.toBe\(\s*true\s*\)|assert!\(\s*true\s*\))")
 SKIPS = re.compile(r"@pytest\.mark\.(?:skip|skipif|xfail)\b|\bpytest\.(?:skip|xfail|importorskip)\(|"
                    r"@unittest\.(?:skip|skipIf|skipUnless|expectedFailure)\b|\.skipTest\(|\bSkipTest\b|"

@@ -60,7 +60,7 @@ def message(d: Decision, intent: bool = False) -> str:
               d.agent or NONE, d.merged_by or NONE)
     shown = "merging" if intent else d.action
     subject = trailer_value(f"gatekeeper: {d.repo}#{d.pull} {shown} (score {d.score})")
-    return subject + "\n\n" + trailers.lines(zip(KEYS, values))
+    return subject + "\n\n" + trailers.lines(zip(KEYS, values, strict=True))
 
 
 def parse(text: str) -> Decision | None:

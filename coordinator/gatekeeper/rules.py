@@ -12,8 +12,7 @@ import pathspec
 
 from coordinator.core.task import InvalidTask, load
 from coordinator.wire.errors import ConfigError
-from coordinator.wire.settings import (Choice, Duration, Flag, Lines, Number, Sections, Table, Text, Whole, read,
-                                       setting)
+from coordinator.wire.settings import Choice, Duration, Flag, Lines, Number, Sections, Table, Text, Whole, read, setting
 
 RULES_FILE = "gatekeeper.yaml"
 RULES_MAX_BYTES = 65536

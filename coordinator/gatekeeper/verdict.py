@@ -16,8 +16,10 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from coordinator.gatekeeper import checks as check_states, untrusted
-from coordinator.gatekeeper.diffscan import Figures, Scan, scan as scan_files
+from coordinator.gatekeeper import checks as check_states
+from coordinator.gatekeeper import untrusted
+from coordinator.gatekeeper.diffscan import Figures, Scan
+from coordinator.gatekeeper.diffscan import scan as scan_files
 from coordinator.gatekeeper.findings import Finding, Severity, make
 from coordinator.gatekeeper.rules import Level, Merge, Rules
 

@@ -9,7 +9,7 @@ thread holding a hub cannot change live state except by asking the loop.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from coordinator.core.agent import Agent
 from coordinator.core.layout import FINISHED, Location, State

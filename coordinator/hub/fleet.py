@@ -13,23 +13,23 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Callable
 
 from coordinator.core.agent import Agent, AgentState, derive, dump_agent, moved
-from coordinator.core.trailers import agent_message
-from coordinator.wire.errors import AgentcomError, AgentNotFound, IllegalTransition, StaleReport
 from coordinator.core.layout import PER_AGENT, State
-from coordinator.wire.protocol import Heartbeat, Report
 from coordinator.core.retry import RETRY, after_failure, classify
 from coordinator.core.scheduler import AgentSlot, QueuedTask, schedule
-from coordinator.core.sweeper import ACCEPT, DEADLINE, OFFLINE, Held, Limits, next_due, overdue
-from coordinator.wire.times import format_time, parse_time
+from coordinator.core.sweeper import DEADLINE, OFFLINE, Held, Limits, next_due, overdue
+from coordinator.core.trailers import agent_message
 from coordinator.core.transitions import DROP
 from coordinator.core.view import Record, View
 from coordinator.hub.batch import Journal
 from coordinator.hub.tasks import Applied, Tasks, held_states
+from coordinator.wire.errors import AgentcomError, AgentNotFound, IllegalTransition, StaleReport
+from coordinator.wire.protocol import Heartbeat, Report
+from coordinator.wire.times import format_time, parse_time
 
 log = logging.getLogger("agentcom.fleet")
 STUCK = 1.0  # seconds before retrying an overdue action that failed
@@ -201,7 +201,8 @@ class Fleet:
         if record.loc.state in PER_AGENT and record.loc.agent != name:
             return f"it is held by {record.loc.agent} (attempt {now_attempt})"
         if attempt > now_attempt:
-            return f"attempt {attempt} was never handed out; the task is {record.loc.state.label} on attempt {now_attempt}"
+            return (f"attempt {attempt} was never handed out; "
+                    f"the task is {record.loc.state.label} on attempt {now_attempt}")
         if attempt != now_attempt:
             return f"attempt {attempt} is over; the task is {record.loc.state.label} on attempt {now_attempt}"
         ended = task.get("outcome") or {}

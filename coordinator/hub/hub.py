@@ -13,12 +13,13 @@ import logging
 import queue
 import random
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from coordinator.core.config import Config
 from coordinator.core.trailers import parse as parse_trailers
+from coordinator.core.view import Record, View
 from coordinator.hub.batch import Batch, Journal
 from coordinator.hub.fleet import Fleet
 from coordinator.hub.intake import Intake
@@ -26,7 +27,6 @@ from coordinator.hub.overview import Overview
 from coordinator.hub.prbook import PrBook
 from coordinator.hub.reviewbook import ReviewBook
 from coordinator.hub.tasks import Applied, Tasks
-from coordinator.core.view import Record, View
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.repo.historykey import ensure as ensure_history_key
 from coordinator.repo.lock import WriterLock
@@ -42,7 +42,7 @@ GC_EVERY = 2000  # commits between `git gc --auto` runs (packs loose objects; ch
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Hub:
@@ -151,7 +151,7 @@ class Hub:
             except Exception as e:  # loop boundary: report to every caller, keep looping
                 log.exception("batch failed")
                 outcomes = [_failed(e)] * len(items)
-            for (future, _), outcome in zip(items, outcomes):
+            for (future, _), outcome in zip(items, outcomes, strict=True):
                 if future is not None:
                     _settle(future, outcome)
 

@@ -7,25 +7,41 @@ since the last head seen). It also holds the settings in force, which a pushed c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from coordinator.core.agent import AGENTS_DIR, load_agent, name_of
-from coordinator.core.trailers import Transition, event_message, message
 from coordinator.core.config import CONFIG_FILE, parse_applied
-from coordinator.wire.errors import AgentcomError, ConfigError, InvalidTask
-from coordinator.gatekeeper.rules import RULES_FILE, parse as parse_rules
-from coordinator.core.layout import (FINISHED, KEEP, MODE_COMMIT, MODE_EXEC, MODE_FILE, MODE_LINK, Change, Entry, State, is_submission_path, lane_of_submission, location, parse_location, rejected_paths, state_of)
+from coordinator.core.layout import (
+    FINISHED,
+    KEEP,
+    MODE_COMMIT,
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_LINK,
+    Change,
+    Entry,
+    State,
+    is_submission_path,
+    lane_of_submission,
+    location,
+    parse_location,
+    rejected_paths,
+    state_of,
+)
 from coordinator.core.receive import ALLOWED_MOVES, Kind, Verdict, judge, unsafe_path
 from coordinator.core.task import check_stored, dump, dump_any, load
-from coordinator.wire.times import format_time, parse_time
+from coordinator.core.trailers import Transition, event_message, message
 from coordinator.core.transitions import move
 from coordinator.core.view import Record, Rejection, View
+from coordinator.gatekeeper.rules import RULES_FILE
+from coordinator.gatekeeper.rules import parse as parse_rules
 from coordinator.hub.batch import Journal
 from coordinator.hub.tasks import STORED_MAX, Applied, Tasks
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.repo.store import Store
-
+from coordinator.wire.errors import AgentcomError, ConfigError, InvalidTask
+from coordinator.wire.times import format_time, parse_time
 
 log = logging.getLogger("agentcom.hub")
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
-from coordinator.wire.errors import AgentcomError
-from coordinator.core.layout import State
 from coordinator.core.ledger import RECENT, Ledger
 from coordinator.core.snapshot import from_view, snapshot
 from coordinator.core.view import View
@@ -23,6 +21,7 @@ from coordinator.hub.fleet import Fleet
 from coordinator.hub.reviewbook import ReviewBook
 from coordinator.hub.tasks import Applied, Tasks
 from coordinator.repo.store import Store
+from coordinator.wire.errors import AgentcomError
 
 SEED_READS = 10 * RECENT   # finished task files read at start to fill the recent completions
 STALE_AFTER = 10.0         # seconds a cached snapshot is served before elapsed times are redone

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Callable
+from collections.abc import Callable
 
 from coordinator.wire.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 

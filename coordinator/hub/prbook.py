@@ -8,19 +8,34 @@ hub's own writes carry it over, so neither a request nor a new PR walks every re
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
-from coordinator.core.trailers import event_message
-from coordinator.hub import prtarget
-from coordinator.wire.errors import InvalidTask, TaskNotFound, UsageError
-from coordinator.forge.base import ForgeError, PrExists, PrNotFound
-from coordinator.core.prrecord import (COMMENT_MAX, PRS_DIR, label_problems, new_record, number_of, path_of, record_problems, request_problems, text_problems, with_comment, with_labels, with_merge, with_reviewers, with_status)
+from coordinator.core.prrecord import (
+    COMMENT_MAX,
+    PRS_DIR,
+    label_problems,
+    new_record,
+    number_of,
+    path_of,
+    record_problems,
+    request_problems,
+    text_problems,
+    with_comment,
+    with_labels,
+    with_merge,
+    with_reviewers,
+    with_status,
+)
 from coordinator.core.task import dump_any, load
+from coordinator.core.trailers import event_message
+from coordinator.forge.base import ForgeError, PrExists, PrNotFound
+from coordinator.hub import prtarget
 from coordinator.hub.batch import Journal
 from coordinator.hub.tasks import Tasks
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.repo.store import Store
+from coordinator.wire.errors import InvalidTask, TaskNotFound, UsageError
 from coordinator.wire.times import format_time
 
 RECORD_MAX = 16 << 20  # 200 comments at their limit fit; anything bigger was not written by the hub

@@ -7,12 +7,12 @@ from __future__ import annotations
 import threading
 
 from coordinator.core.trailers import merge_message
-from coordinator.hub.batch import Batch
-from coordinator.wire.errors import NotARepo, RefMoved
 from coordinator.forge.base import MERGE_METHODS, ForgeError, HeadMoved, NotMergeable
+from coordinator.hub.batch import Batch
 from coordinator.hub.prtarget import local_path
 from coordinator.repo import branches
 from coordinator.repo.gitrepo import GitRepo
+from coordinator.wire.errors import NotARepo, RefMoved
 
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()

@@ -96,6 +96,7 @@ def changed_files(record: dict) -> list[dict]:
             raise ForgeError(f"{record['repo']} holds neither branch {record['head']} nor its commit "
                              f"{record['head_sha'][:12]}", 422)
         return [github_item(d.status, d.old_path, d.new_path, d.old_mode, d.new_mode, d.additions,
-                            d.deletions, d.binary, d.hunks) for d in branches.compare(git, base, head, FILES_MAX, PATCH_MAX)]
+                            d.deletions, d.binary, d.hunks)
+                for d in branches.compare(git, base, head, FILES_MAX, PATCH_MAX)]
     finally:
         git.close()

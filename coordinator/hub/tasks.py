@@ -7,9 +7,9 @@ Writes run inside a batch of the hub's loop (through `Batch`); `record` and `loa
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Callable
 
 from coordinator.core.agent import AgentState, agent_path, derive, dump_agent, moved
 from coordinator.core.layout import MODE_FILE, Entry, State, location

@@ -1,8 +1,8 @@
 """Push events: the post-receive hook touches agentcom/pushed; this turns that into a hub nudge."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer

@@ -11,17 +11,17 @@ import ctypes
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pygit2
 from pygit2.enums import FileMode, RepositoryOpenFlag
 
-from coordinator.repo import historykey
 from coordinator.core import seal
-from coordinator.wire.errors import AgentcomError, NotARepo, RefMoved
 from coordinator.core.layout import Change, Entry
+from coordinator.repo import historykey
+from coordinator.wire.errors import AgentcomError, NotARepo, RefMoved
 
 MAIN = "refs/heads/main"
 BLOB, TREE, LINK = FileMode.BLOB, FileMode.TREE, FileMode.LINK
@@ -63,7 +63,7 @@ class GitRepo:
         self._history: historykey.HistoryKey | None = None
 
     @classmethod
-    def init_bare(cls, path: str | os.PathLike) -> "GitRepo":
+    def init_bare(cls, path: str | os.PathLike) -> GitRepo:
         pygit2.init_repository(str(path), bare=True, initial_head="main")
         return cls(path)
 

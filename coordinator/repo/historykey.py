@@ -13,9 +13,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.repo.lock import runtime_dir
 from coordinator.wire.atomic import create
 from coordinator.wire.errors import AgentcomError
-from coordinator.repo.lock import runtime_dir
 
 KEY_FILE = "history.key"
 

@@ -64,7 +64,8 @@ class WriterLock:
         if not info:
             return "holder unknown"
         where = f", serving {info['url']}" if info.get("url") else ""
-        return f"{info.get('role', 'coordinator')} pid {info.get('pid')} on {info.get('host')} since {info.get('since')}{where}"
+        return (f"{info.get('role', 'coordinator')} pid {info.get('pid')} on {info.get('host')} "
+                f"since {info.get('since')}{where}")
 
     def is_held_elsewhere(self) -> bool:
         probe = filelock.UnixFileLock(str(self.dir / "coordinator.lock"), timeout=0)

@@ -6,23 +6,26 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from coordinator.core import seal, trailers
-from coordinator.core.config import CONFIG_FILE, Config, parse as parse_config, parse_applied
-from coordinator.wire.errors import ConfigError, InvalidTask, UsageError
-from coordinator.gatekeeper.rules import RULES_FILE, parse as parse_rules
-from coordinator.repo.gitrepo import MAIN, GitRepo
+from coordinator.core.config import CONFIG_FILE, Config, parse_applied
+from coordinator.core.config import parse as parse_config
 from coordinator.core.layout import lane_of_submission, parse_location
 from coordinator.core.receive import Kind, judge, unsafe_name, unsafe_path
 from coordinator.core.task import Defaults, admit, load
+from coordinator.gatekeeper.rules import RULES_FILE
+from coordinator.gatekeeper.rules import parse as parse_rules
+from coordinator.repo.gitrepo import MAIN, GitRepo
+from coordinator.wire.errors import ConfigError, InvalidTask, UsageError
 
 log = logging.getLogger("agentcom.hook")
 ZERO = "0" * 40
 MAX_NAMED = 20  # offending commits or paths named per rule; the first ones are enough to fix
 # what only the hub writes: a reader of `git log` (ours, or git's own %(trailers)) takes these as real
-RECORDS = ((frozenset(k.casefold() for k in trailers.KEYS), "a task transition's trailers (" + ", ".join(trailers.KEYS) + ")"),
+RECORDS = ((frozenset(k.casefold() for k in trailers.KEYS),
+            "a task transition's trailers (" + ", ".join(trailers.KEYS) + ")"),
            (frozenset(k.casefold() for k in trailers.DECISION_KEYS),
             "a gatekeeper decision's trailers (" + ", ".join(trailers.DECISION_KEYS) + ")"),
            (frozenset([trailers.SEAL.casefold()]), f"a {trailers.SEAL} trailer"))
@@ -109,7 +112,7 @@ def _check_task(git: GitRepo, path: str, oid, config: Config, ids: _Ids) -> list
             raise InvalidTask(path, [f"file is {size} bytes; the limit is {limit}"])
         doc = load(git.read(oid), path, limit)
         # exactly what the hub's intake runs, down to the bytes it would store
-        admit(doc, path, lane=lane_of_submission(path), now=datetime.now(timezone.utc), task_id="check",
+        admit(doc, path, lane=lane_of_submission(path), now=datetime.now(UTC), task_id="check",
               defaults=Defaults(config.retry.max_retries, limit), source="push")
         other = ids.clash(doc["id"], path) if isinstance(doc.get("id"), str) else None
         if other:

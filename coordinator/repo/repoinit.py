@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 from coordinator.core.trailers import event_message
-from coordinator.repo.tokens import ensure_operator_token
-from coordinator.wire.errors import UsageError
 from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.repo.historykey import ensure as ensure_history_key
 from coordinator.repo.lock import runtime_dir
+from coordinator.repo.tokens import ensure_operator_token
+from coordinator.wire.errors import UsageError
 
 PROJECT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT / "queue-repo-template"
@@ -36,7 +36,8 @@ def init_repo(path: str | os.PathLike) -> tuple[Path, bool]:
         git = GitRepo(path)
         try:
             if git.get(git.tree_of(git.head()), "schema/task.schema.json") is None:
-                raise UsageError(f"{path} is a git repo but not a coordination repo (no schema/task.schema.json on main)")
+                raise UsageError(f"{path} is a git repo but not a coordination repo "
+                                 "(no schema/task.schema.json on main)")
         finally:
             git.close()
         install_hooks(path)

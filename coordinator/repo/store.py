@@ -7,8 +7,8 @@ objects that gc collects. There is no working tree or index to get out of step.
 """
 from __future__ import annotations
 
-from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.core.layout import Entry
+from coordinator.repo.gitrepo import BLOB, GitRepo
 
 Edit = bytes | Entry | None  # new content, an existing blob (keeps mode), or removal
 

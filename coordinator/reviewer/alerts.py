@@ -1,8 +1,9 @@
 """Telling the operator of an escalation: the webhook address (from its 0600 file, never the
 repo) is POSTed the decision as JSON, and the operator's command (set on the hub's machine, never
-in the repo) is run as an argv list (never a shell) with the JSON on stdin. Both are bounded in time and size; a failure is reported
-back as a few words of our own, never raised, so a broken receiver cannot stop the review of
-other pull requests. What the command prints is logged, never put in the record."""
+in the repo) is run as an argv list (never a shell) with the JSON on stdin. Both are bounded in
+time and size; a failure is reported back as a few words of our own, never raised, so a broken
+receiver cannot stop the review of other pull requests. What the command prints is logged, never
+put in the record."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ import logging
 import subprocess
 import urllib.error
 import urllib.request
-
 
 log = logging.getLogger("agentcom.gatekeeper")
 TIMEOUT = 10.0

@@ -3,8 +3,8 @@
 the hub alone commits them."""
 from __future__ import annotations
 
-from coordinator.wire.errors import HubRefused, TaskNotFound
 from coordinator.gatekeeper import rules as rule_file
+from coordinator.wire.errors import HubRefused, TaskNotFound
 
 
 class HubBook:

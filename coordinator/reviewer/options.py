@@ -11,11 +11,11 @@ import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from coordinator.wire.errors import ConfigError, InvalidTask, UsageError
-from coordinator.wire.settings import read, setting, shown
 from coordinator.repo.lock import RUNTIME_DIR
 from coordinator.reviewer import secretfiles
 from coordinator.reviewer.secretfiles import read_secret
+from coordinator.wire.errors import ConfigError, InvalidTask, UsageError
+from coordinator.wire.settings import read, setting, shown
 
 FORGES = ("github", "local")
 API = "https://api.github.com"

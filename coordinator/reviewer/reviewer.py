@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Callable, Protocol
+from datetime import UTC, datetime
+from typing import Protocol
 
+from coordinator.forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PullRequest
+from coordinator.gatekeeper import record as records
+from coordinator.gatekeeper import rules as rule_file
+from coordinator.gatekeeper.verdict import Action, Checks
+from coordinator.gatekeeper.verdict import review as judge
+from coordinator.reviewer import alerts
 from coordinator.wire import names
 from coordinator.wire.errors import AgentcomError
-from coordinator.forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PullRequest
 from coordinator.wire.times import format_time, parse_time
-from coordinator.reviewer import alerts
-from coordinator.gatekeeper import record as records, rules as rule_file
-from coordinator.gatekeeper.verdict import Action, Checks, review as judge
 
 log = logging.getLogger("agentcom.gatekeeper")
 ATTEMPTS = 3            # reviews of one PR in one pass when its head keeps moving
@@ -98,7 +101,7 @@ def task_doubt(task: dict | None, agent: str, repo: str, url: str) -> str | None
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Reviewer:

@@ -10,8 +10,8 @@ import os
 import stat
 from pathlib import Path
 
-from coordinator.wire.errors import UsageError
 from coordinator.repo.lock import RUNTIME_DIR
+from coordinator.wire.errors import UsageError
 
 SECRET_MAX = 4096
 SECRETS_DIR = "secrets"   # the default folder: agentcom/secrets inside the bare repo
@@ -35,7 +35,8 @@ def folder(given: str | None, repo: str | os.PathLike | None) -> Path:
     try:
         info = path.stat()
     except OSError as e:
-        raise UsageError(f"the secret folder {path} cannot be used: {e.strerror}; make it: mkdir -m 700 {path}") from None
+        raise UsageError(f"the secret folder {path} cannot be used: {e.strerror}; "
+                         f"make it: mkdir -m 700 {path}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise UsageError(f"the secret folder {path} is not a directory")
     if info.st_mode & 0o022:

@@ -7,10 +7,10 @@ import logging
 import queue
 import threading
 
-from coordinator.wire.errors import AgentcomError
+from coordinator.reviewer.options import Setup
 from coordinator.reviewer.reviewer import Reviewer
 from coordinator.reviewer.secretfiles import read_secret
-from coordinator.reviewer.options import Setup
+from coordinator.wire.errors import AgentcomError
 
 log = logging.getLogger("agentcom.gatekeeper")
 QUEUE_MAX = 1000   # pending webhook reviews; past it a delivery is dropped (the poll covers it)
@@ -22,8 +22,8 @@ def make_forge(setup: Setup, hub_url: str | None = None, operator_token: str | N
         from coordinator.forge.github import GitHubForge
 
         return GitHubForge(setup.name, read_secret(setup.github_token_file, "GitHub token"), setup.github_api)
-    from coordinator.wire.client import HttpBackend
     from coordinator.forge.local import LocalForge
+    from coordinator.wire.client import HttpBackend
 
     return LocalForge(HttpBackend(hub_url, operator_token), setup.target)
 

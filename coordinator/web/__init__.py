@@ -3,9 +3,16 @@ from __future__ import annotations
 
 from flask import Flask, current_app, jsonify
 
-from coordinator.wire.errors import (AgentcomError, AgentNotFound, IllegalTransition, InvalidTask, StaleReport, TaskNotFound, UsageError)
-
 from coordinator.web.hosts import trusted_hosts
+from coordinator.wire.errors import (
+    AgentcomError,
+    AgentNotFound,
+    IllegalTransition,
+    InvalidTask,
+    StaleReport,
+    TaskNotFound,
+    UsageError,
+)
 
 MAX_BODY = 256 * 1024  # every request body but GitHub's webhook deliveries (webhooks.MAX_BODY)
 
@@ -14,10 +21,10 @@ def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
                webhook_secret: str | None = None) -> Flask:
     """`gatekeeper` is the running GatekeeperService (if any); POST /api/webhooks/github needs
     `webhook_secret` and refuses every delivery without it."""
-    from coordinator.web.metrics import registry_for
     from coordinator.web.api import api
     from coordinator.web.csrf import refuse_cross_site
     from coordinator.web.hosts import refuse_foreign_host
+    from coordinator.web.metrics import registry_for
     from coordinator.web.pages import pages
     from coordinator.web.prs import prs
     from coordinator.web.reviews import reviews

@@ -10,13 +10,14 @@ import time
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from coordinator.wire.errors import UsageError
-from coordinator.wire.jsonbody import read_object
 from coordinator.core.layout import LANES
-from coordinator.wire.protocol import parse_heartbeat, parse_report
 from coordinator.hub.batch import Batch
 from coordinator.hub.registration import register, remove, self_test
-from coordinator.web.auth import agent_name, caller, requires, task_id as checked_id, tokens
+from coordinator.web.auth import agent_name, caller, requires, tokens
+from coordinator.web.auth import task_id as checked_id
+from coordinator.wire.errors import UsageError
+from coordinator.wire.jsonbody import read_object
+from coordinator.wire.protocol import parse_heartbeat, parse_report
 
 api = Blueprint("api", __name__, url_prefix="/api")
 

@@ -41,7 +41,7 @@ class HubCollector:
                                 "runs on its last good settings.", value=1 if m["config_ok"] else 0)
         counts, total = m["latency"]
         running, buckets = 0, []
-        for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts):
+        for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts, strict=True):
             running += n
             buckets.append((bound, running))
         yield HistogramMetricFamily("agentcom_assignment_latency_seconds", "Time from queued to assigned.",

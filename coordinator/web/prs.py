@@ -6,16 +6,15 @@ PR's branches hold now (head, mergeability, changed files) is read from the targ
 so the local forge never opens that repo itself."""
 from __future__ import annotations
 
-
 from flask import Blueprint, g, jsonify, request
 
+from coordinator.core.prrecord import STATES, is_branch, summary
+from coordinator.forge.base import check_status
 from coordinator.hub import prtarget
 from coordinator.hub.batch import Batch
-from coordinator.wire.errors import UsageError
-from coordinator.forge.base import check_status
-from coordinator.core.prrecord import STATES, is_branch, summary
 from coordinator.web.api import _hub, _json_body
 from coordinator.web.auth import any_role, requires
+from coordinator.wire.errors import UsageError
 
 prs = Blueprint("prs", __name__, url_prefix="/api/prs")
 

@@ -7,11 +7,11 @@ import re
 
 from flask import Blueprint, jsonify, request
 
-from coordinator.hub.batch import Batch
-from coordinator.wire.errors import UsageError
 from coordinator.gatekeeper.rules import RULES_FILE
+from coordinator.hub.batch import Batch
 from coordinator.web.api import _hub, _json_body
 from coordinator.web.auth import requires
+from coordinator.wire.errors import UsageError
 
 _NUMBER = re.compile(r"[0-9]{1,9}")
 

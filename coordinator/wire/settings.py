@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from coordinator.wire.errors import ConfigError
 from coordinator.wire.times import parse_duration

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 MAX_SECONDS = 10 * 365 * 86400
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)  # room for any duration added later
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # room for any duration added later
 
 
 def parse_duration(value: object) -> int:
@@ -30,7 +30,7 @@ def parse_duration(value: object) -> int:
 
 def format_time(moment: datetime) -> str:
     """A UTC timestamp as written in task files: 2026-11-25T01:46:47.123Z."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: str) -> datetime:
@@ -42,7 +42,7 @@ def parse_time(value: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone; add Z for UTC")
     try:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     except OverflowError:  # the zone moves it past year 1 or 9999
         moment = None
     if moment is None or not EARLIEST <= moment < LATEST:

@@ -24,7 +24,8 @@ def _stop_on_sigterm() -> None:
                    "every lane queued before the agents start; urgent ones must start first, lane by "
                    "lane, and every agent must get work.")
 @click.option("--agents", type=click.IntRange(1, 16), help="Agents (default: 2; priorities: 4).")
-@click.option("--tasks", type=click.IntRange(1, 200), help="Tasks (default: 10; kill: 2, each taking 3s; priorities: 20).")
+@click.option("--tasks", type=click.IntRange(1, 200),
+              help="Tasks (default: 10; kill: 2, each taking 3s; priorities: 20).")
 @click.option("--timeout", type=click.FloatRange(1, 600), default=60, show_default=True,
               help="Seconds to wait for the tasks to end.")
 @click.option("--keep", is_flag=True, help="Keep the temporary folder (repo, configs, logs, outputs).")

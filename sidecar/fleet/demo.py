@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from coordinator.wire.errors import AgentcomError
-
 from sidecar.fleet.local import FleetError, LocalFleet, signals_held
 from sidecar.fleet.taskflow import Flow, Step
 
@@ -83,7 +82,8 @@ def _follow(fleet: LocalFleet, flow: Flow, samples: list[str], repo: Path, echo)
         if not told and flow.settled(samples):
             told = True
             ends = [flow.ended.get(t, "dead") for t in samples]
-            echo(f"the {len(samples)} sample tasks ended: " + ", ".join(f"{ends.count(e)} {e}" for e in sorted(set(ends)))
+            echo(f"the {len(samples)} sample tasks ended: "
+                 + ", ".join(f"{ends.count(e)} {e}" for e in sorted(set(ends)))
                  + f"; outputs in {fleet.out}")
             echo(f"hub and agents keep running; submit more work, e.g.\n"
                  f"  ./agentcom.py submit 'Write the number 42 to a file' --repo {repo}\n"

@@ -8,7 +8,6 @@ and state directory, the processes' logs, and out/, where the demo agents write.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
 import subprocess
@@ -24,7 +23,6 @@ from coordinator.repo.tokens import read_operator_token
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import AgentcomError
 from coordinator.wire.times import parse_time
-
 from sidecar.fleet import hubrepo
 from sidecar.onboard.detach import child_env
 from sidecar.onboard.enrol import enrol, write_private
@@ -148,7 +146,8 @@ class LocalFleet:
 
         if not _wait(heard, START_TIMEOUT):
             first = self.members[sorted(waiting)[0]]
-            raise FleetError(f"the sidecar of {first.name}", f"sent no heartbeat within {START_TIMEOUT:.0f}s", first.log)
+            raise FleetError(f"the sidecar of {first.name}", f"sent no heartbeat within {START_TIMEOUT:.0f}s",
+                             first.log)
 
     def lose(self, name: str) -> tuple[int | None, list[int]]:
         """A lost machine: SIGKILL the agent's sidecar and every process of its runs, at once,

@@ -14,12 +14,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coordinator.wire.errors import AgentcomError
-
-from sidecar.fleet import hubrepo
 from coordinator.wire.atomic import read_json
+from coordinator.wire.errors import AgentcomError
+from sidecar.fleet import hubrepo
 from sidecar.fleet.local import LocalFleet, signals_held
-from sidecar.fleet.smokereport import (Check, Report, TaskFigures, every_agent_worked, in_lane_order, lane_runs, recovery_checks, urgent_first)
+from sidecar.fleet.smokereport import (
+    Check,
+    Report,
+    TaskFigures,
+    every_agent_worked,
+    in_lane_order,
+    lane_runs,
+    recovery_checks,
+    urgent_first,
+)
 from sidecar.fleet.taskflow import Flow, Step
 
 DEFAULTS = {"basic": (2, 10), "kill": (2, 2), "priorities": (4, 20)}   # agents, tasks

@@ -147,7 +147,8 @@ def urgent_first(lanes: list[str]) -> bool:
 def every_agent_worked(done_by: dict[str, int]) -> Check:
     """Each agent of the fleet (agent → tasks it finished) finished at least one task."""
     idle = [agent for agent, n in done_by.items() if n == 0]
-    return Check("every agent got work", bool(done_by) and not idle, f"no task done by {', '.join(idle) or 'any agent'}")
+    return Check("every agent got work", bool(done_by) and not idle,
+                 f"no task done by {', '.join(idle) or 'any agent'}")
 
 
 def recovery_checks(task_id: str, victim: str, moves: list[tuple[str, str | None]], *, writers: list[str],
@@ -158,7 +159,8 @@ def recovery_checks(task_id: str, victim: str, moves: list[tuple[str, str | None
     done = [agent for to, agent in moves if to == "done"]
     survivor = done[0] if len(done) == 1 else None
     return [
-        Check("done exactly once", len(done) == 1, f"{task_id} went to done {len(done)} time(s); exactly once is right"),
+        Check("done exactly once", len(done) == 1,
+              f"{task_id} went to done {len(done)} time(s); exactly once is right"),
         Check("finished by another agent", survivor is not None and survivor != victim,
               f"{task_id} must be done by an agent other than the lost {victim}, not {survivor or 'nobody'}"),
         Check("lost agent's attempt", ("assigned", victim) in moves,

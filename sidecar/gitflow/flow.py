@@ -16,9 +16,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coordinator.forge.base import PrExists
 from coordinator.wire.errors import AgentcomError, UsageError
 from coordinator.wire.names import PATTERN
-from coordinator.forge.base import PrExists
 
 GIT_TIMEOUT = 120
 KILL_WAIT = 5         # seconds for a killed git's output pipes to close
@@ -40,7 +40,8 @@ class GitflowError(AgentcomError):
 class DirtyTree(GitflowError):
     def __init__(self, where: Path, files: list[str]):
         self.where, self.files = where, files
-        shown = ", ".join(files[:DIRTY_SHOWN]) + (f" and {len(files) - DIRTY_SHOWN} more" if len(files) > DIRTY_SHOWN else "")
+        more = len(files) - DIRTY_SHOWN
+        shown = ", ".join(files[:DIRTY_SHOWN]) + (f" and {more} more" if more > 0 else "")
         super().__init__(f"{where} has uncommitted changes: {shown}; commit or stash them first")
 
 
@@ -70,7 +71,7 @@ class TaskInfo:
     priority: str = "normal"
 
     @classmethod
-    def of(cls, task: dict) -> "TaskInfo":
+    def of(cls, task: dict) -> TaskInfo:
         if not isinstance(task, dict) or not re.fullmatch(PATTERN, str(task.get("id"))):
             raise UsageError("the task has no valid id")
         return cls(task["id"], str(task.get("title") or task["id"])[:200], str(task.get("prompt") or ""),

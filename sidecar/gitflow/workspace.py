@@ -12,7 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
-from sidecar.gitflow.flow import (GitflowError, Started, TaskInfo, belongs, current_branch, git, start_task, uncommitted)
+from sidecar.gitflow.flow import GitflowError, Started, TaskInfo, belongs, current_branch, git, start_task, uncommitted
 
 
 def key(repo: str) -> str:

@@ -19,7 +19,6 @@ import yaml
 from coordinator.wire.atomic import write_bytes
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import AgentcomError, HubRefused
-
 from sidecar.runtime.config import CONFIG_MAX_BYTES
 
 

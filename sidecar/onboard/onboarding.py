@@ -17,20 +17,19 @@ from pathlib import Path
 import yaml
 
 from coordinator.wire import names
+from coordinator.wire.atomic import read_json
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import ConfigError, HubRefused, HubUnavailable
 from coordinator.wire.times import parse_duration
-
 from sidecar.onboard import crontab, detach, systemd
-from sidecar.runtime.config import CONFIG_MAX_BYTES, SidecarConfig, parse_command, parse_config
 from sidecar.onboard.enrol import AgentInUse, Enrolment, enrol, saved_token, write_private
-from coordinator.wire.atomic import read_json
+from sidecar.onboard.steps import StepFailed, Steps
+from sidecar.onboard.verify import self_test
+from sidecar.runtime.config import CONFIG_MAX_BYTES, SidecarConfig, parse_command, parse_config
 from sidecar.runtime.outbox import Outbox, flush
 from sidecar.runtime.processes import run_processes, stop_runs
 from sidecar.runtime.runs import process_start
 from sidecar.runtime.selftest import find_program
-from sidecar.onboard.steps import StepFailed, Steps
-from sidecar.onboard.verify import self_test
 
 START_TIMEOUT = 30.0
 SERVICES = ("auto", "systemd", "cron", "none")
@@ -341,7 +340,8 @@ def remove_agent(name: str, hub: str | None, token: str | None, config: Path, st
             raise StepFailed("revoke", f"the hub refused: {e.message}", "use the hub's operator token") from None
         steps.note("revoke", f"{hub} has no agent {name} (already removed)")
     except HubUnavailable as e:
-        raise StepFailed("revoke", f"the hub does not answer: {e}", "start the hub, then run remove-agent again") from None
+        raise StepFailed("revoke", f"the hub does not answer: {e}",
+                         "start the hub, then run remove-agent again") from None
     pending = _pending(state_dir)
     steps.ok("kept", f"state folder {state_dir} ({pending} undelivered report(s) in its outbox/); "
              f"config {config} (its token no longer works)")

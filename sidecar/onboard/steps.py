@@ -3,8 +3,8 @@ failure names the step, what is wrong and what to do, so nothing can go wrong si
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from coordinator.wire.errors import AgentcomError
 

@@ -44,7 +44,8 @@ def _quote(arg: str, program: bool = False) -> str:
                          "use --config (and a checkout) at a path without newlines, tabs or other control characters")
     if program and any(c in arg for c in "'\"\\"):
         raise StepFailed("service", f"systemd does not run a program whose path holds a quote or a backslash: "
-                         f"{arg!r}", "install AgentCom (and its .venv) at a path without ' \" or \\, or use --service cron")
+                         f"{arg!r}",
+                         "install AgentCom (and its .venv) at a path without ' \" or \\, or use --service cron")
     arg = arg.replace("%", "%%")
     if not program:
         arg = arg.replace("$", "$$")

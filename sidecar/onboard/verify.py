@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from coordinator.wire.atomic import read_json
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import HubRefused, HubUnavailable
-
 from sidecar.onboard.detach import STATUS
-from coordinator.wire.atomic import read_json
 from sidecar.onboard.steps import StepFailed
 
 POLL = 0.1

@@ -12,11 +12,10 @@ import time
 
 import filelock
 
+from coordinator.wire.atomic import read_json
 from coordinator.wire.errors import AgentcomError
-
 from sidecar.runtime.config import SidecarConfig
 from sidecar.runtime.reconcile import Sidecar
-from coordinator.wire.atomic import read_json
 from sidecar.runtime.server import NotifyServer, create_app
 
 log = logging.getLogger("agentcom.sidecar")

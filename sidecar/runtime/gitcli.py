@@ -18,7 +18,8 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print JSON for scr
 _agent = click.option("--agent", envvar="AGENTCOM_AGENT", help="The agent's name ($AGENTCOM_AGENT).")
 _task_file = click.option("--task-file", envvar="AGENTCOM_TASK_FILE", type=click.Path(path_type=Path, dir_okay=False),
                           help="The task as JSON, as the sidecar writes it ($AGENTCOM_TASK_FILE).")
-_hub = click.option("--hub", envvar="AGENTCOM_HUB", metavar="URL", help="The hub, to read the task from ($AGENTCOM_HUB).")
+_hub = click.option("--hub", envvar="AGENTCOM_HUB", metavar="URL",
+                    help="The hub, to read the task from ($AGENTCOM_HUB).")
 TASK_FILE_MAX = 1 << 20
 
 
@@ -84,12 +85,14 @@ def start_task_cmd(task_id, agent, task_file, hub, remote, base, directory, as_j
 @_agent
 @_task_file
 @_hub
-@click.option("--config", "config_path", envvar="AGENTCOM_SIDECAR_CONFIG", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--config", "config_path", envvar="AGENTCOM_SIDECAR_CONFIG",
+              type=click.Path(path_type=Path, dir_okay=False),
               help="A sidecar config to take the forge settings, hub and token from.")
 @click.option("--forge", "forge_kind", type=click.Choice(["local", "github"]),
               help="Without --config: the forge (local needs --hub and $AGENTCOM_TOKEN).")
 @click.option("--github-api", default="https://api.github.com", show_default=True, help="GitHub's API base.")
-@click.option("--github-token-file", type=click.Path(path_type=Path, dir_okay=False), help="A file holding a GitHub token.")
+@click.option("--github-token-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A file holding a GitHub token.")
 @_remote
 @_base
 @_dir
@@ -100,8 +103,7 @@ def submit_cmd(task_id, agent, task_file, hub, config_path, forge_kind, github_a
     request (title, task id, agent, prompt summary, diff stat; labels agent:NAME and
     priority:P), or find the one already open. Prints the PR's URL."""
     from coordinator.forge import connect
-
-    from sidecar.gitflow.flow import TaskInfo, current_branch, top, git, submit
+    from sidecar.gitflow.flow import TaskInfo, current_branch, git, submit, top
 
     work = top(directory)
     branch = current_branch(work)

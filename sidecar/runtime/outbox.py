@@ -13,10 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from coordinator.wire.atomic import read_json, write_json
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import HubRefused, HubUnavailable
-
-from coordinator.wire.atomic import read_json, write_json
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ FOOTER = """
 
 ---
 AgentCom task {task_id}, attempt {attempt}. Report with the `agentcom-report` command:
-- when finished: agentcom-report done --summary "what you did" [--pr-url URL] [--tokens-in N --tokens-out N --model NAME]
+- when finished: agentcom-report done --summary "what you did" [--pr-url URL] \
+[--tokens-in N --tokens-out N --model NAME]
 - if you cannot finish: agentcom-report failed --reason "why" [--permanent] (permanent: retrying cannot help)
 - now and then while working: agentcom-report progress "short note"
 - waiting for a human: agentcom-report blocked "what you need"

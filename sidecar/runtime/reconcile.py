@@ -15,17 +15,17 @@ import threading
 import time
 from pathlib import Path
 
+from coordinator.wire.atomic import write_json
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import AgentcomError, HubRefused, HubUnavailable
-
 from sidecar.runtime import workflow
 from sidecar.runtime.config import SidecarConfig
-from coordinator.wire.atomic import write_json
 from sidecar.runtime.launch import install_report_command, kill, spawn
 from sidecar.runtime.outbox import Outbox, Pending
 from sidecar.runtime.result import problems, verdict
 from sidecar.runtime.runs import ACCEPTED, ACCEPTING, FINISHED, RUNNING, Run, Runs
-from sidecar.runtime.selftest import answer as self_test_answer, is_self_test
+from sidecar.runtime.selftest import answer as self_test_answer
+from sidecar.runtime.selftest import is_self_test
 
 log = logging.getLogger("agentcom.sidecar")
 _REFUSED = {
@@ -92,7 +92,8 @@ class Sidecar:
         self.quiet_until = self.clock() + min(30.0, 2.0 ** self.failures)
         if isinstance(e, HubRefused) and e.status in _REFUSED:
             self.refused = e.status  # a revoked or rotated token, a removed agent: a human must act
-            self.hub_error = (f"the hub refuses this sidecar ({e.status} {e.error}): {_REFUSED[e.status].format(name=self.config.agent)}; "
+            self.hub_error = (f"the hub refuses this sidecar ({e.status} {e.error}): "
+                              f"{_REFUSED[e.status].format(name=self.config.agent)}; "
                               f"reports wait in {self.outbox.dir}; hub said: {e.message}")
             log.error("%s", self.hub_error)
         else:
@@ -278,7 +279,8 @@ class Sidecar:
         blocked = run.notes.get("blocked", False)
         if note is not None and not problems(note, "progress") and note["seq"] != run.notes.get("progress_seq"):
             if note["kind"] == "blocked" or blocked or now - last >= self.config.progress_every:
-                body = {"kind": note["kind"], "attempt": run.attempt, **({"note": note["note"]} if note.get("note") else {})}
+                body = {"kind": note["kind"], "attempt": run.attempt,
+                        **({"note": note["note"]} if note.get("note") else {})}
                 self.outbox.put(run.task_id, body)
                 run.save(progress_seq=note["seq"], blocked=note["kind"] == "blocked", last_sent=now)
                 return

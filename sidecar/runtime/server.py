@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from coordinator.wire.jsonbody import BadJson, read_object
 from coordinator.wire.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, verify
-from coordinator.wire.webserver import Bounds, create as create_server
+from coordinator.wire.webserver import Bounds
+from coordinator.wire.webserver import create as create_server
 
 MAX_BODY = 4096
 # only the hub calls here, once per change of the agent's work: a few connections are plenty, and

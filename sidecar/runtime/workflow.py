@@ -8,13 +8,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from coordinator.wire.errors import AgentcomError
 from coordinator.forge import connect
-
-from sidecar.runtime.config import SidecarConfig
+from coordinator.wire.errors import AgentcomError
 from sidecar.gitflow.flow import GitflowError, NothingToSubmit, TaskInfo, is_local, submit
-from sidecar.runtime.runs import Run
 from sidecar.gitflow.workspace import check_tree, cleanup, prepare
+from sidecar.runtime.config import SidecarConfig
+from sidecar.runtime.runs import Run
 
 log = logging.getLogger("agentcom.sidecar")
 SUMMARY_MAX = 4000

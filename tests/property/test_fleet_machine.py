@@ -13,21 +13,22 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import event, settings, strategies as st
+from hypothesis import event, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from coordinator.core.agent import AgentState, load_agent, name_of, registration
-from coordinator.core.trailers import parse
-from coordinator.wire.errors import AgentNotFound, IllegalTransition, StaleReport, TaskNotFound
-from coordinator.hub.hub import Hub
 from coordinator.core.layout import LANES, PER_AGENT, State, parse_location
-from coordinator.wire.protocol import Heartbeat, parse_report
-from coordinator.repo.repoinit import init_repo
+from coordinator.core.trailers import parse
 from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
+from coordinator.repo.repoinit import init_repo
+from coordinator.wire.errors import AgentNotFound, IllegalTransition, StaleReport, TaskNotFound
+from coordinator.wire.protocol import Heartbeat, parse_report
 from tests.support.crash import stage_then_die
 
 NAMES = ("ada", "bob", "cy")
@@ -44,7 +45,7 @@ class Clock:
     """The hub's clock: timezone-aware UTC, moved only by the machine."""
 
     def __init__(self):
-        self.now = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -540,7 +541,9 @@ class FleetMachine(RuleBasedStateMachine):
     def clock_to_a_limit(self, data, past):
         """Move the clock to exactly when (or a second after) an agent's grace or a held task's
         accept or progress limit runs out, as the model counts it; the hub must agree to the second."""
-        start = lambda last: max(last, self.started)
+        def start(last):
+            return max(last, self.started)
+
         limits = [start(last) + timedelta(seconds=GRACE) for last in self.beat.values()]
         limits += [start(since) + timedelta(seconds=ACCEPT if self.state(t) == "assigned" else PROGRESS)
                    for t, (_, since) in self.sign.items()]
@@ -635,7 +638,7 @@ class FleetMachine(RuleBasedStateMachine):
                 assert steps[-1].agent == record.loc.agent
             attempts = [t.attempt for t in steps]
             assert attempts == sorted(attempts), f"{task_id}: attempts went down in history: {attempts}"
-            for before, after in zip(steps, steps[1:]):
+            for before, after in zip(steps, steps[1:], strict=False):
                 assert after.from_state == before.to_state, (task_id, before, after)
         head = self.hub.git.head()
         if self.ids and head != self.history_checked_at:  # hub.history() reads the same, one task per commit

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import subprocess
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from coordinator.forge.changedfiles import github_item
 from coordinator.core.prrecord import is_branch, request_problems
+from coordinator.forge.changedfiles import github_item
 
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=30),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                     lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=10), inner, max_size=4),
                      max_leaves=12)
-_fields = st.fixed_dictionaries({}, optional={k: _json | st.text(max_size=60) for k in
-                                              ("repo", "head", "base", "head_sha", "title", "body", "labels", "task", "x")})
+_fields = st.fixed_dictionaries({}, optional={
+    k: _json | st.text(max_size=60)
+    for k in ("repo", "head", "base", "head_sha", "title", "body", "labels", "task", "x")})
 
 
 @given(st.one_of(_json, _fields))

@@ -14,14 +14,15 @@ import itertools
 
 import pygit2
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from coordinator.core.layout import LANES
+from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
 from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.repo.pushcheck import verdict
-from coordinator.hub.hub import Hub
-from coordinator.core.layout import LANES
 from coordinator.repo.repoinit import init_repo
-from coordinator.hub.batch import Batch
 from tests.support.hostile import rendered, task_files
 
 USER = pygit2.Signature("Some User", "user@example.com")

@@ -5,16 +5,16 @@ function decides for the pre-receive hook and the hub, so what the hook lets thr
 can always take in."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, example, given, settings
 
+from coordinator.core.task import Defaults, admit, check_stored, load
 from coordinator.wire.errors import InvalidTask
 from coordinator.wire.plain import plain_problems
-from coordinator.core.task import Defaults, admit, check_stored, load
 from tests.support.hostile import python_doc, task_files
 
-NOW = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 LIMIT = Defaults().max_bytes
 WHERES = ["inbox/fuzz.yaml", "queue/high/fuzz.yaml"]
 SLOW_DATA = [HealthCheck.too_slow, HealthCheck.large_base_example, HealthCheck.data_too_large]

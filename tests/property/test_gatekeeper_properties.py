@@ -4,12 +4,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 import yaml
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from coordinator.wire.errors import ConfigError
-from coordinator.gatekeeper import checks as check_states, diffscan, rules as gk_rules
+from coordinator.gatekeeper import checks as check_states
+from coordinator.gatekeeper import diffscan
+from coordinator.gatekeeper import rules as gk_rules
 from coordinator.gatekeeper.findings import Finding, Severity
 from coordinator.gatekeeper.verdict import Action, Checks, decide, review
+from coordinator.wire.errors import ConfigError
 from tests.support.pulls import HEAD, TASK, changed, hunk, run, status
 
 PATHS = ("src/app.py", "src/login/views.py", ".github/workflows/ci.yml", "tests/test_app.py", "requirements.txt",

@@ -7,18 +7,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hypothesis import settings, strategies as st
+import pygit2
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-import pygit2
-
-from coordinator.wire.errors import IllegalTransition
-from coordinator.repo.gitrepo import BLOB, GitRepo
-from coordinator.hub.hub import Hub
 from coordinator.core.layout import LANES, State, parse_location
-from coordinator.repo.repoinit import init_repo
 from coordinator.core.trailers import parse
 from coordinator.hub.batch import Batch
+from coordinator.hub.hub import Hub
+from coordinator.repo.gitrepo import BLOB, GitRepo
+from coordinator.repo.repoinit import init_repo
+from coordinator.wire.errors import IllegalTransition
 from tests.support.crash import stage_then_die
 
 TARGETS = [State.QUEUED, State.ASSIGNED, State.WORKING, State.DONE, State.DEAD, State.CANCELLED]

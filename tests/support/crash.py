@@ -2,7 +2,7 @@
 has not moved, as after a kill between staging and publishing."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 

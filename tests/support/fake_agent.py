@@ -1,8 +1,9 @@
 """A stand-in for a coding agent, run by the sidecar in tests (standard library only).
 
 It first records what it was given (argv, stdin, environment, pid, process group) as
-$FAKE_AGENT_RECORDS/run.TASK_ID.ATTEMPT.PID.json (stdin beside it, in .stdin), then does what the first line of the task's prompt says, reporting through
-`agentcom-report` (found on PATH) as a real agent would:
+$FAKE_AGENT_RECORDS/run.TASK_ID.ATTEMPT.PID.json (stdin beside it, in .stdin), then does what
+the first line of the task's prompt says, reporting through `agentcom-report` (found on PATH)
+as a real agent would:
 
     done [SUMMARY]          report done, exit 0
     sleep SECONDS           sleep, then report done

@@ -13,11 +13,11 @@ when the branch cannot merge, and a PR's file list can be cut short (`truncate_f
 from __future__ import annotations
 
 import itertools
-import re
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask, jsonify, request
@@ -27,7 +27,7 @@ DOCS = "https://docs.github.com/rest"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -78,6 +78,17 @@ class Repo:
 
     def sha(self, branch: str) -> str | None:
         return self.git("rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False).strip() or None
+
+
+_ROUTES: list[tuple[str, list[str], Callable]] = []   # (rule under a repo, methods, FakeGitHub method)
+
+
+def _route(rule: str, methods: list[str]):
+    """Add a FakeGitHub method to the route table; each instance's app serves it."""
+    def wrap(fn):
+        _ROUTES.append((rule, methods, fn))
+        return fn
+    return wrap
 
 
 class FakeGitHub:
@@ -165,185 +176,8 @@ class FakeGitHub:
             self.requests.append((request.method, request.full_path.rstrip("?"), response.status_code))
             return response
 
-        def repo_route(rule, methods):
-            def wrap(fn):
-                def view(owner, name, **kwargs):
-                    repo = self.repos.get(f"{owner}/{name}")
-                    if repo is None:
-                        return _error(404, "Not Found")
-                    with self.lock:
-                        return fn(repo, **kwargs)
-                view.__name__ = fn.__name__
-                app.add_url_rule(base + rule, view_func=view, methods=methods)
-                return fn
-            return wrap
-
-        @repo_route("/pulls", ["POST"])
-        def create_pull(repo: Repo):
-            body = request.get_json(force=True, silent=True)
-            if not isinstance(body, dict):
-                return _error(400, "Problems parsing JSON")
-            missing = [k for k in ("title", "head", "base") if not body.get(k)]
-            if missing:
-                return _invalid([{"resource": "PullRequest", "field": k, "code": "missing_field"} for k in missing])
-            head = body["head"].split(":", 1)[-1]
-            base_sha, head_sha = repo.sha(body["base"]), repo.sha(head)
-            if base_sha is None:
-                return _invalid([{"resource": "PullRequest", "field": "base", "code": "invalid"}])
-            if head_sha is None:
-                return _invalid([{"resource": "PullRequest", "field": "head", "code": "invalid"}])
-            if any(p.head == head and p.state == "open" for p in repo.pulls.values()):
-                return _invalid([{"resource": "PullRequest", "code": "custom",
-                                  "message": f"A pull request already exists for {repo.owner}:{head}."}])
-            if not repo.git("rev-list", f"{base_sha}..{head_sha}", "--max-count=1").strip():
-                return _invalid([{"resource": "PullRequest", "code": "custom",
-                                  "message": f"No commits between {body['base']} and {head}"}])
-            pull = Pull(repo.next_number, body["title"], body.get("body"), head, body["base"], request.login)
-            repo.next_number += 1
-            repo.pulls[pull.number] = pull
-            return jsonify(self._pull_json(repo, pull, full=True, compute=False)), 201
-
-        @repo_route("/pulls", ["GET"])
-        def list_pulls(repo: Repo):
-            state = request.args.get("state", "open")
-            head = request.args.get("head")
-            found = [p for p in sorted(repo.pulls.values(), key=lambda p: -p.number)
-                     if (state == "all" or p.state == state)
-                     and (head is None or f"{repo.owner}:{p.head}" == head)]
-            page, links = _page(found)
-            return jsonify([self._pull_json(repo, p, full=False) for p in page]), 200, links
-
-        @repo_route("/pulls/<int:number>", ["GET"])
-        def get_pull(repo: Repo, number: int):
-            pull = repo.pulls.get(number)
-            if pull is None:
-                return _error(404, "Not Found")
-            return jsonify(self._pull_json(repo, pull, full=True))
-
-        @repo_route("/pulls/<int:number>/files", ["GET"])
-        def pull_files(repo: Repo, number: int):
-            pull = repo.pulls.get(number)
-            if pull is None:
-                return _error(404, "Not Found")
-            page, links = _page(self._files(repo, pull)[:repo.truncate_files.get(number, 3000)])
-            return jsonify(page), 200, links
-
-        @repo_route("/issues/<int:number>/labels", ["POST"])
-        def add_labels(repo: Repo, number: int):
-            pull = repo.pulls.get(number)
-            if pull is None:
-                return _error(404, "Not Found")
-            body = request.get_json(force=True, silent=True)
-            labels = body.get("labels") if isinstance(body, dict) else body
-            if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
-                return _invalid([{"resource": "Label", "field": "name", "code": "invalid"}])
-            pull.labels = list(dict.fromkeys(pull.labels + labels))
-            pull.updated_at = _now()
-            return jsonify([self._label_json(repo, name) for name in pull.labels])
-
-        @repo_route("/issues/<int:number>/comments", ["POST"])
-        def add_comment(repo: Repo, number: int):
-            pull = repo.pulls.get(number)
-            if pull is None:
-                return _error(404, "Not Found")
-            body = request.get_json(force=True, silent=True)
-            if not isinstance(body, dict) or not isinstance(body.get("body"), str) or not body["body"]:
-                return _invalid([{"resource": "IssueComment", "field": "body", "code": "missing_field"}])
-            cid = next(self._ids)
-            comment = {"id": cid, "node_id": f"IC_{cid}",
-                       "url": f"{self.url}/repos/{repo.full_name}/issues/comments/{cid}",
-                       "html_url": f"{self.root}/{repo.full_name}/pull/{number}#issuecomment-{cid}",
-                       "body": body["body"], "user": self._user_json(request.login),
-                       "created_at": _now(), "updated_at": _now(), "author_association": "CONTRIBUTOR"}
-            pull.comments.append(comment)
-            return jsonify(comment), 201
-
-        @repo_route("/issues/<int:number>/comments", ["GET"])
-        def list_comments(repo: Repo, number: int):
-            pull = repo.pulls.get(number)
-            if pull is None:
-                return _error(404, "Not Found")
-            return jsonify(pull.comments)
-
-        @repo_route("/statuses/<sha>", ["POST"])
-        def create_status(repo: Repo, sha: str):
-            body = request.get_json(force=True, silent=True)
-            if not isinstance(body, dict) or body.get("state") not in ("error", "failure", "pending", "success"):
-                return _invalid([{"resource": "Status", "field": "state", "code": "invalid"}])
-            if repo.git("cat-file", "-t", sha, check=False).strip() != "commit":
-                return _invalid([{"resource": "Status", "field": "sha", "code": "invalid"}])
-            return jsonify(self._status(repo, sha, body, request.login)), 201
-
-        @repo_route("/commits/<ref>/statuses", ["GET"])
-        def list_statuses(repo: Repo, ref: str):
-            page, links = _page(repo.statuses.get(ref, []))
-            return jsonify(page), 200, links
-
-        @repo_route("/check-runs", ["POST"])
-        def create_check_run(repo: Repo):
-            body = request.get_json(force=True, silent=True)
-            if not isinstance(body, dict) or not body.get("name") or not body.get("head_sha"):
-                return _invalid([{"resource": "CheckRun", "field": "name", "code": "missing_field"}])
-            return jsonify(self._check_run(repo, body["head_sha"], body, request.login)), 201
-
-        @repo_route("/commits/<ref>/check-runs", ["GET"])
-        def list_check_runs(repo: Repo, ref: str):
-            runs = repo.check_runs.get(ref, [])
-            page, links = _page(runs)
-            return jsonify({"total_count": len(runs), "check_runs": page}), 200, links
-
-        @repo_route("/pulls/<int:number>/requested_reviewers", ["POST"])
-        def request_reviewers(repo: Repo, number: int):
-            pull = repo.pulls.get(number)
-            if pull is None:
-                return _error(404, "Not Found")
-            body = request.get_json(force=True, silent=True) or {}
-            users, teams = body.get("reviewers") or [], body.get("team_reviewers") or []
-            if pull.user in users:  # GitHub: the author cannot review their own pull request
-                return _invalid([{"resource": "PullRequest", "code": "custom",
-                                  "message": "Review cannot be requested from pull request author."}])
-            if repo.collaborators is not None and any(u not in repo.collaborators for u in users):
-                return _invalid([{"resource": "PullRequest", "code": "custom", "message":
-                                  "Reviews may only be requested from collaborators. One or more of the users "
-                                  "or teams you specified is not a collaborator of the "
-                                  f"{repo.full_name} repository."}])
-            pull.reviewers = list(dict.fromkeys(pull.reviewers + users))
-            pull.team_reviewers = list(dict.fromkeys(pull.team_reviewers + teams))
-            doc = self._pull_json(repo, pull, full=False)
-            doc["requested_reviewers"] = [self._user_json(u) for u in pull.reviewers]
-            doc["requested_teams"] = [{"slug": t, "name": t} for t in pull.team_reviewers]
-            return jsonify(doc), 201
-
-        @repo_route("/pulls/<int:number>/merge", ["PUT"])
-        def merge_pull(repo: Repo, number: int):
-            pull = repo.pulls.get(number)
-            if pull is None:
-                return _error(404, "Not Found")
-            body = request.get_json(force=True, silent=True) or {}
-            if self.before_merge is not None:
-                self.before_merge(repo, pull)
-            head_sha = repo.sha(pull.head) or pull.head_sha
-            base_sha = repo.sha(pull.base)
-            if pull.state != "open" or pull.merged:
-                return _error(405, "Pull Request is not mergeable")
-            if body.get("sha") and body["sha"] != head_sha:
-                return _error(409, "Head branch was modified. Review and try the merge again.")
-            method = body.get("merge_method", "merge")
-            if method not in ("merge", "squash", "rebase"):
-                return _invalid([{"resource": "PullRequest", "field": "merge_method", "code": "invalid"}])
-            tree = subprocess.run(["git", f"--git-dir={repo.path}", "merge-tree", "--write-tree", base_sha, head_sha],
-                                  capture_output=True, text=True, timeout=60)
-            if tree.returncode != 0:
-                return _error(405, "Pull Request is not mergeable")
-            if self._behind(repo, base_sha, head_sha):
-                return _error(405, "Head branch is out of date. Review and try the merge again.")
-            tree_id = tree.stdout.split("\n")[0].strip()
-            parents = ["-p", base_sha] + (["-p", head_sha] if method == "merge" else [])
-            message = f"{pull.title} (#{number})"
-            sha = repo.git("commit-tree", tree_id, *parents, "-m", message).strip()
-            repo.git("update-ref", f"refs/heads/{pull.base}", sha, base_sha)
-            pull.state, pull.merged, pull.merge_commit_sha, pull.merged_by = "closed", True, sha, request.login
-            return jsonify({"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
+        for rule, methods, fn in _ROUTES:
+            app.add_url_rule(base + rule, view_func=self._repo_view(fn), methods=methods)
 
         @app.errorhandler(404)
         def _nothing_here(_e):
@@ -354,6 +188,187 @@ class FakeGitHub:
             return _error(404, "Not Found")
 
         return app
+
+    def _repo_view(self, fn: Callable) -> Callable:
+        """A route of one repository: a 404 for an unknown one, else `fn` under the lock."""
+        def view(owner, name, **kwargs):
+            repo = self.repos.get(f"{owner}/{name}")
+            if repo is None:
+                return _error(404, "Not Found")
+            with self.lock:
+                return fn(self, repo, **kwargs)
+        view.__name__ = fn.__name__
+        return view
+
+    # --- the routes of a repository, under /api/v3/repos/<owner>/<name> -----------------------
+
+    @_route("/pulls", ["POST"])
+    def create_pull(self, repo: Repo):
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict):
+            return _error(400, "Problems parsing JSON")
+        missing = [k for k in ("title", "head", "base") if not body.get(k)]
+        if missing:
+            return _invalid([{"resource": "PullRequest", "field": k, "code": "missing_field"} for k in missing])
+        head = body["head"].split(":", 1)[-1]
+        base_sha, head_sha = repo.sha(body["base"]), repo.sha(head)
+        if base_sha is None:
+            return _invalid([{"resource": "PullRequest", "field": "base", "code": "invalid"}])
+        if head_sha is None:
+            return _invalid([{"resource": "PullRequest", "field": "head", "code": "invalid"}])
+        if any(p.head == head and p.state == "open" for p in repo.pulls.values()):
+            return _invalid([{"resource": "PullRequest", "code": "custom",
+                              "message": f"A pull request already exists for {repo.owner}:{head}."}])
+        if not repo.git("rev-list", f"{base_sha}..{head_sha}", "--max-count=1").strip():
+            return _invalid([{"resource": "PullRequest", "code": "custom",
+                              "message": f"No commits between {body['base']} and {head}"}])
+        pull = Pull(repo.next_number, body["title"], body.get("body"), head, body["base"], request.login)
+        repo.next_number += 1
+        repo.pulls[pull.number] = pull
+        return jsonify(self._pull_json(repo, pull, full=True, compute=False)), 201
+
+    @_route("/pulls", ["GET"])
+    def list_pulls(self, repo: Repo):
+        state = request.args.get("state", "open")
+        head = request.args.get("head")
+        found = [p for p in sorted(repo.pulls.values(), key=lambda p: -p.number)
+                 if (state == "all" or p.state == state)
+                 and (head is None or f"{repo.owner}:{p.head}" == head)]
+        page, links = _page(found)
+        return jsonify([self._pull_json(repo, p, full=False) for p in page]), 200, links
+
+    @_route("/pulls/<int:number>", ["GET"])
+    def get_pull(self, repo: Repo, number: int):
+        pull = repo.pulls.get(number)
+        if pull is None:
+            return _error(404, "Not Found")
+        return jsonify(self._pull_json(repo, pull, full=True))
+
+    @_route("/pulls/<int:number>/files", ["GET"])
+    def pull_files(self, repo: Repo, number: int):
+        pull = repo.pulls.get(number)
+        if pull is None:
+            return _error(404, "Not Found")
+        page, links = _page(self._files(repo, pull)[:repo.truncate_files.get(number, 3000)])
+        return jsonify(page), 200, links
+
+    @_route("/issues/<int:number>/labels", ["POST"])
+    def add_labels(self, repo: Repo, number: int):
+        pull = repo.pulls.get(number)
+        if pull is None:
+            return _error(404, "Not Found")
+        body = request.get_json(force=True, silent=True)
+        labels = body.get("labels") if isinstance(body, dict) else body
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+            return _invalid([{"resource": "Label", "field": "name", "code": "invalid"}])
+        pull.labels = list(dict.fromkeys(pull.labels + labels))
+        pull.updated_at = _now()
+        return jsonify([self._label_json(repo, name) for name in pull.labels])
+
+    @_route("/issues/<int:number>/comments", ["POST"])
+    def add_comment(self, repo: Repo, number: int):
+        pull = repo.pulls.get(number)
+        if pull is None:
+            return _error(404, "Not Found")
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("body"), str) or not body["body"]:
+            return _invalid([{"resource": "IssueComment", "field": "body", "code": "missing_field"}])
+        cid = next(self._ids)
+        comment = {"id": cid, "node_id": f"IC_{cid}",
+                   "url": f"{self.url}/repos/{repo.full_name}/issues/comments/{cid}",
+                   "html_url": f"{self.root}/{repo.full_name}/pull/{number}#issuecomment-{cid}",
+                   "body": body["body"], "user": self._user_json(request.login),
+                   "created_at": _now(), "updated_at": _now(), "author_association": "CONTRIBUTOR"}
+        pull.comments.append(comment)
+        return jsonify(comment), 201
+
+    @_route("/issues/<int:number>/comments", ["GET"])
+    def list_comments(self, repo: Repo, number: int):
+        pull = repo.pulls.get(number)
+        if pull is None:
+            return _error(404, "Not Found")
+        return jsonify(pull.comments)
+
+    @_route("/statuses/<sha>", ["POST"])
+    def create_status(self, repo: Repo, sha: str):
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or body.get("state") not in ("error", "failure", "pending", "success"):
+            return _invalid([{"resource": "Status", "field": "state", "code": "invalid"}])
+        if repo.git("cat-file", "-t", sha, check=False).strip() != "commit":
+            return _invalid([{"resource": "Status", "field": "sha", "code": "invalid"}])
+        return jsonify(self._status(repo, sha, body, request.login)), 201
+
+    @_route("/commits/<ref>/statuses", ["GET"])
+    def list_statuses(self, repo: Repo, ref: str):
+        page, links = _page(repo.statuses.get(ref, []))
+        return jsonify(page), 200, links
+
+    @_route("/check-runs", ["POST"])
+    def create_check_run(self, repo: Repo):
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or not body.get("name") or not body.get("head_sha"):
+            return _invalid([{"resource": "CheckRun", "field": "name", "code": "missing_field"}])
+        return jsonify(self._check_run(repo, body["head_sha"], body, request.login)), 201
+
+    @_route("/commits/<ref>/check-runs", ["GET"])
+    def list_check_runs(self, repo: Repo, ref: str):
+        runs = repo.check_runs.get(ref, [])
+        page, links = _page(runs)
+        return jsonify({"total_count": len(runs), "check_runs": page}), 200, links
+
+    @_route("/pulls/<int:number>/requested_reviewers", ["POST"])
+    def request_reviewers(self, repo: Repo, number: int):
+        pull = repo.pulls.get(number)
+        if pull is None:
+            return _error(404, "Not Found")
+        body = request.get_json(force=True, silent=True) or {}
+        users, teams = body.get("reviewers") or [], body.get("team_reviewers") or []
+        if pull.user in users:  # GitHub: the author cannot review their own pull request
+            return _invalid([{"resource": "PullRequest", "code": "custom",
+                              "message": "Review cannot be requested from pull request author."}])
+        if repo.collaborators is not None and any(u not in repo.collaborators for u in users):
+            return _invalid([{"resource": "PullRequest", "code": "custom", "message":
+                              "Reviews may only be requested from collaborators. One or more of the users "
+                              "or teams you specified is not a collaborator of the "
+                              f"{repo.full_name} repository."}])
+        pull.reviewers = list(dict.fromkeys(pull.reviewers + users))
+        pull.team_reviewers = list(dict.fromkeys(pull.team_reviewers + teams))
+        doc = self._pull_json(repo, pull, full=False)
+        doc["requested_reviewers"] = [self._user_json(u) for u in pull.reviewers]
+        doc["requested_teams"] = [{"slug": t, "name": t} for t in pull.team_reviewers]
+        return jsonify(doc), 201
+
+    @_route("/pulls/<int:number>/merge", ["PUT"])
+    def merge_pull(self, repo: Repo, number: int):
+        pull = repo.pulls.get(number)
+        if pull is None:
+            return _error(404, "Not Found")
+        body = request.get_json(force=True, silent=True) or {}
+        if self.before_merge is not None:
+            self.before_merge(repo, pull)
+        head_sha = repo.sha(pull.head) or pull.head_sha
+        base_sha = repo.sha(pull.base)
+        if pull.state != "open" or pull.merged:
+            return _error(405, "Pull Request is not mergeable")
+        if body.get("sha") and body["sha"] != head_sha:
+            return _error(409, "Head branch was modified. Review and try the merge again.")
+        method = body.get("merge_method", "merge")
+        if method not in ("merge", "squash", "rebase"):
+            return _invalid([{"resource": "PullRequest", "field": "merge_method", "code": "invalid"}])
+        tree = subprocess.run(["git", f"--git-dir={repo.path}", "merge-tree", "--write-tree", base_sha, head_sha],
+                              capture_output=True, text=True, timeout=60)
+        if tree.returncode != 0:
+            return _error(405, "Pull Request is not mergeable")
+        if self._behind(repo, base_sha, head_sha):
+            return _error(405, "Head branch is out of date. Review and try the merge again.")
+        tree_id = tree.stdout.split("\n")[0].strip()
+        parents = ["-p", base_sha] + (["-p", head_sha] if method == "merge" else [])
+        message = f"{pull.title} (#{number})"
+        sha = repo.git("commit-tree", tree_id, *parents, "-m", message).strip()
+        repo.git("update-ref", f"refs/heads/{pull.base}", sha, base_sha)
+        pull.state, pull.merged, pull.merge_commit_sha, pull.merged_by = "closed", True, sha, request.login
+        return jsonify({"sha": sha, "merged": True, "message": "Pull Request successfully merged"})
+
 
     # --- shapes ----------------------------------------------------------------------------
 

@@ -108,7 +108,8 @@ def populate(hub) -> dict:
     attempt = take(hub, "cyd", tokens["cyd"], ids["blocked"])
     report(hub, ids["blocked"], tokens["cyd"], kind="blocked", attempt=attempt,
            note="asks whether to revoke the old keys now")
-    for lane, titles in (("urgent", ["Hotfix the checkout crash"]), ("high", ["Port the CLI to Rust", "Add a Rust linter"]),
+    for lane, titles in (("urgent", ["Hotfix the checkout crash"]),
+                         ("high", ["Port the CLI to Rust", "Add a Rust linter"]),
                          ("normal", ["Rewrite the parser in Rust"]), ("low", ["Rust benchmarks"])):
         for title in titles:
             ids.setdefault("queued", []).append(submit(hub, title=title, priority=lane, needs=["rust"], prompt=title))

@@ -14,8 +14,8 @@ import math
 import yaml
 from hypothesis import strategies as st
 
-from coordinator.wire.plain import MAX_DEPTH
 from coordinator.core.task import READ_ONLY
+from coordinator.wire.plain import MAX_DEPTH
 
 # --- values --------------------------------------------------------------------------------
 

@@ -150,7 +150,8 @@ def violations(root: Path) -> list[str]:
                 problems.append(f"{rel}:{line} imports {imported}: {layer.package} may import only "
                                 f"{', '.join(layer.may_import) or 'itself'}")
             if layer.pure and top in STDLIB_IO:
-                problems.append(f"{rel}:{line} imports {imported}: {layer.package} is pure (no I/O, clock or randomness)")
+                problems.append(f"{rel}:{line} imports {imported}: "
+                                f"{layer.package} is pure (no I/O, clock or randomness)")
         text = path.read_text()
         for attribute in layer.never_names:
             if f"hub{attribute}" in text:

@@ -2,7 +2,8 @@
 way GitHub's REST API shapes them, for the gatekeeper's tests."""
 from __future__ import annotations
 
-from coordinator.gatekeeper import rules as gk_rules, verdict
+from coordinator.gatekeeper import rules as gk_rules
+from coordinator.gatekeeper import verdict
 
 HEAD = "3f9c2b1e" + "0" * 32
 ENDED = "2026-11-30T01:00:00Z"

@@ -170,7 +170,7 @@ class Sidecars:
                 print(f"--- sidecar {n} ({process.config.name}) ---\n{process.stop()}")  # shown if the test failed
         finally:
             for pid in kill_agent_groups(self.agents):
-                wait_for(lambda: process_start(pid) is None, timeout=10)
+                wait_for(lambda pid=pid: process_start(pid) is None, timeout=10)
 
 
 def kill_agent_groups(agents: list[AgentSetup]) -> list[int]:
