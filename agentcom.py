@@ -4,7 +4,8 @@
 This file makes its own environment on first use (a virtualenv beside it holding the pinned
 requirements), then hands over to the click CLI in `coordinator.cli.commands`, to which each
 sidecar folder (runtime, onboard, fleet) adds its own verbs.
-`./agentcom.py test` installs the test requirements too and runs the suite.
+`./agentcom.py test` installs the test requirements too and runs the suite; `./agentcom.py lint`
+runs ruff with the settings in pyproject.toml.
 """
 import hashlib
 import os
@@ -88,9 +89,13 @@ def main() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - runs under any python3, to say that 3.11+ is needed
         sys.exit(f"agentcom needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     testing = sys.argv[1:2] == ["test"]
-    _ensure_venv(dev=testing)
+    linting = sys.argv[1:2] == ["lint"]
+    _ensure_venv(dev=testing or linting)
     if not _in_venv():
         os.execv(VENV_PYTHON, [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+    if linting:
+        os.chdir(ROOT)
+        os.execv(VENV_PYTHON, [str(VENV_PYTHON), "-m", "ruff", "check", *(sys.argv[2:] or ["."])])
     if testing:
         os.chdir(ROOT)
         _ensure_chromium()

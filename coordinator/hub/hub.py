@@ -30,6 +30,7 @@ from coordinator.hub.tasks import Applied, Tasks
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.repo.historykey import ensure as ensure_history_key
 from coordinator.repo.lock import WriterLock
+from coordinator.repo.pushcheck import check_quarantined
 from coordinator.repo.repoinit import set_push_safety
 from coordinator.repo.store import Store
 from coordinator.wire.errors import AgentcomError, RefMoved, TaskNotFound, UsageError
@@ -238,6 +239,11 @@ class Hub:
         with self.state_lock:
             entry = self.git.get(self.store.tree, path)
             return self.git.read(entry.oid) if entry else None
+
+    def check_push(self, updates: list[str], objects: str | None) -> tuple[int, list[str]]:
+        """The pre-receive check of a push whose objects wait in git's quarantine (`objects`): the
+        hook's exit code and its lines. Reads only, on a handle of its own, from any thread."""
+        return check_quarantined(self.repo_path, updates, objects)
 
     @property
     def config(self) -> Config:

@@ -170,13 +170,11 @@ def report(task_id):
 @api.post("/hooks/pre-receive")
 @operator
 def pre_receive():
-    from coordinator.repo.pushcheck import check_quarantined
-
     body = _json_body()
     lines, objects = body.get("updates"), body.get("objects")
     if not isinstance(lines, list) or len(lines) > 1000 or not all(isinstance(x, str) for x in lines):
         raise UsageError("updates must be a list of at most 1000 'old new ref' lines")
     if objects is not None and not isinstance(objects, str):
         raise UsageError("objects must be a path or null")
-    code, out = check_quarantined(_hub().repo_path, lines, objects)
+    code, out = _hub().check_push(lines, objects)
     return jsonify(code=code, lines=out)
