@@ -488,7 +488,7 @@ def test_a_git_that_times_out_takes_its_children_with_it_and_the_push_never_land
                                                                                  monkeypatch):
     import time
 
-    from sidecar.gitflow import flow as flow_module
+    from sidecar.gitflow import gitrun
 
     work = clone_of(remote, tmp_path / "work")
     start_task(work, TASK, "ada")
@@ -498,7 +498,7 @@ def test_a_git_that_times_out_takes_its_children_with_it_and_the_push_never_land
     hook = remote / "hooks" / "pre-receive"
     hook.write_text(f"#!/bin/sh\necho $$ > {tmp_path}/hook.pid\ncat >/dev/null\nsleep 6\n")
     hook.chmod(0o755)
-    monkeypatch.setattr(flow_module, "TRANSFER_TIMEOUT", 2)
+    monkeypatch.setattr(gitrun, "TRANSFER_TIMEOUT", 2)
 
     with pytest.raises(GitflowError, match="git push in .* took over 2s"):
         submit(work, TASK, "ada", local)
