@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as seeded
 from hypothesis import strategies as st
 
@@ -34,12 +34,12 @@ from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.repo.pushcheck import verdict
 from coordinator.repo.repoinit import init_repo
 from coordinator.wire.errors import InvalidTask
-from tests.property.test_fuzz_api import _post  # noqa: E402
-from tests.property.test_fuzz_pushes import PLACES, USER  # noqa: E402
-from tests.support.fleet_api import holding  # noqa: E402
-from tests.support.gitenv import scrub  # noqa: E402
-from tests.support.hostile import heartbeat_bodies, rendered, report_bodies, task_bodies, task_files  # noqa: E402
-from tests.support.processes import HubProcess  # noqa: E402
+from tests.property.test_fuzz_api import _post
+from tests.property.test_fuzz_pushes import PLACES, USER
+from tests.support.fleet_api import holding
+from tests.support.gitenv import scrub
+from tests.support.hostile import heartbeat_bodies, rendered, report_bodies, task_bodies, task_files
+from tests.support.processes import HubProcess
 
 NOW = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 counts: collections.Counter = collections.Counter()

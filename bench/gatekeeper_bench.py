@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coordinator.gatekeeper import rules
-from tests.support.pulls import changed, hunk, judge, rules_for  # noqa: E402
+from tests.support.pulls import changed, hunk, judge, rules_for
 
 
 def _pull(n: int) -> list[dict]:

@@ -26,9 +26,12 @@ from coordinator.hub.hub import Hub
 from coordinator.repo.repoinit import init_repo
 from coordinator.reviewer.books import HubBook
 from coordinator.reviewer.reviewer import Reviewer
-from tests.support.fake_github import FakeGitHub  # noqa: E402
-from tests.support.gitenv import git, scrub  # noqa: E402
-from tests.support.targets import make_remote, push_branch  # noqa: E402
+from tests.support.fake_github import FakeGitHub
+from tests.support.gitenv import git, scrub
+from tests.support.held import hand_over
+from tests.support.targets import make_remote, push_branch
+
+TRUST = "trust:\n  logins: {ada-bot: ada}\n"  # whose login is whose
 
 
 def _ms(samples: list[float]) -> str:
@@ -46,8 +49,7 @@ def main() -> None:
         repo, _ = init_repo(root / "hub.git")
         clone = root / "clone"
         git(root, "clone", "-q", str(repo), str(clone))
-        (clone / "gatekeeper.yaml").write_text("merge:\n  required_checks: [test]\n"
-                                               "trust:\n  logins: {ada-bot: ada}\n")  # whose login is whose
+        (clone / "gatekeeper.yaml").write_text("merge:\n  required_checks: [test]\n" + TRUST)
         git(clone, "commit", "-qam", "rules")
         git(clone, "push", "-q", "origin", "HEAD:main")
         github = FakeGitHub()
@@ -61,7 +63,8 @@ def main() -> None:
             reviewer = Reviewer(GitHubForge("acme/web", "t-gate", github.url), HubBook(hub), "acme/web", "acme/web")
             numbers = []
             for i in range(args.prs):
-                hub.call(Batch.submit, {"id": f"T-{i}", "prompt": f"fix {i}"}, "bench")
+                hub.call(Batch.submit, {"id": f"T-{i}", "prompt": f"fix {i}", "repo": "acme/web"}, "bench")
+                hand_over(hub, f"T-{i}", "ada")  # the gatekeeper reviews the PRs of a task's holder
                 branch = f"agent/ada/T-{i}-fix"
                 head = push_branch(remote, root, branch, {f"app/m{i}.py": f"x = {i}\n"})
                 numbers.append(agent.open_pr(branch, "main", f"Fix {i}", f"AgentCom task `T-{i}`",
@@ -72,7 +75,8 @@ def main() -> None:
             for n in numbers:
                 before = len(github.requests)
                 t = time.perf_counter()
-                assert reviewer.review(n).action == "advise-merge"
+                outcome = reviewer.review(n)
+                assert outcome.action == "advise-merge", outcome
                 first.append(time.perf_counter() - t)
                 calls.append(len(github.requests) - before)
             for n in numbers:
@@ -80,7 +84,7 @@ def main() -> None:
                 assert reviewer.review(n).committed is False
                 again.append(time.perf_counter() - t)
             git(clone, "pull", "-q")
-            (clone / "gatekeeper.yaml").write_text("merge:\n  required_checks: [test]\n  auto_merge: true\n")
+            (clone / "gatekeeper.yaml").write_text("merge:\n  required_checks: [test]\n  auto_merge: true\n" + TRUST)
             git(clone, "commit", "-qam", "auto-merge on")
             git(clone, "push", "-q", "origin", "HEAD:main")
             hub.call(lambda batch: None)

@@ -48,9 +48,9 @@ from coordinator.core.transitions import move
 from coordinator.repo.gitrepo import BLOB, GitRepo
 from coordinator.repo.repoinit import init_repo
 from coordinator.wire.client import HttpBackend
-from tests.support.browser import chromium, missing  # noqa: E402
-from tests.support.gitenv import scrub  # noqa: E402
-from tests.support.processes import HubProcess, wait_for  # noqa: E402
+from tests.support.browser import chromium, missing
+from tests.support.gitenv import scrub
+from tests.support.processes import HubProcess, wait_for
 
 START = datetime.now(UTC) - timedelta(hours=3)
 TICK = os.sysconf("SC_CLK_TCK")

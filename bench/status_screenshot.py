@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coordinator.repo.repoinit import init_repo
-from tests.support.browser import chromium, missing  # noqa: E402
-from tests.support.fleet_api import populate, push_without_hook  # noqa: E402
-from tests.support.gitenv import git, scrub  # noqa: E402
-from tests.support.processes import HubProcess  # noqa: E402
+from tests.support.browser import chromium, missing
+from tests.support.fleet_api import populate, push_without_hook
+from tests.support.gitenv import git, scrub
+from tests.support.processes import HubProcess
 
 
 def main() -> None:
