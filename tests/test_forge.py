@@ -452,6 +452,21 @@ def test_the_hub_checks_the_branches_and_serves_what_they_hold_now(hub, tmp_path
     assert hub.request("GET", "/api/prs/99/files")[0] == 404
 
 
+def test_a_target_the_hub_cannot_read_is_a_clear_422_and_never_breaks_the_list(hub, tmp_path):
+    from coordinator.hub import prtarget
+
+    unknown = "~no-such-user-agentcom/web.git"   # expanduser cannot resolve it (RuntimeError)
+    request = {"repo": unknown, "head": "agent/ada/T-1", "base": "main", "title": "t"}
+    status, body = hub.request("POST", "/api/prs", request)
+    assert (status, body["error"]) == (422, "ForgeError")
+    assert body["message"].startswith(f"cannot read the target {unknown}")
+    assert hub.request("POST", "/api/prs", {**request, "repo": "web\u0000.git"})[0] == 422
+    # a record stored before the hub checked targets: served with what it recorded, nulls for the rest
+    record = {"number": 7, "repo": unknown, "head": "b", "base": "main", "head_sha": "a" * 40, "state": "open"}
+    assert prtarget.with_heads([record]) == [record]
+    assert prtarget.with_live(record) == {**record, "mergeable": None, "changed_files": None}
+
+
 def test_the_sidecar_and_the_local_forge_load_nothing_that_writes_a_repo():
     import subprocess
     import sys

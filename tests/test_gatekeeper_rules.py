@@ -41,6 +41,9 @@ def test_defaults_are_conservative():
                                                                 "the hub's machine"),
     (b"merge:\n  reviewers: ['ada; rm -rf /']\n", "merge.reviewers: 'ada; rm -rf /' is not a name: letters"),
     (b"merge:\n  check_sources: [test]\n", "merge.check_sources: expected a mapping of check name"),
+    # every entry commented out must not pass for "no pinned source" (it would lift the pins merge sets)
+    (b"merge: {check_sources: {ci: gh}}\nrepos:\n  acme/web:\n    check_sources:\n",
+     "repos.acme/web.check_sources: expected a mapping of check name"),
     (b"merge:\n  check_sources: {test: 'ci bot'}\n", "merge.check_sources.test: 'ci bot' is not a login or app slug"),
     (b"trust:\n  logins: {ada-bot: 'ada; x'}\n", "trust.logins.ada-bot: 'ada; x' is not an agent name"),
     (b"trust:\n  logins: {ada-bot: ada, Ada-Bot: ada}\n", "trust.logins.Ada-Bot: named twice"),

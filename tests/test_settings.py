@@ -171,3 +171,16 @@ def test_the_sidecar_defaults_read_back_as_themselves(tmp_path):
     again = parse_config({**{k: v for k, v in plain(base).items() if k in keys}, "token": "t",
                           "state_dir": str(base.state_dir), "env": dict(base.env)}, tmp_path, "sidecar.yaml")
     assert again == base
+
+
+def test_the_sidecar_reads_every_token_form_it_read_before(tmp_path, monkeypatch):
+    """A token left empty for the environment's, a block scalar's newline, a bare number, and an
+    empty workdir (the config's own folder) are read as before the one engine."""
+    from sidecar.runtime.config import parse_config
+
+    doc = {"hub": "http://127.0.0.1:1", "agent": "ada", "command": ["x"]}
+    assert parse_config({**doc, "token": "acm_ag_1\n"}, tmp_path, "s.yaml").token == "acm_ag_1"
+    assert parse_config({**doc, "token": 12345}, tmp_path, "s.yaml").token == "12345"
+    assert parse_config({**doc, "token": "t", "workdir": ""}, tmp_path, "s.yaml").workdir == tmp_path
+    monkeypatch.setenv("AGENTCOM_AGENT_TOKEN", "from-env")
+    assert parse_config({**doc, "token": ""}, tmp_path, "s.yaml").token == "from-env"

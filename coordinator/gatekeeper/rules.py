@@ -27,7 +27,7 @@ _LOGINS = Table(Text("a login (letters, digits and . _ / -)", _NAME),
                      rf"\*|{_NAME}"), fold=str.lower, twice="logins ignore case")
 _SOURCES = Table(Text("a check name (at most 255 printable characters)", most=255),
                  Text("a login or app slug: letters, digits and . _ / - (at most 100)", _NAME),
-                 wanted="a mapping of check name: login or app slug", most=MAX_PATTERNS)
+                 wanted="a mapping of check name: login or app slug", most=MAX_PATTERNS, nullable=False)
 _REPO = Text("a repo named OWNER/NAME, e.g. acme/web", r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9._-]{1,100}")
 
 

@@ -4,6 +4,8 @@ changed files). Reads only, each on a handle of its own, so any thread may call 
 merge is prmerge's. The local forge asks these through the API, so it never opens the repo."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from coordinator.forge.base import FILES_MAX, ForgeError, NoCommits
@@ -18,19 +20,28 @@ def local_path(repo: str) -> Path:
     return Path(repo[len("file://"):] if repo.startswith("file://") else repo).expanduser()
 
 
-def open_target(repo: str) -> GitRepo:
+@contextmanager
+def reading(repo: str) -> Iterator[GitRepo]:
+    """The target repo, open for reads; whatever keeps it from being opened or read becomes a
+    ForgeError (422) naming it, never a 500."""
+    git = None
     try:
-        return GitRepo(local_path(repo))
-    except NotARepo:
-        raise ForgeError(f"{local_path(repo)} is not a git repo; the local forge needs the target's bare repo",
-                         422) from None
+        git = GitRepo(local_path(repo))
+        yield git
+    except branches.UNREADABLE as e:
+        if isinstance(e, NotARepo):
+            raise ForgeError(f"{local_path(repo)} is not a git repo; the local forge needs the target's bare repo",
+                             422) from None
+        raise ForgeError(f"cannot read the target {repo[:200]}: {type(e).__name__}: {str(e)[:200]}", 422) from None
+    finally:
+        if git is not None:
+            git.close()
 
 
 def check_open(repo: str, head: str, base: str) -> str:
     """The head branch's commit, if a PR from `head` into `base` may be opened on `repo`: both
     branches exist and `head` holds commits `base` lacks (else NoCommits, as GitHub answers)."""
-    git = open_target(repo)
-    try:
+    with reading(repo) as git:
         head_id, base_id = git.resolve(f"refs/heads/{head}"), git.resolve(f"refs/heads/{base}")
         if base_id is None:
             raise ForgeError(f"{repo} has no branch {base}", 422)
@@ -39,8 +50,6 @@ def check_open(repo: str, head: str, base: str) -> str:
         if branches.ahead(git, base_id, head_id) == 0:
             raise NoCommits(head, base)
         return str(head_id)
-    finally:
-        git.close()
 
 
 def _head(git: GitRepo, record: dict):
@@ -52,16 +61,13 @@ def with_live(record: dict) -> dict:
     """The record as served: `head_sha` the head branch's commit now, `mergeable` (open PRs
     only) and `changed_files` from the target as it is now; null where the target cannot say."""
     try:
-        git = open_target(record["repo"])
+        with reading(record["repo"]) as git:
+            head, base = _head(git, record), git.resolve(f"refs/heads/{record['base']}")
+            known = head is not None and base is not None
+            mergeable = branches.mergeable(git, base, head) if known and record["state"] == "open" else None
+            changed = len(branches.compare(git, base, head, FILES_MAX)) if known else None
     except ForgeError:
         return {**record, "mergeable": None, "changed_files": None}
-    try:
-        head, base = _head(git, record), git.resolve(f"refs/heads/{record['base']}")
-        known = head is not None and base is not None
-        mergeable = branches.mergeable(git, base, head) if known and record["state"] == "open" else None
-        changed = len(branches.compare(git, base, head, FILES_MAX)) if known else None
-    finally:
-        git.close()
     return {**record, "head_sha": str(head) if head is not None else record["head_sha"],
             "mergeable": mergeable, "changed_files": changed}
 
@@ -71,24 +77,18 @@ def with_heads(records: list[dict]) -> list[dict]:
     heads: dict[int, str] = {}
     for repo in dict.fromkeys(r["repo"] for r in records):
         try:
-            git = open_target(repo)
-        except ForgeError:
-            continue
-        try:
-            for r in records:
-                if r["repo"] == repo:
-                    head = _head(git, r)
-                    if head is not None:
+            with reading(repo) as git:
+                for r in records:
+                    if r["repo"] == repo and (head := _head(git, r)) is not None:
                         heads[r["number"]] = str(head)
-        finally:
-            git.close()
+        except ForgeError:
+            continue  # a target that cannot be read: its records keep the head they recorded
     return [{**r, "head_sha": heads.get(r["number"], r["head_sha"])} for r in records]
 
 
 def changed_files(record: dict) -> list[dict]:
     """What the PR changes now, in GitHub's changed-files items (at most FILES_MAX)."""
-    git = open_target(record["repo"])
-    try:
+    with reading(record["repo"]) as git:
         head, base = _head(git, record), git.resolve(f"refs/heads/{record['base']}")
         if base is None:
             raise ForgeError(f"{record['repo']} has no branch {record['base']}", 422)
@@ -98,5 +98,3 @@ def changed_files(record: dict) -> list[dict]:
         return [github_item(d.status, d.old_path, d.new_path, d.old_mode, d.new_mode, d.additions,
                             d.deletions, d.binary, d.hunks)
                 for d in branches.compare(git, base, head, FILES_MAX, PATCH_MAX)]
-    finally:
-        git.close()

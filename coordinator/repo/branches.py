@@ -8,7 +8,11 @@ from dataclasses import dataclass
 import pygit2
 
 from coordinator.repo.gitrepo import IDENTITY, GitRepo
-from coordinator.wire.errors import AgentcomError, RefMoved
+from coordinator.wire.errors import AgentcomError, NotARepo, RefMoved
+
+# what opening or reading a target repo raises when the repo is not there or not readable: a path
+# that is no repo, a NUL in it or an unknown ~user (ValueError, RuntimeError), the file system, git
+UNREADABLE = (NotARepo, ValueError, RuntimeError, OSError, pygit2.GitError)
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,9 @@ class Lines:
 
 @dataclass(frozen=True)
 class Table:
-    """A mapping of `key` to `value` → a dict; with `fold`, two keys that fold alike are refused."""
+    """A mapping of `key` to `value` → a dict; with `fold`, two keys that fold alike are refused.
+    Null reads as empty unless `nullable` is off (where an empty table would lift a safeguard, a
+    key left with every entry commented out must not pass for one)."""
 
     key: Callable
     value: Callable
@@ -134,9 +136,10 @@ class Table:
     most: int | None = None
     fold: Callable | None = None
     twice: str = ""
+    nullable: bool = True
 
     def __call__(self, value):
-        if value is None:
+        if value is None and self.nullable:
             return {}
         if not isinstance(value, dict) or (self.most is not None and len(value) > self.most):
             limit = f" (at most {self.most})" if self.most is not None else ""

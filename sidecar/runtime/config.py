@@ -22,7 +22,14 @@ STDIN = ("prompt", "task", "none")
 FORGES = ("local", "github")
 TEXT_PLACEHOLDERS = ("{prompt}", "{title}")  # task text: it may start with '-'
 _URL = r"https?://[^\s/]+(/\S*)?"
-_PATH = Text("a path (one line of text)")
+_PATH = Text("a path (one line of text)", least=0)   # empty: the config file's folder
+
+
+def _token_text(value) -> str:
+    """A token written in the file: one scalar, the space around it (a block scalar's newline) dropped."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > 4096:
+        raise ValueError(f"{str(value)[:40]!r} is not a token (one line of text)")
+    return str(value).strip()
 
 
 def _command(value) -> tuple[str, ...]:
@@ -109,7 +116,7 @@ class SidecarConfig:
         return int(self.listen.rpartition(":")[2])
 
 
-FILE_ONLY = {"token": Text("a token (one line of text)"), "token_file": _PATH, "github_token_file": _PATH}
+FILE_ONLY = {"token": _token_text, "token_file": _PATH, "github_token_file": _PATH}
 """Keys of the file that are no field: where the secrets come from."""
 
 

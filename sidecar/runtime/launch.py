@@ -32,6 +32,7 @@ def install_report_command(state_dir: Path) -> Path:
             f"{shlex.quote(str(HERE / 'report.py'))} \"$@\"\n")
     if not script.exists() or script.read_text() != text:
         write_bytes(script, text.encode(), mode=0o755)
+        script.chmod(0o755)  # executable whatever the umask (the writer's mode is less the umask)
     return bin_dir
 
 
