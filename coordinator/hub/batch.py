@@ -88,9 +88,9 @@ class Batch:
 
     # --- pull request and review records -----------------------------------------------------
 
-    def open_pr(self, request: dict, author: str, role: str = "operator") -> dict:
+    def open_pr(self, request: dict, author: str, role: str = "operator", checked: str | None = None) -> dict:
         self.check("open_pr")
-        return self._hub.prs.open(request, author, role)
+        return self._hub.prs.open(request, author, role, checked)
 
     def label_pr(self, number: int, labels: list, by: str, role: str = "operator") -> dict:
         self.check("label_pr")

@@ -92,20 +92,32 @@ class PrBook:
 
     # --- changes (inside a batch of the hub's loop) ---------------------------------------
 
-    def open(self, request: dict, author: str, role: str = "operator") -> dict:
+    def check_target(self, request: dict, author: str, role: str = "operator") -> str:
+        """The head branch's commit, if `author` may open this pull request and the target allows
+        it. From any thread: the target's reads (which may walk its history) run here, outside the
+        loop, and `open` then only confirms the head has not moved."""
+        problems = request_problems(request)
+        if problems:
+            raise InvalidTask("pull request", problems)
+        if role != "operator":
+            with self.lock:
+                self._check_task(request, author)
+        return self._check_branches(request, author, role)
+
+    def open(self, request: dict, author: str, role: str = "operator", checked: str | None = None) -> dict:
         """Record a new pull request; PrExists if one from the same head is open on that repo, and
         NoCommits or a ForgeError if the target lacks a branch or the head holds nothing new. An
         agent opens one only for a task it holds (or ran last), on that task's repo, from a branch
-        of its own; the operator may open any."""
+        of its own; the operator may open any. `checked` is the head `check_target` found."""
         self.journal.require("open_pr")
         problems = request_problems(request)
         if problems:
             raise InvalidTask("pull request", problems)
         if role != "operator":
-            head_sha = self._check_agents_request(request, author)
-        else:
-            head_sha = prtarget.check_open(request["repo"], request["head"], request["base"])
-        request = {**request, "head_sha": request.get("head_sha") or head_sha}
+            self._check_task(request, author)  # again: the task may have moved since the check
+        if checked is None or prtarget.head_of(request["repo"], request["head"]) != checked:
+            checked = self._check_branches(request, author, role)
+        request = {**request, "head_sha": request.get("head_sha") or checked}
         index = self._index()
         for r in index.records.values():
             if r["state"] == "open" and r["repo"] == request["repo"] and r["head"] == request["head"]:
@@ -115,8 +127,8 @@ class PrBook:
         self._stage(record, f"pr #{number}: opened {request['head']} → {request['base']}", f"opened by {author}")
         return record
 
-    def _check_agents_request(self, request: dict, agent: str) -> str:
-        """The head branch's commit, if an agent may open this PR."""
+    def _check_task(self, request: dict, agent: str) -> None:
+        """An agent opens a pull request only for a task it holds (or ran last), on that task's repo."""
         task_id = request.get("task")
         if not task_id:
             raise NotYours(agent, "a pull request opened with an agent token must name its task ('task')")
@@ -128,14 +140,18 @@ class PrBook:
             raise NotYours(agent, f"task {task_id} is not held by this agent, nor was it run by it last")
         if task.get("repo") != request["repo"]:
             raise NotYours(agent, f"repo {request['repo'][:100]!r} is not the repo of task {task_id}")
-        # the repo is the task's (the operator's choice), so the hub may look into it now; the
-        # branches are checked first, as the forge did before it called
+
+    def _check_branches(self, request: dict, author: str, role: str) -> str:
+        """The head branch's commit, if the target has both branches and the head holds something
+        new; an agent's head must be one of its own branches, and a head_sha it names the branch's."""
+        # for an agent, the repo is its task's (the operator's choice), so the hub may look into it
         at = prtarget.check_open(request["repo"], request["head"], request["base"])
-        if not request["head"].startswith(f"agent/{agent}/"):
-            raise NotYours(agent, f"head {request['head']} is not one of this agent's branches (agent/{agent}/...)")
-        # the head commit recorded must be the branch's own, not any sha an agent names
-        if request.get("head_sha", at) != at:
-            raise InvalidTask("pull request", [f"head_sha is not the commit {request['head']} is at in the repo"])
+        if role != "operator":
+            if not request["head"].startswith(f"agent/{author}/"):
+                raise NotYours(author, f"head {request['head']} is not one of this agent's branches "
+                                       f"(agent/{author}/...)")
+            if request.get("head_sha", at) != at:
+                raise InvalidTask("pull request", [f"head_sha is not the commit {request['head']} is at in the repo"])
         return at
 
     def _check_own(self, number: int, by: str, role: str) -> None:

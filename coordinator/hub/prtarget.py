@@ -52,6 +52,16 @@ def check_open(repo: str, head: str, base: str) -> str:
         return str(head_id)
 
 
+def head_of(repo: str, branch: str) -> str | None:
+    """The commit `branch` is at in the target now (None if it has none, or the target cannot say)."""
+    try:
+        with reading(repo) as git:
+            at = git.resolve(f"refs/heads/{branch}")
+    except ForgeError:
+        return None
+    return str(at) if at is not None else None
+
+
 def _head(git: GitRepo, record: dict):
     """The head branch's commit now, or the one recorded if the branch is gone."""
     return git.resolve(f"refs/heads/{record['head']}") or git.resolve(record["head_sha"])

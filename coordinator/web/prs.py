@@ -47,8 +47,11 @@ def files(number):
 @prs.post("")
 @any_role
 def open_pr():
-    hub = _hub()
-    record = hub.call(Batch.open_pr, _json_body(), g.who["name"], g.who["role"])
+    hub, body, who = _hub(), _json_body(), g.who
+    # the target's reads run here, in this request's thread, so a long walk of its history never
+    # holds up the loop; in the loop the hub only confirms the head has not moved since
+    checked = hub.prs.check_target(body, who["name"], who["role"])
+    record = hub.call(Batch.open_pr, body, who["name"], who["role"], checked)
     return jsonify(prtarget.with_live(record)), 201
 
 
