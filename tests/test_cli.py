@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.support.processes import CLI, agentcom, modules_loaded_by
+from tests.support.processes import CLI, agentcom
 
 
 def test_submit_without_a_hub_commits_into_the_repo(repo):
@@ -121,9 +121,3 @@ def test_a_token_removed_from_the_table_stops_working_at_once(hub, repo):
     assert hub.request("POST", "/api/tasks", {"prompt": "x"})[0] == 201
     (repo / "agentcom" / "tokens.json").write_text("{}")
     assert hub.request("POST", "/api/tasks", {"prompt": "x"})[0] == 401
-
-
-def test_the_http_client_loads_no_repo_or_hub_code():
-    loaded = modules_loaded_by("coordinator.wire.client")
-    assert "pygit2" not in loaded
-    assert not [m for m in loaded if m.startswith(("coordinator.repo", "coordinator.hub"))]

@@ -465,16 +465,3 @@ def test_a_target_the_hub_cannot_read_is_a_clear_422_and_never_breaks_the_list(h
     record = {"number": 7, "repo": unknown, "head": "b", "base": "main", "head_sha": "a" * 40, "state": "open"}
     assert prtarget.with_heads([record]) == [record]
     assert prtarget.with_live(record) == {**record, "mergeable": None, "changed_files": None}
-
-
-def test_the_sidecar_and_the_local_forge_load_nothing_that_writes_a_repo():
-    import subprocess
-    import sys
-
-    check = ("import sys, sidecar.runtime.reconcile, sidecar.gitflow.flow, coordinator.forge.local, coordinator.forge; "
-             "assert 'pygit2' not in sys.modules, 'pygit2'; "
-             "bad = [m for m in sys.modules if m.startswith(('coordinator.repo', 'coordinator.hub'))]; "
-             "assert not bad, bad")
-    done = subprocess.run([sys.executable, "-c", check], cwd=Path(__file__).resolve().parents[1],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr

@@ -16,7 +16,7 @@ from sidecar.gitflow.flow import DirtyTree, GitflowError, NothingToSubmit, TaskI
 from sidecar.gitflow.workspace import cleanup, prepare
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
-from tests.support.processes import agentcom, modules_loaded_by
+from tests.support.processes import agentcom
 from tests.support.targets import commit, make_remote, write
 
 TASK = TaskInfo("T-7", "Fix the login redirect!", "After login, users land on /home.\nKeep `next`.", "high")
@@ -611,8 +611,3 @@ def test_the_sidecar_runs_no_git_in_a_worktree_whose_git_file_leads_elsewhere(re
     with pytest.raises(GitflowError, match="leads to .*victim/.git, outside"):
         cleanup(tree)
     assert (victim / "other.txt").exists() and git(victim, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip() == BRANCH
-
-
-def test_the_git_workflow_loads_nothing_of_the_sidecar_runtime():
-    loaded = modules_loaded_by("sidecar.gitflow.flow", "sidecar.gitflow.workspace")
-    assert not [m for m in loaded if m.startswith("sidecar.runtime")]

@@ -16,7 +16,7 @@ import pytest
 
 from coordinator.wire.protocol import NOTIFY_MAX_AGE, SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, sign
 from sidecar.runtime.runs import process_start
-from tests.support.processes import HubProcess, modules_loaded_by, wait_for
+from tests.support.processes import HubProcess, wait_for
 from tests.support.sidecars import FAKE_AGENT
 
 
@@ -336,8 +336,3 @@ def test_an_agent_cannot_report_on_another_agents_task_and_never_sees_a_token(hu
 
     bob.release(task_id)
     wait_for(lambda: state(hub, task_id) == "done", timeout=15)
-
-
-def test_the_sidecar_verbs_load_neither_the_fleet_harness_nor_onboarding():
-    loaded = modules_loaded_by("sidecar.runtime.cli", "sidecar.runtime.gitcli")
-    assert not [m for m in loaded if m.startswith(("sidecar.fleet", "sidecar.onboard"))]

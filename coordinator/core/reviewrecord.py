@@ -28,10 +28,6 @@ def path_of(repo: str, number: int) -> str:
     return f"{REVIEWS_DIR}/{slug(repo)}-{int(number)}.yaml"
 
 
-def is_review_path(path: str) -> bool:
-    return path.startswith(REVIEWS_DIR + "/")
-
-
 def changed(prior: dict | None, doc: dict) -> bool:
     """Whether `doc` records a decision other than `prior` (a new commit is due)."""
     return prior is None or any(prior.get(k) != doc.get(k) for k in DECISION_KEYS) or \

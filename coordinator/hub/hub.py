@@ -250,10 +250,6 @@ class Hub:
         return self.applied.config
 
     @property
-    def config_error(self) -> str | None:
-        return self.applied.error
-
-    @property
     def ledger(self):
         return self.overview.ledger
 

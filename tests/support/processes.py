@@ -25,14 +25,6 @@ def agentcom(*args: str, input: str | None = None, check: bool = False, timeout:
     return done
 
 
-def modules_loaded_by(*modules: str) -> set[str]:
-    """The modules a fresh interpreter holds after importing `modules`, and nothing else."""
-    code = f"import sys, {', '.join(modules)}; print(' '.join(sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=ROOT, check=True)
-    return set(done.stdout.split())
-
-
 class HubProcess:
     """`agentcom.py hub --repo R --port P` as a child process; knows its URL and token. Port 0
     picks a free one; give the port of a hub that died to start another on the same address;
