@@ -21,12 +21,12 @@ def remote(tmp_path):
 
 
 def finished(hub, task_id: str) -> dict:
-    wait_for(lambda: state(hub, task_id) in ("done", "dead", "queued"), timeout=30)
+    wait_for(lambda: state(hub, task_id) in ("review", "done", "dead", "queued"), timeout=30)
     return task(hub, task_id)
 
 
 @pytest.mark.slow
-def test_a_task_naming_a_repo_runs_on_a_fresh_branch_and_ends_done_with_its_pr_on_the_local_forge(
+def test_a_task_naming_a_repo_runs_on_a_fresh_branch_and_waits_in_review_with_its_pr_on_the_local_forge(
         hub, sidecars, remote):
     ada = sidecars.agent(hub, "ada")
     sidecars.start(ada)
@@ -35,7 +35,7 @@ def test_a_task_naming_a_repo_runs_on_a_fresh_branch_and_ends_done_with_its_pr_o
 
     done = finished(hub, task_id)
 
-    assert done["state"] == "done", done
+    assert done["state"] == "review", done  # its PR is open on the local forge
     branch = f"agent/ada/{task_id}-fix-it"
     assert done["result"]["pr_url"] == f"{hub.url}/api/prs/1"
     status, record = hub.request("GET", "/api/prs/1")
@@ -137,7 +137,7 @@ def test_a_run_lost_with_its_machine_is_run_again_in_the_same_worktree_and_its_w
     ada.release(task_id)
 
     done = finished(hub, task_id)
-    assert done["state"] == "done", done
+    assert done["state"] == "review", done
     second = ada.runs(task_id)[1]
     assert second["cwd"] == run["cwd"]  # the same worktree, the first run's commit still in it
     branch = f"agent/ada/{task_id}-keep-a-log"
@@ -160,7 +160,7 @@ def test_a_push_slower_than_the_heartbeat_grace_keeps_the_task_with_its_agent(hu
 
     done = finished(hub, task_id)
 
-    assert done["state"] == "done" and done["attempt"] == 1, done  # never taken back for silence
+    assert done["state"] == "review" and done["attempt"] == 1, done  # never taken back for silence
     assert done["result"]["pr_url"] == f"{hub.url}/api/prs/1"
 
 
@@ -192,4 +192,4 @@ sleep 5
     done = finished(hub, task_id)
 
     assert (tmp_path / "slowed").exists()
-    assert done["state"] == "done" and done["attempt"] == 1, done  # never taken back for silence
+    assert done["state"] == "review" and done["attempt"] == 1, done  # never taken back for silence

@@ -19,6 +19,7 @@ class State(str, Enum):
     QUEUED = "queue"
     ASSIGNED = "assigned"
     WORKING = "working"
+    REVIEW = "review"      # done by its agent, its pull request not merged yet
     DONE = "done"
     DEAD = "dead"
     CANCELLED = "cancelled"
@@ -111,7 +112,7 @@ def parse_location(path: str) -> Location | None:
         return Location(state, task_id, agent=parts[1])
     if state in SHARDED and len(parts) == 4 and _SHARD_RE.fullmatch(f"{parts[1]}/{parts[2]}"):
         return Location(state, task_id, shard=f"{parts[1]}/{parts[2]}")
-    if state is State.DEAD and len(parts) == 2:
+    if state in (State.DEAD, State.REVIEW) and len(parts) == 2:
         return Location(state, task_id)
     return None
 

@@ -38,6 +38,12 @@ def number_of(path: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def number_in_url(url: str) -> int | None:
+    """The PR number at the end of its address: GitHub's .../pull/N, the local forge's .../api/prs/N."""
+    m = re.search(r"/(?:pull|pulls|prs)/([1-9][0-9]{0,9})/?$", url or "")
+    return int(m.group(1)) if m else None
+
+
 def is_branch(name: object) -> bool:
     """A branch name git accepts and a shell or a URL cannot misread."""
     return (isinstance(name, str) and 0 < len(name) <= BRANCH_MAX and _BRANCH.fullmatch(name) is not None

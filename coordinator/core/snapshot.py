@@ -67,9 +67,9 @@ def _counts(view: View) -> dict[str, int]:
     """Tasks per state from the view's indexes (as View.counts, without walking every task)."""
     held = [r.loc.state for mine in view.held.values() for r in mine.values()]
     assigned = sum(1 for s in held if s is State.ASSIGNED)
-    live = len(view.queued) + len(held) + len(view.dead)
+    live = len(view.queued) + len(held) + len(view.review) + len(view.dead)
     return {"queued": len(view.queued), "assigned": assigned, "working": len(held) - assigned,
-            "done": len(view.done), "dead": len(view.dead),
+            "review": len(view.review), "done": len(view.done), "dead": len(view.dead),
             "cancelled": len(view.tasks) - live - len(view.done), "rejected": len(view.rejected)}
 
 

@@ -17,7 +17,9 @@ from coordinator.wire.times import format_time, parse_time
 ALLOWED: dict[State, frozenset[State]] = {
     State.QUEUED: frozenset({State.QUEUED, State.ASSIGNED, State.CANCELLED, State.DEAD}),
     State.ASSIGNED: frozenset({State.WORKING, State.QUEUED, State.DEAD, State.CANCELLED}),
-    State.WORKING: frozenset({State.DONE, State.QUEUED, State.DEAD, State.CANCELLED}),
+    State.WORKING: frozenset({State.DONE, State.REVIEW, State.QUEUED, State.DEAD, State.CANCELLED}),
+    # merged; sent back to work on the same pull request; closed unmerged (or cancelled by a human)
+    State.REVIEW: frozenset({State.DONE, State.QUEUED, State.CANCELLED, State.DEAD}),
     State.DEAD: frozenset({State.QUEUED, State.CANCELLED}),
     State.CANCELLED: frozenset({State.QUEUED}),
     State.DONE: frozenset(),
@@ -70,7 +72,8 @@ def move(task: dict, old: Location, to: State, now: datetime, *, reason: str,
             new_task["queued_at"] = stamp
             new_task["agent"] = None
             new_task.pop("finished_at", None)
-        if old.state in (State.DEAD, State.CANCELLED):
+        if old.state in (State.DEAD, State.CANCELLED, State.REVIEW):
+            # a human's retry, or a pull request sent back to work: a fresh retry budget
             new_task["attempt_base"] = int(task.get("attempt", 0))
             new_task.pop("retry_at", None)
             if new_task.get("deadline") and parse_time(new_task["deadline"]) <= now:

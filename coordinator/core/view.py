@@ -25,7 +25,7 @@ class Record:
     def timed(self) -> bool:
         """Live, with a time that matters: a deadline, or (queued) a not-before or retry time."""
         t = self.task
-        return t is not None and self.loc.state is not State.DEAD and any(t.get(k) for k in TIMED)
+        return t is not None and self.loc.state not in (State.DEAD, State.REVIEW) and any(t.get(k) for k in TIMED)
 
 
 @dataclass
@@ -46,6 +46,7 @@ class View:
     timed: dict[str, Record] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
     dead: dict[str, Record] = field(default_factory=dict)
+    review: dict[str, Record] = field(default_factory=dict)   # tasks whose pull request is open
     # per lane, (queued_at, id) of its queued tasks in queue order; and the queued tasks that
     # wait on a pin or on other tasks: so the state snapshot never walks the whole queue
     lanes: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {lane: [] for lane in LANES})
@@ -53,7 +54,7 @@ class View:
 
     def clear(self) -> None:
         for index in (self.tasks, self.rejected, self.by_path, self.agents, self.queued, self.held,
-                      self.timed, self.done, self.dead, self.waiting, *self.lanes.values()):
+                      self.timed, self.done, self.dead, self.review, self.waiting, *self.lanes.values()):
             index.clear()
 
     def put(self, record: Record) -> Record | None:
@@ -75,6 +76,8 @@ class View:
             self.done.add(loc.task_id)
         elif loc.state is State.DEAD:
             self.dead[loc.task_id] = record
+        elif loc.state is State.REVIEW:
+            self.review[loc.task_id] = record
         if record.timed:
             self.timed[loc.task_id] = record
         return old
@@ -86,6 +89,7 @@ class View:
         self.timed.pop(loc.task_id, None)
         self.done.discard(loc.task_id)
         self.dead.pop(loc.task_id, None)
+        self.review.pop(loc.task_id, None)
         if loc.state is State.QUEUED:
             order, key = self.lanes[loc.lane], _queue_key(record)
             at = bisect.bisect_left(order, key)
@@ -143,7 +147,7 @@ class View:
         return row
 
     def live(self) -> list[Record]:
-        """Every task not finished (queued, assigned, working, dead), in a stable order."""
+        """Every task not finished (queued, assigned, working, in review, dead), in a stable order."""
         rank = {s: i for i, s in enumerate(State)}
         found = [r for r in self.tasks.values() if r.loc.state not in FINISHED]
         return sorted(found, key=lambda r: (rank[r.loc.state], LANES.index(r.loc.lane) if r.loc.lane else 0,

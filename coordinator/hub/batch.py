@@ -109,8 +109,22 @@ class Batch:
         return self._hub.prs.request_reviewers(number, reviewers, teams, by)
 
     def record_pr_merge(self, number: int, head_sha: str, merge_sha: str, by: str) -> dict:
+        """The local forge merged PR `number`: its record closed, and its task (in review) done."""
         self.check("record_pr_merge")
-        return self._hub.prs.record_merge(number, head_sha, merge_sha, by)
+        record = self._hub.prs.record_merge(number, head_sha, merge_sha, by)
+        if record.get("task"):
+            self._hub.prloop.settle(record["task"], record.get("url") or f"/api/prs/{number}", merged=True,
+                                    by=by, merge_sha=merge_sha)
+        return record
+
+    def settle_pr(self, task_id: str, pr_url: str, *, merged: bool, by: str, merge_sha: str | None = None,
+                  why: str = "") -> dict | None:
+        self.check("settle_pr")
+        return self._hub.prloop.settle(task_id, pr_url, merged=merged, by=by, merge_sha=merge_sha, why=why)
+
+    def send_back(self, task_id: str, pr_url: str, rework: dict, by: str) -> dict | None:
+        self.check("send_back")
+        return self._hub.prloop.send_back(task_id, pr_url, rework, by)
 
     def record_review(self, doc: dict) -> dict:
         self.check("record_review")

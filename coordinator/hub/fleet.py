@@ -49,6 +49,8 @@ class Fleet:
         self.urls: dict[str, str] = {}            # agent → where its sidecar takes notifications
         self.notes: dict[str, tuple[int, str, str]] = {}  # task → (attempt, last progress note, when)
         self.memory_version = 0                   # bumped by changes that make no commit
+        # whether the hub learns what becomes of a task's PR (then the task waits in review)
+        self.follows: Callable[[dict, str], bool] = lambda task, pr_url: False
 
     def touched(self) -> None:
         """Something shown by the state changed without a commit (a heartbeat, a progress note)."""
@@ -178,7 +180,10 @@ class Fleet:
             result = {k: v for k, v in (("summary", r.summary), ("pr_url", r.pr_url), ("model", r.model),
                                          ("tokens", r.tokens or None)) if v is not None}
             first = (r.summary or "").strip().splitlines()[0][:120] if (r.summary or "").strip() else "no summary"
-            self.tasks.transition(task_id, State.DONE, agent=name, reason=f"done by {name}: {first}", updates={
+            to = State.REVIEW if r.pr_url and self.follows(task, r.pr_url) else State.DONE
+            if to is State.REVIEW:
+                first = f"{first}; in review: {r.pr_url}"
+            self.tasks.transition(task_id, to, agent=name, reason=f"done by {name}: {first}", updates={
                 "result": result, "outcome": self._outcome(task, name, "done"),
                 "tokens_used": int(task.get("tokens_used", 0)) + r.tokens_total})
         else:
@@ -292,9 +297,15 @@ class Fleet:
             t = record.task
             ready = [parse_time(t[k]) for k in ("not_before", "retry_at") if t.get(k)]
             record.cache = QueuedTask(t["id"], record.loc.lane, parse_time(t["queued_at"]),
-                                      frozenset(t.get("needs", ())), t.get("pin"),
+                                      frozenset(t.get("needs", ())), t.get("pin") or self._rework_agent(t),
                                       tuple(t.get("depends_on", ())), max(ready, default=None))
         return record.cache
+
+    def _rework_agent(self, task: dict) -> str | None:
+        """A PR sent back goes to the agent whose branch it is, while that agent is registered
+        (else any capable agent takes it, on a branch of its own)."""
+        agent = (task.get("rework") or {}).get("agent")
+        return agent if agent in self.view.agents else None
 
     # --- ending an attempt -----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from coordinator.hub.fleet import Fleet
 from coordinator.hub.intake import Intake
 from coordinator.hub.overview import Overview
 from coordinator.hub.prbook import PrBook
+from coordinator.hub.prloop import PrLoop
 from coordinator.hub.reviewbook import ReviewBook
 from coordinator.hub.tasks import Applied, Tasks
 from coordinator.repo.gitrepo import GitRepo
@@ -77,6 +78,8 @@ class Hub:
         self.intake = Intake(self.git, self.store, self.view, self.journal, self.tasks, self.applied, clock)
         self.prs = PrBook(self.git, self.store, self.journal, self.tasks, clock, self.state_lock)
         self.reviews = ReviewBook(self.git, self.store, self.journal, self.state_lock)
+        self.prloop = PrLoop(self.view, self.tasks, self.prs, clock)
+        self.fleet.follows = self.prloop.follows
         self.overview = Overview(self.view, self.store, self.tasks, self.fleet, self.reviews, self.applied,
                                  clock, self.state_lock)
         self._calls: queue.Queue = queue.Queue()
