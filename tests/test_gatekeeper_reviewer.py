@@ -9,6 +9,7 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
+from coordinator.core.layout import State
 from coordinator.core.reviewrecord import path_of
 from coordinator.forge.github import GitHubForge
 from coordinator.hub.batch import Batch
@@ -16,6 +17,7 @@ from coordinator.hub.hub import Hub
 from coordinator.reviewer.books import HubBook
 from coordinator.reviewer.reviewer import BLOCK_LABEL, Reviewer
 from coordinator.wire.errors import AgentcomError
+from coordinator.wire.protocol import parse_report
 from tests.support.gitenv import git
 from tests.support.held import hand_over
 from tests.support.targets import make_remote, push_branch
@@ -61,9 +63,23 @@ class World:
         self.receiver = receiver
         self.reviewer = Reviewer(self.forge, HubBook(self.hub), "acme/web", "acme/web", clock=lambda: self.now,
                                  notify_webhook=receiver.url)
+        self.hub.prloop.watched.add("acme/web")   # as when the hub runs this gatekeeper
         self.hub.call(Batch.submit, {"id": "T-1", "title": "Fix the login redirect",
                                      "prompt": "send users to the dashboard", "repo": "acme/web"}, "test")
         hand_over(self.hub, "T-1", "ada")
+
+    def done(self, number: int, task_id: str = "T-1") -> dict:
+        """Its agent reports the task done with PR `number`: the task waits in review."""
+        attempt = self.hub.show(task_id)["task"]["attempt"]
+        if self.hub.show(task_id)["state"] == "assigned":
+            self.hub.call(Batch.report, "ada", task_id, parse_report({"kind": "accepted", "attempt": attempt}))
+        self.hub.call(Batch.report, "ada", task_id, parse_report(
+            {"kind": "done", "attempt": attempt, "pr_url": self.forge.get_pr(number).url}))
+        return self.hub.show(task_id)
+
+    def again(self, task_id: str = "T-1") -> None:
+        """The task sent back is handed to its agent again (the scheduler would)."""
+        self.hub.call(Batch.transition, task_id, State.ASSIGNED, reason="handed over", agent="ada")
 
     def rules(self, text: str) -> None:
         git(self.clone, "pull", "-q", "--ff-only")
@@ -277,18 +293,93 @@ def test_a_diff_holding_an_api_key_is_blocked_loudly(world):
     assert "Ab3dEf6hIj" not in pull.comments[0]["body"]
 
 
-def test_a_conflicting_branch_becomes_one_follow_up_task_for_its_agent(world):
-    world.rules(AUTO)
-    number = world.open({"README.md": "# web, by the agent\n"})
+def conflict(world) -> None:
+    """A human's change to main that conflicts with the agent's README."""
     push_branch(world.remote, world.tmp, "human", {"README.md": "# web, by a human\n"})
     git(world.tmp, "--git-dir", str(world.remote), "update-ref", "refs/heads/main", "refs/heads/human")
-    world.forge.get_pr(number)   # GitHub works out mergeability after the base moved
+    world.forge.get_pr(1)   # GitHub works out mergeability after the base moved
+
+
+def test_a_conflicting_branch_goes_back_to_its_own_task_on_the_same_pr(world):
+    world.rules(AUTO)
+    number = world.open({"README.md": "# web, by the agent\n"})
+    assert world.done(number)["state"] == "review"
+    conflict(world)
     outcome = world.reviewer.review(number)
-    assert outcome.action == "escalate" and outcome.followup is not None
-    task = world.hub.show(outcome.followup)["task"]
-    assert task["pin"] == "ada" and task["title"].startswith("Rebase/update branch agent/ada/T-1-fix-login")
-    assert world.reviewer.review(number).followup is None   # once per head
-    assert not world.gh_repo.pulls[number].merged
+    assert (outcome.action, outcome.sent_back) == ("wait", "T-1")
+    task = world.hub.show("T-1")["task"]
+    assert task["state"] == "queued" and task["title"] == "Fix the login redirect"
+    rework = task["rework"]
+    assert (rework["kind"], rework["pr"], rework["branch"], rework["agent"], rework["count"]) == (
+        "conflict", number, "agent/ada/T-1-fix-login", "ada", 1)
+    assert [t for t in world.hub.view.tasks] == ["T-1"]   # no new task
+    pull = world.gh_repo.pulls[number]
+    assert "agentcom:needs-human" not in pull.labels and pull.comments == [] and not pull.merged
+    [doc] = world.hub.reviews.every()
+    assert "pr.sent_back" in doc["rules"] and doc["sent_back"]["kind"] == "conflict"
+    world.again()   # while its agent works on it, the gatekeeper only waits
+    assert world.reviewer.review(number).action == "wait"
+    assert "agentcom:needs-human" not in world.gh_repo.pulls[number].labels
+
+
+def test_a_pr_sent_back_past_the_cap_goes_to_a_human(world):
+    world.rules(AUTO)
+    number = world.open({"README.md": "# web, by the agent\n"})
+    world.done(number)
+    conflict(world)
+    for _ in range(3):   # rework_max is 3: sent back three times, each reported done again
+        assert world.reviewer.review(number).sent_back == "T-1"
+        world.again()
+        world.done(number)
+    outcome = world.reviewer.review(number)
+    assert outcome.action == "escalate" and outcome.sent_back is None
+    assert world.hub.show("T-1")["state"] == "review"
+    assert "agentcom:needs-human" in world.gh_repo.pulls[number].labels
+
+
+def test_an_escalated_pr_stays_with_its_human_when_main_moves(world):
+    world.rules(AUTO)
+    number = world.open({"README.md": "# web, by the agent\n", ".github/workflows/ci.yml": "on: push\n"})
+    world.done(number)
+    assert world.reviewer.review(number).action == "escalate"
+    conflict(world)
+    outcome = world.reviewer.review(number)
+    assert outcome.action == "escalate" and outcome.sent_back is None
+    assert world.hub.show("T-1")["state"] == "review"
+
+
+def test_a_failed_required_check_goes_back_with_its_output_then_merges_after_the_fix(world):
+    world.rules(AUTO)
+    number = world.open(SAFE, checks=())
+    world.done(number)
+    head = world.forge.get_pr(number).head_sha
+    world.github.add_check_run("acme/web", head, "test", conclusion="failure",
+                               output={"title": "1 failed", "summary": "test_login: expected '/dashboard'"})
+    outcome = world.reviewer.review(number)
+    assert outcome.sent_back == "T-1"
+    rework = world.hub.show("T-1")["task"]["rework"]
+    assert rework["kind"] == "check" and "test_login: expected '/dashboard'" in rework["detail"]
+    world.again()
+    fixed = push_branch(world.remote, world.tmp, "agent/ada/T-1-fix-login",
+                        {"app/login.py": "def login(user):\n    return '/dashboard'  # fixed\n"})
+    world.github.add_check_run("acme/web", fixed, "test")
+    world.done(number)
+    assert world.reviewer.review(number).action == "merge"
+    task = world.hub.show("T-1")
+    assert task["state"] == "done" and task["task"]["result"]["merged"] is True
+
+
+def test_a_merge_by_a_human_or_a_close_settles_the_task(world):
+    world.rules(ADVISORY)
+    number = world.open(SAFE)
+    world.done(number)
+    assert world.reviewer.review(number).action == "advise-merge"
+    world.github.add_user("grace", "ghp_gracetoken")
+    GitHubForge("acme/web", "ghp_gracetoken", world.github.url, sleep=lambda s: None).merge(
+        number, world.forge.get_pr(number).head_sha, "squash")
+    world.reviewer.review_all()
+    shown = world.hub.show("T-1")
+    assert shown["state"] == "done" and shown["task"]["result"]["merged_by"] == "grace"
 
 
 def test_a_pr_not_opened_by_an_agents_login_is_left_alone_whatever_it_claims(world):
@@ -410,17 +501,18 @@ def test_a_safe_head_after_an_escalation_is_left_to_the_human_who_was_asked(worl
     assert world.reviewer.review(number).action == "merge" and world.gh_repo.pulls[number].merged
 
 
-def test_a_branch_behind_a_protected_base_becomes_a_follow_up_task_not_a_merge(world):
+def test_a_branch_behind_a_protected_base_goes_back_to_its_task_not_merged(world):
     world.rules(AUTO)
     world.gh_repo.require_up_to_date = True
     number = world.open(SAFE)
+    world.done(number)
     push_branch(world.remote, world.tmp, "human", {"docs.md": "a human's unrelated change\n"})
     git(world.tmp, "--git-dir", str(world.remote), "update-ref", "refs/heads/main", "refs/heads/human")
     world.forge.get_pr(number)
     assert world.forge.get_pr(number).mergeable_state == "behind"
     outcome = world.reviewer.review(number)
-    assert outcome.action == "escalate" and outcome.followup is not None and outcome.merged is None
-    assert world.hub.show(outcome.followup)["task"]["pin"] == "ada"
+    assert outcome.action == "wait" and outcome.sent_back == "T-1" and outcome.merged is None
+    assert world.hub.show("T-1")["task"]["rework"]["kind"] == "behind"
     assert not world.gh_repo.pulls[number].merged
 
 
@@ -494,37 +586,10 @@ def test_an_escalation_step_the_forge_refuses_is_recorded_and_the_rest_is_done_o
     assert len(pull.comments) == 1 and len(world.receiver.got) == 1
 
 
-class _LosesFollowUps(HubBook):
-    """The hub's book, but the record naming a follow-up task is lost (the hub failed after queueing it)."""
-
-    def record(self, doc: dict) -> bool:
-        if doc.get("followup"):
-            raise AgentcomError("the hub is gone")
-        return super().record(doc)
-
-
-def test_a_follow_up_task_has_a_fixed_id_so_a_lost_record_never_makes_a_second_one(world):
-    from coordinator.reviewer.reviewer import followup_id
-    world.rules(AUTO)
-    number = world.open({"README.md": "# web, by the agent\n"})
-    push_branch(world.remote, world.tmp, "human", {"README.md": "# web, by a human\n"})
-    git(world.tmp, "--git-dir", str(world.remote), "update-ref", "refs/heads/main", "refs/heads/human")
-    head = world.forge.get_pr(number).head_sha
-    losing = Reviewer(world.forge, _LosesFollowUps(world.hub), "acme/web", "acme/web", clock=lambda: world.now)
-    with pytest.raises(AgentcomError, match="the hub is gone"):
-        losing.review(number)
-    fid = followup_id("acme/web", number, head)
-    assert world.hub.show(fid)["task"]["pin"] == "ada"
-    assert world.reviewer.review(number).followup == fid
-    assert [t for t in world.hub.view.tasks if t.startswith("rebase-")] == [fid]
-    assert followup_id("acme/web", 12, "ab" * 20) == "rebase-acme-web-12-abababababab"
-    long = followup_id("/srv/git/" + "x" * 100 + ".git", 3, "c" * 40)
-    assert len(long) == 64 and long.endswith("-3-cccccccccccc") and ".." not in long
-
-
 def test_a_merge_the_forge_refuses_as_not_mergeable_sends_the_branch_back_to_its_agent(world):
     world.rules(AUTO)
     number = world.open({"README.md": "# web, by the agent\n"})
+    world.done(number)
     world.forge.get_pr(number)   # GitHub works out mergeability
     assert world.forge.get_pr(number).mergeable is True
 
@@ -534,6 +599,6 @@ def test_a_merge_the_forge_refuses_as_not_mergeable_sends_the_branch_back_to_its
         git(world.tmp, "--git-dir", str(world.remote), "update-ref", "refs/heads/main", "refs/heads/human")
     world.github.before_merge = base_moves
     outcome = world.reviewer.review(number)
-    assert outcome.action == "escalate" and outcome.merged is None and outcome.followup is not None
-    assert world.hub.show(outcome.followup)["task"]["pin"] == "ada"
+    assert outcome.action == "wait" and outcome.merged is None and outcome.sent_back == "T-1"
+    assert world.hub.show("T-1")["task"]["rework"]["agent"] == "ada"
     assert not world.gh_repo.pulls[number].merged

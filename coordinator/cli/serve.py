@@ -99,6 +99,7 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
                         notify_webhook=setup.notify_webhook(),
                         notify_command=setup.notify_command)
     service = GatekeeperService(reviewer, setup.interval)
+    hub.prloop.watched.add(setup.target)   # its PRs' tasks wait in review until they merge or close
     service.start()
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,
              setup.interval)

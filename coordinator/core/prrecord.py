@@ -44,6 +44,17 @@ def number_in_url(url: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def same_pr(a: str | None, b: str | None) -> bool:
+    """Whether two addresses name one pull request: equal, or the local forge's /api/prs/N through
+    two addresses of the same hub (a sidecar's and the gatekeeper's)."""
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    na, nb = number_in_url(a), number_in_url(b)
+    return na is not None and na == nb and "/api/prs/" in a and "/api/prs/" in b
+
+
 def is_branch(name: object) -> bool:
     """A branch name git accepts and a shell or a URL cannot misread."""
     return (isinstance(name, str) and 0 < len(name) <= BRANCH_MAX and _BRANCH.fullmatch(name) is not None

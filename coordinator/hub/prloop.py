@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from coordinator.core.layout import State
-from coordinator.core.prrecord import number_in_url
+from coordinator.core.prrecord import number_in_url, same_pr
 from coordinator.core.view import View
 from coordinator.forge.base import PrNotFound
 from coordinator.hub.prbook import PrBook
@@ -20,17 +20,6 @@ from coordinator.wire.times import format_time
 
 DETAIL_MAX = 8000     # a failing check's log or the review comments, as the prompt shows them
 REWORK_KINDS = ("conflict", "behind", "check", "changes")
-
-
-def same_pr(a: str | None, b: str | None) -> bool:
-    """Whether two addresses name one pull request: equal, or the local forge's /api/prs/N through
-    two addresses of the same hub (a sidecar's and the gatekeeper's)."""
-    if not a or not b:
-        return False
-    if a == b:
-        return True
-    na, nb = number_in_url(a), number_in_url(b)
-    return na is not None and na == nb and "/api/prs/" in a and "/api/prs/" in b
 
 
 class PrLoop:

@@ -8,7 +8,7 @@ from coordinator.wire.errors import HubRefused, TaskNotFound
 
 
 class HubBook:
-    """Rules from main, tasks from the view, decisions and follow-up tasks through the loop."""
+    """Rules from main, tasks from the view, decisions and the moves of tasks in review through the loop."""
 
     def __init__(self, hub):
         self.hub = hub
@@ -30,10 +30,19 @@ class HubBook:
 
         return self.hub.call(Batch.record_review, doc)["committed"]
 
-    def follow_up(self, doc: dict) -> str:
+    def send_back(self, task_id: str, pr_url: str, rework: dict) -> dict | None:
         from coordinator.hub.batch import Batch
 
-        return self.hub.call(Batch.submit, doc, "gatekeeper", where="follow-up task")["id"]
+        return self.hub.call(Batch.send_back, task_id, pr_url, rework, "agentcom-gatekeeper")
+
+    def settle(self, task_id: str, pr_url: str, *, merged: bool, by: str, merge_sha: str | None = None,
+               why: str = "") -> dict | None:
+        from coordinator.hub.batch import Batch
+
+        return self.hub.call(Batch.settle_pr, task_id, pr_url, merged=merged, by=by, merge_sha=merge_sha, why=why)
+
+    def reviewing(self, repo: str) -> list[dict]:
+        return self.hub.prloop.reviewing(repo)
 
     def open_records(self, repo: str) -> list[dict]:
         return [r for r in self.hub.reviews.every() if r["repo"] == repo and r.get("state", "open") == "open"]
@@ -63,8 +72,16 @@ class HttpBook:
     def record(self, doc: dict) -> bool:
         return self.backend.record_review(doc)["committed"]
 
-    def follow_up(self, doc: dict) -> str:
-        return self.backend.submit(doc)["id"]
+    def send_back(self, task_id: str, pr_url: str, rework: dict) -> dict | None:
+        return self.backend.send_back(task_id, pr_url, rework).get("task")
+
+    def settle(self, task_id: str, pr_url: str, *, merged: bool, by: str, merge_sha: str | None = None,
+               why: str = "") -> dict | None:
+        return self.backend.settle(task_id, {"pr_url": pr_url, "merged": merged, "by": by, "merge_sha": merge_sha,
+                                             "why": why}).get("task")
+
+    def reviewing(self, repo: str) -> list[dict]:
+        return self.backend.reviewing(repo)
 
     def open_records(self, repo: str) -> list[dict]:
         return [r for r in self.backend.reviews(repo=repo) if r.get("state", "open") == "open"]

@@ -9,9 +9,13 @@ the pure core (`verdict.review`) and acts on the verdict, then has the hub recor
                   still carries an escalation label: a human was asked, so a later head is theirs)
     wait          nothing but the record, and that only when something changed
 
-A branch that cannot merge (a conflict, or behind) becomes a follow-up task pinned to its agent,
-once per head. Where decisions are kept and tasks read is a `Book` (`books.py`: the hub in this
-process, or a running hub over HTTP). Time is an argument (`clock`), never slept.
+A PR its agent can fix (a conflict, a branch behind its base, a failed required check, changes a
+reviewer asked for) goes back to its own task, waiting in review, as a new attempt on the same
+branch and PR (`reaction.react`), up to the repo's `rework_max`; a PR a human was asked about
+stays with that human. A PR merged or closed, by anyone, settles its task (done or cancelled).
+PRs are reviewed oldest first, so merges land in task order. Where decisions are kept and tasks
+read is a `Book` (`books.py`: the hub in this process, or a running hub over HTTP). Time is an
+argument (`clock`), never slept.
 """
 from __future__ import annotations
 
@@ -22,9 +26,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from coordinator.core.prrecord import number_in_url, same_pr
 from coordinator.forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PullRequest
 from coordinator.gatekeeper import record as records
 from coordinator.gatekeeper import rules as rule_file
+from coordinator.gatekeeper.reaction import check_log, react, review_comments
 from coordinator.gatekeeper.verdict import Action, Checks
 from coordinator.gatekeeper.verdict import review as judge
 from coordinator.reviewer import alerts
@@ -46,7 +52,10 @@ class Book(Protocol):
     def task(self, task_id: str) -> dict | None: ...
     def prior(self, repo: str, number: int) -> dict | None: ...
     def record(self, doc: dict) -> bool: ...
-    def follow_up(self, doc: dict) -> str: ...
+    def send_back(self, task_id: str, pr_url: str, rework: dict) -> dict | None: ...
+    def settle(self, task_id: str, pr_url: str, *, merged: bool, by: str, merge_sha: str | None = None,
+               why: str = "") -> dict | None: ...
+    def reviewing(self, repo: str) -> list[dict]: ...
     def open_records(self, repo: str) -> list[dict]: ...
 
 
@@ -57,7 +66,7 @@ class Outcome:
     head_sha: str
     committed: bool
     merged: str | None = None      # the merge commit, when this pass merged
-    followup: str | None = None    # the follow-up task queued by this pass
+    sent_back: str | None = None   # the task this pass sent back to work on the PR
 
 
 def agent_of(pr: PullRequest, local: bool, logins: dict) -> str | None:
@@ -115,12 +124,15 @@ class Reviewer:
         self.notify_command = notify_command   # set on the hub's machine: the rules never name a command
 
     def review_all(self) -> list[Outcome]:
-        """One pass over every open PR, then over the PRs recorded open that are not any more (so
-        an escalation a human merged or closed leaves the status page); a PR that fails is logged
-        and the pass goes on."""
+        """One pass: first the PRs recorded open, or waited on by a task in review, that are not
+        open any more (so an escalation a human merged or closed leaves the status page, and the
+        task is settled), then every open PR, oldest first (merges land in task order); a PR that
+        fails is logged and the pass goes on."""
         out = []
-        open_now = self.forge.open_prs()
-        for number in sorted({r["pull"] for r in self.book.open_records(self.remote)} - {p.number for p in open_now}):
+        open_now = sorted(self.forge.open_prs(), key=lambda p: p.number)
+        waited = {number_in_url(t["pr_url"] or "") for t in self.book.reviewing(self.remote)}
+        gone = ({r["pull"] for r in self.book.open_records(self.remote)} | waited) - {p.number for p in open_now}
+        for number in sorted(n for n in gone if n):
             try:
                 self.review(number)
             except AgentcomError as e:
@@ -199,15 +211,29 @@ class Reviewer:
                             **({"line": f.line} if f.line else {})} for f in v.reasons][:200]
                           + ([{"rule": "pr.task_claim", "severity": "note", "points": 0,
                                "explanation": f"the pull request's task was not believed: {doubt}"}] if doubt else []),
-               "merged_by": None, "acted_on": acted, "followup": prior.get("followup") if same_head else None}
-        merged = followup = None
+               "merged_by": None, "acted_on": acted}
+        merged = sent = None
         held = [label for label in pr.labels if label in (merge.escalation_label, BLOCK_LABEL)]
-        if v.action is Action.MERGE and held:
+        reworking, times = _rework_of(task, pr.url)
+        changes = self._changes_requested(pr, rules) if task is not None else ""
+        gates = [f.rule for f in v.reasons if f.gate] + (["review.changes"] if changes else [])
+        how = react(gates, behind=pr.mergeable_state == "behind", held=bool(held),
+                    task_state=(task or {}).get("state"), reworking=reworking, sent=times, cap=_cap(merge))
+        if how.wait or how.send:
+            doc.update(action=Action.WAIT.value, why=f"Waiting: {how.wait}" if how.wait else
+                       f"Sent back to its agent {agent} to fix ({how.send}) on the same branch and pull request")
+            doc["rules"].append("pr.reworking" if how.wait else "pr.sent_back")
+        elif how.human or changes:
+            doc.update(action=Action.ESCALATE.value, why="Escalated to a human: " + (
+                how.human or "a reviewer requested changes, and the task is not waiting on this pull request"))
+            doc["rules"].append("pr.rework_cap" if how.human else "review.changes")
+        elif v.action is Action.MERGE and held:
             # a human was asked to look at this PR: a later, safe head does not take it back from them
             doc["rules"].append("pr.held")
             doc["action"] = Action.ADVISE.value
             doc["why"] = (f"Every gate passes, but the pull request carries {held[0]} from an earlier "
-                          "escalation; a human merges, or removes the label to let the gatekeeper merge")
+                          "escalation; a human merges, or releases it (`agentcom pr release`) to let the "
+                          "gatekeeper merge")
         if doc["action"] == Action.MERGE.value:
             # the intent first: if this process dies (or the hub fails) after the forge merged,
             # the next pass finds the record open and the PR merged at this head, and credits it
@@ -218,10 +244,23 @@ class Reviewer:
                 doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
             except NotMergeable:
                 doc["merging"] = None   # refused: nothing merged, and a human's later merge is theirs
-                mergeable = False       # the forge says it cannot merge: the branch goes back to its agent
                 doc["rules"].append("checks.conflict")
-                doc["action"] = Action.ESCALATE.value
-                doc["why"] = "Escalated to a human: the forge refused the merge, the branch cannot merge"
+                how = react(["checks.conflict"], behind=False, held=False, task_state=(task or {}).get("state"),
+                            reworking=False, sent=times, cap=_cap(merge))
+                if how.send:
+                    doc.update(action=Action.WAIT.value, why=f"Sent back to its agent {agent}: the forge refused "
+                               "the merge, the branch cannot merge")
+                    doc["rules"].append("pr.sent_back")
+                else:
+                    doc["action"] = Action.ESCALATE.value
+                    doc["why"] = "Escalated to a human: the forge refused the merge, the branch cannot merge" + (
+                        f" ({how.human})" if how.human else "")
+        if how.send:
+            detail = {"conflict": f"{pr.head} conflicts with {pr.base}", "behind": f"{pr.head} is behind {pr.base}",
+                      "check": check_log(merge.required_checks, statuses, runs), "changes": changes}[how.send]
+            sent = self.book.send_back(task_id, pr.url, {"kind": how.send, "branch": pr.head, "base": pr.base,
+                                                         "head_sha": v.head_sha, "detail": detail})
+            doc["sent_back"] = {"kind": how.send, "count": times + 1, "at": doc["decided_at"]}
         key = f"{v.head_sha}:{doc['action']}"
         if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
             # the comment tells the action taken, which may be milder or louder than the verdict's
@@ -230,14 +269,28 @@ class Reviewer:
             doc["acted_on"] = key   # even if a step failed: a retry would repeat the steps that worked
             if failed:
                 doc["failed"] = failed
-        if mergeable is False and not doc["followup"] and not merged:
-            fid = followup_id(self.remote, number, v.head_sha)
-            # a fixed id per head: if the record of an earlier try was lost, the task it queued is found
-            followup = fid if self.book.task(fid) else self.book.follow_up(
-                {"id": fid, **_followup_task(pr, agent, task, self.remote)})
-            doc["followup"] = followup
         committed = self.book.record(doc)
-        return Outcome(number, doc["action"], v.head_sha, committed, merged, followup)
+        if merged:
+            self._finished(pr, doc, merged=True, by="agentcom-gatekeeper", merge_sha=merged)
+        return Outcome(number, doc["action"], v.head_sha, committed, merged, sent.get("id") if sent else None)
+
+    def _changes_requested(self, pr: PullRequest, rules) -> str:
+        """The changes people asked for on this head (never the agents' own logins), or ""."""
+        reader = getattr(self.forge, "reviews", None)
+        try:
+            found = reader(pr.number) if reader else []
+        except ForgeError as e:
+            log.warning("gatekeeper: %s#%s: reviews not read: %s", self.name, pr.number, e)
+            return ""
+        return review_comments(found, pr.head_sha, rules.agent_logins() | {(pr.author or "").lower()})
+
+    def _finished(self, pr: PullRequest, doc: dict, *, merged: bool, by: str, merge_sha: str | None = None) -> None:
+        """The PR merged or closed: its task (if it waits on it) done or cancelled."""
+        task_id = doc.get("task") or next((t["id"] for t in self.book.reviewing(self.remote)
+                                           if same_pr(t["pr_url"], pr.url)), None)
+        if task_id:
+            self.book.settle(task_id, pr.url, merged=merged, by=by, merge_sha=merge_sha,
+                             why=doc.get("closed_by") or "")
 
     def _closed(self, pr: PullRequest) -> None:
         """A PR recorded open is closed: merged by this gatekeeper (its record holds the intent
@@ -245,17 +298,24 @@ class Reviewer:
         failed, before the outcome was recorded), or by someone else, or closed unmerged. A PR
         without a record was never decided here: nothing to say."""
         prior = self.book.prior(self.remote, pr.number)
-        if prior is None or prior.get("state", "open") != "open":
+        if prior is None:
+            # never decided here (an author the gatekeeper does not review): its task still settles
+            self._finished(pr, {}, merged=pr.merged, by=pr.merged_by or "someone on the forge", merge_sha=pr.merge_sha)
+            return
+        if prior.get("state", "open") != "open":
             return
         now = format_time(self.clock())
         if pr.merged and prior.get("merging") and prior["merging"] == pr.head_sha:
-            self.book.record({**prior, "state": "closed", "decided_at": now, "action": Action.MERGE.value,
-                              "merged_by": "agentcom-gatekeeper", "merge_sha": pr.merge_sha,
-                              "merged_by_login": pr.merged_by,
-                              "closed_by": "merged by the gatekeeper (recorded after the merge, from the forge)"})
+            doc = {**prior, "state": "closed", "decided_at": now, "action": Action.MERGE.value,
+                   "merged_by": "agentcom-gatekeeper", "merge_sha": pr.merge_sha, "merged_by_login": pr.merged_by,
+                   "closed_by": "merged by the gatekeeper (recorded after the merge, from the forge)"}
+            self.book.record(doc)
+            self._finished(pr, doc, merged=True, by="agentcom-gatekeeper", merge_sha=pr.merge_sha)
             return
-        self.book.record({**prior, "state": "closed", "decided_at": now, "merged_by_login": pr.merged_by,
-                          "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"})
+        doc = {**prior, "state": "closed", "decided_at": now, "merged_by_login": pr.merged_by,
+               "closed_by": "merged elsewhere" if pr.merged else "closed without the gatekeeper"}
+        self.book.record(doc)
+        self._finished(pr, doc, merged=pr.merged, by=pr.merged_by or "someone on the forge", merge_sha=pr.merge_sha)
 
     def _act(self, pr: PullRequest, v, doc: dict, merge) -> tuple[str | None, list[str]]:
         """Tell the PR and the operator: label, reviewers, one comment (and, for a risk, notify).
@@ -285,20 +345,13 @@ class Reviewer:
         return alerts.send(self.notify_command, notice, self.notify_timeout, self.notify_webhook), failed
 
 
-def followup_id(remote: str, number: int, sha: str) -> str:
-    """The follow-up task's id for one head of one PR (task id rules: letters, digits, . _ -, at
-    most 64, no `..`): `rebase-REPO-N-SHA12`, the repo's name cut to fit."""
-    tail = f"-{int(number)}-{sha[:12]}"
-    name = re.sub(r"[^A-Za-z0-9]+", "-", remote.removesuffix(".git")).strip("-") or "repo"
-    return f"rebase-{name[-(64 - len('rebase-') - len(tail)):].strip('-')}{tail}"
+def _cap(merge) -> int:
+    return getattr(merge, "rework_max", 3)
 
 
-def _followup_task(pr: PullRequest, agent: str, task: dict | None, remote: str) -> dict:
-    """A task for the PR's own agent: bring its branch up to date with its base, then push."""
-    title = f"Rebase/update branch {pr.head}"[:200]
-    prompt = (f"Pull request #{pr.number} ({pr.url}) cannot be merged: its branch {pr.head} conflicts with "
-              f"{pr.base} or is behind it. Update the branch {pr.head} from {pr.base} (rebase or merge), "
-              f"resolve the conflicts, run the tests and push the branch again. Do not open a new pull request.")
-    doc = {"title": title, "prompt": prompt, "pin": agent, "priority": (task or {}).get("priority", "normal"),
-           "repo": remote}
-    return doc
+def _rework_of(task: dict | None, url: str) -> tuple[bool, int]:
+    """(whether the task is back at work on this very PR, times this PR was sent back)."""
+    rework = (task or {}).get("rework") or {}
+    if not same_pr(rework.get("url"), url):
+        return False, 0
+    return True, int(rework.get("count") or 0)

@@ -17,6 +17,7 @@ from coordinator.web.auth import any_role, requires
 from coordinator.wire.errors import UsageError
 
 prs = Blueprint("prs", __name__, url_prefix="/api/prs")
+LOG_MAX = 8000   # characters of a status's log: what a failing check tells the agent
 
 
 @prs.get("")
@@ -78,6 +79,11 @@ def status(number):
     item = {"sha": body.get("sha"), "state": body.get("state"), "context": body.get("context"),
             "description": body.get("description") or ""}
     check_status(item["sha"], item["state"], item["context"], item["description"])
+    log = body.get("log")   # the local forge's check output (GitHub keeps it in a check run)
+    if log is not None:
+        if not isinstance(log, str) or len(log) > LOG_MAX:
+            raise UsageError(f"log must be text of at most {LOG_MAX} characters")
+        item["log"] = log
     return jsonify(hub.call(Batch.set_pr_status, number, item, g.who["name"])), 201
 
 

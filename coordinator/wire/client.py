@@ -141,5 +141,16 @@ class HttpBackend:
     def record_review(self, doc: dict) -> dict:
         return self._request("POST", "/api/reviews", doc)
 
+    def reviewing(self, repo: str) -> list[dict]:
+        query = urllib.parse.urlencode({"repo": repo})
+        return self._request("GET", f"/api/reviews/tasks?{query}")["tasks"]
+
+    def send_back(self, task_id: str, pr_url: str, rework: dict) -> dict:
+        return self._request("POST", f"/api/reviews/tasks/{urllib.parse.quote(task_id)}/send-back",
+                             {"pr_url": pr_url, "rework": rework})
+
+    def settle(self, task_id: str, outcome: dict) -> dict:
+        return self._request("POST", f"/api/reviews/tasks/{urllib.parse.quote(task_id)}/settle", outcome)
+
     def gatekeeper_rules(self) -> str:
         return self._request("GET", "/api/reviews/rules")["text"]

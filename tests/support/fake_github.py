@@ -143,11 +143,12 @@ class FakeGitHub:
             return self._status(self.repos[full_name], sha, {"state": state, "context": context}, "ci")
 
     def add_check_run(self, full_name: str, sha: str, name: str, status: str = "completed",
-                      conclusion: str | None = "success") -> dict:
-        """A check run, as a GitHub App would create it."""
+                      conclusion: str | None = "success", output: dict | None = None) -> dict:
+        """A check run, as a GitHub App would create it (`output`: title, summary, text)."""
         with self.lock:
             return self._check_run(self.repos[full_name], sha, {"name": name, "head_sha": sha, "status": status,
-                                                                **({"conclusion": conclusion} if conclusion else {})})
+                                                                **({"conclusion": conclusion} if conclusion else {}),
+                                                                **({"output": output} if output else {})})
 
     # --- the API ---------------------------------------------------------------------------
 
@@ -395,7 +396,8 @@ class FakeGitHub:
                "conclusion": body.get("conclusion") if status == "completed" else None,
                "started_at": _now(), "completed_at": _now() if status == "completed" else None,
                "url": f"{self.url}/repos/{repo.full_name}/check-runs/{rid}",
-               "html_url": f"{self.root}/{repo.full_name}/runs/{rid}", "app": {"slug": app}}
+               "html_url": f"{self.root}/{repo.full_name}/runs/{rid}", "app": {"slug": app},
+               "output": {k: (body.get("output") or {}).get(k) for k in ("title", "summary", "text")}}
         repo.check_runs.setdefault(sha, []).append(run)
         return run
 
