@@ -16,7 +16,7 @@ def decision(pull: int, url: str, title: str, action: str = "escalate") -> dict:
     return {"repo": "acme/web", "repo_name": "acme/web", "pull": pull, "url": url, "title": title, "state": "open",
             "task": "T-1", "agent": "ada", "head_sha": "3f9c2b1e" + "0" * 32, "seen_at": "2026-11-30T01:00:00Z",
             "decided_at": f"2026-11-30T01:0{pull}:00Z", "action": action, "score": 60, "why": "Escalated",
-            "rules": ["protected.ci"], "merged_by": None, "acted_on": None, "followup": None,
+            "rules": ["protected.ci"], "merged_by": None, "acted_on": None,
             "reasons": [{"rule": "protected.ci", "severity": "risk", "points": 50,
                          "explanation": "touches a protected path (ci)", "path": ".github/workflows/ci.yml"},
                         {"rule": "pr.instructions", "severity": "note", "points": 0, "explanation": "ignored"}]}

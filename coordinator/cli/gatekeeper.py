@@ -44,7 +44,7 @@ def run(backend, setup: Setup, once: bool, stop: threading.Event | None = None, 
             for o in reviewer.review_all():
                 made += 1
                 out(json.dumps({"pull": o.number, "action": o.action, "head_sha": o.head_sha,
-                                "recorded": o.committed, "merged": o.merged, "followup": o.followup}))
+                                "recorded": o.committed, "merged": o.merged, "sent_back": o.sent_back}))
             if once or stop.wait(setup.interval):
                 return made
     finally:
