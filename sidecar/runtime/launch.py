@@ -39,7 +39,7 @@ def install_report_command(state_dir: Path) -> Path:
 def prepare(config: SidecarConfig, run: Run) -> tuple[list[str], dict[str, str], str]:
     """Write the run's prompt and task files; return (argv, environment, stdin file or '-')."""
     task, attempt = run.task, run.attempt
-    prompt = agent_prompt(task, attempt, config.prompt_footer, run.notes.get("branch"))
+    prompt = agent_prompt(task, attempt, config.prompt_footer, run.notes.get("branch"), run.notes.get("rework"))
     run.path("prompt.md").write_text(prompt)
     values = {"prompt": prompt, "prompt_file": str(run.path("prompt.md")), "task_file": str(run.path("task.json")),
               "task_id": task["id"], "attempt": str(attempt), "title": str(task.get("title") or ""),

@@ -141,6 +141,9 @@ class Sidecar:
             self.outbox.put(run.task_id, report)
             run.save(phase=FINISHED, final="failed")
             return
+        summary = workflow.settled(run)
+        if summary is not None:
+            return self._settled(run, summary)
         try:
             pid = spawn(self.config, run)
         except OSError as e:  # the wrapper itself could not start: no retry here can help
@@ -159,6 +162,15 @@ class Sidecar:
         log.info("%s: self-test answered by the sidecar: %s", run.task_id,
                  report.get("summary") or report.get("reason"))
         self._deliver()
+
+    def _settled(self, run: Run, summary: str) -> None:
+        """A pull request sent back only to be brought up to date, which the sidecar did: pushed
+        and reported here, never by the agent. A crash before the report lands re-runs this
+        (the branch is up to date by then, the push a no-op, the PR found again)."""
+        report = {"kind": "done", "attempt": run.attempt, "summary": summary}
+        with self._beating():
+            report = workflow.after_run(self.config, run, report)
+        self._finish(run, report, self.clock())
 
     def _watch(self, run: Run, now: float) -> None:
         if run.phase != RUNNING:
@@ -204,6 +216,9 @@ class Sidecar:
         if run.notes.get("branch"):
             with self._beating():  # a push or a forge call may outlast the hub's heartbeat grace
                 report = workflow.after_run(self.config, run, report)
+        self._finish(run, report, now)
+
+    def _finish(self, run: Run, report: dict, now: float) -> None:
         self.outbox.put(run.task_id, report)
         run.save(phase=FINISHED, final=report["kind"], finished_at=now)
         log.info("%s: run %d of attempt %d ended: %s%s", run.task_id, run.notes["runs"], run.attempt,

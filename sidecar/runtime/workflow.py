@@ -1,7 +1,9 @@
 """The git workflow inside the sidecar, for a task that names a target repo (its `repo` field):
 before the agent wakes, a worktree on the task's branch fresh from the remote's main (the
-agent's working directory); after it reports done, `submit` (push, pull request) unless it gave
-a PR URL itself; when the run closes, the worktree goes, unless it holds unpushed work.
+agent's working directory), or, for a pull request sent back to this agent, on that PR's branch
+(brought up to date here when it only conflicted or fell behind: then the agent is not woken);
+after it reports done, `submit` (push, pull request) unless it gave a PR URL itself; when the
+run closes, the worktree goes, unless it holds unpushed work.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from coordinator.forge import connect
 from coordinator.wire.errors import AgentcomError
 from sidecar.gitflow.flow import GitflowError, NothingToSubmit, TaskInfo, is_local, submit
+from sidecar.gitflow.rework import Rework, take_up
 from sidecar.gitflow.workspace import check_tree, cleanup, prepare
 from sidecar.runtime.config import SidecarConfig
 from sidecar.runtime.runs import Run
@@ -40,11 +43,27 @@ def before_run(config: SidecarConfig, run: Run) -> None:
         return
     if not config.local_targets and is_local(run.task["repo"]):
         raise LocalTargetRefused(run.task["repo"])
-    tree, started = prepare(config.state_dir, run.task["repo"], TaskInfo.of(run.task), config.agent,
-                            config.base_branch)
-    run.save(workdir=str(tree), branch=started.branch)
+    task = TaskInfo.of(run.task)
+    tree, started = prepare(config.state_dir, run.task["repo"], task, config.agent, config.base_branch)
+    rework = Rework.of(run.task, config.agent)
+    plan = take_up(tree, rework, started.branch, task, config.agent) if rework else None
+    run.save(workdir=str(tree), branch=started.branch, rework=plan.notes() if plan else None)
     how = "carried on" if started.resumed else f"from {config.base_branch} at {started.base_sha[:10]}"
     log.info("%s: working in %s on %s (%s)", run.task_id, tree, started.branch, how)
+    if plan is not None:
+        log.info("%s: pull request #%s sent back (%s): %s", run.task_id, plan.rework.pr, plan.rework.kind,
+                 f"{plan.how}, the agent wakes" if plan.wake else f"{plan.how}, nothing for the agent to do")
+
+
+def settled(run: Run) -> str | None:
+    """For a rework run brought up to date before the agent woke: the summary of its report
+    (the agent is not woken at all); else None."""
+    rework = run.notes.get("rework")
+    if not rework or rework["wake"]:
+        return None
+    done = {"up to date": "found already up to date with", "rebased": "rebased onto",
+            "merged": "merged with"}.get(rework["how"], rework["how"])
+    return f"the branch of pull request #{rework['pr']} {done} {rework['base']} by the sidecar; the agent was not woken"
 
 
 def after_run(config: SidecarConfig, run: Run, report: dict) -> dict:

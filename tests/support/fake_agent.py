@@ -15,6 +15,10 @@ as a real agent would:
     pr URL                  report done with URL as the pull request it opened itself
     fail [permanent:] WHY   report failed (permanently with `permanent:`), exit 0
     hang                    ignore SIGTERM, start a child in the same process group, never end
+
+A merge in progress in its working directory (a pull request sent back for a conflict) comes
+first, whatever the prompt: each conflicted file becomes the line "resolved", then git add,
+git commit --no-edit, and it reports done.
 """
 import json
 import os
@@ -55,6 +59,21 @@ def report(*args: str) -> None:
     subprocess.run(["agentcom-report", *args], check=True, stdout=subprocess.DEVNULL, timeout=30)
 
 
+def resolve_merge() -> bool:
+    """Finish a merge in progress here, if any (every conflicted file becomes "resolved")."""
+    if subprocess.run(["git", "rev-parse", "-q", "--verify", "MERGE_HEAD"], capture_output=True).returncode != 0:
+        return False
+    out = subprocess.run(["git", "diff", "--name-only", "--diff-filter=U", "-z"], check=True,
+                         capture_output=True, text=True, timeout=30).stdout
+    files = [name for name in out.split("\0") if name]
+    for name in files:
+        Path(name).write_text("resolved\n")
+    for args in (["add", "--", *files], ["commit", "-q", "--no-edit"]):
+        subprocess.run(["git", *args], check=True, timeout=30)
+    report("done", "--summary", f"resolved {len(files)} conflict(s)")
+    return True
+
+
 def main() -> int:
     records = Path(os.environ["FAKE_AGENT_RECORDS"])
     task = json.loads(Path(os.environ["AGENTCOM_TASK_FILE"]).read_text())
@@ -64,6 +83,8 @@ def main() -> int:
            "start": started(os.getpid()), "pgid": os.getpgid(0), "sid": os.getsid(0)}
     record(records, f"run.{name}", doc, stdin)
 
+    if resolve_merge():
+        return 0
     first = (task.get("prompt") or "").splitlines()[0]
     verb, _, rest = first.partition(" ")
     if verb == "done":
