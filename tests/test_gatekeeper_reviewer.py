@@ -71,6 +71,8 @@ class World:
     def done(self, number: int, task_id: str = "T-1") -> dict:
         """Its agent reports the task done with PR `number`: the task waits in review."""
         attempt = self.hub.show(task_id)["task"]["attempt"]
+        if self.hub.show(task_id)["state"] not in ("assigned", "working"):
+            return self.hub.show(task_id)   # done with an earlier PR already
         if self.hub.show(task_id)["state"] == "assigned":
             self.hub.call(Batch.report, "ada", task_id, parse_report({"kind": "accepted", "attempt": attempt}))
         self.hub.call(Batch.report, "ada", task_id, parse_report(
@@ -96,6 +98,7 @@ class World:
         pr = self.agent_forge.open_pr(branch, "main", "Fix the login redirect", text, ("agent:ada",))
         for name in checks:
             self.github.add_check_run("acme/web", head, name)
+        self.done(pr.number)   # the sidecar reports the task done with its PR: it waits in review
         return pr.number
 
     def main_file(self, path: str) -> str:
@@ -128,12 +131,13 @@ def test_a_safe_one_line_fix_is_merged_at_its_reviewed_head_and_the_decision_is_
     assert world.gh_repo.pulls[number].merged and world.gh_repo.pulls[number].merged_by == "agentcom-gatekeeper"
     assert world.decisions() == [f"gatekeeper: acme/web#{number} merge (score 0)",     # newest first
                                  f"gatekeeper: acme/web#{number} merging (score 0)"]   # the intent
-    message = git(world.hub.repo_path, "log", "-1", "--format=%B", "main").stdout
+    message = git(world.hub.repo_path, "log", "-1", "--grep=^gatekeeper:", "--format=%B", "main").stdout
     parsed = git(world.tmp, "interpret-trailers", "--parse", input=message).stdout
     assert f"Head: {head}" in parsed and "Action: merge" in parsed and "Task: T-1" in parsed
     assert "Merged-By: agentcom-gatekeeper" in parsed
     history = world.hub.history("T-1")
-    assert history[-1]["to"] == "review merge" and history[-1]["decision"]["head_sha"] == head
+    assert history[-2]["to"] == "review merge" and history[-2]["decision"]["head_sha"] == head
+    assert (history[-1]["from"], history[-1]["to"]) == ("review", "done")   # the task ends when its PR merges
     assert world.receiver.got == [] and world.gh_repo.pulls[number].comments == []
 
 
@@ -178,6 +182,7 @@ def test_a_file_renamed_out_of_a_protected_path_is_escalated(world):
     head = git(work, "rev-parse", "HEAD").stdout.strip()
     pr = world.agent_forge.open_pr("agent/ada/T-1-rename", "main", "Move", "AgentCom task `T-1`", ("agent:ada",))
     world.github.add_check_run("acme/web", head, "test")
+    world.done(pr.number)
     outcome = world.reviewer.review(pr.number)
     assert outcome.action == "escalate"
     assert "protected.extra" in git(world.hub.repo_path, "log", "-1", "--format=%(trailers:key=Rules,valueonly)",
@@ -223,7 +228,8 @@ def test_when_the_head_moves_before_the_merge_the_new_head_is_reviewed_and_merge
     if outcome.action != "merge":   # GitHub may still be computing mergeability of the new head
         outcome = world.reviewer.review(number)
     assert outcome.action == "merge" and world.main_file("notes.txt") == "later\n"
-    recorded = git(world.hub.repo_path, "log", "-1", "--format=%(trailers:key=Head,valueonly)", "main")
+    recorded = git(world.hub.repo_path, "log", "-1", "--grep=^gatekeeper:", "--format=%(trailers:key=Head,valueonly)",
+                   "main")
     assert recorded.stdout.strip() == new
 
 
@@ -249,7 +255,8 @@ def test_the_agents_own_success_status_never_merges_its_pr(world):
     assert world.reviewer.review(number).action == "wait"
     world.github.add_status("acme/web", head, "test", "failure")        # CI says no ...
     world.agent_forge.set_status(head, "success", "test")              # ... and the agent says yes after it
-    assert world.reviewer.review(number).action == "escalate"
+    assert world.reviewer.review(number).action == "wait"               # CI's word counts: back to the agent
+    assert world.hub.show("T-1")["task"]["rework"]["kind"] == "check"
     assert not world.gh_repo.pulls[number].merged and "dashboard" not in world.main_file("app/login.py")
 
 

@@ -32,8 +32,10 @@ def react(gates: list[str], *, behind: bool, held: bool, task_state: str | None,
     """`gates`: the rule ids of the verdict's gate findings (risks, unsure, secrets). `task_state`:
     the state of the PR's task (None: no task believed); `reworking`: that task is back at work
     on this very PR; `sent`: times this PR was sent back already."""
-    if reworking and task_state in ("queued", "assigned", "working"):
-        return Reaction(wait="its agent is updating the pull request")
+    if task_state in ("queued", "assigned", "working"):
+        # its agent is still on it: the PR is judged once the task reports done with it
+        return Reaction(wait="its agent is updating the pull request" if reworking else
+                        "its agent has not reported its task done yet")
     fixable = [g for g in gates if g in FIXABLE]
     if not fixable or len(fixable) != len(gates) or held or task_state != "review":
         return Reaction()   # nothing an agent can fix alone: the verdict stands

@@ -11,6 +11,7 @@ import time
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from coordinator.core.layout import LANES
+from coordinator.core.prrecord import number_in_url
 from coordinator.hub.batch import Batch
 from coordinator.hub.registration import register, remove, self_test
 from coordinator.web.auth import agent_name, caller, requires, tokens
@@ -24,6 +25,15 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 def _hub():
     return current_app.extensions["agentcom.hub"]
+
+
+def nudge_gatekeeper(repo: str | None, number: int | None) -> None:
+    """Ask the hub's own gatekeeper to look at PR `number` of `repo` soon (a PR opened, a status
+    posted, a task done with its PR): the local forge sends no webhooks, and waiting for the slow
+    poll would leave a PR waiting minutes for nothing."""
+    service = current_app.extensions.get("agentcom.gatekeeper")
+    if service is not None and number is not None and repo == service.reviewer.remote:
+        service.wanted(number)
 
 
 operator = requires("operator")
@@ -162,7 +172,10 @@ def assignments(name):
 @agent_only
 def report(task_id):
     hub, r = _hub(), parse_report(_json_body())
-    return jsonify(hub.call(Batch.report, g.who["name"], checked_id(task_id), r))
+    answer = hub.call(Batch.report, g.who["name"], checked_id(task_id), r)
+    if answer["state"] == "review":
+        nudge_gatekeeper((hub.show(task_id)["task"]).get("repo"), number_in_url(r.pr_url or ""))
+    return jsonify(answer)
 
 
 # --- the pre-receive hook's fast path ------------------------------------------------------

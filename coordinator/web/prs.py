@@ -12,7 +12,7 @@ from coordinator.core.prrecord import STATES, is_branch, summary
 from coordinator.forge.base import check_status
 from coordinator.hub import prtarget
 from coordinator.hub.batch import Batch
-from coordinator.web.api import _hub, _json_body
+from coordinator.web.api import _hub, _json_body, nudge_gatekeeper
 from coordinator.web.auth import any_role, requires
 from coordinator.wire.errors import UsageError
 
@@ -53,6 +53,7 @@ def open_pr():
     # holds up the loop; in the loop the hub only confirms the head has not moved since
     checked = hub.prs.check_target(body, who["name"], who["role"])
     record = hub.call(Batch.open_pr, body, who["name"], who["role"], checked)
+    nudge_gatekeeper(record["repo"], record["number"])
     return jsonify(prtarget.with_live(record)), 201
 
 
@@ -84,7 +85,9 @@ def status(number):
         if not isinstance(log, str) or len(log) > LOG_MAX:
             raise UsageError(f"log must be text of at most {LOG_MAX} characters")
         item["log"] = log
-    return jsonify(hub.call(Batch.set_pr_status, number, item, g.who["name"])), 201
+    answer = hub.call(Batch.set_pr_status, number, item, g.who["name"])
+    nudge_gatekeeper(hub.prs.get(number)["repo"], number)
+    return jsonify(answer), 201
 
 
 @prs.post("/<int:number>/requested_reviewers")
