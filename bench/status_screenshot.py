@@ -1,6 +1,7 @@
 """Makes docs/status-page.png: a hub on a new coordination repo, a small fleet driven through
 the API (agents working, blocked, idle and offline; completions with PR links; a dead task; a
-rejected file; queued work in every lane), and the page in headless Chromium.
+rejected file; queued work in every lane; a pull request held for a human), and the page in
+headless Chromium.
 
     .venv/bin/python bench/status_screenshot.py [--out docs/status-page.png]
 """
@@ -17,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from coordinator.repo.repoinit import init_repo
 from tests.support.browser import chromium, missing
+from tests.support.decisions import decision, record
 from tests.support.fleet_api import populate, push_without_hook
 from tests.support.gitenv import git, scrub
 from tests.support.processes import HubProcess
@@ -38,6 +40,10 @@ def main() -> None:
         hub = HubProcess(repo)
         try:
             populate(hub)
+            record(hub, decision(12, "advise-merge", rules=["pr.held"], reasons=[], title="Fix the login redirect",
+                                 task="done-1", why="Every gate passes, but the pull request carries "
+                                 "agentcom:needs-human from an earlier escalation; a human merges, or removes "
+                                 "the label to let the gatekeeper merge"))
             with chromium() as browser:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.goto(hub.url + "/")

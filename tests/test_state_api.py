@@ -9,10 +9,13 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.decisions import decision, record
 from tests.support.fleet_api import beat, populate, push_without_hook, register, report, submit, take
 from tests.support.gitenv import git
+from tests.support.held import agent_holding_a_task
 from tests.support.openapi import STATE
-from tests.support.processes import HubProcess, wait_for
+from tests.support.processes import HubProcess, agentcom, wait_for
+from tests.support.targets import make_remote, push_branch
 
 
 def get(hub, path, headers=None):
@@ -56,7 +59,7 @@ def test_state_shows_agents_lanes_running_work_completions_dead_letter_and_token
     assert s["tokens"]["total"] == 48210 + 61200 + 30550 + 9120 + 7300
     assert s["tokens"]["hourly"][-1]["total"] == s["tokens"]["total"]
     assert [(p["stage"], p["count"]) for p in s["pipeline"]] == [
-        ("queued", 6), ("assigned", 0), ("working", 2), ("pr", 4), ("reviewed", None), ("merged", None)]
+        ("queued", 6), ("assigned", 0), ("working", 2), ("review", 0), ("merged", None), ("done", 4)]
     kinds = {(c["kind"], c["subject"]) for c in s["health"]["items"]}
     assert kinds == {("agent_blocked", "cyd"), ("dead_task", "migrate-db"), ("pinned_to_unknown_agent", "ghost-work")}
     assert all(c["reason"] for c in s["health"]["items"])
@@ -177,8 +180,6 @@ def test_reprioritise_from_the_cli_through_a_hub_and_without_one(repo):
 
 
 def test_agentcom_health_lists_what_needs_a_human_and_exits_1_for_cron(repo):
-    from tests.support.processes import HubProcess, agentcom
-
     assert agentcom("health", "--repo", str(repo), check=True).stdout.strip() == "nothing needs a human"
     agentcom("submit", "for a missing agent", "--to", "ghost", "--id", "lost", "--repo", str(repo), check=True)
     hub = HubProcess(repo)
@@ -191,6 +192,92 @@ def test_agentcom_health_lists_what_needs_a_human_and_exits_1_for_cron(repo):
         assert as_json["total"] == 1 and as_json["items"][0]["subject"] == "lost"
     finally:
         hub.stop()
+
+
+def test_agentcom_health_exits_1_while_a_pull_request_waits_for_a_human_and_0_once_none_does(repo):
+    hub = HubProcess(repo)
+    try:
+        waiting = [decision(1, "escalate"), decision(2, "block", head="agent/ada/T-2-keys"),
+                   decision(3, "advise-merge", rules=["pr.held"]), decision(4, "advise-merge", rules=[])]
+        settled = [decision(5, "escalate", state="closed", closed_by="closed without the gatekeeper"),
+                   decision(6, "wait"), decision(7, "merge", state="closed", merged_by="agentcom-gatekeeper")]
+        for doc in waiting + settled:
+            record(hub, doc)
+        s = state(hub)
+        assert s["health"]["total"] == 4
+        conditions = {c["subject"]: c for c in s["health"]["items"]}
+        assert {k: c["kind"] for k, c in conditions.items()} == {
+            "acme/web#4": "pr_needs_merge", "acme/web#3": "pr_held", "acme/web#2": "pr_blocked",
+            "acme/web#1": "pr_escalated"}
+        assert [c["subject"] for c in s["health"]["items"]] == ["acme/web#4", "acme/web#3", "acme/web#2", "acme/web#1"]
+        held = conditions["acme/web#3"]
+        assert (held["url"], held["repo"], held["pull"], held["task"], held["agent"]) == (
+            "https://github.com/acme/web/pull/3", "acme/web", 3, "T-3", "ada")
+        assert '"Change number 3" (task T-3)' in held["reason"] and "escalation label" in held["reason"]
+        assert "auto-merge is off" in conditions["acme/web#4"]["reason"]
+        assert "touches a protected path (ci)" in conditions["acme/web#1"]["reason"]
+
+        done = agentcom("health", "--repo", str(repo))
+        assert done.returncode == 1, done.stdout
+        lines = done.stdout.strip().splitlines()
+        assert [line.split(":")[0] for line in lines] == ["pr_needs_merge", "pr_held", "pr_blocked", "pr_escalated"]
+
+        for doc in waiting[:2]:
+            record(hub, {**doc, "state": "closed", "closed_by": "closed without the gatekeeper"})
+        record(hub, {**waiting[2], "state": "closed", "closed_by": "merged elsewhere", "merged_by_login": "grace"})
+        assert agentcom("health", "--repo", str(repo)).returncode == 1   # one still waits
+        record(hub, {**waiting[3], "state": "closed", "closed_by": "merged elsewhere", "merged_by_login": "grace"})
+        done = agentcom("health", "--repo", str(repo))
+        assert (done.returncode, done.stdout.strip()) == (0, "nothing needs a human")
+        assert state(hub)["health"]["total"] == 0
+    finally:
+        hub.stop()
+
+
+def test_a_blocked_pull_request_names_the_branch_that_still_holds_the_secret_and_how_to_delete_it(hub):
+    record(hub, decision(9, "block", head="agent/ada/T-9-deploy", title="Add the deploy script"))
+    [blocked] = state(hub)["health"]["items"]
+    assert (blocked["kind"], blocked["subject"]) == ("pr_blocked", "acme/web#9")
+    reason = blocked["reason"]
+    assert '"Add the deploy script" (task T-9)' in reason and "the diff holds a secret" in reason
+    assert "still in the history of branch agent/ada/T-9-deploy in acme/web" in reason
+    assert "git push origin --delete agent/ada/T-9-deploy" in reason and "rotate the secret" in reason
+
+
+def test_the_pipeline_counts_the_tasks_in_each_state_and_the_prs_merged_by_anyone(hub, tmp_path):
+    remote = make_remote(tmp_path / "remotes")
+    ada, in_review = agent_holding_a_task(hub, "ada", repo=str(remote))
+    attempt = take(hub, "ada", ada, in_review)
+    push_branch(remote, tmp_path, "agent/ada/x", {"a.txt": "1\n"})
+    sha = git(remote, "rev-parse", "refs/heads/agent/ada/x").stdout.strip()
+    status, pr = hub.request("POST", "/api/prs", {"repo": str(remote), "head": "agent/ada/x", "base": "main",
+                                                  "head_sha": sha, "title": "A change", "task": in_review}, token=ada)
+    assert status == 201, pr
+    report(hub, in_review, ada, kind="done", attempt=attempt, summary="done",
+           pr_url=f"{hub.url}/api/prs/{pr['number']}")
+    bob = register(hub, "bob", capabilities=["python"])
+    beat(hub, "bob", bob)
+    finished = submit(hub, id="no-pr", pin="bob")
+    report(hub, finished, bob, kind="done", attempt=take(hub, "bob", bob, finished), summary="no PR needed")
+    working = submit(hub, id="still-going", pin="bob")
+    take(hub, "bob", bob, working)
+    for i in range(3):
+        submit(hub, id=f"later-{i}", needs=["rust"])
+    # one merged by the gatekeeper, one by a human on the forge, one closed unmerged, one open
+    record(hub, decision(1, "merge", state="closed", merged_by="agentcom-gatekeeper"))
+    record(hub, decision(2, "escalate", state="closed", closed_by="merged elsewhere", merged_by_login="grace"))
+    record(hub, decision(3, "escalate", state="closed", closed_by="closed without the gatekeeper"))
+    record(hub, decision(4, "wait"))
+
+    s = wait_for(lambda: (lambda d: d if (d["counts"]["review"], d["counts"]["working"]) == (1, 1) else None)(
+        state(hub)))
+    stages = {p["stage"]: p["count"] for p in s["pipeline"]}
+    assert list(stages) == ["queued", "assigned", "working", "review", "merged", "done"]
+    assert {k: stages[k] for k in ("queued", "assigned", "working", "review", "done")} == {
+        "queued": 3, "assigned": 0, "working": 1, "review": 1, "done": 1}
+    assert all(stages[k] == s["counts"][k] for k in ("queued", "assigned", "working", "review", "done"))
+    assert stages["merged"] == 2
+    assert hub.request("GET", f"/api/tasks/{in_review}")[1]["state"] == "review"
 
 
 def test_a_version_seen_before_a_restart_is_not_answered_304_after_it(repo):

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from tests.support.browser import chromium, missing
+from tests.support.decisions import decision, record
 from tests.support.fleet_api import beat, register, report, submit, take
 from tests.support.processes import wait_for
 
@@ -127,3 +128,41 @@ def test_the_task_page_shows_its_git_timeline_moves_it_between_lanes_and_follows
     timeline.get_by_text("queued → cancelled").wait_for()
     page.locator("#detail").get_by_text("cancelled", exact=True).wait_for()
     assert page.get_by_role("button", name="Retry").is_enabled()
+
+
+def test_a_held_pull_request_is_listed_with_its_link_and_merge_close_release_send_the_operator_s_request(
+        hub, page):
+    record(hub, decision(3, "escalate", title="Touch CI"))
+    record(hub, decision(7, "advise-merge", rules=["pr.held"], title="Safe now", task="T-7", agent="bob"))
+    sent = []
+
+    def answer(route):
+        sent.append(route.request)
+        route.fulfill(status=200, content_type="application/json", body='{"ok": true}')
+
+    # the endpoints are not the page's to define: the browser's request is what is checked here
+    page.route("**/api/pulls/**", answer)
+    page.goto(hub.url + "/")
+    held = page.locator("#health li[data-pull='7']")
+    held.wait_for()
+    assert page.locator("#health li[data-pull]").evaluate_all("rows => rows.map(r => r.dataset.pull)") == ["7", "3"]
+    assert held.get_by_role("link", name="acme/web#7").get_attribute("href") == "https://github.com/acme/web/pull/7"
+    assert held.get_by_role("link", name="T-7").get_attribute("href") == "/tasks/T-7"
+    assert "pr held" in held.inner_text() and "bob" in held.inner_text() and "escalation label" in held.inner_text()
+    buttons = [held.get_by_role("button", name=f"{verb} pull request acme/web#7")
+               for verb in ("Merge", "Close", "Release")]
+    assert all(b.count() == 1 for b in buttons)
+
+    sign_in(page, hub.token)
+    page.once("dialog", lambda d: d.dismiss())
+    buttons[1].click()   # Close asks first; a human who says no sends nothing
+    buttons[2].click()
+    page.get_by_text("Release: pull request acme/web#7 done.").wait_for()
+    page.once("dialog", lambda d: d.accept())
+    buttons[0].click()
+    page.get_by_text("Merge: pull request acme/web#7 done.").wait_for()
+    assert [(r.method, r.url.removeprefix(hub.url)) for r in sent] == [
+        ("POST", "/api/pulls/7/release"), ("POST", "/api/pulls/7/merge")]
+    for r in sent:
+        assert r.headers["authorization"] == f"Bearer {hub.token}"
+        assert r.headers["content-type"] == "application/json" and r.post_data_json == {"repo": "acme/web"}

@@ -13,6 +13,7 @@ REVIEWS_DIR = "reviews"
 RECORD_MAX = 1 << 20
 REASONS_MAX = 200
 ACTIONS = ("merge", "advise-merge", "wait", "escalate", "block")
+HUMAN_ACTIONS = ("escalate", "block", "advise-merge")   # a PR left with one of these waits for a human
 # the fields whose change is a new decision; the rest (when, the notification's outcome) is not
 DECISION_KEYS = ("head_sha", "action", "score", "rules", "merged_by", "state", "merging")
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
@@ -52,20 +53,35 @@ def problems(doc: object) -> list[str]:
     return out
 
 
+def is_merged(record: dict) -> bool:
+    """Whether the record's PR was merged, by the gatekeeper or by anyone else (a human's merge
+    is recorded with the forge's merger login and "merged elsewhere")."""
+    return bool(record.get("merged_by") or record.get("merged_by_login")
+                or str(record.get("closed_by") or "").startswith("merged"))
+
+
+def is_open(record: dict) -> bool:
+    return record.get("state", "open") == "open" and not is_merged(record)
+
+
+def awaiting(records: list[dict]) -> list[dict]:
+    """The open records whose PR waits for a human (escalated, blocked, or to be merged by
+    hand), newest decision first."""
+    found = [r for r in records if r.get("action") in HUMAN_ACTIONS and is_open(r)]
+    return sorted(found, key=lambda r: (str(r.get("decided_at", "")), str(r.get("repo")), r.get("pull", 0)),
+                  reverse=True)
+
+
 def counts(records: list[dict]) -> dict:
-    """The status page's pipeline figures: PRs reviewed, merged by the gatekeeper, escalated now."""
-    return {"reviewed": len(records), "merged": sum(1 for r in records if r.get("merged_by")),
-            "escalated": sum(1 for r in records if r.get("action") in ("escalate", "block")
-                             and not r.get("merged_by"))}
+    """The status page's pipeline figures: PRs reviewed, merged (by anyone), escalated now."""
+    return {"reviewed": len(records), "merged": sum(1 for r in records if is_merged(r)),
+            "escalated": sum(1 for r in records if r.get("action") in ("escalate", "block") and is_open(r))}
 
 
 def escalations(records: list[dict], limit: int = 50) -> list[dict]:
-    """The open escalations, newest first: what a human must look at, with a link and reasons."""
-    found = [r for r in records if r.get("action") in ("escalate", "block") and not r.get("merged_by")
-             and r.get("state", "open") == "open"]
-    found.sort(key=lambda r: str(r.get("decided_at", "")), reverse=True)
+    """The open PRs that wait for a human, newest first, with a link and reasons."""
     return [{"repo": r["repo"], "pull": r["pull"], "url": r.get("url"), "title": r.get("title", ""),
              "action": r["action"], "score": r["score"], "task": r.get("task"), "agent": r.get("agent"),
              "head_sha": r["head_sha"], "decided_at": r.get("decided_at"),
              "reasons": [x.get("explanation", "") for x in r.get("reasons", []) if x.get("severity") != "note"][:10]}
-            for r in found[:limit]]
+            for r in awaiting(records)[:limit]]

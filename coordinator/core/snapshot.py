@@ -1,6 +1,6 @@
 """[pure] The fleet at a glance (`GET /api/state`): agents, lanes, running work, completions, the
-dead letter, rejected files, tokens, the gatekeeper's open escalations, and the conditions that
-need a human, each with its reason.
+dead letter, rejected files, tokens, the pull requests that wait for a human, and the conditions
+that need a human, each with its reason.
 
 Built from the in-memory view and ledger only; nothing here reads git. Lists that can grow with
 the queue are capped (`LIST_MAX`), with the full count beside them.
@@ -12,6 +12,7 @@ from datetime import datetime
 from coordinator.core.agent import AgentState
 from coordinator.core.layout import LANES, State
 from coordinator.core.ledger import Ledger
+from coordinator.core.reviewrecord import awaiting
 from coordinator.core.reviewrecord import counts as review_counts
 from coordinator.core.reviewrecord import escalations as open_escalations
 from coordinator.core.view import Record, View
@@ -19,7 +20,7 @@ from coordinator.wire.times import format_time, parse_time
 
 LIST_MAX = 100        # dead tasks, rejected files and health conditions listed at most
 NEXT_PER_LANE = 5     # queued tasks shown per lane
-PIPELINE = ("queued", "assigned", "working", "pr", "reviewed", "merged")
+PIPELINE = ("queued", "assigned", "working", "review", "merged", "done")
 
 
 def snapshot(view: View, ledger: Ledger, agents: list[dict], notes: dict, *, now: datetime,
@@ -58,7 +59,7 @@ def from_view(view: View, config_error: str | None, reviews: list[dict] | None =
         "dead": _capped([_dead(r) for r in _dead_letter(view)]),
         "rejected": _capped([{"path": r.path, **r.reason} for r in sorted(
             view.rejected.values(), key=lambda r: r.path, reverse=True)]),
-        "health": _capped(health(view, config_error)),
+        "health": _capped(health(view, config_error, reviews)),
         "escalations": _capped(open_escalations(reviews or [], limit=LIST_MAX)),
     }
 
@@ -85,10 +86,10 @@ def _capped(rows: list) -> dict:
 
 
 def _pipeline(counts: dict, reviewed: dict | None) -> list[dict]:
-    """The stages of the flow with their counts. A done task is one whose PR (or result) is in;
-    review and merge are counted by the gatekeeper, so they are null until it runs."""
-    have = {"queued": counts["queued"], "assigned": counts["assigned"], "working": counts["working"],
-            "pr": counts["done"], "reviewed": reviewed["reviewed"] if reviewed else None,
+    """The stages of the flow with their counts: tasks per state (review: tasks waiting on their
+    PR), and the PRs merged by anyone, which only the gatekeeper's records tell (null until it
+    has recorded one)."""
+    have = {**{s: counts[s] for s in ("queued", "assigned", "working", "review", "done")},
             "merged": reviewed["merged"] if reviewed else None}
     return [{"stage": s, "count": have[s]} for s in PIPELINE]
 
@@ -130,8 +131,10 @@ def _seconds(now: datetime, since: str | None) -> float | None:
         return None
 
 
-def health(view: View, config_error: str | None) -> list[dict]:
-    """Conditions a human must look at, most pressing first: {kind, subject, reason}."""
+def health(view: View, config_error: str | None, reviews: list[dict] | None = None) -> list[dict]:
+    """Conditions a human must look at, most pressing first: {kind, subject, reason}, and for a
+    pull request also its url, repo, pull, task, agent and decided_at (from the gatekeeper's
+    `reviews` records)."""
     found = []
     if config_error:
         found.append(_cond("config_error", "agentcom.yaml", f"agentcom.yaml is invalid, the last good "
@@ -150,6 +153,7 @@ def health(view: View, config_error: str | None) -> list[dict]:
         found.append(_cond("dead_task", r.loc.task_id, f"task {r.loc.task_id} is dead: "
                            f"{r.task.get('last_error') or 'no error recorded'}; retry or cancel it"))
     found += _stuck_queued(view)
+    found += [_waiting_pr(r) for r in awaiting(reviews or [])]
     return found
 
 
@@ -176,6 +180,29 @@ def _stuck_queued(view: View) -> list[dict]:
             found.append(_cond("depends_on_unfinishable", r.loc.task_id, f"task {r.loc.task_id} waits on "
                                f"task {dep}, which {why}; retry {dep} or cancel {r.loc.task_id}"))
     return sorted(found, key=lambda c: (c["subject"], c["kind"]))
+
+
+def _waiting_pr(r: dict) -> dict:
+    """A pull request the gatekeeper left to a human, what it is waiting for, and what to do."""
+    name, repo, pull = r.get("repo_name") or r["repo"], r["repo"], r["pull"]
+    subject = f"{name}#{pull}"
+    about = f"pull request {subject} \"{r.get('title') or ''}\" (task {r.get('task') or 'none'})"
+    why = (r.get("why") or "").rstrip(".")
+    if r["action"] == "block":
+        branch = r.get("head") or "its branch"
+        kind, reason = "pr_blocked", (f"{about} is blocked: {why}. The secret is still in the history of branch "
+                                      f"{branch} in {name}, even once the PR is closed: delete the branch "
+                                      f"(git push origin --delete {branch}) and rotate the secret")
+    elif r["action"] == "escalate":
+        kind, reason = "pr_escalated", f"{about} was escalated to a human: {why}; merge it, close it or release it"
+    elif "pr.held" in (r.get("rules") or ()):
+        kind, reason = "pr_held", (f"{about} passes every gate but a human's escalation label holds it: {why}; "
+                                   "merge it, or release it to the gatekeeper")
+    else:
+        kind, reason = "pr_needs_merge", (f"{about} passes every gate, and auto-merge is off for {name}: "
+                                          f"{why}; a human merges it")
+    return {**_cond(kind, subject, reason), "url": r.get("url"), "repo": repo, "pull": pull,
+            "task": r.get("task"), "agent": r.get("agent"), "decided_at": r.get("decided_at")}
 
 
 def _cond(kind: str, subject: str, reason: str) -> dict:

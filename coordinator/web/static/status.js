@@ -6,6 +6,7 @@
   const {el, flash, change, age, secondsSince, when, number, taskLink} = AC;
   const POLL_MS = 3000;
   const TASK_KINDS = new Set(["dead_task", "pinned_to_unknown_agent", "depends_on_unfinishable"]);
+  const PR_KINDS = new Set(["pr_escalated", "pr_blocked", "pr_held", "pr_needs_merge"]);
   let etag = null, skew = 0, timer = null;
 
   function fill(id, nodes, empty) {
@@ -30,7 +31,7 @@
   }
 
   function renderHealth(health) {
-    const items = health.items.map((c) => el("li", {class: "cond cond-" + c.kind},
+    const items = health.items.map((c) => PR_KINDS.has(c.kind) ? waitingPr(c) : el("li", {class: "cond cond-" + c.kind},
       el("span", {class: "badge"}, c.kind.replaceAll("_", " ")), " ",
       TASK_KINDS.has(c.kind) ? [taskLink(c.subject), ": "] : null,
       el("span", {}, c.reason)));
@@ -39,9 +40,33 @@
     document.getElementById("health-section").classList.toggle("alert", health.total > 0);
   }
 
+  // A pull request the gatekeeper left to a human: its link, task and agent, and what to do with it.
+  function waitingPr(c) {
+    const pr = {repo: c.subject.slice(0, c.subject.lastIndexOf("#")), pull: c.pull, url: c.url};
+    const act = (verb, label, confirmText) => el("button", {type: "button", class: verb === "release" ? "" : "danger",
+      "aria-label": `${label} pull request ${c.subject}`,
+      onclick: async (ev) => {
+        if (confirmText && !window.confirm(confirmText)) return;
+        ev.target.disabled = true;
+        try {
+          await change("POST", `/api/pulls/${encodeURIComponent(c.pull)}/${verb}`, {repo: c.repo});
+          flash(`${label}: pull request ${c.subject} done.`, "ok");
+          poll(true);
+        } catch (e) { flash(`${label} ${c.subject} refused: ${e.message}`, "error"); ev.target.disabled = false; }
+      }}, label);
+    return el("li", {class: "cond cond-" + c.kind, "data-pull": String(c.pull), "data-repo": c.repo},
+      el("span", {class: "badge"}, c.kind.replaceAll("_", " ")), " ", ...prLink(pr), " ",
+      c.task ? ["task ", taskLink(c.task)] : "no task", c.agent ? el("span", {class: "hint"}, " by ", c.agent) : null, ": ",
+      el("span", {}, c.reason), " ",
+      el("span", {class: "actions"},
+        act("merge", "Merge", `Merge pull request ${c.subject} now?`),
+        act("close", "Close", `Close pull request ${c.subject} without merging?`),
+        act("release", "Release", null)));
+  }
+
   function renderPipeline(stages) {
-    const names = {queued: "Queued", assigned: "Assigned", working: "Working", pr: "PR opened",
-                   reviewed: "Reviewed", merged: "Merged"};
+    const names = {queued: "Queued", assigned: "Assigned", working: "Working", review: "In review",
+                   merged: "PRs merged", done: "Done"};
     fill("pipeline", stages.map((s) => el("li", {class: "stage", "data-stage": s.stage},
       el("span", {class: "stage-name"}, names[s.stage] || s.stage),
       el("span", {class: "stage-count"}, s.count === null ? "–" : number(s.count)),
