@@ -15,7 +15,7 @@ def decision(pull: int, action: str = "escalate", **fields) -> dict:
            "head": f"agent/ada/T-{pull}-change", "head_sha": "3f9c2b1e" + "0" * 32, "seen_at": "2026-11-30T01:00:00Z",
            "decided_at": f"2026-11-30T01:{pull:02d}:00Z", "action": action, "score": 60,
            "why": WHY.get(action, "Waiting for checks"), "rules": ["protected.ci"], "merged_by": None,
-           "acted_on": None, "followup": None,
+           "acted_on": None,
            "reasons": [{"rule": "protected.ci", "severity": "risk", "points": 50,
                         "explanation": "touches a protected path (ci)", "path": ".github/workflows/ci.yml"},
                        {"rule": "pr.instructions", "severity": "note", "points": 0, "explanation": "ignored"}]}
