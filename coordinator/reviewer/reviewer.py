@@ -234,6 +234,11 @@ class Reviewer:
             doc["why"] = (f"Every gate passes, but the pull request carries {held[0]} from an earlier "
                           "escalation; a human merges, or releases it (`agentcom pr release`) to let the "
                           "gatekeeper merge")
+        ahead = self._older_on_same_files(pr, files, task) if doc["action"] == Action.MERGE.value else None
+        if ahead is not None:
+            doc.update(action=Action.WAIT.value, why=f"Waiting for #{ahead}, an older task's pull request changing "
+                       "the same files, to merge first (merges land in task order)")
+            doc["rules"].append("pr.older_first")
         if doc["action"] == Action.MERGE.value:
             # the intent first: if this process dies (or the hub fails) after the forge merged,
             # the next pass finds the record open and the PR merged at this head, and credits it
@@ -273,6 +278,29 @@ class Reviewer:
         if merged:
             self._finished(pr, doc, merged=True, by="agentcom-gatekeeper", merge_sha=merged)
         return Outcome(number, doc["action"], v.head_sha, committed, merged, sent.get("id") if sent else None)
+
+    def _older_on_same_files(self, pr: PullRequest, files: list[dict], task: dict | None) -> int | None:
+        """An open PR of an older task (by the task's creation, else the PR's number) that changes a
+        file this one changes and is not waiting for a human: it merges first, and this one is
+        brought up to date after it."""
+        mine = {f.get("filename") for f in files} | {f.get("previous_filename") for f in files}
+        mine.discard(None)
+        order = ((task or {}).get("created_at") or "", pr.number)
+        for other in self.forge.open_prs():
+            prior = self.book.prior(self.remote, other.number) or {}
+            if other.number == pr.number or prior.get("action") in (Action.ESCALATE.value, Action.BLOCK.value) \
+                    or "pr.held" in (prior.get("rules") or ()):
+                continue
+            theirs = self.book.task(prior["task"]) if prior.get("task") else None
+            if ((theirs or {}).get("created_at") or "", other.number) >= order:
+                continue
+            try:
+                changed = {f.get("filename") for f in self.forge.pr_files(other.number)}
+            except ForgeError:
+                continue
+            if changed & mine:
+                return other.number
+        return None
 
     def _changes_requested(self, pr: PullRequest, rules) -> str:
         """The changes people asked for on this head (never the agents' own logins), or ""."""

@@ -68,7 +68,10 @@ class GatekeeperService:
                     self.reviewer.review_all()
                     self.passes += 1
                 elif isinstance(what, int):
-                    self.reviewer.review(what)
+                    done = self.reviewer.review(what)
+                    if done is not None and done.merged:
+                        what = ALL   # main moved: every other open PR may conflict or be behind now
+                        continue
                 elif isinstance(what, str):
                     self.reviewer.review_head(what)
             except AgentcomError as e:  # loop boundary: log and go on
