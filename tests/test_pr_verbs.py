@@ -11,6 +11,7 @@ import pytest
 from coordinator.forge.github import GitHubForge
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
+from tests.support.openapi import validator
 from tests.support.processes import agentcom, wait_for
 from tests.support.targets import commit, make_remote, push_branch
 from tests.test_gatekeeper_webhooks import AGENT_TOKEN, deliver, github_hub  # noqa: F401 (a fixture)
@@ -74,6 +75,7 @@ def test_closing_from_the_cli_cancels_the_task_with_the_reason_and_records_who(h
     remote, _, task_id, number = _in_review(hub, tmp_path)
     listed = json.loads(_cli(hub, "list", "--json").stdout)
     assert [(r["number"], r["task"], r["agent"], r["repo"]) for r in listed] == [(number, task_id, "ada", str(remote))]
+    validator("Pull").validate(listed[0])
 
     done = _cli(hub, "close", str(number), "--reason", "the login page is being rewritten")
     assert f"closed {remote}#{number}; task {task_id} settled" in done.stdout
@@ -82,6 +84,7 @@ def test_closing_from_the_cli_cancels_the_task_with_the_reason_and_records_who(h
     assert "the login page is being rewritten" in task["task"]["last_error"]
     record = hub.request("GET", f"/api/prs/{number}")[1]
     assert (record["state"], record.get("merged", False), record["closed_by"]) == ("closed", False, _me(hub))
+    validator("PullRequest").validate(record)
     log = git(tmp_path, "--git-dir", str(hub.repo), "log", "--format=%s", "-5", "main").stdout
     assert f"pr #{number}: closed by {_me(hub)}" in log
     assert json.loads(_cli(hub, "list", "--json").stdout) == []
@@ -132,6 +135,7 @@ def test_release_takes_the_escalation_labels_off_and_records_who_on_the_review(h
     log = git(tmp_path, "--git-dir", str(hub.repo), "log", "-1", "--format=%B", "main").stdout
     assert log.startswith(f"human: {remote}#{number} release by {_me(hub)}")
     assert f"Human: release by {_me(hub)}: the CI change is mine" in log
+    validator("Pull").validate(hub.request("GET", f"/api/pulls/{number}")[1])
     shown = _cli(hub, "show", str(number)).stdout
     assert "it changes the CI workflow" in shown and f"last human action: release by {_me(hub)}" in shown
     assert _task(hub, task_id)["state"] == "review"  # released, not settled: the gatekeeper decides
