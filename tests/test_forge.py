@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from coordinator.core.prrecord import path_of
-from coordinator.forge.base import ForgeError, HeadMoved, NoCommits, NotMergeable, PrExists, PrNotFound
+from coordinator.forge.base import (
+    BranchInUse,
+    ForgeError,
+    HeadMoved,
+    NoCommits,
+    NotMergeable,
+    PrExists,
+    PrNotFound,
+)
 from coordinator.forge.github import GitHubForge, repo_of
 from coordinator.forge.local import LocalForge
 from coordinator.hub.batch import Batch
@@ -465,3 +473,78 @@ def test_a_target_the_hub_cannot_read_is_a_clear_422_and_never_breaks_the_list(h
     record = {"number": 7, "repo": unknown, "head": "b", "base": "main", "head_sha": "a" * 40, "state": "open"}
     assert prtarget.with_heads([record]) == [record]
     assert prtarget.with_live(record) == {**record, "mergeable": None, "changed_files": None}
+
+
+# --- closing, labels off, branches deleted, reviews (the contract again) -----------------------
+
+def _branch(env, name: str) -> str:
+    return git(env.root, "--git-dir", str(env.remote), "rev-parse", "--verify", "-q", f"refs/heads/{name}",
+               check=False).stdout.strip()
+
+
+def test_a_closed_pr_stays_closed_and_only_then_its_branch_may_be_deleted(env):
+    env.push("agent/ada/T-30", {"k.txt": "1\n"})
+    pr = env.forge.open_pr("agent/ada/T-30", "main", "Not wanted", "")
+    with pytest.raises(BranchInUse) as in_use:
+        env.operator.delete_branch("agent/ada/T-30")
+    assert in_use.value.status == 422 and f"#{pr.number}" in str(in_use.value) and _branch(env, "agent/ada/T-30")
+    closed = env.operator.close(pr.number)
+    assert (closed.state, closed.merged) == ("closed", False)
+    assert env.operator.get_pr(pr.number).state == "closed" and env.operator.find_open_pr("agent/ada/T-30") is None
+    assert env.operator.close(pr.number).state == "closed"  # again: nothing new
+    with pytest.raises(BranchInUse):
+        env.operator.delete_branch("main")
+    assert _branch(env, "main")
+    assert env.operator.delete_branch("agent/ada/T-30") is True and not _branch(env, "agent/ada/T-30")
+    assert env.operator.delete_branch("agent/ada/T-30") is False   # gone already: no error
+
+
+def test_labels_come_off_one_at_a_time_and_one_not_there_is_no_error(env):
+    env.push("agent/ada/T-31", {"l.txt": "1\n"})
+    pr = env.forge.open_pr("agent/ada/T-31", "main", "Labelled", "", ("agentcom:needs-human",))
+    env.operator.add_labels(pr.number, ("agentcom:blocked", "keep"))
+    env.operator.remove_label(pr.number, "agentcom:needs-human")
+    env.operator.remove_label(pr.number, "agentcom:blocked")
+    env.operator.remove_label(pr.number, "never-there")
+    assert env.operator.get_pr(pr.number).labels == ("keep",)
+
+
+def test_a_merge_commit_carries_the_title_and_message_given(env):
+    head = env.push("agent/ada/T-32", {"m.txt": "1\n"})
+    pr = env.forge.open_pr("agent/ada/T-32", "main", "Squash me", "")
+    _settled(env.operator, pr.number)
+    with pytest.raises(ForgeError):
+        env.operator.merge(pr.number, head, "squash", "two\nlines", None)
+    env.operator.merge(pr.number, head, "squash", f"Squash me (#{pr.number})", "Why it is so.\n\nTask: T-32\n")
+    text = git(env.root, "--git-dir", str(env.remote), "log", "-1", "--format=%B", "main").stdout
+    assert text.startswith(f"Squash me (#{pr.number})\n\nWhy it is so.") and "Task: T-32" in text
+
+
+def test_reviews_come_in_githubs_shape_and_the_local_forge_has_none(env, request):
+    env.push("agent/ada/T-33", {"n.txt": "1\n"})
+    pr = env.forge.open_pr("agent/ada/T-33", "main", "Reviewed", "")
+    if env.kind == "local":
+        assert env.operator.reviews(pr.number) == []
+        return
+    github = request.getfixturevalue("fake_github")
+    github.add_review("acme/web", pr.number, "grace", "CHANGES_REQUESTED", "rename it")
+    github.add_review("acme/web", pr.number, "linus", "APPROVED")
+    found = env.operator.reviews(pr.number)
+    assert [(r["user"]["login"], r["state"], r["body"]) for r in found] == [
+        ("grace", "CHANGES_REQUESTED", "rename it"), ("linus", "APPROVED", "")]
+    assert all(r["commit_id"] == pr.head_sha and r["submitted_at"] for r in found)
+
+
+def test_on_the_local_forge_an_agent_can_neither_close_nor_unlabel_nor_delete(hub, tmp_path):
+    env = local_env(hub, tmp_path)
+    env.push("agent/ada/T-34", {"o.txt": "1\n"})
+    pr = env.forge.open_pr("agent/ada/T-34", "main", "Mine", "", ("agentcom:needs-human",))
+    for call in (lambda: env.forge.close(pr.number), lambda: env.forge.remove_label(pr.number, "agentcom:needs-human")):
+        with pytest.raises(ForgeError) as refused:
+            call()
+        assert refused.value.status == 403
+    env.operator.close(pr.number)
+    with pytest.raises(ForgeError) as refused:
+        env.forge.delete_branch("agent/ada/T-34")
+    assert refused.value.status == 403 and _branch(env, "agent/ada/T-34")
+    assert env.operator.get_pr(pr.number).labels == ("agentcom:needs-human",)

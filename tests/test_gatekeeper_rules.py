@@ -105,3 +105,29 @@ def test_the_comment_lists_every_reason_in_plain_words_and_never_echoes_pr_text_
     assert "<script>" not in text and "@everyone" not in text and "<img" not in text and "@admin" not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text and "\u202e" not in text
     assert "the pull request's text addresses the reviewer (approve this); it was ignored" in text
+
+
+def test_branch_tidying_and_the_rework_budget_default_to_delete_and_three_and_are_checked():
+    merge = rules.parse(b"").merge
+    assert (merge.delete_branches, merge.rework_max) == (True, 3)
+    mine = rules.parse(b"merge:\n  delete_branches: false\nrepos:\n  acme/web: {rework_max: 0}\n")
+    assert (mine.merge.delete_branches, mine.for_repo("acme/web").rework_max) == (False, 0)
+    assert mine.for_repo("acme/web").delete_branches is False  # a repo takes the merge section, overridden
+    for text, where in ((b"merge:\n  delete_branches: sometimes\n", "merge.delete_branches"),
+                        (b"merge:\n  rework_max: -1\n", "merge.rework_max"),
+                        (b"merge:\n  rework_max: 1000\n", "merge.rework_max"),
+                        (b"merge:\n  rework_maxx: 2\n", "did you mean 'merge.rework_max'")):
+        with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
+            rules.parse(text)
+
+
+def test_a_blocked_prs_comment_says_the_branch_still_holds_the_secret_and_how_to_delete_it():
+    key = "AKIA" + "Z" * 16
+    v = judge([changed("src/settings.py", hunk([], [f'KEY = "{key}"']))])
+    assert v.action is Action.BLOCK
+    text = record.comment(v, "agent/ada/T-9-fix")
+    assert "`agent/ada/T-9-fix` still holds the secret in the target repository's history" in text
+    assert "(`git push origin --delete agent/ada/T-9-fix`), then rotate the secret" in text and key not in text
+    assert "git push origin --delete BRANCH" in record.comment(v)            # no branch given
+    assert "BRANCH" in record.comment(v, "x; rm -rf /")                      # nothing unsafe is echoed
+    assert "--delete" not in record.comment(judge([changed("src/a.py", hunk(["a"], ["b"]))]))

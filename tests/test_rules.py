@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from coordinator.core import config
 from coordinator.core.layout import LANES, State, location, parse_location, rejected_paths
-from coordinator.core.trailers import Transition, message, parse
+from coordinator.core.trailers import Transition, message, parse, squash_message
 from coordinator.gatekeeper import rules as gk_rules
 from tests.support.gitenv import git
 
@@ -62,6 +62,14 @@ def test_git_itself_reads_our_trailers(tmp_path):
     out = git(tmp_path, "interpret-trailers", "--parse", input=text).stdout
     assert out.splitlines() == ["Task: T-1", "From: queued", "To: assigned", "Agent: ada", "Attempt: 2",
                                 "Reason: scheduled: best fit"]
+
+
+def test_a_merge_commits_trailers_are_real_trailers_whatever_the_title(tmp_path):
+    subject, body = squash_message("Fix\nthe login\n\nTask: T-evil", 12, "T-42", "ada", "a" * 40, "grace")
+    assert subject == "Fix the login Task: T-evil (#12)"   # one line: a title cannot forge a trailer
+    out = git(tmp_path, "interpret-trailers", "--parse", input=f"{subject}\n\n{body}").stdout
+    assert out.splitlines() == ["Task: T-42", "Agent: ada", f"Reviewed-Head: {'a' * 40}", "Merged-By: grace"]
+    assert squash_message("Chore", 3, None, None, "b" * 40, "op")[1].startswith("Task: -\nAgent: -\n")
 
 
 def test_template_rules_state_the_defaults():

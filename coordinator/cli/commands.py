@@ -5,39 +5,16 @@ Exit codes: 0 success, 1 failure (an AgentcomError, printed as one clear line), 
 from __future__ import annotations
 
 import copy
-import functools
-import json
 import sys
 from pathlib import Path
 
 import click
 
 from coordinator.cli.gatekeeper import setup_options
+from coordinator.cli.shared import emit, json_option, repo_options, table
 from coordinator.core.layout import LANES
 from coordinator.wire import names
 from coordinator.wire.errors import AgentcomError, NotARepo
-
-
-def repo_options(fn):
-    """--repo and --hub, shared by every verb that talks to a coordinator."""
-    @click.option("--repo", envvar="AGENTCOM_REPO", metavar="DIR",
-                  help="Coordination repo (default: $AGENTCOM_REPO, else ~/.agentcom/hub.git).")
-    @click.option("--hub", envvar="AGENTCOM_HUB", metavar="URL",
-                  help="A running hub's address, e.g. http://127.0.0.1:8765 ($AGENTCOM_HUB).")
-    @functools.wraps(fn)
-    def wrapper(*args, repo, hub, **kwargs):
-        from coordinator.cli.local import connect
-
-        return fn(*args, backend=lambda: connect(repo, hub), **kwargs)
-    return wrapper
-
-
-def json_option(fn):
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
-
-
-def _emit(data) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -114,7 +91,7 @@ def submit(prompt, backend, as_json, **fields):
              "token_budget": "token_budget", "task_id": "id"}
     doc.update({key: fields[opt] for opt, key in names.items() if fields.get(opt) is not None})
     task = backend().submit(doc)
-    _emit(task) if as_json else click.echo(task["id"])
+    emit(task) if as_json else click.echo(task["id"])
 
 
 def _csv(text: str) -> list[str]:
@@ -128,7 +105,7 @@ def status(backend, as_json):
     """Queue depth per lane, live tasks, and rejected submissions."""
     data = backend().status()
     if as_json:
-        return _emit(data)
+        return emit(data)
     counts = data["counts"]
     click.echo("  ".join(f"{k} {v}" for k, v in counts.items()))
     click.echo("lanes: " + "  ".join(f"{k} {v}" for k, v in data["lanes"].items()))
@@ -142,7 +119,7 @@ def status(backend, as_json):
              (t.get("note") or "")[:60]) for t in data["tasks"]]
     if rows:
         click.echo("")
-        _table(("ID", "STATE", "LANE/AGENT", "TITLE", "LAST NOTE"), rows)
+        table(("ID", "STATE", "LANE/AGENT", "TITLE", "LAST NOTE"), rows)
     if data["rejected"]:
         click.echo("\nrejected (kept with the reason beside them):")
         for r in data["rejected"]:
@@ -156,7 +133,7 @@ def health(backend, as_json):
     """What needs a human, each with its reason; exits 1 when anything does (for cron and systemd)."""
     found = backend().state()["health"]
     if as_json:
-        _emit(found)
+        emit(found)
     elif not found["total"]:
         click.echo("nothing needs a human")
     else:
@@ -168,12 +145,6 @@ def health(backend, as_json):
         sys.exit(1)
 
 
-def _table(header, rows) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    for row in (header, *rows):
-        click.echo("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
-
-
 @main.command()
 @click.argument("task_id")
 @repo_options
@@ -183,7 +154,7 @@ def show(task_id, backend, as_json):
     _check_id(task_id)
     data = backend().show(task_id)
     if as_json:
-        return _emit(data)
+        return emit(data)
     click.echo(f"{data['path']}  ({data['state']})")
     from coordinator.core.task import dump
     click.echo(dump(data["task"]).decode().rstrip())
@@ -198,7 +169,7 @@ def log(task_id, backend, as_json):
     _check_id(task_id)
     rows = backend().history(task_id)
     if as_json:
-        return _emit(rows)
+        return emit(rows)
     import time
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["time"]))
@@ -264,7 +235,7 @@ def agent_register(name, capabilities, slots, description, rotate_token, backend
               "slots": slots, "description": description}
     answer = backend().register_agent({k: v for k, v in fields.items() if v is not None}, rotate=rotate_token)
     if as_json:
-        return _emit(answer)
+        return emit(answer)
     a = answer["agent"]
     click.echo(f"{'registered' if answer['created'] else 'updated'} agent {a['name']} "
                f"(capabilities: {', '.join(a['capabilities']) or 'none'}; slots {a['slots']}; {a['state']})")
@@ -288,10 +259,10 @@ def agent_list(backend, as_json):
     """Every agent: state, since when, what it holds, last heartbeat."""
     rows = backend().agents()
     if as_json:
-        return _emit(rows)
+        return emit(rows)
     if not rows:
         return click.echo("no agents registered (`agentcom agent register NAME` registers one)")
-    _table(("NAME", "STATE", "SINCE", "TASKS", "CAPABILITIES", "LAST HEARTBEAT"),
+    table(("NAME", "STATE", "SINCE", "TASKS", "CAPABILITIES", "LAST HEARTBEAT"),
            [(a["name"], a["state"], a["since"] or "", ",".join(a["tasks"]) or "-",
              ",".join(a["capabilities"]) or "-", a["last_heartbeat"] or "-") for a in rows])
 
@@ -328,6 +299,15 @@ def _add_gatekeeper() -> None:
 
 
 _add_gatekeeper()
+
+
+def _add_prs() -> None:
+    from coordinator.cli.prs import pr
+
+    main.add_command(pr)
+
+
+_add_prs()
 
 
 def run() -> None:

@@ -153,6 +153,21 @@ def with_merge(record: dict, head_sha: str, merge_sha: str, by: str, now: str) -
             "merged_by": by, "merged_at": now, "updated_at": now}
 
 
+def with_close(record: dict, by: str, why: str, now: str) -> dict:
+    """Closed unmerged, with who and why."""
+    return {**record, "state": "closed", "closed_by": by, "closed_at": now,
+            **({"close_reason": why} if why else {}), "updated_at": now}
+
+
+def without_label(record: dict, label: str, now: str) -> dict:
+    return {**record, "labels": [x for x in record["labels"] if x != label], "updated_at": now}
+
+
+def with_head_deleted(record: dict, sha: str, by: str, now: str) -> dict:
+    """The head branch was deleted from the target (at `sha`, its commit then)."""
+    return {**record, "head_deleted": {"sha": sha, "by": by, "at": now}, "updated_at": now}
+
+
 def record_problems(doc: object, number: int) -> list[str]:
     """Whether a stored record is one the hub wrote for PR `number`."""
     if not isinstance(doc, dict):

@@ -3,7 +3,8 @@ only, one per pull request, holding its latest decision (git history keeps every
 
 A record says which head was reviewed and when that head was first seen (the clock a required
 check's timeout runs on), the action, score and every reason, who merged, and what was done
-about it (comment, labels, reviewers, operator notified, the task sent back to work on it).
+about it (comment, labels, reviewers, operator notified, the task sent back to work on it), and
+the last thing a human did about it through the hub (`human`: verb, by, at, reason).
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def path_of(repo: str, number: int) -> str:
 def changed(prior: dict | None, doc: dict) -> bool:
     """Whether `doc` records a decision other than `prior` (a new commit is due)."""
     return prior is None or any(prior.get(k) != doc.get(k) for k in DECISION_KEYS) or \
-        prior.get("sent_back") != doc.get("sent_back") or prior.get("acted_on") != doc.get("acted_on")
+        prior.get("sent_back") != doc.get("sent_back") or prior.get("acted_on") != doc.get("acted_on") or \
+        prior.get("human") != doc.get("human")
 
 
 def problems(doc: object) -> list[str]:

@@ -24,6 +24,8 @@ KEYS = ("Task", "From", "To", "Agent", "Attempt", "Reason")  # a task transition
 AGENT_STATE = "Agent-State"
 REASON = "Reason"
 MERGED_BY = "Merged-By"
+REVIEWED_HEAD = "Reviewed-Head"
+HUMAN = "Human"   # what a human did about a pull request through the hub (gatekeeper/record.py)
 DECISION_KEYS = ("Task", "Repo", "Pull", "Head", "Action", "Score", "Rules", "Agent", MERGED_BY)  # gatekeeper/record.py
 SEAL = "Hub-Seal"
 _LOOSE_KEY = re.compile(r"[ \t]*([A-Za-z0-9][A-Za-z0-9-]*)[ \t]*:")
@@ -76,6 +78,15 @@ def ends_in_trailers(body: str) -> bool:
 def merge_message(subject: str, by: str) -> str:
     """A merge commit's message in a local forge's repo: the subject and who merged it, as given."""
     return f"{subject}\n\n{MERGED_BY}: {by}\n"
+
+
+def squash_message(title: str, number: int, task_id: str | None, agent: str | None, head_sha: str,
+                   by: str) -> tuple[str, str]:
+    """A pull request's merge commit as (subject, body): the title and number, then trailers that
+    tie the commit to its task, its agent, the head that was reviewed and who merged it."""
+    subject = _clean(f"{title} (#{int(number)})")
+    body = lines((("Task", task_id or NONE), ("Agent", agent or NONE), (REVIEWED_HEAD, head_sha), (MERGED_BY, by)))
+    return subject, body
 
 
 def message(t: Transition, agents: tuple[tuple[str, str, str], ...] = ()) -> str:

@@ -72,9 +72,24 @@ class Forge(Protocol):
     def request_reviewers(self, number: int, reviewers: tuple[str, ...], teams: tuple[str, ...] = ()) -> None:
         """Ask these people (and teams) to review the PR."""
 
-    def merge(self, number: int, sha: str, method: str) -> str:
-        """Merge the PR if and only if its head is still `sha`; returns the merge commit.
+    def merge(self, number: int, sha: str, method: str, title: str | None = None, message: str | None = None) -> str:
+        """Merge the PR if and only if its head is still `sha`; returns the merge commit, which
+        carries `title` and `message` when given (GitHub's commit_title, commit_message).
         HeadMoved (409) if the head is another commit now, NotMergeable (405) if it cannot merge."""
+
+    def close(self, number: int) -> PullRequest:
+        """Close the PR unmerged (a closed one stays closed); PrNotFound if there is none."""
+
+    def remove_label(self, number: int, label: str) -> None:
+        """Take one label off the PR; a label it does not carry is no error."""
+
+    def delete_branch(self, branch: str) -> bool:
+        """Delete a head branch of a merged or closed PR; False if it was gone already. Never
+        the base branch, nor the head of an open PR (BranchInUse)."""
+
+    def reviews(self, number: int) -> list[dict]:
+        """The PR's reviews, oldest first, in GitHub's item shape (user.login, state such as
+        APPROVED or CHANGES_REQUESTED, body, commit_id, submitted_at), at most REVIEWS_MAX."""
 
 
 class ForgeError(AgentcomError):
@@ -116,6 +131,17 @@ class NotMergeable(ForgeError):
         super().__init__(f"pull request #{number} cannot be merged: {why}", 405)
 
 
+class BranchInUse(ForgeError):
+    """A branch the forge will not delete: the base, or the head of an open pull request."""
+
+    def __init__(self, branch: str, why: str):
+        self.branch = branch
+        super().__init__(f"branch {branch} is not deleted: {why}", 422)
+
+
+REVIEWS_MAX = 300          # reviews read of one PR; a longer conversation is for a human anyway
+MERGE_TITLE_MAX = 256
+MERGE_MESSAGE_MAX = 65536
 STATUS_STATES = ("error", "failure", "pending", "success")
 MERGE_METHODS = ("merge", "squash", "rebase")
 
@@ -133,6 +159,18 @@ def check_status(sha: str, state: str, context: str, description: str) -> None:
         problems.append("description must be text of at most 140 characters")
     if problems:
         raise ForgeError("commit status refused: " + "; ".join(problems), 422)
+
+
+def check_merge_text(title: str | None, message: str | None) -> None:
+    """Bounds on a merge commit's title and message, the same for every forge."""
+    problems = []
+    if title is not None and (not isinstance(title, str) or not title.strip() or len(title) > MERGE_TITLE_MAX
+                              or "\n" in title):
+        problems.append(f"a merge's title is one line of 1-{MERGE_TITLE_MAX} characters")
+    if message is not None and (not isinstance(message, str) or len(message) > MERGE_MESSAGE_MAX):
+        problems.append(f"a merge's message is text of at most {MERGE_MESSAGE_MAX} characters")
+    if problems:
+        raise ForgeError("merge refused: " + "; ".join(problems), 422)
 
 
 def check_pr_text(title: str, body: str, labels: tuple[str, ...]) -> None:

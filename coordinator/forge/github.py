@@ -11,10 +11,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from coordinator.core.prrecord import COMMENT_MAX, label_problems
+from coordinator.core.prrecord import COMMENT_MAX, is_branch, label_problems
 from coordinator.forge.base import (
     FILES_MAX,
     MERGE_METHODS,
+    REVIEWS_MAX,
+    BranchInUse,
     ForgeError,
     HeadMoved,
     NoCommits,
@@ -22,6 +24,7 @@ from coordinator.forge.base import (
     PrExists,
     PrNotFound,
     PullRequest,
+    check_merge_text,
     check_pr_text,
     check_status,
 )
@@ -167,11 +170,14 @@ class GitHubForge:
             raise PrNotFound(number)
         self._expect(status, doc, 201, f"request reviewers for pull request #{number}")
 
-    def merge(self, number: int, sha: str, method: str) -> str:
+    def merge(self, number: int, sha: str, method: str, title: str | None = None, message: str | None = None) -> str:
         if method not in MERGE_METHODS:
             raise ForgeError(f"merge method {method!r} is not one of {', '.join(MERGE_METHODS)}")
-        status, doc, _ = self._request("PUT", f"/repos/{self.repo}/pulls/{int(number)}/merge",
-                                       {"sha": sha, "merge_method": method})
+        check_merge_text(title, message)
+        body = {"sha": sha, "merge_method": method}
+        if method != "rebase":  # a rebase makes no commit of its own to carry them
+            body.update({k: v for k, v in (("commit_title", title), ("commit_message", message)) if v is not None})
+        status, doc, _ = self._request("PUT", f"/repos/{self.repo}/pulls/{int(number)}/merge", body)
         if status == 404:
             raise PrNotFound(number)
         if status == 409:
@@ -180,6 +186,49 @@ class GitHubForge:
             raise NotMergeable(number, doc.get("message", "GitHub says it is not mergeable"))
         self._expect(status, doc, 200, f"merge pull request #{number}")
         return doc["sha"]
+
+    def close(self, number: int) -> PullRequest:
+        status, doc, _ = self._request("PATCH", f"/repos/{self.repo}/pulls/{int(number)}", {"state": "closed"})
+        if status == 404:
+            raise PrNotFound(number)
+        self._expect(status, doc, 200, f"close pull request #{number}")
+        return self._pr(doc)
+
+    def remove_label(self, number: int, label: str) -> None:
+        problems = label_problems([label])
+        if problems:
+            raise ForgeError("; ".join(problems), 422)
+        name = urllib.parse.quote(label, safe="")
+        status, doc, _ = self._request("DELETE", f"/repos/{self.repo}/issues/{int(number)}/labels/{name}")
+        if status == 404:  # GitHub: "Label does not exist" on this PR (or no such PR): nothing to take off
+            return
+        self._expect(status, doc, 200, f"remove label {label!r} from pull request #{number}")
+
+    def delete_branch(self, branch: str) -> bool:
+        if not is_branch(branch):
+            raise ForgeError(f"{str(branch)[:80]!r} is not a branch name", 422)
+        status, doc, _ = self._request("GET", f"/repos/{self.repo}")
+        self._expect(status, doc, 200, "read the repository")
+        if branch == doc.get("default_branch"):
+            raise BranchInUse(branch, f"it is the default branch of {self.repo}")
+        for pr in self.open_prs():
+            if branch == pr.base:
+                raise BranchInUse(branch, f"it is the base of open pull request #{pr.number}")
+            if branch == pr.head:
+                raise BranchInUse(branch, f"it is the head of open pull request #{pr.number}; close it first")
+        ref = urllib.parse.quote(branch, safe="/")
+        status, doc, _ = self._request("DELETE", f"/repos/{self.repo}/git/refs/heads/{ref}")
+        if status in (404, 422):  # 422 "Reference does not exist": deleted already
+            return False
+        self._expect(status, doc, 204, f"delete branch {branch}")
+        return True
+
+    def reviews(self, number: int) -> list[dict]:
+        items = self._pages(f"/repos/{self.repo}/pulls/{int(number)}/reviews", None,
+                            f"list the reviews of pull request #{number}", REVIEWS_MAX)
+        return [{"id": r.get("id"), "user": {"login": (r.get("user") or {}).get("login")}, "state": r.get("state"),
+                 "body": r.get("body") or "", "commit_id": r.get("commit_id"), "submitted_at": r.get("submitted_at")}
+                for r in items if isinstance(r, dict)]
 
     def _pages(self, path: str, key: str | None, what: str, limit: int = 1000, query: dict | None = None) -> list:
         """Every item of a paged list (at most `limit`); `key` names the list in an object answer."""

@@ -5,7 +5,9 @@ else: the hub checks the branches, and reads the head, mergeability and changed 
 bare repo as it is now, so a sidecar never loads git's library or anything that writes a repo."""
 from __future__ import annotations
 
+from coordinator.core.prrecord import is_branch, label_problems
 from coordinator.forge.base import (
+    BranchInUse,
     ForgeError,
     HeadMoved,
     NoCommits,
@@ -13,6 +15,7 @@ from coordinator.forge.base import (
     PrExists,
     PrNotFound,
     PullRequest,
+    check_merge_text,
     check_pr_text,
     check_status,
 )
@@ -135,16 +138,60 @@ class LocalForge:
         except HubRefused as e:
             raise ForgeError(f"the hub refused the reviewers: {e.message}", e.status) from None
 
-    def merge(self, number: int, sha: str, method: str) -> str:
+    def merge(self, number: int, sha: str, method: str, title: str | None = None, message: str | None = None) -> str:
+        check_merge_text(title, message)
         self._record(number)
         try:
-            return self.hub.merge_pr(number, sha, method)["sha"]
+            return self.hub.merge_pr(number, sha, method, title, message)["sha"]
         except HubRefused as e:
             if e.status == 409:
                 raise HeadMoved(number, sha) from None
             if e.status == 405:
                 raise NotMergeable(number, e.message) from None
             raise ForgeError(f"the hub refused the merge: {e.message}", e.status) from None
+
+    def close(self, number: int) -> PullRequest:
+        self._record(number)
+        try:
+            return self._pr(self.hub.close_pr(number))
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused to close it: {e.message}", e.status) from None
+
+    def remove_label(self, number: int, label: str) -> None:
+        problems = label_problems([label])
+        if problems:
+            raise ForgeError("; ".join(problems), 422)
+        self._record(number)
+        try:
+            self.hub.unlabel_pr(number, label)
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused: {e.message}", e.status) from None
+
+    def delete_branch(self, branch: str) -> bool:
+        """Through the record of the closed PR whose head it is: the hub deletes only such a
+        branch (never a base, never an open PR's head), so one with no closed PR is refused."""
+        if not is_branch(branch):
+            raise ForgeError(f"{str(branch)[:80]!r} is not a branch name", 422)
+        try:
+            found = self.hub.find_prs(repo=self.repo, head=branch)
+        except HubRefused as e:
+            raise ForgeError(f"the hub refused: {e.message}", e.status) from None
+        opened = [r["number"] for r in found if r["state"] == "open"]
+        if opened:
+            raise BranchInUse(branch, f"it is the head of open pull request #{opened[0]}; close it first")
+        if not found:
+            raise BranchInUse(branch, "the local forge deletes only the head branch of a merged or closed "
+                                      "pull request, and no pull request of this repo has it as its head")
+        try:
+            return bool(self.hub.delete_pr_head(found[0]["number"])["deleted"])
+        except HubRefused as e:
+            if e.error == "BranchInUse":
+                raise BranchInUse(branch, e.message) from None
+            raise ForgeError(f"the hub refused to delete {branch}: {e.message}", e.status) from None
+
+    def reviews(self, number: int) -> list[dict]:
+        self._record(number)
+        return []  # the local forge has no reviews: its humans act through `agentcom pr`
 
     def _pr(self, record: dict) -> PullRequest:
         """A record as the hub serves it: head_sha, mergeable and changed_files as they are now."""

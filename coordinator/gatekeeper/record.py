@@ -28,6 +28,7 @@ from coordinator.gatekeeper.verdict import Action, Verdict
 
 KEYS = trailers.DECISION_KEYS
 MAX_LISTED = 50
+_BRANCH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 TITLES = {Action.MERGE: "merged", Action.ADVISE: "safe to merge (a human merges: auto-merge is off)",
           Action.WAIT: "waiting", Action.ESCALATE: "escalated to a human", Action.BLOCK: "blocked"}
@@ -53,14 +54,20 @@ def decision(verdict: Verdict, repo: str, pull: int, task_id: str | None, agent:
                     agent, merged_by)
 
 
-def message(d: Decision, intent: bool = False) -> str:
+def message(d: Decision, intent: bool = False, human: dict | None = None) -> str:
     """The commit message that records one decision in the coordination repo (`intent`: the
-    merge is about to be asked for, and not known to be done)."""
+    merge is about to be asked for, and not known to be done; `human`: what a human did, which
+    this commit records, {verb, by, reason})."""
     values = (d.task_id or NONE, d.repo, d.pull, d.head_sha, d.action, d.score, ", ".join(d.rules) or NONE,
               d.agent or NONE, d.merged_by or NONE)
     shown = "merging" if intent else d.action
     subject = trailer_value(f"gatekeeper: {d.repo}#{d.pull} {shown} (score {d.score})")
-    return subject + "\n\n" + trailers.lines(zip(KEYS, values, strict=True))
+    extra = ()
+    if human:
+        subject = trailer_value(f"human: {d.repo}#{d.pull} {human.get('verb')} by {human.get('by')}")
+        reason = human.get("reason")
+        extra = ((trailers.HUMAN, f"{human.get('verb')} by {human.get('by')}" + (f": {reason}" if reason else "")),)
+    return subject + "\n\n" + trailers.lines(zip(KEYS, values, strict=True)) + trailers.lines(extra)
 
 
 def parse(text: str) -> Decision | None:
@@ -85,8 +92,9 @@ def shown(text: str, limit: int = 200) -> str:
     return "<code>" + html.escape(text, quote=True).replace("@", "&#64;") + "</code>"
 
 
-def comment(verdict: Verdict) -> str:
-    """The comment for the pull request: the action and every reason, in plain words."""
+def comment(verdict: Verdict, branch: str | None = None) -> str:
+    """The comment for the pull request: the action and every reason, in plain words (`branch`,
+    the PR's head, named in a block's advice on deleting it)."""
     gates = [f for f in verdict.reasons if f.gate]
     notes = [f for f in verdict.reasons if not f.gate]
     lines = [f"**AgentCom gatekeeper: {TITLES[verdict.action]}** (risk score {verdict.score})", "",
@@ -100,6 +108,12 @@ def comment(verdict: Verdict) -> str:
         lines += ["", "Recorded, without effect on the verdict:"] + [_item(f) for f in notes[:MAX_LISTED]]
     if verdict.action is Action.ESCALATE or verdict.action is Action.BLOCK:
         lines += ["", "A human decides from here. The pull request's own text never changes this verdict."]
+    if verdict.action is Action.BLOCK:
+        name = f"`{branch}`" if branch and _BRANCH.fullmatch(branch) else "the pull request's branch"
+        arg = branch if branch and _BRANCH.fullmatch(branch) else "BRANCH"
+        lines += ["", f"Closing this pull request is not enough: {name} still holds the secret in the target "
+                  f"repository's history, where anyone who can fetch it can read it. Delete the branch "
+                  f"(`git push origin --delete {arg}`), then rotate the secret: treat it as leaked."]
     return "\n".join(lines) + "\n"
 
 

@@ -121,6 +121,8 @@ class Merge:
     reviewers: tuple = setting((), _NAMES)             # GitHub logins asked to review an escalation
     team_reviewers: tuple = setting((), _NAMES)        # team slugs, likewise
     escalation_label: str = setting("agentcom:needs-human", Text("one line of 1 to 50 characters", most=50))
+    delete_branches: bool = setting(True, Flag())       # a merged or closed agent PR's branch is deleted
+    rework_max: int = setting(3, Whole(100))            # sends back to the agent before a human is asked
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,24 @@ class Batch:
                                     by=by, merge_sha=merge_sha)
         return record
 
+    def close_pr(self, number: int, by: str, why: str = "") -> dict:
+        """Close a local forge PR unmerged: its record closed, and its task (in review) cancelled."""
+        self.check("close_pr")
+        was_open = self._hub.prs.get(number)["state"] == "open"
+        record = self._hub.prs.close(number, by, why)
+        if was_open and record.get("task"):
+            self._hub.prloop.settle(record["task"], record.get("url") or f"/api/prs/{number}", merged=False,
+                                    by=by, why=why)
+        return record
+
+    def unlabel_pr(self, number: int, label: str, by: str) -> dict:
+        self.check("unlabel_pr")
+        return self._hub.prs.remove_label(number, label, by)
+
+    def record_pr_head_deleted(self, number: int, sha: str, by: str) -> dict:
+        self.check("record_pr_head_deleted")
+        return self._hub.prs.record_head_deleted(number, sha, by)
+
     def settle_pr(self, task_id: str, pr_url: str, *, merged: bool, by: str, merge_sha: str | None = None,
                   why: str = "") -> dict | None:
         self.check("settle_pr")

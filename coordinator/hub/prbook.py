@@ -21,11 +21,14 @@ from coordinator.core.prrecord import (
     record_problems,
     request_problems,
     text_problems,
+    with_close,
     with_comment,
+    with_head_deleted,
     with_labels,
     with_merge,
     with_reviewers,
     with_status,
+    without_label,
 )
 from coordinator.core.task import dump_any, load
 from coordinator.core.trailers import event_message
@@ -214,6 +217,33 @@ class PrBook:
             return record
         record = with_merge(record, head_sha, merge_sha, by, self._now())
         self._stage(record, f"pr #{number}: merged {head_sha[:12]} into {record['base']}", f"merged by {by}")
+        return record
+
+    def close(self, number: int, by: str, why: str = "") -> dict:
+        """Close an open PR unmerged (one already closed is returned as it is)."""
+        self.journal.require("close_pr")
+        record = self.get(number)
+        if record["state"] != "open":
+            return record
+        record = with_close(record, by, why[:500], self._now())
+        self._stage(record, f"pr #{number}: closed by {by}", f"closed by {by}" + (f": {why}" if why else ""))
+        return record
+
+    def remove_label(self, number: int, label: str, by: str) -> dict:
+        """Take `label` off (a label the PR does not carry changes nothing and makes no commit)."""
+        self.journal.require("unlabel_pr")
+        record = self.get(number)
+        if label not in record["labels"]:
+            return record
+        record = without_label(record, label, self._now())
+        self._stage(record, f"pr #{number}: label {label} removed", f"removed by {by}")
+        return record
+
+    def record_head_deleted(self, number: int, sha: str, by: str) -> dict:
+        """The head branch of a closed PR was deleted from the target."""
+        self.journal.require("record_pr_head_deleted")
+        record = with_head_deleted(self.get(number), sha, by, self._now())
+        self._stage(record, f"pr #{number}: branch {record['head']} deleted", f"deleted by {by}")
         return record
 
     def _stage(self, record: dict, subject: str, reason: str) -> None:

@@ -54,7 +54,9 @@ class ReviewBook:
                             doc["score"], tuple(doc["rules"]), doc.get("task"), doc.get("agent"),
                             doc.get("merged_by"))
         intent = bool(doc.get("merging")) and not doc.get("merged_by") and doc.get("state", "open") == "open"
-        self.journal.stage({path: dump_any(doc)}, message(decision, intent))
+        human = doc.get("human") if isinstance(doc.get("human"), dict) and \
+            doc.get("human") != (prior or {}).get("human") else None
+        self.journal.stage({path: dump_any(doc)}, message(decision, intent, human))
         return {"committed": True, "path": path}
 
     # --- reads (any thread) ------------------------------------------------------------------

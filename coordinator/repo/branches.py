@@ -93,3 +93,19 @@ def merge_branch(git: GitRepo, branch: str, head: pygit2.Oid, message: str, squa
         raise RefMoved(str(base), str(git.resolve(ref_name)))
     git.sync()
     return commit
+
+
+def delete_branch(git: GitRepo, branch: str, expected: pygit2.Oid) -> None:
+    """Delete `branch` if it still points at `expected` (compare-and-swap: a push that moved it
+    since is never lost); RefMoved if it moved."""
+    try:
+        git.run_git("update-ref", "-d", f"refs/heads/{branch}", str(expected))
+    except AgentcomError:
+        raise RefMoved(str(expected), str(git.resolve(f"refs/heads/{branch}"))) from None
+
+
+def default_branch(git: GitRepo) -> str | None:
+    """The branch a bare repo's HEAD names (what a clone checks out), or None."""
+    head = git.repo.references.get("HEAD")
+    target = head.target if head is not None and isinstance(head.target, str) else ""
+    return target.removeprefix("refs/heads/") if target.startswith("refs/heads/") else None

@@ -27,6 +27,7 @@ def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
     from coordinator.web.metrics import registry_for
     from coordinator.web.pages import pages
     from coordinator.web.prs import prs
+    from coordinator.web.pulls import pulls
     from coordinator.web.reviews import reviews
     from coordinator.web.webhooks import Deliveries, webhooks
 
@@ -38,6 +39,7 @@ def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
     app.extensions["agentcom.tokens"] = tokens
     app.register_blueprint(api)
     app.register_blueprint(prs)
+    app.register_blueprint(pulls)
     app.register_blueprint(pages)
     app.register_blueprint(reviews)
     app.register_blueprint(webhooks)

@@ -1,14 +1,15 @@
 """JSON API for the local forge's pull requests under /api/prs. Opening, labelling and
 commenting need an agent or the operator token (an agent's only for its own task and its own
-PRs); commit statuses, requesting reviewers and merging need the operator's (an agent must not
-be able to turn its own checks green). Each change is one commit made by the hub's loop. What a
+PRs); commit statuses, requesting reviewers, merging, closing, taking a label off and deleting a
+head branch need the operator's (an agent must not be able to turn its own checks green, nor
+lift an escalation). Each change is one commit made by the hub's loop. What a
 PR's branches hold now (head, mergeability, changed files) is read from the target by prtarget,
 so the local forge never opens that repo itself."""
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from coordinator.core.prrecord import STATES, is_branch, summary
+from coordinator.core.prrecord import STATES, is_branch, label_problems, summary
 from coordinator.forge.base import check_status
 from coordinator.hub import prtarget
 from coordinator.hub.batch import Batch
@@ -105,5 +106,40 @@ def merge(number):
     from coordinator.hub.prmerge import merge as merge_pr
 
     hub, body = _hub(), _json_body()
-    record = merge_pr(hub, number, body.get("sha"), body.get("merge_method", "merge"), g.who["name"])
+    record = merge_pr(hub, number, body.get("sha"), body.get("merge_method", "merge"), g.who["name"],
+                      body.get("commit_title"), body.get("commit_message"))
     return jsonify(sha=record["merge_sha"], merged=True, message="Pull Request successfully merged")
+
+
+@prs.patch("/<int:number>")
+@requires("operator")
+def update(number):
+    """GitHub's PATCH of a pull request, for its one change here: {"state": "closed"}."""
+    hub, body = _hub(), _json_body()
+    unknown = sorted(set(body) - {"state", "reason"})
+    if unknown or body.get("state") != "closed":
+        raise UsageError('send {"state": "closed"} (and an optional "reason") to close a pull request'
+                         + (f"; unknown field(s): {', '.join(unknown)[:200]}" if unknown else ""))
+    reason = body.get("reason") or ""
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise UsageError("reason is text of at most 500 characters")
+    record = hub.call(Batch.close_pr, number, g.who["name"], reason)
+    return jsonify(prtarget.with_live(record))
+
+
+@prs.delete("/<int:number>/labels/<path:label>")
+@requires("operator")
+def unlabel(number, label):
+    problems = label_problems([label])
+    if problems:
+        raise UsageError("; ".join(problems))
+    record = _hub().call(Batch.unlabel_pr, number, label, g.who["name"])
+    return jsonify(labels=record["labels"])
+
+
+@prs.delete("/<int:number>/head")
+@requires("operator")
+def delete_head(number):
+    from coordinator.hub.prmerge import delete_head as delete
+
+    return jsonify(delete(_hub(), number, g.who["name"]))

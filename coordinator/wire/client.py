@@ -129,8 +129,35 @@ class HttpBackend:
         return self._request("POST", f"/api/prs/{int(number)}/requested_reviewers",
                              {"reviewers": reviewers, "team_reviewers": teams})
 
-    def merge_pr(self, number: int, sha: str, method: str) -> dict:
-        return self._request("PUT", f"/api/prs/{int(number)}/merge", {"sha": sha, "merge_method": method})
+    def merge_pr(self, number: int, sha: str, method: str, title: str | None = None,
+                 message: str | None = None) -> dict:
+        body = {"sha": sha, "merge_method": method}
+        body.update({k: v for k, v in (("commit_title", title), ("commit_message", message)) if v is not None})
+        return self._request("PUT", f"/api/prs/{int(number)}/merge", body)
+
+    def close_pr(self, number: int) -> dict:
+        return self._request("PATCH", f"/api/prs/{int(number)}", {"state": "closed"})
+
+    def unlabel_pr(self, number: int, label: str) -> list[str]:
+        name = urllib.parse.quote(label, safe="")
+        return self._request("DELETE", f"/api/prs/{int(number)}/labels/{name}")["labels"]
+
+    def delete_pr_head(self, number: int) -> dict:
+        return self._request("DELETE", f"/api/prs/{int(number)}/head")
+
+    # what a human does about a pull request (`agentcom pr`), with the operator token
+
+    def pulls(self, repo: str | None = None) -> list[dict]:
+        query = urllib.parse.urlencode({"repo": repo}) if repo else ""
+        return self._request("GET", "/api/pulls" + (f"?{query}" if query else ""))["pulls"]
+
+    def pull(self, number: int, repo: str | None = None) -> dict:
+        query = urllib.parse.urlencode({"repo": repo}) if repo else ""
+        return self._request("GET", f"/api/pulls/{int(number)}" + (f"?{query}" if query else ""))
+
+    def act_on_pull(self, number: int, verb: str, reason: str | None = None, repo: str | None = None) -> dict:
+        body = {k: v for k, v in (("reason", reason), ("repo", repo)) if v}
+        return self._request("POST", f"/api/pulls/{int(number)}/{verb}", body)
 
     # the gatekeeper's decisions (docs/gatekeeper.md), recorded with the operator token
 

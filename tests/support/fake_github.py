@@ -5,10 +5,11 @@ answering with GitHub's documented status codes and JSON shapes (Enterprise-styl
 State lives in `FakeGitHub`: repositories (each backed by a real bare git repo, which is where
 branches and heads live, just as a push to GitHub would put them), pull requests, labels,
 comments, users by token, queued rate-limit answers, commit statuses and check runs per SHA,
-requested reviewers and merges. Changed files are computed with the git CLI, independently of
-the forge code under test. As on GitHub: `mergeable` is null on the first read after a push
-(computed in the background), a merge answers 409 when the head moved from the SHA sent and 405
-when the branch cannot merge, and a PR's file list can be cut short (`truncate_files`).
+requested reviewers, merges, closes, label removals, branch deletions and reviews. Changed
+files are computed with the git CLI, independently of the forge code under test. As on GitHub:
+`mergeable` is null on the first read after a push (computed in the background), a merge
+answers 409 when the head moved from the SHA sent and 405 when the branch cannot merge, and a
+PR's file list can be cut short (`truncate_files`).
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ class Pull:
     merged: bool = False
     merge_commit_sha: str | None = None
     merged_by: str | None = None
+    reviews: list[dict] = field(default_factory=list)
+    closed_at: str | None = None
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Repo:
     computing: set[int] = field(default_factory=set)                 # PRs whose mergeable stays null
     require_up_to_date: bool = False   # branch protection: a head behind its base may not merge
     collaborators: set[str] | None = None   # who may be asked to review (None: anyone)
+    default_branch: str = "main"
 
     @property
     def full_name(self) -> str:
@@ -142,6 +146,19 @@ class FakeGitHub:
         with self.lock:
             return self._status(self.repos[full_name], sha, {"state": state, "context": context}, "ci")
 
+    def add_review(self, full_name: str, number: int, login: str, state: str, body: str = "") -> dict:
+        """A review, as a person would submit it on the PR's current head."""
+        with self.lock:
+            repo = self.repos[full_name]
+            pull = repo.pulls[number]
+            rid = next(self._ids)
+            review = {"id": rid, "node_id": f"PRR_{rid}", "user": self._user_json(login), "body": body,
+                      "state": state, "commit_id": repo.sha(pull.head) or pull.head_sha, "submitted_at": _now(),
+                      "html_url": f"{self.root}/{full_name}/pull/{number}#pullrequestreview-{rid}",
+                      "author_association": "MEMBER"}
+            pull.reviews.append(review)
+            return review
+
     def add_check_run(self, full_name: str, sha: str, name: str, status: str = "completed",
                       conclusion: str | None = "success", output: dict | None = None) -> dict:
         """A check run, as a GitHub App would create it (`output`: title, summary, text)."""
@@ -202,6 +219,54 @@ class FakeGitHub:
         return view
 
     # --- the routes of a repository, under /api/v3/repos/<owner>/<name> -----------------------
+
+    @_route("", ["GET"])
+    def get_repo(self, repo: Repo):
+        return jsonify({"id": abs(hash(repo.full_name)) % 10**7, "name": repo.name, "full_name": repo.full_name,
+                        "owner": self._user_json(repo.owner), "default_branch": repo.default_branch,
+                        "html_url": f"{self.root}/{repo.full_name}"})
+
+    @_route("/pulls/<int:number>", ["PATCH"])
+    def update_pull(self, repo: Repo, number: int):
+        pull = repo.pulls.get(number)
+        if pull is None:
+            return _error(404, "Not Found")
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or body.get("state", pull.state) not in ("open", "closed"):
+            return _invalid([{"resource": "PullRequest", "field": "state", "code": "invalid"}])
+        if body.get("state") == "closed" and pull.state == "open":
+            pull.state, pull.closed_at = "closed", _now()
+        elif body.get("state") == "open" and pull.state == "closed" and not pull.merged:
+            pull.state, pull.closed_at = "open", None
+        for key in ("title", "body"):
+            if isinstance(body.get(key), str):
+                setattr(pull, key, body[key])
+        pull.updated_at = _now()
+        return jsonify(self._pull_json(repo, pull, full=True))
+
+    @_route("/issues/<int:number>/labels/<path:label>", ["DELETE"])
+    def remove_label(self, repo: Repo, number: int, label: str):
+        pull = repo.pulls.get(number)
+        if pull is None or label not in pull.labels:
+            return _error(404, "Label does not exist")
+        pull.labels.remove(label)
+        pull.updated_at = _now()
+        return jsonify([self._label_json(repo, name) for name in pull.labels])
+
+    @_route("/git/refs/heads/<path:branch>", ["DELETE"])
+    def delete_ref(self, repo: Repo, branch: str):
+        if repo.sha(branch) is None:
+            return _invalid([{"resource": "Reference", "code": "custom", "message": "Reference does not exist"}])
+        repo.git("update-ref", "-d", f"refs/heads/{branch}")
+        return "", 204
+
+    @_route("/pulls/<int:number>/reviews", ["GET"])
+    def list_reviews(self, repo: Repo, number: int):
+        pull = repo.pulls.get(number)
+        if pull is None:
+            return _error(404, "Not Found")
+        page, links = _page(pull.reviews)
+        return jsonify(page), 200, links
 
     @_route("/pulls", ["POST"])
     def create_pull(self, repo: Repo):
@@ -364,7 +429,8 @@ class FakeGitHub:
             return _error(405, "Head branch is out of date. Review and try the merge again.")
         tree_id = tree.stdout.split("\n")[0].strip()
         parents = ["-p", base_sha] + (["-p", head_sha] if method == "merge" else [])
-        message = f"{pull.title} (#{number})"
+        title = body.get("commit_title") or f"{pull.title} (#{number})"
+        message = title + (f"\n\n{body['commit_message']}" if body.get("commit_message") else "")
         sha = repo.git("commit-tree", tree_id, *parents, "-m", message).strip()
         repo.git("update-ref", f"refs/heads/{pull.base}", sha, base_sha)
         pull.state, pull.merged, pull.merge_commit_sha, pull.merged_by = "closed", True, sha, request.login
@@ -425,7 +491,7 @@ class FakeGitHub:
                "issue_url": f"{api}/issues/{pull.number}", "number": pull.number, "state": pull.state,
                "locked": False, "title": pull.title, "user": self._user_json(pull.user), "body": pull.body,
                "labels": [self._label_json(repo, n) for n in pull.labels], "created_at": pull.created_at,
-               "updated_at": pull.updated_at, "closed_at": None, "merged_at": None, "draft": False,
+               "updated_at": pull.updated_at, "closed_at": pull.closed_at, "merged_at": None, "draft": False,
                "head": self._branch_json(repo, pull.head, head_sha),
                "base": self._branch_json(repo, pull.base, base_sha), "author_association": "CONTRIBUTOR"}
         if full:
