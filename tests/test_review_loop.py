@@ -76,6 +76,18 @@ def target_log(remote) -> list[str]:
     return git(remote, "log", "--format=%s", "main").stdout.splitlines()
 
 
+def branches(remote) -> list[str]:
+    return git(remote, "for-each-ref", "--format=%(refname:short)", "refs/heads").stdout.split()
+
+
+def pipeline_matches_states(hub) -> None:
+    """The page's pipeline counts are the task states' counts."""
+    shown = hub.request("GET", "/api/state")[1]
+    stages = {p["stage"]: p["count"] for p in shown["pipeline"]}
+    assert {k: stages[k] for k in ("queued", "assigned", "working", "review", "done")} == \
+        {k: shown["counts"][k] for k in ("queued", "assigned", "working", "review", "done")}
+
+
 def test_two_tasks_on_the_same_lines_both_merge_the_second_updated_on_its_own_pr(loop, sidecars):
     hub, remote = loop
     ci = CI(hub)
@@ -92,13 +104,21 @@ def test_two_tasks_on_the_same_lines_both_merge_the_second_updated_on_its_own_pr
         wait_for(lambda: merged(hub, first) and merged(hub, second), timeout=120)
     finally:
         ci.close()
-    late = task(hub, second)
-    assert late["rework"]["kind"] == "conflict" and late["rework"]["pr"] == 2
     status, prs = hub.request("GET", "/api/prs")
-    assert [p["number"] for p in prs["prs"]] == [2, 1]   # no third PR: the second was updated in place
+    assert sorted(p["number"] for p in prs["prs"]) == [1, 2]   # no third PR: the later one was updated in place
     assert all(p["state"] == "closed" and p["merged"] for p in prs["prs"])
     log = target_log(remote)
-    assert log[0].startswith("Second fix") and log[1].startswith("First fix")   # task titles, not "Rebase ..."
+    titles = {"First fix": first, "Second fix": second}
+    last, earlier = (titles[next(t for t in titles if log[i].startswith(t))] for i in (0, 1))
+    assert {last, earlier} == {first, second}   # each under its task's title, not "Rebase ..."
+    late = task(hub, last)
+    assert late["rework"]["kind"] == "conflict" and late["rework"]["url"] == late["result"]["pr_url"]
+    assert "rework" not in task(hub, earlier)
+    trailers = git(remote, "log", "-1", "--format=%(trailers:key=Task,valueonly)", "main").stdout.strip()
+    assert trailers == last
+    assert branches(remote) == ["main"]   # no branch of a merged task is left
+    pipeline_matches_states(hub)
+    assert {p["stage"]: p["count"] for p in hub.request("GET", "/api/state")[1]["pipeline"]}["merged"] == 2
 
 
 def test_a_failed_check_goes_back_with_its_log_and_merges_after_the_fix(loop, sidecars):
@@ -113,7 +133,8 @@ def test_a_failed_check_goes_back_with_its_log_and_merges_after_the_fix(loop, si
     assert ci.failed == [task_id]
     rework = task(hub, task_id)["rework"]
     assert rework["kind"] == "check" and "expected a second line" in rework["detail"]
-    moves = [(h["from"], h["to"]) for h in hub.request("GET", f"/api/tasks/{task_id}/log")[1]["history"]]
+    moves = [(h["from"], h["to"]) for h in hub.request("GET", f"/api/tasks/{task_id}/log")[1]["history"]
+             if h["from"] != "pr"]   # the task's own moves, not the gatekeeper's decisions
     assert ("review", "queued") in moves and moves[-1] == ("review", "done")
 
 
@@ -132,6 +153,7 @@ def test_a_task_after_another_on_the_same_lines_merges_after_it(loop, sidecars):
     assert "rework" not in task(hub, second)   # it branched from a main that had the first
     log = target_log(remote)
     assert log[0].startswith("Build on it") and log[1].startswith("Lay the ground")
+    assert branches(remote) == ["main"]
 
 
 def test_an_escalated_pr_stays_with_its_human_when_main_moves_and_health_says_so(loop, sidecars, tmp_path):
@@ -152,3 +174,10 @@ def test_an_escalated_pr_stays_with_its_human_when_main_moves_and_health_says_so
     assert state(hub, task_id) == "review" and "rework" not in task(hub, task_id)   # never sent back
     health = agentcom("health", "--hub", hub.url, check=False)
     assert health.returncode == 1 and "pr_escalated" in health.stdout
+    pipeline_matches_states(hub)
+    agentcom("pr", "close", "1", "--reason", "the build stays as it is", "--hub", hub.url, check=True,
+             env={"AGENTCOM_TOKEN": hub.token})
+    shown = task(hub, task_id)
+    assert shown["state"] == "cancelled" and "the build stays as it is" in shown["last_error"]
+    wait_for(lambda: agentcom("health", "--hub", hub.url).returncode == 0, timeout=30)   # nothing waits now
+    wait_for(lambda: branches(remote) == ["human", "main"], timeout=30)   # the closed PR's branch is gone

@@ -8,6 +8,7 @@ did what, and the gatekeeper is asked to look at the PR again.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from coordinator.core.trailers import squash_message
@@ -18,6 +19,7 @@ from coordinator.hub.batch import Batch
 from coordinator.wire.errors import UsageError
 from coordinator.wire.times import format_time
 
+log = logging.getLogger("agentcom.pulls")
 VERBS = ("merge", "close", "release")
 REASON_MAX = 500
 REPO_MAX = 500
@@ -161,6 +163,8 @@ def act(hub, gate: Gate | None, verb: str, number: int, by: str, reason: str = "
     merge = rules.for_repo(owner_name) if "/" in owner_name and len(owner_name.split("/")) == 2 else rules.merge
     prior = hub.reviews.get(name, number)
     done = (_on_forge if how == "forge" else _on_record)(hub, gate, verb, number, by, reason, merge, prior)
+    if verb in ("merge", "close") and merge.delete_branches:
+        done["branch_deleted"] = _tidy(hub, gate if how == "forge" else None, number, by)
     if prior is not None:
         doc = {**prior, "human": {"verb": verb, "by": by, "at": format_time(hub.clock()), "reason": reason},
                "decided_at": format_time(hub.clock())}
@@ -173,6 +177,20 @@ def act(hub, gate: Gate | None, verb: str, number: int, by: str, reason: str = "
     if gate is not None and gate.service is not None:
         gate.service.wanted(number)   # the gatekeeper looks again: a release is decided anew
     return {"repo": name, "number": number, "verb": verb, "by": by, "reason": reason, **done}
+
+
+def _tidy(hub, gate: Gate | None, number: int, by: str) -> str | None:
+    """Delete the agent's branch of a PR just merged or closed; the branch, or None if kept (not
+    an agent's branch, gone already, or the forge refused: logged)."""
+    try:
+        if gate is not None:
+            head = gate.forge.get_pr(number).head
+            return head if head.startswith("agent/") and gate.forge.delete_branch(head) else None
+        head = hub.prs.get(number)["head"]
+        return head if head.startswith("agent/") and prmerge.delete_head(hub, number, by)["deleted"] else None
+    except ForgeError as e:
+        log.warning("pull request #%s: its branch was kept: %s", number, e)
+        return None
 
 
 def _on_forge(hub, gate: Gate, verb: str, number: int, by: str, reason: str, merge, prior) -> dict:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from coordinator.core.prrecord import number_in_url, same_pr
+from coordinator.core.trailers import squash_message
 from coordinator.forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PullRequest
 from coordinator.gatekeeper import record as records
 from coordinator.gatekeeper import rules as rule_file
@@ -212,54 +213,30 @@ class Reviewer:
                           + ([{"rule": "pr.task_claim", "severity": "note", "points": 0,
                                "explanation": f"the pull request's task was not believed: {doubt}"}] if doubt else []),
                "merged_by": None, "acted_on": acted}
-        merged = sent = None
+        if prior and prior.get("human"):
+            doc["human"] = prior["human"]   # the last thing a human did stays on the record
         held = [label for label in pr.labels if label in (merge.escalation_label, BLOCK_LABEL)]
         reworking, times = _rework_of(task, pr.url)
         changes = self._changes_requested(pr, rules) if task is not None else ""
         gates = [f.rule for f in v.reasons if f.gate] + (["review.changes"] if changes else [])
         how = react(gates, behind=pr.mergeable_state == "behind", held=bool(held),
-                    task_state=(task or {}).get("state"), reworking=reworking, sent=times, cap=_cap(merge))
-        if how.wait or how.send:
-            doc.update(action=Action.WAIT.value, why=f"Waiting: {how.wait}" if how.wait else
-                       f"Sent back to its agent {agent} to fix ({how.send}) on the same branch and pull request")
-            doc["rules"].append("pr.reworking" if how.wait else "pr.sent_back")
-        elif how.human or changes:
-            doc.update(action=Action.ESCALATE.value, why="Escalated to a human: " + (
-                how.human or "a reviewer requested changes, and the task is not waiting on this pull request"))
-            doc["rules"].append("pr.rework_cap" if how.human else "review.changes")
-        elif v.action is Action.MERGE and held:
-            # a human was asked to look at this PR: a later, safe head does not take it back from them
-            doc["rules"].append("pr.held")
-            doc["action"] = Action.ADVISE.value
-            doc["why"] = (f"Every gate passes, but the pull request carries {held[0]} from an earlier "
-                          "escalation; a human merges, or releases it (`agentcom pr release`) to let the "
-                          "gatekeeper merge")
+                    task_state=(task or {}).get("state"), reworking=reworking, sent=times, cap=merge.rework_max)
+        _steer(doc, how, v.action is Action.MERGE, held, bool(changes))
         ahead = self._older_on_same_files(pr, files, task) if doc["action"] == Action.MERGE.value else None
         if ahead is not None:
             doc.update(action=Action.WAIT.value, why=f"Waiting for #{ahead}, an older task's pull request changing "
                        "the same files, to merge first (merges land in task order)")
             doc["rules"].append("pr.older_first")
+        merged = sent = None
         if doc["action"] == Action.MERGE.value:
-            # the intent first: if this process dies (or the hub fails) after the forge merged,
-            # the next pass finds the record open and the PR merged at this head, and credits it
-            self.book.record({**doc, "merging": v.head_sha})
-            doc["merging"] = v.head_sha
-            try:
-                merged = self.forge.merge(number, v.head_sha, merge.method)  # HeadMoved: review again
-                doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
-            except NotMergeable:
-                doc["merging"] = None   # refused: nothing merged, and a human's later merge is theirs
-                doc["rules"].append("checks.conflict")
+            merged = self._merge(pr, doc, task, merge)
+            if merged is None:   # the forge refused: the branch cannot merge after all
                 how = react(["checks.conflict"], behind=False, held=False, task_state=(task or {}).get("state"),
-                            reworking=False, sent=times, cap=_cap(merge))
-                if how.send:
-                    doc.update(action=Action.WAIT.value, why=f"Sent back to its agent {agent}: the forge refused "
-                               "the merge, the branch cannot merge")
-                    doc["rules"].append("pr.sent_back")
-                else:
-                    doc["action"] = Action.ESCALATE.value
-                    doc["why"] = "Escalated to a human: the forge refused the merge, the branch cannot merge" + (
-                        f" ({how.human})" if how.human else "")
+                            reworking=False, sent=times, cap=merge.rework_max)
+                _steer(doc, how, False, [], False)
+                if not how.send:
+                    doc.update(action=Action.ESCALATE.value, why="Escalated to a human: the forge refused the "
+                               "merge, the branch cannot merge" + (f" ({how.human})" if how.human else ""))
         if how.send:
             detail = {"conflict": f"{pr.head} conflicts with {pr.base}", "behind": f"{pr.head} is behind {pr.base}",
                       "check": check_log(merge.required_checks, statuses, runs), "changes": changes}[how.send]
@@ -278,6 +255,24 @@ class Reviewer:
         if merged:
             self._finished(pr, doc, merged=True, by="agentcom-gatekeeper", merge_sha=merged)
         return Outcome(number, doc["action"], v.head_sha, committed, merged, sent.get("id") if sent else None)
+
+    def _merge(self, pr: PullRequest, doc: dict, task: dict | None, merge) -> str | None:
+        """Merge the reviewed head with the task's title and trailers; the merge commit, or None
+        when the forge refuses it as not mergeable (HeadMoved: review again)."""
+        # the intent first: if this process dies (or the hub fails) after the forge merged,
+        # the next pass finds the record open and the PR merged at this head, and credits it
+        self.book.record({**doc, "merging": doc["head_sha"]})
+        doc["merging"] = doc["head_sha"]
+        title, message = squash_message((task or {}).get("title") or pr.title, pr.number, doc["task"], doc["agent"],
+                                        doc["head_sha"], "agentcom-gatekeeper")
+        try:
+            merged = self.forge.merge(pr.number, doc["head_sha"], merge.method, title, message)
+        except NotMergeable:
+            doc["merging"] = None   # refused: nothing merged, and a human's later merge is theirs
+            doc["rules"].append("checks.conflict")
+            return None
+        doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
+        return merged
 
     def _older_on_same_files(self, pr: PullRequest, files: list[dict], task: dict | None) -> int | None:
         """An open PR of an older task (by the task's creation, else the PR's number) that changes a
@@ -304,16 +299,21 @@ class Reviewer:
 
     def _changes_requested(self, pr: PullRequest, rules) -> str:
         """The changes people asked for on this head (never the agents' own logins), or ""."""
-        reader = getattr(self.forge, "reviews", None)
         try:
-            found = reader(pr.number) if reader else []
+            found = self.forge.reviews(pr.number)
         except ForgeError as e:
             log.warning("gatekeeper: %s#%s: reviews not read: %s", self.name, pr.number, e)
             return ""
         return review_comments(found, pr.head_sha, rules.agent_logins() | {(pr.author or "").lower()})
 
     def _finished(self, pr: PullRequest, doc: dict, *, merged: bool, by: str, merge_sha: str | None = None) -> None:
-        """The PR merged or closed: its task (if it waits on it) done or cancelled."""
+        """The PR merged or closed: its task (if it waits on it) done or cancelled, and its agent's
+        branch deleted unless the repo keeps them (`delete_branches`)."""
+        if pr.head.startswith("agent/") and self.book.rules().for_repo(self.name).delete_branches:
+            try:
+                self.forge.delete_branch(pr.head)
+            except ForgeError as e:   # an open PR from the same branch, or the forge refused: kept
+                log.warning("gatekeeper: %s#%s: branch %s kept: %s", self.name, pr.number, pr.head, e)
         task_id = doc.get("task") or next((t["id"] for t in self.book.reviewing(self.remote)
                                            if same_pr(t["pr_url"], pr.url)), None)
         if task_id:
@@ -373,8 +373,24 @@ class Reviewer:
         return alerts.send(self.notify_command, notice, self.notify_timeout, self.notify_webhook), failed
 
 
-def _cap(merge) -> int:
-    return getattr(merge, "rework_max", 3)
+def _steer(doc: dict, how, safe: bool, held: list[str], changes: bool) -> None:
+    """The decision after the reaction: wait (its agent is on it, or it is sent back to it), a
+    human (the cap, or changes asked on a PR its task does not wait on), or, for a safe PR a
+    human was asked about, advice to that human."""
+    if how.wait or how.send:
+        doc.update(action=Action.WAIT.value, why=f"Waiting: {how.wait}" if how.wait else
+                   f"Sent back to its agent {doc['agent']} to fix ({how.send}) on the same branch and pull request")
+        doc["rules"].append("pr.reworking" if how.wait else "pr.sent_back")
+    elif how.human or changes:
+        doc.update(action=Action.ESCALATE.value, why="Escalated to a human: " + (
+            how.human or "a reviewer requested changes, and the task is not waiting on this pull request"))
+        doc["rules"].append("pr.rework_cap" if how.human else "review.changes")
+    elif safe and held:
+        # a human was asked to look at this PR: a later, safe head does not take it back from them
+        doc["rules"].append("pr.held")
+        doc.update(action=Action.ADVISE.value, why=f"Every gate passes, but the pull request carries {held[0]} "
+                   "from an earlier escalation; a human merges, or releases it (`agentcom pr release`) to let "
+                   "the gatekeeper merge")
 
 
 def _rework_of(task: dict | None, url: str) -> tuple[bool, int]:
