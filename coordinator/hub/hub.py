@@ -320,7 +320,7 @@ class Hub:
                 continue
             d = parse_decision(entry.message)
             if d is not None and d.task_id == task_id:
-                out.append({"commit": entry.commit, "time": entry.time, "from": "pr", "to": f"review {d.action}",
+                out.append({"commit": entry.commit, "time": entry.time, "from": "gatekeeper", "to": d.action,
                             "agent": d.agent, "attempt": 0, "reason": f"{d.repo}#{d.pull} head {d.head_sha[:12]}, "
                             f"score {d.score}, rules {', '.join(d.rules) or '-'}"
                             + (f", merged by {d.merged_by}" if d.merged_by else ""),
