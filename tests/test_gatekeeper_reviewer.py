@@ -136,7 +136,8 @@ def test_a_safe_one_line_fix_is_merged_at_its_reviewed_head_and_the_decision_is_
     assert f"Head: {head}" in parsed and "Action: merge" in parsed and "Task: T-1" in parsed
     assert "Merged-By: agentcom-gatekeeper" in parsed
     history = world.hub.history("T-1")
-    assert (history[-2]["from"], history[-2]["to"]) == ("gatekeeper", "merge") and history[-2]["decision"]["head_sha"] == head
+    assert (history[-2]["from"], history[-2]["to"]) == ("gatekeeper", "merge")
+    assert history[-2]["decision"]["head_sha"] == head
     assert (history[-1]["from"], history[-1]["to"]) == ("review", "done")   # the task ends when its PR merges
     assert world.receiver.got == [] and world.gh_repo.pulls[number].comments == []
 

@@ -20,18 +20,24 @@ COMMENTS_MAX = 6000   # characters of review comments
 @dataclass(frozen=True)
 class Reaction:
     """`send`: the rework kind to send the task back with; `human`: why a human is asked
-    instead; `wait`: why the gatekeeper only waits (its agent is on it). At most one is set."""
+    instead (and `rule`, the rule id that says so); `wait`: why the gatekeeper only waits (its
+    agent is on it). At most one of send, human and wait is set."""
 
     send: str | None = None
     human: str | None = None
     wait: str | None = None
+    rule: str | None = None
 
 
 def react(gates: list[str], *, behind: bool, held: bool, task_state: str | None, reworking: bool,
-          sent: int, cap: int) -> Reaction:
+          sent: int, cap: int, away: float = 0, timeout: float = float("inf")) -> Reaction:
     """`gates`: the rule ids of the verdict's gate findings (risks, unsure, secrets). `task_state`:
     the state of the PR's task (None: no task believed); `reworking`: that task is back at work
-    on this very PR; `sent`: times this PR was sent back already."""
+    on this very PR, sent back `away` seconds ago (a human is asked past `timeout`); `sent`: times
+    this PR was sent back already."""
+    if reworking and task_state in ("queued", "assigned", "working") and away >= timeout and not held:
+        return Reaction(human=f"sent back to its agent {int(away // 60)} minutes ago and not done with it yet",
+                        rule="pr.rework_timeout")
     if task_state in ("queued", "assigned", "working"):
         # its agent is still on it: the PR is judged once the task reports done with it
         return Reaction(wait="its agent is updating the pull request" if reworking else
@@ -41,7 +47,7 @@ def react(gates: list[str], *, behind: bool, held: bool, task_state: str | None,
         return Reaction()   # nothing an agent can fix alone: the verdict stands
     if sent >= cap:
         return Reaction(human=f"sent back to its agent {sent} time(s) and still not mergeable; "
-                              f"the cap for this repo is {cap}")
+                              f"the cap for this repo is {cap}", rule="pr.rework_cap")
     kind = FIXABLE[fixable[0]] if "checks.conflict" not in fixable else ("behind" if behind else "conflict")
     return Reaction(send=kind)
 

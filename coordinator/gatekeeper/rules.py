@@ -123,6 +123,7 @@ class Merge:
     escalation_label: str = setting("agentcom:needs-human", Text("one line of 1 to 50 characters", most=50))
     delete_branches: bool = setting(True, Flag())       # a merged or closed agent PR's branch is deleted
     rework_max: int = setting(3, Whole(100))            # sends back to the agent before a human is asked
+    rework_timeout: int = setting(7200, Duration())     # a PR sent back and not done again this long: a human
 
 
 @dataclass(frozen=True)

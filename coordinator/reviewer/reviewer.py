@@ -219,8 +219,10 @@ class Reviewer:
         reworking, times = _rework_of(task, pr.url)
         changes = self._changes_requested(pr, rules) if task is not None else ""
         gates = [f.rule for f in v.reasons if f.gate] + (["review.changes"] if changes else [])
+        away = _since((task or {}).get("rework"), now)
         how = react(gates, behind=pr.mergeable_state == "behind", held=bool(held),
-                    task_state=(task or {}).get("state"), reworking=reworking, sent=times, cap=merge.rework_max)
+                    task_state=(task or {}).get("state"), reworking=reworking, sent=times, cap=merge.rework_max,
+                    away=away, timeout=merge.rework_timeout)
         _steer(doc, how, v.action is Action.MERGE, held, bool(changes))
         ahead = self._older_on_same_files(pr, files, task) if doc["action"] == Action.MERGE.value else None
         if ahead is not None:
@@ -384,13 +386,21 @@ def _steer(doc: dict, how, safe: bool, held: list[str], changes: bool) -> None:
     elif how.human or changes:
         doc.update(action=Action.ESCALATE.value, why="Escalated to a human: " + (
             how.human or "a reviewer requested changes, and the task is not waiting on this pull request"))
-        doc["rules"].append("pr.rework_cap" if how.human else "review.changes")
+        doc["rules"].append(how.rule if how.human else "review.changes")
     elif safe and held:
         # a human was asked to look at this PR: a later, safe head does not take it back from them
         doc["rules"].append("pr.held")
         doc.update(action=Action.ADVISE.value, why=f"Every gate passes, but the pull request carries {held[0]} "
                    "from an earlier escalation; a human merges, or releases it (`agentcom pr release`) to let "
                    "the gatekeeper merge")
+
+
+def _since(rework: dict | None, now: datetime) -> float:
+    """Seconds since the PR was sent back (0 when unknown)."""
+    try:
+        return max(0.0, (now - parse_time(rework["at"])).total_seconds()) if rework and rework.get("at") else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _rework_of(task: dict | None, url: str) -> tuple[bool, int]:
