@@ -1,0 +1,84 @@
+"""Collisions seen before they happen: a task whose scope overlaps a task in flight on the same
+target waits for it (serialise), is assigned and shown (flag), or neither (off)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from coordinator.core.scheduler import FLAG, OFF, SERIALISE, AgentSlot, Claim, QueuedTask, blockers, schedule
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+WEB = "https://example.com/acme/web"
+
+
+def queued(task_id: str, *scope: str, repo: str = WEB, age: float = 0, rework: bool = False) -> QueuedTask:
+    claim = Claim(task_id, repo, scope, f"2026-11-25T11:{59 - int(age):02d}:00.000Z", rework) if scope else None
+    return QueuedTask(task_id, "normal", NOW - timedelta(seconds=age), claim=claim)
+
+
+def running(task_id: str, *scope: str, repo: str = WEB, created: str = "2026-11-25T10:00:00.000Z") -> Claim:
+    return Claim(task_id, repo, scope, created)
+
+
+AGENTS = [AgentSlot("ann", frozenset(), 1), AgentSlot("bob", frozenset(), 1)]
+
+
+def assigned(queue, claims=(), mode=SERIALISE, agents=AGENTS) -> dict[str, tuple[str, ...]]:
+    return {a.task_id: a.collides_with
+            for a in schedule(queue, agents, NOW, claims=claims, collisions=lambda repo: mode)}
+
+
+def test_of_two_overlapping_ready_tasks_only_the_first_is_assigned_the_other_waits():
+    queue = [queued("old", "src/a/**", age=30), queued("new", "src/a/b.py", age=10)]
+    assert assigned(queue) == {"old": ()}
+
+
+def test_a_task_waits_while_an_overlapping_task_is_in_flight_and_runs_once_it_has_left():
+    queue = [queued("new", "src/a/b.py")]
+    assert assigned(queue, [running("old", "src/a/**")]) == {}
+    assert assigned(queue, []) == {"new": ()}  # old is done (or cancelled, or dead): no claim left
+
+
+def test_a_waiting_task_does_not_hold_back_the_tasks_behind_it():
+    queue = [queued("held", "src/a/*", age=30), queued("free", "src/b/*", age=10)]
+    assert assigned(queue, [running("old", "src/a/x.py")]) == {"free": ()}
+
+
+def test_tasks_on_different_repos_never_collide():
+    queue = [queued("web", "**", age=30), queued("api", "**", repo="https://example.com/acme/api")]
+    assert assigned(queue, [running("other", "**", repo="https://example.com/acme/docs")]) == {"web": (), "api": ()}
+
+
+def test_a_task_without_scope_is_never_held_and_holds_nothing():
+    queue = [queued("bare", age=30), queued("scoped", "**")]
+    assert assigned(queue, [running("old", "**")]) == {"bare": ()}
+    assert assigned([queued("scoped", "**")], []) == {"scoped": ()}
+
+
+def test_flag_assigns_both_and_names_the_collision():
+    queue = [queued("old", "src/a/**", age=30), queued("new", "src/a/b.py", age=10)]
+    assert assigned(queue, mode=FLAG) == {"old": (), "new": ("old",)}
+    assert assigned([queued("new", "src/a/b.py")], [running("x", "src/**")], mode=FLAG) == {"new": ("x",)}
+
+
+def test_off_looks_at_nothing():
+    queue = [queued("old", "src/a/**", age=30), queued("new", "src/a/b.py", age=10)]
+    assert assigned(queue, [running("x", "**")], mode=OFF) == {"old": (), "new": ()}
+    assert {a.task_id for a in schedule(queue, AGENTS, NOW, claims=[running("x", "**")])} == {"old", "new"}
+
+
+def test_the_mode_is_per_repo():
+    api = "https://example.com/acme/api"
+    queue = [queued("web", "**", age=30), queued("api", "**", repo=api)]
+    claims = [running("w", "**"), running("a", "**", repo=api)]
+    got = {a.task_id: a.collides_with for a in schedule(
+        queue, AGENTS, NOW, claims=claims, collisions=lambda repo: FLAG if repo == api else SERIALISE)}
+    assert got == {"api": ("a",)}
+
+
+def test_of_two_reworks_back_in_the_queue_the_newer_waits_for_the_older():
+    older, newer = queued("older", "**", age=30, rework=True), queued("newer", "**", age=10, rework=True)
+    claims = [older.claim, newer.claim]
+    assert blockers(newer.claim, claims) == ["older"] and blockers(older.claim, claims) == []
+    assert assigned([newer, older], claims) == {"older": ()}
+    # a plain queued task waits for a rework in flight whatever their ages
+    assert blockers(queued("plain", "**", age=50).claim, claims) == ["newer", "older"]
