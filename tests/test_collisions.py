@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from coordinator.core.config import ConfigError, parse
 from coordinator.core.scheduler import FLAG, OFF, SERIALISE, AgentSlot, Claim, QueuedTask, blockers, schedule
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -82,3 +85,24 @@ def test_of_two_reworks_back_in_the_queue_the_newer_waits_for_the_older():
     assert assigned([newer, older], claims) == {"older": ()}
     # a plain queued task waits for a rework in flight whatever their ages
     assert blockers(queued("plain", "**", age=50).claim, claims) == ["newer", "older"]
+
+
+# --- the setting --------------------------------------------------------------------------------
+
+def test_the_mode_is_serialise_unless_the_file_says_otherwise_per_repo_by_its_exact_text():
+    assert parse(b"").collisions.mode(WEB) == SERIALISE
+    c = parse(f"collisions:\n  default: flag\n  repos:\n    {WEB}: off\n    api: serialise\n".encode()).collisions
+    assert (c.mode(WEB), c.mode("api"), c.mode(WEB + "/"), c.mode("API")) == (OFF, SERIALISE, FLAG, FLAG)
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ("collisions:\n  defualt: flag\n", "collisions.defualt: unknown key; did you mean 'collisions.default'?"),
+    ("collisions:\n  default: serialize\n", "collisions.default: 'serialize' is not one of serialise, flag, off"),
+    ("collisions:\n  repos:\n    web: maybe\n", "collisions.repos.web: 'maybe' is not one of serialise, flag, off"),
+    ("collisions:\n  repos: [web]\n", "collisions.repos: expected a mapping of repo to serialise, flag or off"),
+    ("collisions: serialise\n", "collisions: must be a mapping of settings"),
+])
+def test_a_wrong_collisions_setting_names_its_key(raw, message):
+    with pytest.raises(ConfigError) as e:
+        parse(raw.encode())
+    assert message in str(e.value)
