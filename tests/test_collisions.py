@@ -106,3 +106,43 @@ def test_a_wrong_collisions_setting_names_its_key(raw, message):
     with pytest.raises(ConfigError) as e:
         parse(raw.encode())
     assert message in str(e.value)
+
+
+# --- through a real hub ---------------------------------------------------------------------------
+
+def test_a_hub_holds_the_newer_overlapping_task_shows_why_and_assigns_it_once_the_older_is_done(repo):
+    import random
+
+    from coordinator.core.agent import registration
+    from coordinator.hub.batch import Batch
+    from coordinator.hub.hub import Hub
+    from coordinator.wire.protocol import Heartbeat, parse_report
+
+    clock = lambda: NOW  # noqa: E731
+    hub = Hub(repo, clock=clock, rng=random.Random(7))
+    try:
+        for name in ("ada", "bob"):
+            hub.call(Batch.register_agent, registration({"name": name}), "test")
+            hub.heartbeat(name, Heartbeat())
+        hub.call(lambda batch: None)  # the loop's batch after a heartbeat brings them online
+
+        def submit(task_id, *scope, repo=WEB):
+            hub.call(Batch.submit, {"id": task_id, "prompt": "do it", "repo": repo, "scope": list(scope)}, "test")
+            return hub.show(task_id)
+
+        assert submit("old", "src/a/**")["state"] == "assigned"
+        new = submit("new", "src/a/b.py")
+        assert (new["state"], new["waiting_on"], new["collides_with"]) == ("queued", ["old"], [])
+        assert "waiting_on" not in new["task"]  # computed, never stored
+        assert [(t["id"], t["waits_for"]) for t in hub.state()["next"]["normal"]] == [("new", ["old"])]
+        assert submit("elsewhere", "src/a/b.py", repo="https://example.com/acme/api")["state"] == "assigned"
+
+        agent = hub.view.get("old").loc.agent
+        for kind in ("accepted", "done"):
+            hub.call(Batch.report, agent, "old", parse_report({"kind": kind, "attempt": 1}))
+        assert hub.show("old")["state"] == "done"
+        after = hub.show("new")
+        assert (after["state"], after["waiting_on"]) == ("assigned", [])
+        assert hub.state()["next"]["normal"] == []
+    finally:
+        hub.close()

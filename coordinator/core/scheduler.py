@@ -36,7 +36,7 @@ class Claim:
     repo: str
     scope: tuple[str, ...]
     created_at: str                        # as stored: the hub's times sort as text
-    queued: bool = False                   # back in the queue with a rework: in flight, not running
+    rework: bool = False                   # back in the queue with a rework: in flight, not running
 
 
 SERIALISE, FLAG, OFF = "serialise", "flag", "off"
@@ -52,7 +52,7 @@ def blockers(claim: Claim, others: Iterable[Claim]) -> list[str]:
     age = (claim.created_at, claim.id)
     return sorted(o.id for o in others
                   if o.id != claim.id and o.repo == claim.repo
-                  and not (claim.queued and o.queued and age < (o.created_at, o.id))
+                  and not (claim.rework and o.rework and age < (o.created_at, o.id))
                   and overlaps(claim.scope, o.scope))
 
 
