@@ -3,7 +3,8 @@
 A scope is a list of .gitignore-style patterns (docs/task-format.md). Each pattern becomes a list
 of segments, where MANY stands for any number of path segments; two lists overlap when a walk
 through both can reach their ends together. The answer errs towards overlap, never away from it:
-a `!` pattern is not subtracted, and a `[...]` class counts as any one character.
+a `!` pattern is not subtracted, a `[...]` class counts as any one character, and two scopes too
+big to compare within WORK steps (only a hostile file writes such) count as overlapping.
 """
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from functools import lru_cache
 MANY = "**"          # a segment that stands for zero or more path segments
 _STAR, _ONE = 0, 1   # in a segment: any run of characters; any one character
 _FILLER = "x"        # the character a witness uses where any would do
+WORK = 200_000       # steps one comparison of two scopes may take: it runs in the scheduling pass
+
+
+class _Exhausted(Exception):
+    pass
 
 
 def overlaps(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
@@ -23,15 +29,26 @@ def overlaps(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
 
 @lru_cache(maxsize=4096)
 def witness(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> str | None:
-    """A path that a pattern of each scope matches, or None when there is none."""
+    """A path that a pattern of each scope matches, or None when there is none; "" when the
+    comparison ran out of WORK steps (then they count as overlapping)."""
     if not a or not b:
         return None
-    for p in compile_scope(a):
-        for q in compile_scope(b):
-            found = _paths_meet(p, q)
-            if found is not None:
-                return found
+    budget = [WORK]
+    try:
+        for p in compile_scope(a):
+            for q in compile_scope(b):
+                found = _paths_meet(p, q, budget)
+                if found is not None:
+                    return found
+    except _Exhausted:
+        return ""
     return None
+
+
+def _spend(budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Exhausted
 
 
 @lru_cache(maxsize=4096)
@@ -90,12 +107,13 @@ def _tokens(part: str) -> tuple:
     return tuple(out)
 
 
-def _paths_meet(p: tuple, q: tuple) -> str | None:
+def _paths_meet(p: tuple, q: tuple, budget: list[int]) -> str | None:
     """A path both segment lists match: a search over pairs of positions, one from each."""
     start, end = (0, 0), (len(p), len(q))
     back: dict[tuple[int, int], tuple | None] = {start: None}
     todo = deque([start])
     while todo:
+        _spend(budget)
         state = todo.popleft()
         if state == end:
             return _path_to(back, state)
@@ -104,17 +122,17 @@ def _paths_meet(p: tuple, q: tuple) -> str | None:
         if i < len(p) and p[i] is MANY:
             steps.append(((i + 1, j), None))
             if j < len(q) and q[j] is not MANY:
-                seg = _segments_meet(q[j], (_STAR,))
+                seg = _segments_meet(q[j], (_STAR,), budget)
                 if seg is not None:
                     steps.append(((i, j + 1), seg))
         if j < len(q) and q[j] is MANY:
             steps.append(((i, j + 1), None))
             if i < len(p) and p[i] is not MANY:
-                seg = _segments_meet(p[i], (_STAR,))
+                seg = _segments_meet(p[i], (_STAR,), budget)
                 if seg is not None:
                     steps.append(((i + 1, j), seg))
         if i < len(p) and j < len(q) and p[i] is not MANY and q[j] is not MANY:
-            seg = _segments_meet(p[i], q[j])
+            seg = _segments_meet(p[i], q[j], budget)
             if seg is not None:
                 steps.append(((i + 1, j + 1), seg))
         for nxt, seg in steps:
@@ -134,13 +152,13 @@ def _path_to(back: dict, state) -> str:
     return "/".join(reversed(segments)) or _FILLER
 
 
-@lru_cache(maxsize=4096)
-def _segments_meet(a: tuple, b: tuple) -> str | None:
+def _segments_meet(a: tuple, b: tuple, budget: list[int]) -> str | None:
     """A non-empty segment both token lists match, or None."""
     start, end = (0, 0, False), (len(a), len(b), True)
     back: dict[tuple, tuple | None] = {start: None}
     todo = deque([start])
     while todo:
+        _spend(budget)
         state = todo.popleft()
         if state == end:
             text = []

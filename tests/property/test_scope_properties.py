@@ -88,3 +88,13 @@ def test_the_plain_cases():
     assert not overlaps(("src/*.py",), ("src/login/",))  # a directory login is no *.py
     assert overlaps(("src/*",), ("src/login/views.py",))  # src/login matches, and all it holds
     assert not overlaps(("# a comment",), ("**",))
+
+
+def test_scopes_too_big_to_compare_in_bounded_work_count_as_overlapping():
+    """The check runs in the scheduling pass: a hostile scope must not stall it."""
+    import time
+    a = tuple(f"{'?*' * 120}{n}/" + "/".join(["*a"] * 60) for n in range(100))
+    b = tuple(f"{'*?' * 120}{n}z/" + "/".join(["a*"] * 60) for n in range(100))
+    started = time.monotonic()
+    assert witness(a, b) == "" and overlaps(a, b)
+    assert time.monotonic() - started < 5
