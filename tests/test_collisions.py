@@ -146,3 +146,22 @@ def test_a_hub_holds_the_newer_overlapping_task_shows_why_and_assigns_it_once_th
         assert hub.state()["next"]["normal"] == []
     finally:
         hub.close()
+
+
+def test_the_view_keeps_the_tasks_in_flight_with_a_repo_and_a_scope_and_drops_them_as_they_leave():
+    from coordinator.core.layout import State, location
+    from coordinator.core.view import Record, View
+
+    view = View()
+    doc = {"id": "t", "repo": WEB, "scope": ["src/**"], "queued_at": "2026-11-25T11:00:00.000Z"}
+    steps = [(location(State.QUEUED, "t", lane="normal"), {}, False),
+             (location(State.ASSIGNED, "t", agent="ann"), {}, True),
+             (location(State.WORKING, "t", agent="ann"), {}, True),
+             (location(State.REVIEW, "t"), {}, True),
+             (location(State.QUEUED, "t", lane="normal"), {"rework": {"agent": "ann"}}, True),
+             (location(State.QUEUED, "t", lane="normal"), {"scope": None}, False),
+             (location(State.DONE, "t", when=NOW), {}, False)]
+    for loc, extra, flying in steps:
+        task = {k: v for k, v in {**doc, **extra}.items() if v is not None}
+        view.put(Record(loc, None, None if loc.state is State.DONE else task))
+        assert ("t" in view.claims) is flying, loc
