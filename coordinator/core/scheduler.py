@@ -42,6 +42,11 @@ class Claim:
 SERIALISE, FLAG, OFF = "serialise", "flag", "off"
 
 
+def blocked(claim: Claim, others: Iterable[Claim]) -> bool:
+    """Whether `blockers` would name anyone: stops at the first."""
+    return any(_blocks(claim, o) for o in others)
+
+
 def blockers(claim: Claim, others: Iterable[Claim]) -> list[str]:
     """The ids of the claims in flight that `claim` collides with, in id order.
 
@@ -49,11 +54,13 @@ def blockers(claim: Claim, others: Iterable[Claim]) -> list[str]:
     both back in the queue with a rework, the newer (created_at, then id) waits for the older
     and not the other way round. A task that is merely queued holds nothing, so it never counts.
     """
-    age = (claim.created_at, claim.id)
-    return sorted(o.id for o in others
-                  if o.id != claim.id and o.repo == claim.repo
-                  and not (claim.rework and o.rework and age < (o.created_at, o.id))
-                  and overlaps(claim.scope, o.scope))
+    return sorted(o.id for o in others if _blocks(claim, o))
+
+
+def _blocks(claim: Claim, other: Claim) -> bool:
+    return (other.id != claim.id and other.repo == claim.repo
+            and not (claim.rework and other.rework and (claim.created_at, claim.id) < (other.created_at, other.id))
+            and overlaps(claim.scope, other.scope))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +153,8 @@ def schedule(queue: Iterable[QueuedTask], agents: Iterable[AgentSlot], now: date
             continue
         head = run.head
         if head.id not in assigned:
-            mode, hits = flight.check(head.claim)
-            if mode != SERIALISE or not hits:
+            held, hits = flight.check(head.claim)
+            if not held:
                 agent = pool.take(run.bucket)
                 if agent is None:
                     run.bucket.dead = True  # agents only lose room during a pass, so this is final
@@ -155,7 +162,7 @@ def schedule(queue: Iterable[QueuedTask], agents: Iterable[AgentSlot], now: date
                 assigned[head.id] = agent
                 flight.take(head.claim)
                 if hits:
-                    collided[head.id] = tuple(hits)
+                    collided[head.id] = hits
         if run.advance():
             heapq.heapreplace(heap, (*run.key(), heap[0][-2], run))
         else:
@@ -181,14 +188,18 @@ class _Flight:
             found = self.modes[repo] = self.mode(repo) if self.mode is not None else OFF
         return found
 
-    def check(self, claim: Claim | None) -> tuple[str, list[str]]:
-        """What collisions do on the claim's repo, and the claims in flight it collides with."""
+    def check(self, claim: Claim | None) -> tuple[bool, tuple[str, ...]]:
+        """(whether the task waits, the claims it collides with if assigned anyway). Under
+        SERIALISE it stops at the first claim that holds it: a waiting task is checked every pass."""
         if claim is None or self.mode is None:
-            return OFF, []
+            return False, ()
         mode = self._mode(claim.repo)
-        if mode == OFF:
-            return mode, []
-        return mode, blockers(claim, self.by_repo.get(claim.repo, {}).values())
+        others = self.by_repo.get(claim.repo)
+        if mode == OFF or not others:
+            return False, ()
+        if mode == SERIALISE:
+            return blocked(claim, others.values()), ()
+        return False, tuple(blockers(claim, others.values()))
 
     def take(self, claim: Claim | None) -> None:
         """The task is assigned: it holds its files for the rest of the pass."""

@@ -27,7 +27,7 @@ def overlaps(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
     return witness(a, b) is not None
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65536)
 def witness(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> str | None:
     """A path that a pattern of each scope matches, or None when there is none; "" when the
     comparison ran out of WORK steps (then they count as overlapping)."""
@@ -37,6 +37,8 @@ def witness(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> str | None:
     try:
         for p in compile_scope(a):
             for q in compile_scope(b):
+                if _apart(p, q):
+                    continue
                 found = _paths_meet(p, q, budget)
                 if found is not None:
                     return found
@@ -45,13 +47,27 @@ def witness(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> str | None:
     return None
 
 
+def _apart(p: tuple, q: tuple) -> bool:
+    """A quick no: at the same place before any MANY, two plain names that differ (src/a, src/b)."""
+    for a, b in zip(p, q, strict=False):
+        if a is MANY or b is MANY or not (_plain(a) and _plain(b)):
+            return False
+        if a != b:
+            return True
+    return False
+
+
+def _plain(segment: tuple) -> bool:
+    return all(isinstance(t, str) for t in segment)
+
+
 def _spend(budget: list[int]) -> None:
     budget[0] -= 1
     if budget[0] < 0:
         raise _Exhausted
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def compile_scope(scope: tuple[str, ...]) -> tuple[tuple, ...]:
     """The positive patterns of a scope, each as a tuple of segments (MANY, or a tuple of tokens)."""
     return tuple(c for c in (_compile(p) for p in scope) if c is not None)
