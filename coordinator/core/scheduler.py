@@ -42,11 +42,6 @@ class Claim:
 SERIALISE, FLAG, OFF = "serialise", "flag", "off"
 
 
-def blocked(claim: Claim, others: Iterable[Claim]) -> bool:
-    """Whether `blockers` would name anyone: stops at the first."""
-    return any(_blocks(claim, o) for o in others)
-
-
 def blockers(claim: Claim, others: Iterable[Claim]) -> list[str]:
     """The ids of the claims in flight that `claim` collides with, in id order.
 
@@ -177,6 +172,7 @@ class _Flight:
         self.mode = mode
         self.modes: dict[str, str] = {}
         self.by_repo: dict[str, dict[str, Claim]] = {}
+        self.held_by: dict[tuple, Claim] = {}  # (repo, scope) → a claim that held a task of that scope
         if mode is not None:
             for claim in claims:
                 if self._mode(claim.repo) != OFF:
@@ -198,7 +194,14 @@ class _Flight:
         if mode == OFF or not others:
             return False, ()
         if mode == SERIALISE:
-            return blocked(claim, others.values()), ()
+            # tasks of one scope tend to wait on the same claim: try the last one that held it
+            last = self.held_by.get((claim.repo, claim.scope))
+            if last is not None and _blocks(claim, last):
+                return True, ()
+            found = next((o for o in others.values() if _blocks(claim, o)), None)
+            if found is not None:
+                self.held_by[claim.repo, claim.scope] = found
+            return found is not None, ()
         return False, tuple(blockers(claim, others.values()))
 
     def take(self, claim: Claim | None) -> None:
