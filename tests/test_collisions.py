@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.core.config import ConfigError, parse
 from coordinator.core.scheduler import FLAG, OFF, SERIALISE, AgentSlot, Claim, QueuedTask, blockers, schedule
@@ -165,3 +167,26 @@ def test_the_view_keeps_the_tasks_in_flight_with_a_repo_and_a_scope_and_drops_th
         task = {k: v for k, v in {**doc, **extra}.items() if v is not None}
         view.put(Record(loc, None, None if loc.state is State.DONE else task))
         assert ("t" in view.claims) is flying, loc
+
+
+_scopes = st.lists(st.sampled_from(("src/a/**", "src/a/b.py", "src/b/*", "*.md", "docs/", "**", "/README.md")),
+                   min_size=1, max_size=2, unique=True).map(tuple)
+_claims = st.builds(lambda n, repo, scope, rework: Claim(f"c{n}", repo, scope, f"2026-11-25T0{n % 10}:00Z", rework),
+                    st.integers(0, 30), st.sampled_from((WEB, "api")), _scopes, st.booleans())
+
+
+@given(st.lists(_claims, max_size=12, unique_by=lambda c: c.id),
+       st.lists(_claims, max_size=6, unique_by=lambda c: c.id), st.integers(1, 8))
+def test_under_serialise_no_assignment_overlaps_a_claim_in_flight_or_another_assignment(queued_claims, flying, free):
+    flying = [Claim("f" + c.id, c.repo, c.scope, c.created_at) for c in flying]
+    queue = [QueuedTask(c.id, "normal", NOW - timedelta(seconds=i), claim=c) for i, c in enumerate(queued_claims)]
+    reworks = [c for c in queued_claims if c.rework]
+    out = schedule(queue, [AgentSlot("ann", frozenset(), free)], NOW, claims=[*flying, *reworks],
+                   collisions=lambda repo: SERIALISE)
+    given_out = [next(c for c in queued_claims if c.id == a.task_id) for a in out]
+    for n, c in enumerate(given_out):
+        assert not blockers(Claim(c.id, c.repo, c.scope, c.created_at), [*flying, *given_out[:n]])
+    held = [c for c in queued_claims if c.id not in {a.task_id for a in out}]
+    if len(out) < free:  # room was left: every task not given out was held by something in flight
+        now_flying = [*flying, *reworks, *[Claim(c.id, c.repo, c.scope, c.created_at) for c in given_out]]
+        assert all(blockers(c, now_flying) for c in held)
