@@ -121,3 +121,17 @@ def test_a_token_removed_from_the_table_stops_working_at_once(hub, repo):
     assert hub.request("POST", "/api/tasks", {"prompt": "x"})[0] == 201
     (repo / "agentcom" / "tokens.json").write_text("{}")
     assert hub.request("POST", "/api/tasks", {"prompt": "x"})[0] == 401
+
+
+def test_show_says_what_a_queued_task_waits_on(hub, repo):
+    from tests.support.fleet_api import beat, register, submit, take
+    token = register(hub, "ada")
+    beat(hub, "ada", token)
+    beat(hub, "bob", register(hub, "bob"))  # free, yet it is not given the task that would collide
+    web = "https://example.com/acme/web"
+    take(hub, "ada", token, submit(hub, id="old", repo=web, scope=["src/a/**"]))
+    submit(hub, id="new", repo=web, scope=["src/a/b.py"])
+    text = agentcom("show", "new", "--hub", hub.url, "--repo", str(repo), check=True).stdout
+    assert "(queued)" in text and "waiting on: old" in text
+    shown = json.loads(agentcom("show", "old", "--hub", hub.url, "--repo", str(repo), "--json", check=True).stdout)
+    assert (shown["state"], shown["waiting_on"], shown["collides_with"]) == ("working", [], [])

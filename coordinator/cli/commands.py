@@ -156,6 +156,11 @@ def show(task_id, backend, as_json):
     if as_json:
         return emit(data)
     click.echo(f"{data['path']}  ({data['state']})")
+    # computed by the hub, never stored in the file (an older hub sends neither)
+    if data.get("waiting_on"):
+        click.echo(f"waiting on: {', '.join(data['waiting_on'])}")
+    if data.get("collides_with"):
+        click.echo(f"collides with: {', '.join(data['collides_with'])}")
     from coordinator.core.task import dump
     click.echo(dump(data["task"]).decode().rstrip())
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from coordinator.core.layout import LANES
 from coordinator.core.task import InvalidTask, load
 from coordinator.wire.errors import ConfigError
-from coordinator.wire.settings import Choice, Duration, Sections, Text, Whole, read, setting
+from coordinator.wire.settings import Choice, Duration, Sections, Table, Text, Whole, read, setting
 
 CONFIG_FILE = "agentcom.yaml"
 CONFIG_MAX_BYTES = 65536
@@ -65,6 +65,27 @@ LOCAL_ONLY = {"gatekeeper": ("forge", "target", "github_api", "github_token_file
 """Keys a pushed file may not set: each names a file, a host or a repo the hub's credentials reach."""
 
 
+COLLISION_MODES = ("serialise", "flag", "off")
+
+
+def _collision_mode(value) -> str:
+    """serialise, flag or off; YAML reads a bare `off` as false, so false is off too."""
+    return Choice(COLLISION_MODES)("off" if value is False else value)
+
+
+@dataclass(frozen=True)
+class Collisions:
+    """What an overlap of scopes on one target does: serialise (the newer waits), flag (shown), off."""
+    default: str = setting("serialise", _collision_mode)
+    # a task's `repo` text, exactly as tasks write it → a mode for that target
+    repos: dict = setting({}, Table(Text("a repo as tasks name it (at most 500 printable characters)"),
+                                    _collision_mode, wanted="a mapping of repo to serialise, flag or off",
+                                    most=1000))
+
+    def mode(self, repo: str) -> str:
+        return self.repos.get(repo, self.default)
+
+
 DEFAULT_LANES = {"urgent": Lane(), "high": Lane(14400), "normal": Lane(14400), "low": Lane(14400)}
 
 
@@ -76,6 +97,7 @@ class Config:
     lanes: dict = setting(DEFAULT_LANES, Sections(Lane, names=LANES, wanted="a mapping of lane name to settings"))
     hub: Hub = Hub()
     gatekeeper: Gatekeeper = Gatekeeper()
+    collisions: Collisions = Collisions()
 
 
 def parse(data: bytes, where: str = CONFIG_FILE) -> Config:

@@ -1,16 +1,18 @@
 """[pure] Who gets what: one scheduling pass that matches queued tasks to agents with room.
 
-The caller passes the queue, the agents' free slots, `now` and the finished task ids; nothing
-here reads a clock or the repo, so the same input always gives the same assignments.
+The caller passes the queue, the agents' free slots, `now`, the finished task ids and the tasks
+in flight that hold files of a target (claims); nothing here reads a clock or the repo, so the same
+input always gives the same assignments.
 """
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from coordinator.core.layout import LANES
+from coordinator.core.scope import overlaps
 
 _LANE_INDEX = {lane: i for i, lane in enumerate(LANES)}
 
@@ -24,6 +26,36 @@ class QueuedTask:
     pin: str | None = None
     depends_on: tuple[str, ...] = ()
     not_before: datetime | None = None
+    claim: Claim | None = None             # its target and scope, when it has both
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A task's hold on files of a target: its `repo` text, its `scope`, and its age."""
+    id: str
+    repo: str
+    scope: tuple[str, ...]
+    created_at: str                        # as stored: the hub's times sort as text
+    rework: bool = False                   # back in the queue with a rework: in flight, not running
+
+
+SERIALISE, FLAG, OFF = "serialise", "flag", "off"
+
+
+def blockers(claim: Claim, others: Iterable[Claim]) -> list[str]:
+    """The ids of the claims in flight that `claim` collides with, in id order.
+
+    Every claim in flight whose scope overlaps counts, on the same target, but one: of two tasks
+    both back in the queue with a rework, the newer (created_at, then id) waits for the older
+    and not the other way round. A task that is merely queued holds nothing, so it never counts.
+    """
+    return sorted(o.id for o in others if _blocks(claim, o))
+
+
+def _blocks(claim: Claim, other: Claim) -> bool:
+    return (other.id != claim.id and other.repo == claim.repo
+            and not (claim.rework and other.rework and (claim.created_at, claim.id) < (other.created_at, other.id))
+            and overlaps(claim.scope, other.scope))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +70,14 @@ class AgentSlot:
 class Assignment:
     task_id: str
     agent: str
+    collides_with: tuple[str, ...] = ()    # tasks in flight its scope overlaps (collisions: flag)
 
 
 def schedule(queue: Iterable[QueuedTask], agents: Iterable[AgentSlot], now: datetime, *,
              done: Collection[str] = frozenset(),
-             promote_after: Mapping[str, int | None] | None = None) -> list[Assignment]:
+             promote_after: Mapping[str, int | None] | None = None,
+             claims: Iterable[Claim] = (),
+             collisions: Callable[[str], str] | None = None) -> list[Assignment]:
     """Assign queued tasks to agents with free slots; returns the assignments in decision order.
 
     Order: tasks are considered by effective lane, then queued_at, then id. A task's effective
@@ -65,6 +100,15 @@ def schedule(queue: Iterable[QueuedTask], agents: Iterable[AgentSlot], now: date
     effective lane and queued_at are tried in an order fixed by the input). The pass is greedy and
     work-conserving: when it ends, no eligible unassigned task could go to an agent with a slot
     left. Agent names must be unique, and a task in an unknown lane is refused; both ValueError.
+
+    Collisions: `claims` are the tasks in flight (assigned, working, in review, and queued again
+    with a rework) that have a repo and a scope, and `collisions(repo)` says what an overlap on
+    that repo does (None: OFF everywhere). Under SERIALISE a task whose claim meets `blockers`
+    waits, as if after them, and does not hold back the tasks behind it; under FLAG it is
+    assigned with them in collides_with; under OFF nothing is looked at. A task assigned in the
+    pass is in flight for the rest of it, so of two overlapping ready tasks the first in the
+    order above runs and the other waits. Only tasks an agent could take are checked, each
+    against the claims on its own repo.
 
     `promote_after` is {lane: seconds}, e.g. from config: {n: l.promote_after for n, l in lanes.items()}.
     Cost: one cheap pass over the queue, then mostly work per assignment. Tasks are bucketed by
@@ -94,23 +138,77 @@ def schedule(queue: Iterable[QueuedTask], agents: Iterable[AgentSlot], now: date
             heap.append((*run.key(), len(heap), run))
     heapq.heapify(heap)
 
+    flight = _Flight(claims, collisions)
     assigned: dict[str, str] = {}
+    collided: dict[str, tuple[str, ...]] = {}
     while heap and pool.room:
         run = heap[0][-1]
         if run.bucket.dead:
             heapq.heappop(heap)
             continue
-        if run.head.id not in assigned:
-            agent = pool.take(run.bucket)
-            if agent is None:
-                run.bucket.dead = True  # agents only lose room during a pass, so this is final
-                continue
-            assigned[run.head.id] = agent
+        head = run.head
+        if head.id not in assigned:
+            held, hits = flight.check(head.claim)
+            if not held:
+                agent = pool.take(run.bucket)
+                if agent is None:
+                    run.bucket.dead = True  # agents only lose room during a pass, so this is final
+                    continue
+                assigned[head.id] = agent
+                flight.take(head.claim)
+                if hits:
+                    collided[head.id] = hits
         if run.advance():
             heapq.heapreplace(heap, (*run.key(), heap[0][-2], run))
         else:
             heapq.heappop(heap)
-    return [Assignment(task_id, agent) for task_id, agent in assigned.items()]
+    return [Assignment(task_id, agent, collided.get(task_id, ())) for task_id, agent in assigned.items()]
+
+
+class _Flight:
+    """The claims in flight, by repo, for the repos where collisions matter."""
+
+    def __init__(self, claims: Iterable[Claim], mode: Callable[[str], str] | None):
+        self.mode = mode
+        self.modes: dict[str, str] = {}
+        self.by_repo: dict[str, dict[str, Claim]] = {}
+        self.held_by: dict[tuple, Claim] = {}  # (repo, scope) → a claim that held a task of that scope
+        if mode is not None:
+            for claim in claims:
+                if self._mode(claim.repo) != OFF:
+                    self.by_repo.setdefault(claim.repo, {})[claim.id] = claim
+
+    def _mode(self, repo: str) -> str:
+        found = self.modes.get(repo)
+        if found is None:
+            found = self.modes[repo] = self.mode(repo) if self.mode is not None else OFF
+        return found
+
+    def check(self, claim: Claim | None) -> tuple[bool, tuple[str, ...]]:
+        """(whether the task waits, the claims it collides with if assigned anyway). Under
+        SERIALISE it stops at the first claim that holds it: a waiting task is checked every pass."""
+        if claim is None or self.mode is None:
+            return False, ()
+        mode = self._mode(claim.repo)
+        others = self.by_repo.get(claim.repo)
+        if mode == OFF or not others:
+            return False, ()
+        if mode == SERIALISE:
+            # tasks of one scope tend to wait on the same claim: try the last one that held it
+            last = self.held_by.get((claim.repo, claim.scope))
+            if last is not None and _blocks(claim, last):
+                return True, ()
+            found = next((o for o in others.values() if _blocks(claim, o)), None)
+            if found is not None:
+                self.held_by[claim.repo, claim.scope] = found
+            return found is not None, ()
+        return False, tuple(blockers(claim, others.values()))
+
+    def take(self, claim: Claim | None) -> None:
+        """The task is assigned: it holds its files for the rest of the pass."""
+        if claim is not None and self.mode is not None and self._mode(claim.repo) != OFF:
+            self.by_repo.setdefault(claim.repo, {})[claim.id] = Claim(claim.id, claim.repo, claim.scope,
+                                                                      claim.created_at)
 
 
 def _lane_index(task: QueuedTask) -> int:

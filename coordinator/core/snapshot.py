@@ -7,6 +7,7 @@ the queue are capped (`LIST_MAX`), with the full count beside them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from coordinator.core.agent import AgentState
@@ -45,16 +46,18 @@ def snapshot(view: View, ledger: Ledger, agents: list[dict], notes: dict, *, now
     }
 
 
-def from_view(view: View, config_error: str | None, reviews: list[dict] | None = None) -> dict:
+def from_view(view: View, config_error: str | None, reviews: list[dict] | None = None,
+              waits: Callable[[Record], list[str]] | None = None) -> dict:
     """The parts that follow from the view alone: counts, lanes, the dead letter, rejected
     files and health, and from the gatekeeper's `reviews` records (None or empty: it has not
-    run). Read from the view's indexes: nothing here walks the queue or the finished tasks, so
-    the cost does not grow with either."""
+    run); `waits` gives what a queued task waits for (none when not given). Read from the view's
+    indexes: nothing here walks the queue or the finished tasks, so the cost does not grow with
+    either."""
     counts = _counts(view)
     return {
         "counts": counts,
         "lanes": view.lane_depths(),
-        "next": {lane: _next_up(view, lane) for lane in LANES},
+        "next": {lane: _next_up(view, lane, waits) for lane in LANES},
         "pipeline": _pipeline(counts, review_counts(reviews) if reviews else None),
         "dead": _capped([_dead(r) for r in _dead_letter(view)]),
         "rejected": _capped([{"path": r.path, **r.reason} for r in sorted(
@@ -74,10 +77,10 @@ def _counts(view: View) -> dict[str, int]:
             "cancelled": len(view.tasks) - live - len(view.done), "rejected": len(view.rejected)}
 
 
-def _next_up(view: View, lane: str) -> list[dict]:
-    """The first few queued tasks of a lane, in the order they were queued."""
+def _next_up(view: View, lane: str, waits: Callable[[Record], list[str]] | None) -> list[dict]:
+    """The first few queued tasks of a lane, in the order they were queued, with what each waits for."""
     return [{"id": r.loc.task_id, "title": r.task.get("title"), "queued_at": r.task.get("queued_at"),
-             "pin": r.task.get("pin"), "needs": r.task.get("needs", [])}
+             "pin": r.task.get("pin"), "needs": r.task.get("needs", []), "waits_for": waits(r) if waits else []}
             for r in view.first_queued(lane, NEXT_PER_LANE)]
 
 

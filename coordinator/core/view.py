@@ -51,10 +51,14 @@ class View:
     # wait on a pin or on other tasks: so the state snapshot never walks the whole queue
     lanes: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {lane: [] for lane in LANES})
     waiting: dict[str, Record] = field(default_factory=dict)
+    # tasks in flight with a repo and a scope (assigned, working, in review, queued with a rework):
+    # what a new assignment may collide with, kept so a pass never walks the queue for them
+    claims: dict[str, Record] = field(default_factory=dict)
 
     def clear(self) -> None:
         for index in (self.tasks, self.rejected, self.by_path, self.agents, self.queued, self.held,
-                      self.timed, self.done, self.dead, self.review, self.waiting, *self.lanes.values()):
+                      self.timed, self.done, self.dead, self.review, self.waiting, self.claims,
+                      *self.lanes.values()):
             index.clear()
 
     def put(self, record: Record) -> Record | None:
@@ -80,6 +84,8 @@ class View:
             self.review[loc.task_id] = record
         if record.timed:
             self.timed[loc.task_id] = record
+        if _claims(record):
+            self.claims[loc.task_id] = record
         return old
 
     def _unindex(self, record: Record) -> None:
@@ -90,6 +96,7 @@ class View:
         self.done.discard(loc.task_id)
         self.dead.pop(loc.task_id, None)
         self.review.pop(loc.task_id, None)
+        self.claims.pop(loc.task_id, None)
         if loc.state is State.QUEUED:
             order, key = self.lanes[loc.lane], _queue_key(record)
             at = bisect.bisect_left(order, key)
@@ -152,6 +159,14 @@ class View:
         found = [r for r in self.tasks.values() if r.loc.state not in FINISHED]
         return sorted(found, key=lambda r: (rank[r.loc.state], LANES.index(r.loc.lane) if r.loc.lane else 0,
                                             (r.task or {}).get("queued_at", ""), r.loc.task_id))
+
+
+def _claims(record: Record) -> bool:
+    """In flight, with files of a target it may change."""
+    t, state = record.task, record.loc.state
+    if t is None or not t.get("repo") or not t.get("scope"):
+        return False
+    return state in PER_AGENT or state is State.REVIEW or (state is State.QUEUED and bool(t.get("rework")))
 
 
 def _queue_key(record: Record) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from coordinator.core.agent import Agent, AgentState, derive, dump_agent, moved
 from coordinator.core.layout import PER_AGENT, State
 from coordinator.core.retry import RETRY, after_failure, classify
-from coordinator.core.scheduler import AgentSlot, QueuedTask, schedule
+from coordinator.core.scheduler import OFF, SERIALISE, AgentSlot, Claim, QueuedTask, blockers, schedule
 from coordinator.core.sweeper import DEADLINE, OFFLINE, Held, Limits, next_due, overdue
 from coordinator.core.trailers import agent_message
 from coordinator.core.transitions import DROP
@@ -33,6 +33,14 @@ from coordinator.wire.times import format_time, parse_time
 
 log = logging.getLogger("agentcom.fleet")
 STUCK = 1.0  # seconds before retrying an overdue action that failed
+
+
+def _claim(record: Record) -> Claim | None:
+    t = record.task
+    if not t or not t.get("repo") or not t.get("scope"):
+        return None
+    rework = record.loc.state is State.QUEUED and bool(t.get("rework"))
+    return Claim(t["id"], t["repo"], tuple(t["scope"]), t.get("created_at") or "", rework)
 
 
 class Fleet:
@@ -287,9 +295,14 @@ class Fleet:
             return
         now = self.clock()
         queue = [self._queued(r) for r in self.view.queued.values()]
-        promote = {name: lane.promote_after for name, lane in self.applied.config.lanes.items()}
-        for a in schedule(queue, slots, now, done=self.view.done, promote_after=promote):
-            self.tasks.transition(a.task_id, State.ASSIGNED, agent=a.agent, reason="scheduled")
+        config = self.applied.config
+        promote = {name: lane.promote_after for name, lane in config.lanes.items()}
+        for a in schedule(queue, slots, now, done=self.view.done, promote_after=promote,
+                          claims=self._claims(), collisions=config.collisions.mode):
+            reason = "scheduled"
+            if a.collides_with:
+                reason += f"; collides with {', '.join(a.collides_with)} (collisions: flag)"
+            self.tasks.transition(a.task_id, State.ASSIGNED, agent=a.agent, reason=reason)
             self.activity[a.task_id] = now
 
     def _queued(self, record: Record) -> QueuedTask:
@@ -298,8 +311,40 @@ class Fleet:
             ready = [parse_time(t[k]) for k in ("not_before", "retry_at") if t.get(k)]
             record.cache = QueuedTask(t["id"], record.loc.lane, parse_time(t["queued_at"]),
                                       frozenset(t.get("needs", ())), t.get("pin") or self._rework_agent(t),
-                                      tuple(t.get("depends_on", ())), max(ready, default=None))
+                                      tuple(t.get("depends_on", ())), max(ready, default=None), _claim(record))
         return record.cache
+
+    def _claims(self) -> list[Claim]:
+        """The tasks in flight that hold files of a target: read from the view's index, not the queue."""
+        found = []
+        for record in self.view.claims.values():
+            if record.loc.state is State.QUEUED:
+                claim = self._queued(record).claim
+            else:  # a held or in-review record is replaced when its task changes, so it may keep this
+                if record.cache is None:
+                    record.cache = _claim(record)
+                claim = record.cache
+            if claim is not None:
+                found.append(claim)
+        return found
+
+    def waits(self, record: Record) -> tuple[list[str], list[str]]:
+        """(waiting_on, collides_with) of a live task, computed: the unfinished tasks a queued task
+        depends on and, under collisions: serialise, the tasks in flight its scope overlaps; under
+        flag, those it overlaps are collides_with instead (as they are for a task in flight)."""
+        state = record.loc.state
+        if record.task is None or state not in (State.QUEUED, State.REVIEW, *PER_AGENT):
+            return [], []
+        queued = state is State.QUEUED
+        waiting = sorted(set(record.task.get("depends_on", ())) - self.view.done) if queued else []
+        claim = _claim(record)
+        mode = self.applied.config.collisions.mode(claim.repo) if claim is not None else OFF
+        if mode == OFF:
+            return waiting, []
+        hits = blockers(claim, self._claims())
+        if queued and mode == SERIALISE:
+            return sorted({*waiting, *hits}), []
+        return waiting, hits
 
     def _rework_agent(self, task: dict) -> str | None:
         """A PR sent back goes to the agent whose branch it is, while that agent is registered

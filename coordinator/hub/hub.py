@@ -231,7 +231,9 @@ class Hub:
     def show(self, task_id: str) -> dict:
         with self.state_lock:
             record = self.tasks.record(task_id)
-            return {"task": self.tasks.load_task(record), "path": record.loc.path, "state": record.loc.state.label}
+            waiting_on, collides_with = self.fleet.waits(record)
+            return {"task": self.tasks.load_task(record), "path": record.loc.path, "state": record.loc.state.label,
+                    "waiting_on": waiting_on, "collides_with": collides_with}
 
     def head(self) -> str:
         """The commit main was at when last published or read."""

@@ -70,7 +70,9 @@ class Overview:
         head = self.store.base
         if self._fixed is None or self._fixed[0] != head:
             # the view changes only with a commit, so this part is built once per head
-            self._fixed = (head, from_view(self.view, self.applied.error, self.reviews.every()))
+            # what a queued task waits for changes only with a commit too (a move, or the settings)
+            self._fixed = (head, from_view(self.view, self.applied.error, self.reviews.every(),
+                                           waits=lambda record: self.fleet.waits(record)[0]))
         agents = [self.fleet.agent_row(a) for _, a in sorted(self.view.agents.items())]
         return {"version": self.state_version(),
                 **snapshot(self.view, self.ledger, agents, self.fleet.notes, now=self.clock(), head=str(head),

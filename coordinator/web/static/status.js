@@ -91,7 +91,8 @@
     fill("lanes", Object.keys(depths).map((lane) => el("div", {class: "lane lane-" + lane},
       el("h3", {}, lane, " ", el("span", {class: "depth", "aria-label": depths[lane] + " queued"}, number(depths[lane]))),
       el("ol", {}, (next[lane] || []).map((t) => el("li", {}, taskLink(t.id, t.title),
-        t.pin ? el("span", {class: "hint"}, " → " + t.pin) : null))))));
+        t.pin ? el("span", {class: "hint"}, " → " + t.pin) : null,
+        (t.waits_for || []).length ? el("span", {class: "hint"}, " waits for " + t.waits_for.join(", ")) : null))))));
   }
 
   function renderRunning(rows) {
