@@ -95,11 +95,13 @@ def github_hub(repo, clone, fake_github, tmp_path):
 
 def test_a_signed_delivery_gets_the_pr_reviewed_and_merged_and_a_repeat_is_ignored(github_hub, fake_github, repo):
     hub, remote, tmp = github_hub
-    agent_holding_a_task(hub, "ada", id="T-1", prompt="send users to the dashboard", repo="acme/web")
+    token, _ = agent_holding_a_task(hub, "ada", id="T-1", prompt="send users to the dashboard", repo="acme/web")
     head = push_branch(remote, tmp, "agent/ada/T-1-fix", SAFE)
     agent = GitHubForge("acme/web", AGENT_TOKEN, fake_github.url)
     pr = agent.open_pr("agent/ada/T-1-fix", "main", "Fix", "AgentCom task `T-1`, by agent `ada`.", ("agent:ada",))
     fake_github.add_check_run("acme/web", head, "test")
+    for report in ({"kind": "accepted", "attempt": 1}, {"kind": "done", "attempt": 1, "pr_url": pr.url}):
+        assert hub.request("POST", "/api/tasks/T-1/report", report, token=token)[0] == 200   # it waits in review
     payload = {"action": "opened", "number": pr.number, "repository": {"full_name": "acme/web"},
                "pull_request": {"number": pr.number, "head": {"sha": head}}}
     status, body = deliver(hub, "pull_request", payload, "d-1")
@@ -114,6 +116,8 @@ def test_a_signed_delivery_gets_the_pr_reviewed_and_merged_and_a_repeat_is_ignor
     assert stages["merged"] == 1
     state = hub.request("GET", "/api/reviews")[1]["reviews"]
     assert [(r["pull"], r["action"], r["merged_by"]) for r in state] == [(pr.number, "merge", "agentcom-gatekeeper")]
+    wait_for(lambda: hub.request("GET", "/api/tasks/T-1")[1]["state"] == "done")   # its PR merged
+    wait_for(lambda: fake_github.repos["acme/web"].sha("agent/ada/T-1-fix") is None)   # its branch deleted
 
 
 def test_badly_signed_and_unsigned_deliveries_are_refused_and_change_nothing(github_hub, repo):
@@ -203,6 +207,8 @@ def test_agentcom_gatekeeper_once_reviews_local_forge_prs_through_a_running_hub(
     forge = LocalForge(HttpBackend(hub.url, token), str(remote), "T-3")
     pr = forge.open_pr("agent/ada/T-3-fix", "main", "Fix", "AgentCom task `T-3`, by agent `ada`.", ("agent:ada",))
     LocalForge(HttpBackend(hub.url, hub.token), str(remote)).set_status(head, "success", "test", "CI passed")  # CI
+    for report in ({"kind": "accepted", "attempt": 1}, {"kind": "done", "attempt": 1, "pr_url": pr.url}):
+        assert hub.request("POST", "/api/tasks/T-3/report", report, token=token)[0] == 200   # it waits in review
     done = agentcom("gatekeeper", "--once", "--forge", "local", "--target", str(remote), "--hub", hub.url,
                     check=True, env={"AGENTCOM_TOKEN": hub.token})
     assert done.stdout.strip(), done.stderr
@@ -214,6 +220,7 @@ def test_agentcom_gatekeeper_once_reviews_local_forge_prs_through_a_running_hub(
     again = agentcom("gatekeeper", "--once", "--forge", "local", "--target", str(remote), "--hub", hub.url,
                      check=True, env={"AGENTCOM_TOKEN": hub.token})
     assert again.stdout == ""   # a merged PR is no longer open: nothing to review
+    assert hub.request("GET", "/api/tasks/T-3")[1]["state"] == "done"   # its task settled through the hub
 
 
 def test_delivery_ids_are_remembered_within_a_bound():

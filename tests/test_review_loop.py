@@ -180,4 +180,4 @@ def test_an_escalated_pr_stays_with_its_human_when_main_moves_and_health_says_so
     shown = task(hub, task_id)
     assert shown["state"] == "cancelled" and "the build stays as it is" in shown["last_error"]
     wait_for(lambda: agentcom("health", "--hub", hub.url).returncode == 0, timeout=30)   # nothing waits now
-    wait_for(lambda: branches(remote) == ["human", "main"], timeout=30)   # the closed PR's branch is gone
+    assert len(branches(remote)) == 3   # a closed PR's branch is kept (its work is nowhere else): main, human, it

@@ -7,6 +7,7 @@ the queue are capped (`LIST_MAX`), with the full count beside them.
 """
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from datetime import datetime
 
@@ -192,7 +193,8 @@ def _waiting_pr(r: dict) -> dict:
     about = f"pull request {subject} \"{r.get('title') or ''}\" (task {r.get('task') or 'none'})"
     why = (r.get("why") or "").rstrip(".")
     if r["action"] == "block":
-        branch = r.get("head") or "its branch"
+        # the branch name is the agent's choice: quoted, so a command pasted from here runs nothing else
+        branch = shlex.quote(r["head"]) if isinstance(r.get("head"), str) and r["head"] else "BRANCH"
         kind, reason = "pr_blocked", (f"{about} is blocked: {why}. The secret is still in the history of branch "
                                       f"{branch} in {name}, even once the PR is closed: delete the branch "
                                       f"(git push origin --delete {branch}) and rotate the secret")
@@ -205,7 +207,8 @@ def _waiting_pr(r: dict) -> dict:
         kind, reason = "pr_needs_merge", (f"{about} passes every gate, and auto-merge is off for {name}: "
                                           f"{why}; a human merges it")
     return {**_cond(kind, subject, reason), "url": r.get("url"), "repo": repo, "pull": pull,
-            "task": r.get("task"), "agent": r.get("agent"), "decided_at": r.get("decided_at")}
+            "task": r.get("task"), "agent": r.get("agent"), "decided_at": r.get("decided_at"),
+            "head_sha": r.get("head_sha")}
 
 
 def _cond(kind: str, subject: str, reason: str) -> dict:

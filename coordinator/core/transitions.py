@@ -15,8 +15,9 @@ from coordinator.wire.errors import IllegalTransition
 from coordinator.wire.times import format_time, parse_time
 
 ALLOWED: dict[State, frozenset[State]] = {
-    State.QUEUED: frozenset({State.QUEUED, State.ASSIGNED, State.CANCELLED, State.DEAD}),
-    State.ASSIGNED: frozenset({State.WORKING, State.QUEUED, State.DEAD, State.CANCELLED}),
+    # done from queued or assigned: its pull request was merged while it was back at work on it
+    State.QUEUED: frozenset({State.QUEUED, State.ASSIGNED, State.CANCELLED, State.DEAD, State.DONE}),
+    State.ASSIGNED: frozenset({State.WORKING, State.QUEUED, State.DEAD, State.CANCELLED, State.DONE}),
     State.WORKING: frozenset({State.DONE, State.REVIEW, State.QUEUED, State.DEAD, State.CANCELLED}),
     # merged; sent back to work on the same pull request; closed unmerged (or cancelled by a human)
     State.REVIEW: frozenset({State.DONE, State.QUEUED, State.CANCELLED, State.DEAD}),
@@ -88,6 +89,8 @@ def move(task: dict, old: Location, to: State, now: datetime, *, reason: str,
             new_task["started_at"] = stamp
     if to in FINISHED or to is State.DEAD:
         new_task["finished_at"] = stamp
+    if to in (State.CANCELLED, State.DEAD):
+        new_task.pop("rework", None)   # a retry later starts afresh, not on a settled pull request
     new = location(to, task["id"], lane=new_task.get("priority"), agent=new_task.get("agent"), when=now)
     tr = Transition(task["id"], old.state.label, to.label, new_task.get("agent") or agent,
                     int(new_task.get("attempt", 0)), reason)

@@ -15,6 +15,7 @@ from coordinator.gatekeeper import checks as check_states
 FIXABLE = {"checks.conflict": "conflict", "checks.failed": "check", "review.changes": "changes"}
 LOG_MAX = 6000        # characters of a failing check's output given to the agent
 COMMENTS_MAX = 6000   # characters of review comments
+MAY_REVIEW = ("OWNER", "MEMBER", "COLLABORATOR")   # GitHub's author_association of a reviewer who counts
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,15 @@ def check_log(required: tuple, statuses: list, runs: list) -> str:
     return "\n\n".join(parts)[:LOG_MAX]
 
 
-def review_comments(reviews: list, head_sha: str, distrusted: frozenset) -> str:
-    """The requested changes on this head, by people (never the agents' own logins), bounded;
-    empty when nobody asked for changes."""
+def review_comments(reviews: list, head_sha: str, distrusted: frozenset, reviewers: frozenset = frozenset()) -> str:
+    """The requested changes on this head, by people who may review the repo (its owners, members
+    and collaborators, or the configured `reviewers`; never the agents' own logins), bounded;
+    empty when nobody asked for changes. A stranger's review on a public repo counts for nothing."""
     latest: dict[str, dict] = {}
     for r in reviews:
         who = ((r.get("user") or {}).get("login") or "").lower() if isinstance(r, dict) else ""
-        if who and who not in distrusted and r.get("state") in ("CHANGES_REQUESTED", "APPROVED", "DISMISSED"):
+        trusted = r.get("author_association") in MAY_REVIEW or who in reviewers if who else False
+        if trusted and who not in distrusted and r.get("state") in ("CHANGES_REQUESTED", "APPROVED", "DISMISSED"):
             latest[who] = r   # the forge lists them oldest first: the last one per person counts
     asked = [r for r in latest.values() if r.get("state") == "CHANGES_REQUESTED" and r.get("commit_id") == head_sha]
     return "\n\n".join(f"{r['user']['login']} requested changes:\n{r.get('body') or '(no text)'}"

@@ -41,6 +41,8 @@ def _matcher(patterns) -> pathspec.PathSpec:
 def _patterns(default: tuple):
     return setting(default, Lines(), check=_matcher)
 
+BLOCK_LABEL = "agentcom:blocked"   # the second, louder label the gatekeeper puts on a blocked PR
+
 
 @dataclass(frozen=True)
 class Protected:
@@ -121,7 +123,7 @@ class Merge:
     reviewers: tuple = setting((), _NAMES)             # GitHub logins asked to review an escalation
     team_reviewers: tuple = setting((), _NAMES)        # team slugs, likewise
     escalation_label: str = setting("agentcom:needs-human", Text("one line of 1 to 50 characters", most=50))
-    delete_branches: bool = setting(True, Flag())       # a merged or closed agent PR's branch is deleted
+    delete_branches: bool = setting(True, Flag())       # a merged agent PR's branch is deleted (a closed one's kept)
     rework_max: int = setting(3, Whole(100))            # sends back to the agent before a human is asked
     rework_timeout: int = setting(7200, Duration())     # a PR sent back and not done again this long: a human
 

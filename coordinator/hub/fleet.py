@@ -294,7 +294,7 @@ class Fleet:
         if not slots or not self.view.queued:
             return
         now = self.clock()
-        queue = [self._queued(r) for r in self.view.queued.values()]
+        queue = [self._preferring(r) for r in self.view.queued.values()]
         config = self.applied.config
         promote = {name: lane.promote_after for name, lane in config.lanes.items()}
         for a in schedule(queue, slots, now, done=self.view.done, promote_after=promote,
@@ -310,7 +310,8 @@ class Fleet:
             t = record.task
             ready = [parse_time(t[k]) for k in ("not_before", "retry_at") if t.get(k)]
             record.cache = QueuedTask(t["id"], record.loc.lane, parse_time(t["queued_at"]),
-                                      frozenset(t.get("needs", ())), t.get("pin") or self._rework_agent(t),
+                                      frozenset(t.get("needs", ())),
+                                      t.get("pin") or (t.get("rework") or {}).get("agent"),
                                       tuple(t.get("depends_on", ())), max(ready, default=None), _claim(record))
         return record.cache
 
@@ -346,11 +347,16 @@ class Fleet:
             return sorted({*waiting, *hits}), []
         return waiting, hits
 
-    def _rework_agent(self, task: dict) -> str | None:
-        """A PR sent back goes to the agent whose branch it is, while that agent is registered
-        (else any capable agent takes it, on a branch of its own)."""
-        agent = (task.get("rework") or {}).get("agent")
-        return agent if agent in self.view.agents else None
+    def _preferring(self, record: Record) -> QueuedTask:
+        """The queued task as the scheduler sees it now: a PR sent back waits for the agent whose
+        branch it is while that agent is online; once it is offline or removed, any capable agent
+        takes it (on a branch of its own)."""
+        task = self._queued(record)
+        if task.pin and not record.task.get("pin"):
+            agent = self.view.agents.get(task.pin)
+            if agent is None or not agent.online:
+                return replace(task, pin=None)
+        return task
 
     # --- ending an attempt -----------------------------------------------------------------
 

@@ -7,10 +7,11 @@ Writes run in a batch of the hub's loop (through `Batch`); `follows` and `review
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 
-from coordinator.core.layout import State
+from coordinator.core.layout import LIVE, State
 from coordinator.core.prrecord import number_in_url, same_pr
 from coordinator.core.view import View
 from coordinator.forge.base import PrNotFound
@@ -34,7 +35,8 @@ class PrLoop:
         """Whether the hub will learn what becomes of this PR, so the task may wait in review:
         the gatekeeper watches the task's repo, or the PR is a local forge record of this task."""
         if task.get("repo") and task["repo"] in self.watched:
-            return True
+            # a pull request of that very repo (an agent's report names it; a stranger's PR is not one)
+            return number_in_url(pr_url) is not None and _of_repo(pr_url, task["repo"])
         number = number_in_url(pr_url) if "/api/prs/" in pr_url else None
         if number is None:
             return False
@@ -54,21 +56,26 @@ class PrLoop:
                              "pr_url": (t.get("result") or {}).get("pr_url"), "created_at": t.get("created_at")})
         return sorted(rows, key=lambda r: (r["created_at"] or "", r["id"]))
 
-    def _in_review(self, task_id: str, pr_url: str) -> dict | None:
-        """The task if it waits in review on this very PR, else None (already settled, or it
-        moved on: nothing to do, so a repeat of the same news is harmless)."""
+    def _in_review(self, task_id: str, pr_url: str, *, reworking: bool = False) -> dict | None:
+        """The task if it waits in review on this very PR (or, with `reworking`, is back at work
+        on it), else None (already settled, or it moved on: a repeat of the same news is harmless)."""
         record = self.view.review.get(task_id)
-        if record is None:
+        if record is not None:
+            task = self.tasks.load_task(record)
+            return task if same_pr((task.get("result") or {}).get("pr_url"), pr_url) else None
+        record = self.view.get(task_id)
+        if not reworking or record is None or record.loc.state not in LIVE:
             return None
         task = self.tasks.load_task(record)
-        return task if same_pr((task.get("result") or {}).get("pr_url"), pr_url) else None
+        return task if same_pr((task.get("rework") or {}).get("url"), pr_url) else None
 
     # --- writes (inside a batch) ---------------------------------------------------------
 
     def settle(self, task_id: str, pr_url: str, *, merged: bool, by: str, merge_sha: str | None = None,
                why: str = "") -> dict | None:
-        """The PR was merged (task → done) or closed unmerged (task → cancelled, with the reason)."""
-        task = self._in_review(task_id, pr_url)
+        """The PR was merged (task → done) or closed unmerged (task → cancelled, with the reason);
+        so it is when its task is back at work on it (a human merged or closed it meanwhile)."""
+        task = self._in_review(task_id, pr_url, reworking=True)
         if task is None:
             return None
         result = dict(task.get("result") or {})
@@ -91,7 +98,8 @@ class PrLoop:
         if rework.get("kind") not in REWORK_KINDS:
             raise ValueError(f"rework kind must be one of {', '.join(REWORK_KINDS)}")
         prior = task.get("rework") or {}
-        count = int(prior.get("count", 0)) + 1 if same_pr(prior.get("url"), pr_url) else 1
+        count = int(prior.get("count", 0)) if same_pr(prior.get("url"), pr_url) else 0
+        count += rework["kind"] != "behind"   # main moving on is nobody's fault: it does not use up the cap
         doc = {"kind": rework["kind"], "pr": number_in_url(pr_url), "url": pr_url,
                "branch": str(rework.get("branch") or ""), "base": str(rework.get("base") or "main"),
                "head_sha": str(rework.get("head_sha") or ""), "detail": str(rework.get("detail") or "")[:DETAIL_MAX],
@@ -99,3 +107,13 @@ class PrLoop:
         first = doc["detail"].strip().splitlines()[0][:160] if doc["detail"].strip() else doc["kind"]
         return self.tasks.transition(task_id, State.QUEUED, reason=f"pull request sent back by {by} "
                                      f"({doc['kind']}, #{count}): {first}", updates={"rework": doc})
+
+
+def _of_repo(pr_url: str, repo: str) -> bool:
+    """Whether a forge's PR address is one of `repo`'s (GitHub: .../OWNER/NAME/pull/N); a local
+    forge's address is checked against its record instead."""
+    if "/api/prs/" in pr_url:
+        return True
+    name = re.sub(r"\.git$", "", repo.rstrip("/"))
+    name = "/".join(re.split(r"[/:]", name)[-2:])
+    return f"/{name}/pull/" in pr_url

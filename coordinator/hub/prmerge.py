@@ -101,6 +101,9 @@ def delete_head(hub, number: int, by: str) -> dict:
             at = git.resolve(f"refs/heads/{branch}")
             if at is None:
                 return {"deleted": False, "branch": branch, "sha": None}
+            if str(at) != record["head_sha"]:
+                # commits pushed after the PR's last head are in no merge and no record: kept
+                raise BranchInUse(branch, f"it moved past the pull request's head {record['head_sha'][:12]}")
             try:
                 branches.delete_branch(git, branch, at)
             except RefMoved:

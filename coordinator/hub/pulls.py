@@ -9,11 +9,13 @@ did what, and the gatekeeper is asked to look at the PR again.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from coordinator.core.trailers import squash_message
-from coordinator.forge.base import ForgeError, NotMergeable, PrNotFound
+from coordinator.forge.base import ForgeError, HeadMoved, NotMergeable, PrNotFound
 from coordinator.gatekeeper import rules as rule_file
+from coordinator.gatekeeper.rules import BLOCK_LABEL
 from coordinator.hub import prmerge, prtarget
 from coordinator.hub.batch import Batch
 from coordinator.wire.errors import UsageError
@@ -23,7 +25,6 @@ log = logging.getLogger("agentcom.pulls")
 VERBS = ("merge", "close", "release")
 REASON_MAX = 500
 REPO_MAX = 500
-BLOCK_LABEL = "agentcom:blocked"   # the gatekeeper's second label on a blocked PR (reviewer.BLOCK_LABEL)
 
 
 @dataclass(frozen=True)
@@ -45,16 +46,19 @@ def gate_of(service) -> Gate | None:
     return Gate(r.forge, r.remote, r.name, bool(r.local), service)
 
 
-def check_body(body: dict) -> tuple[str, str | None]:
-    """(reason, repo) of an action's body: {"reason": text ≤ 500, "repo": optional}."""
-    unknown = sorted(set(body) - {"reason", "repo"})
+def check_body(body: dict) -> tuple[str, str | None, str | None]:
+    """(reason, repo, sha) of an action's body: {"reason": text ≤ 500, "repo": optional, "sha":
+    optional, for a merge: the head the human reviewed, refused (409) if the PR moved since}."""
+    unknown = sorted(set(body) - {"reason", "repo", "sha"})
     if unknown:
-        raise UsageError(f"unknown field(s) {', '.join(unknown)[:200]}; an action takes reason and repo")
-    reason, repo = body.get("reason") or "", body.get("repo")
+        raise UsageError(f"unknown field(s) {', '.join(unknown)[:200]}; an action takes reason, repo and sha")
+    reason, repo, sha = body.get("reason") or "", body.get("repo"), body.get("sha")
     if not isinstance(reason, str) or len(reason) > REASON_MAX:
         raise UsageError(f"reason is text of at most {REASON_MAX} characters")
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", sha)):
+        raise UsageError("sha is the 40-character head commit the merge is meant for")
     check_repo(repo)
-    return reason.strip(), repo
+    return reason.strip(), repo, sha
 
 
 def check_repo(repo: object) -> None:
@@ -153,7 +157,8 @@ def show(hub, gate: Gate | None, number: int, repo: str | None, base_url: str) -
     return out
 
 
-def act(hub, gate: Gate | None, verb: str, number: int, by: str, reason: str = "", repo: str | None = None) -> dict:
+def act(hub, gate: Gate | None, verb: str, number: int, by: str, reason: str = "", repo: str | None = None,
+        sha: str | None = None) -> dict:
     """Merge, close or release PR `number` as `by`; returns what was done."""
     if verb not in VERBS:
         raise UsageError(f"unknown action {verb!r}; use one of {', '.join(VERBS)}")
@@ -162,8 +167,8 @@ def act(hub, gate: Gate | None, verb: str, number: int, by: str, reason: str = "
     owner_name = gate.name if gate is not None and name in (gate.remote, gate.name) else name
     merge = rules.for_repo(owner_name) if "/" in owner_name and len(owner_name.split("/")) == 2 else rules.merge
     prior = hub.reviews.get(name, number)
-    done = (_on_forge if how == "forge" else _on_record)(hub, gate, verb, number, by, reason, merge, prior)
-    if verb in ("merge", "close") and merge.delete_branches:
+    done = (_on_forge if how == "forge" else _on_record)(hub, gate, verb, number, by, reason, merge, prior, sha)
+    if verb == "merge" and merge.delete_branches:   # a closed PR's branch is kept: its work is nowhere else
         done["branch_deleted"] = _tidy(hub, gate if how == "forge" else None, number, by)
     if prior is not None:
         doc = {**prior, "human": {"verb": verb, "by": by, "at": format_time(hub.clock()), "reason": reason},
@@ -180,8 +185,8 @@ def act(hub, gate: Gate | None, verb: str, number: int, by: str, reason: str = "
 
 
 def _tidy(hub, gate: Gate | None, number: int, by: str) -> str | None:
-    """Delete the agent's branch of a PR just merged or closed; the branch, or None if kept (not
-    an agent's branch, gone already, or the forge refused: logged)."""
+    """Delete the agent's branch of a PR just merged; the branch, or None if kept (not an agent's
+    branch, gone already, or the forge refused: logged)."""
     try:
         if gate is not None:
             head = gate.forge.get_pr(number).head
@@ -193,18 +198,20 @@ def _tidy(hub, gate: Gate | None, number: int, by: str) -> str | None:
         return None
 
 
-def _on_forge(hub, gate: Gate, verb: str, number: int, by: str, reason: str, merge, prior) -> dict:
+def _on_forge(hub, gate: Gate, verb: str, number: int, by: str, reason: str, merge, prior, sha=None) -> dict:
     forge = gate.forge
     pr = forge.get_pr(number)
     task = (prior or {}).get("task")
     if verb == "merge":
         if pr.state != "open" or pr.merged:
             raise NotMergeable(number, "it is closed")
+        if sha is not None and pr.head_sha != sha:
+            raise HeadMoved(number, sha)   # the agent pushed after the human looked: look again
         subject, body = squash_message(pr.title, number, task, (prior or {}).get("agent") or pr.author,
                                        pr.head_sha, by)
-        sha = forge.merge(number, pr.head_sha, merge.method, subject, body)
-        settled = hub.call(Batch.settle_pr, task, pr.url, merged=True, by=by, merge_sha=sha) if task else None
-        return {"merge_sha": sha, "head_sha": pr.head_sha, "task": task, "task_settled": settled is not None}
+        made = forge.merge(number, pr.head_sha, merge.method, subject, body)
+        settled = hub.call(Batch.settle_pr, task, pr.url, merged=True, by=by, merge_sha=made) if task else None
+        return {"merge_sha": made, "head_sha": pr.head_sha, "task": task, "task_settled": settled is not None}
     if verb == "close":
         forge.close(number)
         settled = hub.call(Batch.settle_pr, task, pr.url, merged=False, by=by, why=reason) if task else None
@@ -214,7 +221,7 @@ def _on_forge(hub, gate: Gate, verb: str, number: int, by: str, reason: str, mer
     return {"removed": [merge.escalation_label, BLOCK_LABEL]}
 
 
-def _on_record(hub, gate, verb: str, number: int, by: str, reason: str, merge, prior) -> dict:
+def _on_record(hub, gate, verb: str, number: int, by: str, reason: str, merge, prior, sha=None) -> dict:
     record = hub.prs.get(number)
     task = record.get("task")
     was = _task_state(hub, task)
@@ -224,6 +231,8 @@ def _on_record(hub, gate, verb: str, number: int, by: str, reason: str, merge, p
         head = prtarget.head_of(record["repo"], record["head"])
         if head is None:
             raise ForgeError(f"{record['repo']} has no branch {record['head']} any more; nothing to merge", 422)
+        if sha is not None and head != sha:
+            raise HeadMoved(number, sha)
         method = "squash" if merge.method == "rebase" else merge.method  # the local forge cannot rebase
         after = prmerge.merge(hub, number, head, method, by)
         return {"merge_sha": after["merge_sha"], "head_sha": head, "task": task,

@@ -32,6 +32,7 @@ from coordinator.forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeabl
 from coordinator.gatekeeper import record as records
 from coordinator.gatekeeper import rules as rule_file
 from coordinator.gatekeeper.reaction import check_log, react, review_comments
+from coordinator.gatekeeper.rules import BLOCK_LABEL
 from coordinator.gatekeeper.verdict import Action, Checks
 from coordinator.gatekeeper.verdict import review as judge
 from coordinator.reviewer import alerts
@@ -41,7 +42,6 @@ from coordinator.wire.times import format_time, parse_time
 
 log = logging.getLogger("agentcom.gatekeeper")
 ATTEMPTS = 3            # reviews of one PR in one pass when its head keeps moving
-BLOCK_LABEL = "agentcom:blocked"
 _TASK = re.compile(rf"AgentCom task `({names.PATTERN})`")
 _BRANCH = re.compile(rf"agent/({names.PATTERN})/.+")
 
@@ -232,7 +232,14 @@ class Reviewer:
         merged = sent = None
         if doc["action"] == Action.MERGE.value:
             merged = self._merge(pr, doc, task, merge)
-            if merged is None:   # the forge refused: the branch cannot merge after all
+            again = self.forge.get_pr(number) if merged is None else None
+            if again is not None and again.mergeable is not False and again.mergeable_state != "behind":
+                # refused for another reason (a protection rule, a review it requires): a human
+                doc.update(action=Action.ESCALATE.value, why="Escalated to a human: the forge refused the merge, "
+                           "though the branch merges (a protection rule?)")
+                doc["rules"].append("checks.refused")
+            elif merged is None:   # the forge refused: the branch cannot merge after all
+                doc["rules"].append("checks.conflict")
                 how = react(["checks.conflict"], behind=False, held=False, task_state=(task or {}).get("state"),
                             reworking=False, sent=times, cap=merge.rework_max)
                 _steer(doc, how, False, [], False)
@@ -244,7 +251,10 @@ class Reviewer:
                       "check": check_log(merge.required_checks, statuses, runs), "changes": changes}[how.send]
             sent = self.book.send_back(task_id, pr.url, {"kind": how.send, "branch": pr.head, "base": pr.base,
                                                          "head_sha": v.head_sha, "detail": detail})
-            doc["sent_back"] = {"kind": how.send, "count": times + 1, "at": doc["decided_at"]}
+            if sent:
+                doc["sent_back"] = {"kind": how.send, "count": times + 1, "at": doc["decided_at"]}
+            else:   # the task moved on meanwhile (settled, or sent back by another pass)
+                doc["why"] = "Waiting: the task no longer waits on this pull request"
         key = f"{v.head_sha}:{doc['action']}"
         if doc["action"] in (Action.ESCALATE.value, Action.BLOCK.value, Action.ADVISE.value) and acted != key:
             # the comment tells the action taken, which may be milder or louder than the verdict's
@@ -271,7 +281,6 @@ class Reviewer:
             merged = self.forge.merge(pr.number, doc["head_sha"], merge.method, title, message)
         except NotMergeable:
             doc["merging"] = None   # refused: nothing merged, and a human's later merge is theirs
-            doc["rules"].append("checks.conflict")
             return None
         doc.update(merged_by="agentcom-gatekeeper", merge_sha=merged, state="closed")
         return merged
@@ -289,8 +298,9 @@ class Reviewer:
                     or "pr.held" in (prior.get("rules") or ()):
                 continue
             theirs = self.book.task(prior["task"]) if prior.get("task") else None
-            if ((theirs or {}).get("created_at") or "", other.number) >= order:
-                continue
+            if theirs is None or theirs.get("state") not in ("review", "queued", "assigned", "working") or \
+                    (theirs.get("created_at") or "", other.number) >= order:
+                continue   # only an older task still on its PR goes first: never an unknown author's
             try:
                 changed = {f.get("filename") for f in self.forge.pr_files(other.number)}
             except ForgeError:
@@ -306,18 +316,23 @@ class Reviewer:
         except ForgeError as e:
             log.warning("gatekeeper: %s#%s: reviews not read: %s", self.name, pr.number, e)
             return ""
-        return review_comments(found, pr.head_sha, rules.agent_logins() | {(pr.author or "").lower()})
+        reviewers = frozenset(r.lower() for r in rules.for_repo(self.name).reviewers)
+        return review_comments(found, pr.head_sha, rules.agent_logins() | {(pr.author or "").lower()}, reviewers)
 
     def _finished(self, pr: PullRequest, doc: dict, *, merged: bool, by: str, merge_sha: str | None = None) -> None:
-        """The PR merged or closed: its task (if it waits on it) done or cancelled, and its agent's
-        branch deleted unless the repo keeps them (`delete_branches`)."""
-        if pr.head.startswith("agent/") and self.book.rules().for_repo(self.name).delete_branches:
+        """The PR merged or closed: its task (if it waits on it) done or cancelled; once merged,
+        the branch of the agent the gatekeeper believed opened it is deleted unless the repo keeps
+        them (`delete_branches`). A closed PR's branch is kept: its work is nowhere else."""
+        agent = doc.get("agent")
+        if merged and agent and pr.head.startswith(f"agent/{agent}/") and \
+                self.book.rules().for_repo(self.name).delete_branches:
             try:
                 self.forge.delete_branch(pr.head)
             except ForgeError as e:   # an open PR from the same branch, or the forge refused: kept
                 log.warning("gatekeeper: %s#%s: branch %s kept: %s", self.name, pr.number, pr.head, e)
         task_id = doc.get("task") or next((t["id"] for t in self.book.reviewing(self.remote)
-                                           if same_pr(t["pr_url"], pr.url)), None)
+                                           if same_pr(t["pr_url"], pr.url)
+                                           and pr.head.startswith(f"agent/{t['agent']}/{t['id']}")), None)
         if task_id:
             self.book.settle(task_id, pr.url, merged=merged, by=by, merge_sha=merge_sha,
                              why=doc.get("closed_by") or "")
@@ -333,6 +348,10 @@ class Reviewer:
             self._finished(pr, {}, merged=pr.merged, by=pr.merged_by or "someone on the forge", merge_sha=pr.merge_sha)
             return
         if prior.get("state", "open") != "open":
+            # recorded closed already; its task settles now if a crash came between the two
+            # (settling is idempotent: a task not waiting on this PR is left alone)
+            self._finished(pr, {"task": prior.get("task")}, merged=pr.merged,
+                           by=prior.get("merged_by") or pr.merged_by or "someone on the forge", merge_sha=pr.merge_sha)
             return
         now = format_time(self.clock())
         if pr.merged and prior.get("merging") and prior["merging"] == pr.head_sha:
@@ -360,7 +379,7 @@ class Reviewer:
                 log.warning("gatekeeper: %s#%s: %s failed: %s", self.name, pr.number, what, e)
                 failed.append(f"{what}: {e}"[:300])
 
-        step("comment", self.forge.comment, pr.number, records.comment(v))
+        step("comment", self.forge.comment, pr.number, records.comment(v, branch=pr.head))
         if doc["action"] == Action.ADVISE.value:
             return None, failed
         labels = (merge.escalation_label,) + ((BLOCK_LABEL,) if doc["action"] == Action.BLOCK.value else ())

@@ -39,5 +39,5 @@ def show(number):
 @pulls.post("/<int:number>/<any(merge, close, release):verb>")
 @requires("operator")
 def act(number, verb):
-    reason, repo = human.check_body(_json_body(optional=True))
-    return jsonify(human.act(_hub(), _gate(), verb, number, g.who["name"], reason, repo))
+    reason, repo, sha = human.check_body(_json_body(optional=True))
+    return jsonify(human.act(_hub(), _gate(), verb, number, g.who["name"], reason, repo, sha))

@@ -49,7 +49,9 @@
         if (confirmText && !window.confirm(confirmText)) return;
         ev.target.disabled = true;
         try {
-          await change("POST", `/api/pulls/${encodeURIComponent(c.pull)}/${verb}`, {repo: c.repo});
+          // a merge names the head the human saw: if the agent pushed since, the hub refuses (409)
+          const body = verb === "merge" && c.head_sha ? {repo: c.repo, sha: c.head_sha} : {repo: c.repo};
+          await change("POST", `/api/pulls/${encodeURIComponent(c.pull)}/${verb}`, body);
           flash(`${label}: pull request ${c.subject} done.`, "ok");
           poll(true);
         } catch (e) { flash(`${label} ${c.subject} refused: ${e.message}`, "error"); ev.target.disabled = false; }
