@@ -111,6 +111,17 @@ def test_merging_from_the_cli_ends_the_task_done_and_main_carries_the_trailers(h
     assert again.returncode == 1 and "cannot be merged: it is closed" in again.stderr
 
 
+def test_a_merge_meant_for_a_head_the_agent_has_since_pushed_past_is_refused(hub, tmp_path):
+    remote, _, task_id, number = _in_review(hub, tmp_path)
+    seen = git(tmp_path, "--git-dir", str(remote), "rev-parse", f"agent/ada/{task_id}").stdout.strip()
+    push_branch(remote, tmp_path, f"agent/ada/{task_id}", {"ada.txt": "work, and something else\n"}, "later")
+    status, body = hub.request("POST", f"/api/pulls/{number}/merge", {"sha": seen})
+    assert status == 409 and seen[:12] in body["message"]
+    assert _task(hub, task_id)["state"] == "review"
+    assert git(tmp_path, "--git-dir", str(remote), "show", "main:ada.txt", check=False).returncode != 0
+    assert hub.request("POST", f"/api/pulls/{number}/merge", {"sha": "nope"})[0] == 400
+
+
 def test_release_takes_the_escalation_labels_off_and_records_who_on_the_review(hub, tmp_path):
     remote, _, task_id, number = _in_review(hub, tmp_path, labels=("agentcom:needs-human", "agentcom:blocked",
                                                                    "area:login"))

@@ -34,12 +34,13 @@ class PrLoop:
     def follows(self, task: dict, pr_url: str) -> bool:
         """Whether the hub will learn what becomes of this PR, so the task may wait in review:
         the gatekeeper watches the task's repo, or the PR is a local forge record of this task."""
-        if task.get("repo") and task["repo"] in self.watched:
-            # a pull request of that very repo (an agent's report names it; a stranger's PR is not one)
-            return number_in_url(pr_url) is not None and _of_repo(pr_url, task["repo"])
-        number = number_in_url(pr_url) if "/api/prs/" in pr_url else None
+        number = number_in_url(pr_url)
         if number is None:
             return False
+        if "/api/prs/" not in pr_url:
+            # a pull request of that very repo, which the gatekeeper watches (an agent's report names
+            # it; another repo's PR is not one the hub would ever see settled)
+            return bool(task.get("repo")) and task["repo"] in self.watched and _of_repo(pr_url, task["repo"])
         try:
             record = self.prs.get(number)
         except PrNotFound:
@@ -110,10 +111,7 @@ class PrLoop:
 
 
 def _of_repo(pr_url: str, repo: str) -> bool:
-    """Whether a forge's PR address is one of `repo`'s (GitHub: .../OWNER/NAME/pull/N); a local
-    forge's address is checked against its record instead."""
-    if "/api/prs/" in pr_url:
-        return True
+    """Whether a forge's PR address is one of `repo`'s (GitHub: .../OWNER/NAME/pull/N)."""
     name = re.sub(r"\.git$", "", repo.rstrip("/"))
     name = "/".join(re.split(r"[/:]", name)[-2:])
     return f"/{name}/pull/" in pr_url
