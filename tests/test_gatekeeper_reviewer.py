@@ -610,3 +610,15 @@ def test_a_merge_the_forge_refuses_as_not_mergeable_sends_the_branch_back_to_its
     assert outcome.action == "wait" and outcome.merged is None and outcome.sent_back == "T-1"
     assert world.hub.show("T-1")["task"]["rework"]["agent"] == "ada"
     assert not world.gh_repo.pulls[number].merged
+
+
+def test_a_task_waiting_on_a_pr_the_forge_never_had_ends_cancelled_with_why(world):
+    world.rules(AUTO)
+    attempt = world.hub.show("T-1")["task"]["attempt"]
+    for body in ({"kind": "accepted", "attempt": attempt},
+                 {"kind": "done", "attempt": attempt, "pr_url": f"{world.github.root}/acme/web/pull/99"}):
+        world.hub.call(Batch.report, "ada", "T-1", parse_report(body))
+    assert world.hub.show("T-1")["state"] == "review"
+    world.reviewer.review_all()
+    shown = world.hub.show("T-1")
+    assert shown["state"] == "cancelled" and "no pull request #99" in shown["task"]["last_error"]

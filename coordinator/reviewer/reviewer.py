@@ -28,7 +28,7 @@ from typing import Protocol
 
 from coordinator.core.prrecord import number_in_url, same_pr
 from coordinator.core.trailers import squash_message
-from coordinator.forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PullRequest
+from coordinator.forge.base import FILES_MAX, ForgeError, HeadMoved, NotMergeable, PrNotFound, PullRequest
 from coordinator.gatekeeper import record as records
 from coordinator.gatekeeper import rules as rule_file
 from coordinator.gatekeeper.reaction import check_log, react, review_comments
@@ -136,6 +136,11 @@ class Reviewer:
         for number in sorted(n for n in gone if n):
             try:
                 self.review(number)
+            except PrNotFound:   # a task waits on a PR the forge has never heard of: it ends, with why
+                for t in self.book.reviewing(self.remote):
+                    if number_in_url(t["pr_url"] or "") == number:
+                        self.book.settle(t["id"], t["pr_url"], merged=False, by="agentcom-gatekeeper",
+                                         why=f"the forge has no pull request #{number} in {self.name}")
             except AgentcomError as e:
                 log.error("gatekeeper: %s#%s not checked: %s", self.name, number, e)
         for pr in open_now:
