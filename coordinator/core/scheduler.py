@@ -77,7 +77,8 @@ def schedule(queue: Iterable[QueuedTask], agents: Iterable[AgentSlot], now: date
              done: Collection[str] = frozenset(),
              promote_after: Mapping[str, int | None] | None = None,
              claims: Iterable[Claim] = (),
-             collisions: Callable[[str], str] | None = None) -> list[Assignment]:
+             collisions: Callable[[str], str] | None = None,
+             hints: dict[str, str] | None = None) -> list[Assignment]:
     """Assign queued tasks to agents with free slots; returns the assignments in decision order.
 
     Order: tasks are considered by effective lane, then queued_at, then id. A task's effective
@@ -108,7 +109,9 @@ def schedule(queue: Iterable[QueuedTask], agents: Iterable[AgentSlot], now: date
     assigned with them in collides_with; under OFF nothing is looked at. A task assigned in the
     pass is in flight for the rest of it, so of two overlapping ready tasks the first in the
     order above runs and the other waits. Only tasks an agent could take are checked, each
-    against the claims on its own repo.
+    against the claims on its own repo. `hints` is a memo the caller keeps from pass to pass
+    (task id → the claim that held it last), updated here: a task still waiting costs one
+    comparison instead of a walk over the claims. It never changes what is assigned.
 
     `promote_after` is {lane: seconds}, e.g. from config: {n: l.promote_after for n, l in lanes.items()}.
     Cost: one cheap pass over the queue, then mostly work per assignment. Tasks are bucketed by
@@ -138,7 +141,7 @@ def schedule(queue: Iterable[QueuedTask], agents: Iterable[AgentSlot], now: date
             heap.append((*run.key(), len(heap), run))
     heapq.heapify(heap)
 
-    flight = _Flight(claims, collisions)
+    flight = _Flight(claims, collisions, hints if hints is not None else {})
     assigned: dict[str, str] = {}
     collided: dict[str, tuple[str, ...]] = {}
     while heap and pool.room:
@@ -168,8 +171,8 @@ def schedule(queue: Iterable[QueuedTask], agents: Iterable[AgentSlot], now: date
 class _Flight:
     """The claims in flight, by repo, for the repos where collisions matter."""
 
-    def __init__(self, claims: Iterable[Claim], mode: Callable[[str], str] | None):
-        self.mode = mode
+    def __init__(self, claims: Iterable[Claim], mode: Callable[[str], str] | None, hints: dict[str, str]):
+        self.mode, self.hints = mode, hints
         self.modes: dict[str, str] = {}
         self.by_repo: dict[str, dict[str, Claim]] = {}
         self.held_by: dict[tuple, Claim] = {}  # (repo, scope) → a claim that held a task of that scope
@@ -194,14 +197,19 @@ class _Flight:
         if mode == OFF or not others:
             return False, ()
         if mode == SERIALISE:
-            # tasks of one scope tend to wait on the same claim: try the last one that held it
-            last = self.held_by.get((claim.repo, claim.scope))
-            if last is not None and _blocks(claim, last):
-                return True, ()
+            # a task tends to wait on the claim that held it last pass, and tasks of one scope on
+            # the same claim: try those first
+            for last in (others.get(self.hints.get(claim.id, "")), self.held_by.get((claim.repo, claim.scope))):
+                if last is not None and _blocks(claim, last):
+                    self.hints[claim.id] = last.id
+                    return True, ()
             found = next((o for o in others.values() if _blocks(claim, o)), None)
-            if found is not None:
-                self.held_by[claim.repo, claim.scope] = found
-            return found is not None, ()
+            if found is None:
+                self.hints.pop(claim.id, None)
+                return False, ()
+            self.held_by[claim.repo, claim.scope] = found
+            self.hints[claim.id] = found.id
+            return True, ()
         return False, tuple(blockers(claim, others.values()))
 
     def take(self, claim: Claim | None) -> None:

@@ -57,6 +57,7 @@ class Fleet:
         self.urls: dict[str, str] = {}            # agent → where its sidecar takes notifications
         self.notes: dict[str, tuple[int, str, str]] = {}  # task → (attempt, last progress note, when)
         self.memory_version = 0                   # bumped by changes that make no commit
+        self.hints: dict[str, str] = {}           # queued task → the task in flight that held it last pass
         # whether the hub learns what becomes of a task's PR (then the task waits in review)
         self.follows: Callable[[dict, str], bool] = lambda task, pr_url: False
 
@@ -297,8 +298,10 @@ class Fleet:
         queue = [self._preferring(r) for r in self.view.queued.values()]
         config = self.applied.config
         promote = {name: lane.promote_after for name, lane in config.lanes.items()}
+        if len(self.hints) > 2 * len(self.view.queued) + 1000:   # forget tasks no longer queued
+            self.hints = {k: v for k, v in self.hints.items() if k in self.view.queued}
         for a in schedule(queue, slots, now, done=self.view.done, promote_after=promote,
-                          claims=self._claims(), collisions=config.collisions.mode):
+                          claims=self._claims(), collisions=config.collisions.mode, hints=self.hints):
             reason = "scheduled"
             if a.collides_with:
                 reason += f"; collides with {', '.join(a.collides_with)} (collisions: flag)"
