@@ -190,3 +190,19 @@ def test_under_serialise_no_assignment_overlaps_a_claim_in_flight_or_another_ass
     if len(out) < free:  # room was left: every task not given out was held by something in flight
         now_flying = [*flying, *reworks, *[Claim(c.id, c.repo, c.scope, c.created_at) for c in given_out]]
         assert all(blockers(c, now_flying) for c in held)
+
+
+@given(st.lists(_claims, max_size=12, unique_by=lambda c: c.id),
+       st.lists(_claims, max_size=6, unique_by=lambda c: c.id), st.integers(1, 8),
+       st.dictionaries(st.sampled_from([f"c{n}" for n in range(31)]), st.sampled_from([f"fc{n}" for n in range(31)])))
+def test_the_hints_kept_between_passes_never_change_what_is_assigned(queued_claims, flying, free, stale):
+    flying = [Claim("f" + c.id, c.repo, c.scope, c.created_at) for c in flying]
+    queue = [QueuedTask(c.id, "normal", NOW - timedelta(seconds=i), claim=c) for i, c in enumerate(queued_claims)]
+    reworks = [c for c in queued_claims if c.rework]
+
+    def once(hints):
+        return schedule(queue, [AgentSlot("ann", frozenset(), free)], NOW, claims=[*flying, *reworks],
+                        collisions=lambda repo: SERIALISE, hints=hints)
+    plain = once(None)
+    kept = dict(stale)   # hints from an earlier pass, some naming claims that left or never held it
+    assert once(kept) == plain and once(kept) == plain   # and again, with what the first pass learnt
