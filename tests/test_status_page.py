@@ -164,5 +164,7 @@ def test_a_held_pull_request_is_listed_with_its_link_and_merge_close_release_sen
     assert [(r.method, r.url.removeprefix(hub.url)) for r in sent] == [
         ("POST", "/api/pulls/7/release"), ("POST", "/api/pulls/7/merge")]
     for r in sent:
-        assert r.headers["authorization"] == f"Bearer {hub.token}"
-        assert r.headers["content-type"] == "application/json" and r.post_data_json == {"repo": "acme/web"}
+        assert r.headers["authorization"] == f"Bearer {hub.token}" and r.headers["content-type"] == "application/json"
+    # a merge names the head the gatekeeper decided on, so a head pushed since is refused
+    head = "3f9c2b1e" + "0" * 32
+    assert [r.post_data_json for r in sent] == [{"repo": "acme/web"}, {"repo": "acme/web", "sha": head}]

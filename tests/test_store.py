@@ -62,8 +62,10 @@ def test_illegal_transition_is_refused_and_changes_nothing(hub_in_process, repo)
     h = hub_in_process
     task = h.call(Batch.submit, {"prompt": "x"}, "test")
     head = _commits(repo)[0]
-    with pytest.raises(IllegalTransition, match="is queued; cannot move it to done"):
-        h.call(Batch.transition, task["id"], State.DONE, reason="bogus")
+    with pytest.raises(IllegalTransition, match="is queued; cannot move it to working"):
+        h.call(Batch.transition, task["id"], State.WORKING, reason="bogus")
+    with pytest.raises(IllegalTransition, match="is queued; cannot move it to review"):
+        h.call(Batch.transition, task["id"], State.REVIEW, reason="bogus")
     with pytest.raises(TaskNotFound):
         h.call(Batch.cancel, "no-such-task", "test")
     assert _commits(repo)[0] == head
