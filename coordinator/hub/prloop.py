@@ -91,7 +91,7 @@ class PrLoop:
 
     def send_back(self, task_id: str, pr_url: str, rework: dict, by: str) -> dict | None:
         """Back to the queue as a new attempt on the same branch and PR, with what to fix; the
-        agent that ran it is preferred while it is registered. None if it is not in review on
+        agent that ran it takes it while it is online. None if it is not in review on
         this PR (settled already, or sent back before)."""
         task = self._in_review(task_id, pr_url)
         if task is None:
