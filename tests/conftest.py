@@ -13,6 +13,7 @@ from tests.support.fake_github import FakeGitHub
 from tests.support.gitenv import git, scrub
 from tests.support.processes import HubProcess
 from tests.support.sidecars import Sidecars
+from tests.support.targets import make_remote
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100)
 settings.register_profile("dev", deadline=None, max_examples=100)
@@ -66,6 +67,26 @@ def hub(repo):
     process = HubProcess(repo)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def hubs(repo):
+    """Start hubs on the one repo (a restart on the same port included); all stopped at the end."""
+    started = []
+
+    def start(port: int = 0) -> HubProcess:
+        started.append(HubProcess(repo, port=port))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def remote(tmp_path) -> Path:
+    """A target repo: a bare repo acme/web whose main holds a README and a small app."""
+    return make_remote(tmp_path / "remotes")
 
 
 @pytest.fixture

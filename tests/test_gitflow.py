@@ -17,15 +17,11 @@ from sidecar.gitflow.workspace import cleanup, prepare
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
 from tests.support.processes import agentcom
-from tests.support.targets import commit, make_remote, write
+from tests.support.targets import commit, write
 
 TASK = TaskInfo("T-7", "Fix the login redirect!", "After login, users land on /home.\nKeep `next`.", "high")
 BRANCH = "agent/ada/T-7-fix-the-login-redirect"
 
-
-@pytest.fixture
-def remote(tmp_path) -> Path:
-    return make_remote(tmp_path / "remotes")
 
 
 def clone_of(remote: Path, where: Path) -> Path:

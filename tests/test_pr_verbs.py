@@ -59,7 +59,13 @@ def test_an_agent_token_is_refused_on_every_human_verb_and_nothing_changes(hub, 
              ("POST", f"/api/pulls/{number}/merge", {}), ("POST", f"/api/pulls/{number}/close", {"reason": "x"}),
              ("POST", f"/api/pulls/{number}/release", {}), ("PATCH", f"/api/prs/{number}", {"state": "closed"}),
              ("DELETE", f"/api/prs/{number}/labels/agentcom:needs-human", None),
-             ("DELETE", f"/api/prs/{number}/head", None)]
+             ("DELETE", f"/api/prs/{number}/head", None),
+             # how a gatekeeper run beside the hub moves a task in review: the operator's alone
+             ("POST", f"/api/reviews/tasks/{task_id}/settle", {"pr_url": f"{hub.url}/api/prs/{number}",
+                                                              "merged": True}),
+             ("POST", f"/api/reviews/tasks/{task_id}/send-back", {"pr_url": f"{hub.url}/api/prs/{number}",
+                                                                 "rework": {"kind": "conflict"}}),
+             ("POST", f"/api/prs/{number}/statuses", {"sha": "a" * 40, "state": "success", "context": "ci"})]
     for method, path, body in calls:
         status, answer = hub.request(method, path, body, token=token)
         assert (status, answer["error"]) == (403, "Forbidden"), (method, path, answer)
@@ -263,3 +269,45 @@ def test_on_github_a_human_releases_then_merges_an_escalated_pr_through_the_hubs
     assert f"Task: T-7\nAgent: ada\nReviewed-Head: {head}\nMerged-By: {_me(hub)}" in message
     [kept] = hub.request("GET", "/api/reviews")[1]["reviews"]
     assert (kept["state"], kept["human"]["verb"], kept["human"]["by"]) == ("closed", "merge", _me(hub))
+
+
+@pytest.mark.parametrize(("path", "body", "why"), [
+    ("settle", {"merged": True}, "pr_url must be"),
+    ("settle", {"pr_url": "x" * 2001, "merged": True}, "pr_url must be"),
+    ("settle", {"pr_url": "http://h/api/prs/1", "merged": "yes"}, "merged must be true or false"),
+    ("settle", {"pr_url": "http://h/api/prs/1", "merged": False, "why": "w" * 501}, "at most 500"),
+    ("send-back", {"pr_url": "http://h/api/prs/1", "rework": {"kind": "rm -rf"}}, "kind is one of"),
+    ("send-back", {"pr_url": "http://h/api/prs/1", "rework": "conflict"}, "kind is one of"),
+    ("send-back", {"pr_url": "http://h/api/prs/1", "rework": {"kind": "check", "detail": "d" * 65537}}, "detail"),
+    ("send-back", {"pr_url": "http://h/api/prs/1", "rework": {"kind": "check", "branch": ["x"]}}, "branch"),
+])
+def test_a_bad_settle_or_send_back_is_a_clear_400_and_the_task_stays_in_review(hub, tmp_path, path, body, why):
+    _, _, task_id, _ = _in_review(hub, tmp_path)
+    status, answer = hub.request("POST", f"/api/reviews/tasks/{task_id}/{path}", body)
+    assert status == 400 and why in answer["message"], answer
+    assert _task(hub, task_id)["state"] == "review"
+
+
+def test_settle_and_send_back_through_the_api_move_only_a_task_waiting_on_that_very_pr(hub, tmp_path):
+    _, _, task_id, number = _in_review(hub, tmp_path)
+    url = f"{hub.url}/api/prs/{number}"
+    other = hub.request("POST", f"/api/reviews/tasks/{task_id}/settle", {"pr_url": f"{hub.url}/api/prs/999",
+                                                                        "merged": True})
+    assert other == (200, {"task": None, "settled": False}) and _task(hub, task_id)["state"] == "review"
+    status, body = hub.request("POST", f"/api/reviews/tasks/{task_id}/send-back",
+                               {"pr_url": url, "rework": {"kind": "check", "detail": "FAILED test_x"}})
+    assert status == 200 and body["sent"] and body["task"]["rework"]["detail"] == "FAILED test_x"
+    assert hub.request("GET", "/api/reviews/tasks")[1] == {"tasks": []}   # nothing waits in review now
+    again = hub.request("POST", f"/api/reviews/tasks/{task_id}/send-back", {"pr_url": url,
+                                                                           "rework": {"kind": "check"}})
+    assert again == (200, {"task": None, "sent": False})   # a repeat changes nothing
+
+
+@pytest.mark.parametrize("log", ["x" * 8001, 42, ["FAILED"]])
+def test_a_status_log_past_its_bound_or_not_text_is_refused(hub, tmp_path, log):
+    remote, _, task_id, number = _in_review(hub, tmp_path)
+    head = git(tmp_path, "--git-dir", str(remote), "rev-parse", f"agent/ada/{task_id}").stdout.strip()
+    status, body = hub.request("POST", f"/api/prs/{number}/statuses",
+                               {"sha": head, "state": "failure", "context": "ci", "log": log})
+    assert status == 400 and "log must be text of at most 8000" in body["message"]
+    assert hub.request("GET", f"/api/prs/{number}")[1].get("statuses", []) == []

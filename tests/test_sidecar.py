@@ -16,22 +16,8 @@ import pytest
 
 from coordinator.wire.protocol import NOTIFY_MAX_AGE, SIGNATURE_HEADER, TIMESTAMP_HEADER, notify_key, sign
 from sidecar.runtime.runs import process_start
-from tests.support.processes import HubProcess, wait_for
+from tests.support.processes import wait_for
 from tests.support.sidecars import FAKE_AGENT
-
-
-@pytest.fixture
-def hubs(repo):
-    """Start hubs on the one repo (a restart on the same port included); all stopped at the end."""
-    started = []
-
-    def start(port: int = 0) -> HubProcess:
-        started.append(HubProcess(repo, port=port))
-        return started[-1]
-
-    yield start
-    for hub in started:
-        hub.stop()
 
 
 def submit(hub, prompt: str, **fields) -> str:

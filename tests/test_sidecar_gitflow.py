@@ -11,13 +11,7 @@ import pytest
 
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
-from tests.support.targets import make_remote
 from tests.test_sidecar import alive, note, started_run, state, submit, task
-
-
-@pytest.fixture
-def remote(tmp_path):
-    return make_remote(tmp_path / "remotes")
 
 
 def finished(hub, task_id: str) -> dict:

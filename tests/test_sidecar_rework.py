@@ -16,29 +16,12 @@ from sidecar.gitflow.workspace import prepare
 from sidecar.runtime.prompt import agent_prompt
 from tests.support.gitenv import git
 from tests.support.processes import HubProcess, wait_for
-from tests.support.targets import commit, make_remote, push_branch, write
+from tests.support.targets import commit, push_branch, write
 from tests.test_sidecar import state, submit, task
 
 BASE_FIX = {"README.md": "# web, on a newer main\n"}
 
 
-@pytest.fixture
-def remote(tmp_path):
-    return make_remote(tmp_path / "remotes")
-
-
-@pytest.fixture
-def hubs(repo):
-    """Hubs on the one repo (a restart on the same port included); all stopped at the end."""
-    started = []
-
-    def start(port: int = 0) -> HubProcess:
-        started.append(HubProcess(repo, port=port))
-        return started[-1]
-
-    yield start
-    for hub in started:
-        hub.stop()
 
 
 def in_review(hub, sidecars, remote, prompt: str = "commit fix.txt fixed"):

@@ -6,6 +6,8 @@ the target's bare repo, outside the hub's loop; the loop then records it in `prs
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from coordinator.core.trailers import merge_message, squash_message
 from coordinator.forge.base import MERGE_METHODS, BranchInUse, ForgeError, HeadMoved, NotMergeable, check_merge_text
@@ -19,9 +21,20 @@ _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 
 
-def _lock_for(repo: str) -> threading.Lock:
+@contextmanager
+def _changing(repo: str) -> Iterator[GitRepo]:
+    """The target repo, open for one change at a time per repo (a merge, a branch deleted)."""
     with _guard:
-        return _locks.setdefault(repo, threading.Lock())
+        lock = _locks.setdefault(repo, threading.Lock())
+    with lock:
+        try:
+            git = GitRepo(local_path(repo))
+        except NotARepo:
+            raise ForgeError(f"{repo} is not a git repo", 404) from None
+        try:
+            yield git
+        finally:
+            git.close()
 
 
 def merge(hub, number: int, sha: object, method: object, by: str, title: object = None,
@@ -39,24 +52,17 @@ def merge(hub, number: int, sha: object, method: object, by: str, title: object 
     record = hub.prs.get(number)
     if record.get("merged") or record["state"] != "open":
         raise NotMergeable(number, "it is closed")
-    with _lock_for(record["repo"]):
+    with _changing(record["repo"]) as git:
+        head = git.resolve(f"refs/heads/{record['head']}")
+        if head is None or str(head) != sha:
+            raise HeadMoved(number, sha)
+        text = _message(record, sha, by, title, message)
         try:
-            git = GitRepo(local_path(record["repo"]))
-        except NotARepo:
-            raise ForgeError(f"{record['repo']} is not a git repo", 404) from None
-        try:
-            head = git.resolve(f"refs/heads/{record['head']}")
-            if head is None or str(head) != sha:
-                raise HeadMoved(number, sha)
-            text = _message(record, sha, by, title, message)
-            try:
-                merged = branches.merge_branch(git, record["base"], head, text, squash=method == "squash")
-            except RefMoved:
-                raise NotMergeable(number, f"{record['base']} moved while merging; try again") from None
-            if merged is None:
-                raise NotMergeable(number, f"it conflicts with {record['base']}")
-        finally:
-            git.close()
+            merged = branches.merge_branch(git, record["base"], head, text, squash=method == "squash")
+        except RefMoved:
+            raise NotMergeable(number, f"{record['base']} moved while merging; try again") from None
+        if merged is None:
+            raise NotMergeable(number, f"it conflicts with {record['base']}")
     return hub.call(Batch.record_pr_merge, number, sha, str(merged), by)
 
 
@@ -90,25 +96,18 @@ def delete_head(hub, number: int, by: str) -> dict:
             raise BranchInUse(branch, f"it is the base of open pull request #{other['number']}")
     if branch == record["base"]:
         raise BranchInUse(branch, "it is the pull request's base")
-    with _lock_for(record["repo"]):
+    with _changing(record["repo"]) as git:
+        if branches.default_branch(git) == branch:
+            raise BranchInUse(branch, f"it is the default branch of {record['repo']}")
+        at = git.resolve(f"refs/heads/{branch}")
+        if at is None:
+            return {"deleted": False, "branch": branch, "sha": None}
+        if str(at) != record["head_sha"]:
+            # commits pushed after the PR's last head are in no merge and no record: kept
+            raise BranchInUse(branch, f"it moved past the pull request's head {record['head_sha'][:12]}")
         try:
-            git = GitRepo(local_path(record["repo"]))
-        except NotARepo:
-            raise ForgeError(f"{record['repo']} is not a git repo", 404) from None
-        try:
-            if branches.default_branch(git) == branch:
-                raise BranchInUse(branch, f"it is the default branch of {record['repo']}")
-            at = git.resolve(f"refs/heads/{branch}")
-            if at is None:
-                return {"deleted": False, "branch": branch, "sha": None}
-            if str(at) != record["head_sha"]:
-                # commits pushed after the PR's last head are in no merge and no record: kept
-                raise BranchInUse(branch, f"it moved past the pull request's head {record['head_sha'][:12]}")
-            try:
-                branches.delete_branch(git, branch, at)
-            except RefMoved:
-                raise BranchInUse(branch, "it moved while being deleted (a push landed); look again") from None
-        finally:
-            git.close()
+            branches.delete_branch(git, branch, at)
+        except RefMoved:
+            raise BranchInUse(branch, "it moved while being deleted (a push landed); look again") from None
     hub.call(Batch.record_pr_head_deleted, number, str(at), by)
     return {"deleted": True, "branch": branch, "sha": str(at)}
