@@ -2,10 +2,12 @@
 behind it) with a real coordination repo and hub, and decisions read back from git."""
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from flask import Flask, request
 from werkzeug.serving import make_server
 
@@ -482,7 +484,8 @@ def test_the_notify_commands_output_is_logged_never_committed(world, tmp_path, c
     with caplog.at_level("WARNING", logger="agentcom.gatekeeper"):
         assert world.reviewer.review(number).action == "escalate"
     record = git(world.hub.repo_path, "show", f"main:{path_of('acme/web', number)}").stdout
-    assert "exited 3 (its output is in the" in record and "hunter2" not in record
+    said = json.dumps(yaml.safe_load(record))  # as read, not as laid out: YAML folds a long line
+    assert "exited 3 (its output is in the" in said and "hunter2" not in record
     assert "hunter2" in caplog.text
     assert "hunter2" not in git(world.hub.repo_path, "log", "-p", "main", "--", "reviews/").stdout
 
