@@ -14,3 +14,5 @@ checks it, in a fresh interpreter, for everything a module loads):
   reviewer    the gatekeeper's I/O half: reads pull requests, acts on verdicts
   cli         the verbs and the processes (`agentcom hub`, `agentcom gatekeeper`)
 """
+
+__version__ = "0.2.0"  # the project's release; `agentcom --version` prints it

@@ -135,3 +135,13 @@ def test_show_says_what_a_queued_task_waits_on(hub, repo):
     assert "(queued)" in text and "waiting on: old" in text
     shown = json.loads(agentcom("show", "old", "--hub", hub.url, "--repo", str(repo), "--json", check=True).stdout)
     assert (shown["state"], shown["waiting_on"], shown["collides_with"]) == ("working", [], [])
+
+
+def test_help_lists_every_verb_a_newcomer_needs_and_version_answers():
+    shown = agentcom("--help", check=True).stdout
+    listed = {line.split()[0] for line in shown.split("Commands:")[1].splitlines() if line.strip()}
+    assert {"init", "hub", "submit", "status", "health", "log", "demo", "add-agent", "test", "lint"} <= listed
+    from coordinator import __version__
+
+    for flag in ("--version", "-V"):
+        assert agentcom(flag, check=True).stdout.strip() == f"agentcom {__version__}"

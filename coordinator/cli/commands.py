@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from coordinator import __version__
 from coordinator.cli.gatekeeper import setup_options
 from coordinator.cli.shared import emit, json_option, repo_options, table
 from coordinator.core.layout import LANES
@@ -18,8 +19,35 @@ from coordinator.wire.errors import AgentcomError, NotARepo
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", "-V", prog_name="agentcom", message="%(prog)s %(version)s")
 def main():
     """AgentCom: a git-native coordinator for fleets of AI coding agents."""
+
+
+_PASS_ON = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@main.command(context_settings=_PASS_ON, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def test(args):
+    """Install the test requirements and run the test suite (ARGS go to pytest)."""
+    _through_launcher("test", args)
+
+
+@main.command(context_settings=_PASS_ON, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def lint(args):
+    """Run the linter (ruff) with the project's settings (ARGS go to ruff check)."""
+    _through_launcher("lint", args)
+
+
+def _through_launcher(verb: str, args) -> None:
+    """`./agentcom.py test|lint` is handled by the launcher before this CLI loads (it installs the
+    development requirements first); reached here, hand over to it."""
+    import os
+
+    launcher = Path(__file__).resolve().parents[2] / "agentcom.py"
+    os.execv(sys.executable, [sys.executable, str(launcher), verb, *args])
 
 
 @main.command()
