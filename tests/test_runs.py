@@ -17,9 +17,10 @@ from coordinator.core.transitions import move, rerun
 from coordinator.hub.batch import Batch
 from coordinator.hub.hub import Hub
 from coordinator.wire.errors import IllegalTransition, StaleReport, UsageError
-from coordinator.wire.protocol import RUN_MAX, parse_report
+from coordinator.wire.protocol import REPORT_SCHEMA, RUN_MAX, parse_report
 from tests.support.fleet_api import holding
 from tests.support.gitenv import git
+from tests.support.openapi import validator
 
 
 class Clock:
@@ -241,6 +242,17 @@ def test_a_whole_number_written_as_2_0_is_read_as_the_integer_2():
     assert all(type(n) is int for n in (r.attempt, r.run, r.tokens["input"]))
 
 
+def test_the_published_report_matches_the_one_the_hub_checks():
+    from tests.support.openapi import OPENAPI
+    published = OPENAPI["components"]["schemas"]["Report"]
+    tokens = OPENAPI["components"]["schemas"]["ReportTokens"]
+    assert set(published["properties"]) == set(REPORT_SCHEMA["properties"])
+    assert published["required"] == REPORT_SCHEMA["required"]
+    for name, field in REPORT_SCHEMA["properties"].items():
+        shown = tokens if name == "tokens" else published["properties"][name]
+        assert {k: v for k, v in shown.items() if k != "description"} == field, name
+
+
 # --- the attacker over HTTP --------------------------------------------------------------
 
 def test_run_and_interrupted_from_the_wrong_agent_or_malformed_change_nothing(hub_process):
@@ -259,6 +271,14 @@ def test_run_and_interrupted_from_the_wrong_agent_or_malformed_change_nothing(hu
     assert hub_process.request("GET", "/api/health")[1]["head"] == head
     shown = hub_process.request("GET", f"/api/tasks/{held}")[1]
     assert shown["state"] == "working" and "runs" not in shown["task"]
+
+    ok = {"kind": "progress", "attempt": attempt, "run": 2, "note": "lost with its machine"}
+    assert hub_process.request("POST", f"/api/tasks/{held}/report", ok, token=token)[0] == 200
+    entries = hub_process.request("GET", f"/api/tasks/{held}/log")[1]["history"]
+    entry = validator("HistoryEntry")
+    for h in entries:
+        entry.validate(h)  # as docs/openapi.yaml describes it
+    assert (entries[-1]["to"], entries[-1]["run"]) == ("working", 2)
 
 
 @pytest.fixture
