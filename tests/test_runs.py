@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.core.agent import registration
 from coordinator.core.layout import State, location
@@ -192,6 +194,13 @@ def test_a_run_trailer_is_written_only_past_the_first_run_and_read_back():
     assert "Run:" not in plain and parse(plain).run == 1
     again = message(Transition("T-1", "working", "working", "ada", 1, "run 3 of attempt 1: lost", 3))
     assert again.splitlines()[-1] == "Run: 3" and parse(again).run == 3
+
+
+@given(st.integers(1, 999_999), st.integers(0, 10**6),
+       st.text(alphabet=st.characters(categories=("L", "N", "P", "S")), min_size=1, max_size=80))
+def test_a_transition_with_any_run_reads_back_as_written(run, attempt, reason):  # one-line values: folding aside
+    t = Transition("T-1", "working", "working", "ada", attempt, reason, run)
+    assert parse(message(t)) == t
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "²", "1234567", ""])
