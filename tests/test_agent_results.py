@@ -7,13 +7,15 @@ import os
 import subprocess
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coordinator.wire.errors import ConfigError
 from coordinator.wire.protocol import REPORT_SCHEMA, parse_report
 from sidecar.runtime.config import load_config
 from sidecar.runtime.launch import install_report_command
 from sidecar.runtime.prompt import FOOTER, agent_prompt
-from sidecar.runtime.result import problems, verdict
+from sidecar.runtime.result import STOP_WINDOW, TOKENS_MAX, add_tokens, problems, run_tokens, stopped_by, verdict
 
 
 def test_done_needs_a_done_result_and_a_clean_exit():
@@ -101,6 +103,16 @@ def test_an_agent_reports_done_failed_and_progress_with_one_command_each(run_dir
                                                              "permanent": True}
 
 
+def test_progress_may_carry_the_tokens_spent_so_far_and_a_later_note_keeps_them(run_dir):
+    run, call = run_dir
+    assert call("progress", "halfway", "--tokens-in", "900", "--tokens-out", "80").returncode == 0
+    assert call("blocked", "may I?").returncode == 0
+    progress = json.loads((run / "progress.json").read_text())
+    assert progress == {"kind": "blocked", "seq": 2, "note": "may I?", "tokens": {"input": 900, "output": 80}}
+    assert problems(progress, "progress") == [] and run_tokens(None, progress) == {"input": 900, "output": 80}
+    assert "not a whole number" in call("progress", "--tokens-in", "many").stderr
+
+
 def test_the_report_command_refuses_bad_input_and_says_why(run_dir, tmp_path):
     _, call = run_dir
     bad = call("done", "--summary", "x" * 4001)
@@ -170,3 +182,73 @@ def test_a_bad_sidecar_config_is_refused_naming_the_key(tmp_path, monkeypatch, t
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("{", r"\{")
                        .replace("}", r"\}").replace("?", r"\?").replace("[", r"\[")):
         load_config(_config(tmp_path, text, mode))
+
+
+# --- an operator's stop, and the tokens of lost runs --------------------------------------
+
+MARK = {"run": 2, "why": "the operator stopped agentcom demo", "at": 1000.0}
+
+
+@pytest.mark.parametrize("code", [-2, -15, -1, 130, 143, 129])
+def test_a_run_ended_by_the_stop_noted_for_it_is_interrupted(code):
+    why = stopped_by(MARK, 2, code, 1003.5)
+    assert why == "the operator stopped agentcom demo"
+    body = verdict(4, code=code, result=None, stopped=why)
+    assert body["interrupted"] is True and body["kind"] == "failed" and body["permanent"] is False
+    assert body["reason"].startswith("the operator stopped agentcom demo; the agent ")
+    parse_report({**body, "run": 2})  # the hub takes it as it is
+
+
+@pytest.mark.parametrize("mark, run, code, at", [
+    (None, 2, -15, 1001.0),                          # no stop noted: the agent's own death
+    (MARK, 1, -15, 1001.0),                          # noted for another run
+    (MARK, 2, 1, 1001.0),                            # its own non-zero exit
+    (MARK, 2, 0, 1001.0),
+    (MARK, 2, -9, 1001.0),                           # not a stop's signal
+    (MARK, 2, None, 1001.0),                         # no exit status
+    (MARK, 2, -15, 1000.0 + STOP_WINDOW + 1),        # long after the stop: something else
+    ({**MARK, "why": 5}, 2, -15, 1001.0),
+    ({**MARK, "at": "soon"}, 2, -15, 1001.0),
+    ([MARK], 2, -15, 1001.0),
+    (MARK, 2, -15, None),
+])
+def test_any_other_ending_is_not_the_stops_doing(mark, run, code, at):
+    assert stopped_by(mark, run, code, at) is None
+
+
+def test_an_agent_that_failed_or_finished_before_the_stop_keeps_its_own_ending():
+    failed = verdict(1, code=-15, result={"status": "failed", "reason": "no repo"}, stopped="stopped")
+    assert "interrupted" not in failed and failed["reason"].startswith("no repo")
+    done = verdict(1, code=0, result={"status": "done", "summary": "ok"}, stopped=None)
+    assert done["kind"] == "done"
+    late = verdict(1, code=-15, result={"status": "done", "summary": "ok", "tokens": {"input": 3}}, stopped="stopped")
+    assert late["interrupted"] and late["tokens"] == {"input": 3}  # done, but not exited: not sure it is
+
+
+def test_a_runs_tokens_come_from_its_result_else_its_last_progress_note():
+    assert run_tokens({"status": "done", "tokens": {"input": 5}}, {"kind": "progress", "seq": 1,
+                                                                   "tokens": {"input": 1}}) == {"input": 5}
+    assert run_tokens(None, {"kind": "progress", "seq": 1, "tokens": {"output": 2}}) == {"output": 2}
+    assert run_tokens({"status": "weird"}, {"kind": "progress", "seq": "x", "tokens": {"input": 1}}) == {}
+    assert run_tokens(None, None) == {}
+
+
+counts = st.fixed_dictionaries({}, optional={k: st.integers(0, 10**11) for k in ("input", "output", "total")})
+
+
+def _total(t: dict) -> int:
+    return t.get("total", t.get("input", 0) + t.get("output", 0))  # the hub's rule (Report.tokens_total)
+
+
+@given(counts, counts)
+def test_adding_token_counts_keeps_every_token_the_hub_counts(a, b):
+    both = add_tokens(a, b)
+    assert _total(both) == _total(a) + _total(b)
+    assert set(both) <= {"input", "output", "total"}
+    parse_report({"kind": "done", "attempt": 1, "tokens": both})
+
+
+def test_added_token_counts_stay_within_the_protocols_limit():
+    both = add_tokens({"input": TOKENS_MAX, "total": TOKENS_MAX}, {"input": 5, "output": TOKENS_MAX})
+    assert both == {"input": TOKENS_MAX, "output": TOKENS_MAX, "total": TOKENS_MAX}
+    parse_report({"kind": "done", "attempt": 1, "tokens": both})

@@ -125,24 +125,30 @@ def test_a_demo_stopped_mid_task_stops_its_agents_and_the_next_run_carries_that_
 
     lines, code = run_demo(repo, until=two_running_and_all_queued)
     check_stop(lines, code, tmp_path)
-    tasks = flows(lines)
+    stop = lines.index("stopping the demo agents and the hub ...")
+    tasks = flows(lines[:stop])
     running = {t for t, steps in tasks.items() if steps[-1][1] == "working"}
     waiting = {t for t, steps in tasks.items() if steps[-1][1] == "queued"}
     assert running and waiting, "\n".join(lines)
+    said = "\n".join(lines[stop:])
+    for task_id in running:  # the stop ended its run: interrupted, not the agent's failure, said at once
+        assert re.search(rf"{task_id}  working → queued +demo-\w+'s run 1 of attempt 1 was interrupted: the "
+                         rf"operator stopped agentcom demo; the agent was killed by signal 15; not counted as an "
+                         rf"attempt", said), said
 
     def carried_on(seen):
         now = flows(seen)
-        return samples_ended(seen) and all(t in now and now[t][-1][1] == "done" for t in waiting) \
-            and all(t in now and now[t][0][:2] == ("working", "queued") for t in running)
+        return samples_ended(seen) and all(t in now and now[t][-1][1] == "done" for t in running | waiting)
 
     again, code = run_demo(repo, until=carried_on)
     check_run(again, code, tmp_path)
     carried = dict(re.findall(r"^  carried over from an earlier run: (\S+) \((\w+)", "\n".join(again), re.MULTILINE))
-    assert carried == {**{t: "working" for t in running}, **{t: "queued" for t in waiting}}
-    text = "\n".join(again)
-    for task_id in running:  # the stop killed its agent: the attempt failed, visibly, and is retried
-        assert re.search(rf"{task_id}  working → queued +demo-\w+ reported failure: the agent was killed "
-                         rf"by signal 15 without writing a result; transient failure on attempt 1", text), text
+    assert set(carried) == running | waiting and set(carried.values()) <= {"queued", "assigned"}
+    for task_id in running:  # done on its next attempt, with the interrupted one not counted
+        shown = json.loads(subprocess.run([sys.executable, str(CLI), "show", task_id, "--repo", str(repo), "--json"],
+                                          capture_output=True, text=True, check=True, timeout=60).stdout)["task"]
+        assert shown["state"] == "done" and shown["attempt"] - shown["attempt_base"] == 1
+        assert shown["interruptions"] == 1 and "last_error" not in shown
 
 
 def demo_agent(tmp_path: Path, prompt: str) -> tuple[subprocess.CompletedProcess, Path, Path]:

@@ -210,7 +210,9 @@ def log(task_id, backend, as_json):
         if "decision" in r:  # a gatekeeper decision on the task's pull request
             click.echo(f"{when}  {r['commit'][:10]}  gatekeeper: {r['decision']['action']}{agent}  {r['reason']}")
             continue
-        click.echo(f"{when}  {r['commit'][:10]}  {r['from']} → {r['to']}{agent}  attempt {r['attempt']}: {r['reason']}")
+        run = f", run {r['run']}" if r.get("run", 1) > 1 else ""
+        click.echo(f"{when}  {r['commit'][:10]}  {r['from']} → {r['to']}{agent}  attempt {r['attempt']}{run}: "
+                   f"{r['reason']}")
 
 
 @main.command()

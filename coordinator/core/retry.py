@@ -29,7 +29,10 @@ KINDS: dict[str, Failure] = {
     # the task's own complete-by time has passed: no later attempt can meet it
     "deadline": Failure.PERMANENT,
     "reported": Failure.TRANSIENT,          # the agent said it failed; permanent if it said so
+    # the operator stopped the run (Ctrl-C of the demo): free, up to FREE_INTERRUPTIONS
+    "interrupted": Failure.TRANSIENT,
 }
+FREE_INTERRUPTIONS = 10  # interruptions of one task that cost no attempt; any more count as failures
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,19 @@ def classify(kind: str, permanent: bool) -> Failure:
     if kind not in KINDS:
         raise ValueError(f"unknown failure kind {kind!r}; known kinds: {', '.join(KINDS)}")
     return Failure.PERMANENT if permanent else KINDS[kind]
+
+
+def given_back(interruptions: int) -> Decision | None:
+    """After an interrupted run (its agent stopped by the operator, not failed): queue the task
+    again at once without counting the attempt, unless it has been interrupted too often already
+    (`interruptions` before this one), when None says: count it as a transient failure, so a
+    task stopped over and over still ends."""
+    if interruptions < 0:
+        raise ValueError(f"interruptions must not be negative, got {interruptions}")
+    if interruptions >= FREE_INTERRUPTIONS:
+        return None
+    return Decision(RETRY, 0.0, f"not counted as an attempt (interruption {interruptions + 1} of "
+                                f"{FREE_INTERRUPTIONS} not counted); queued again at once")
 
 
 def after_failure(attempt: int, max_retries: int, failure: Failure, base: int, cap: int,

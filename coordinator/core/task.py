@@ -31,9 +31,9 @@ READ_ONLY = tuple(k for k, v in SCHEMA["properties"].items() if v.get("readOnly"
 USER_FIELDS = tuple(k for k in SCHEMA["properties"] if k not in READ_ONLY)
 FIELD_ORDER = ("id", "title", "state", "priority", "needs", "pin", "repo", "scope", "depends_on",
                "max_retries", "deadline", "on_deadline", "not_before", "token_budget", "agent",
-               "attempt", "attempt_base", "created_at", "queued_at", "updated_at", "started_at",
-               "finished_at", "retry_at", "last_error", "outcome", "rework", "result", "tokens_used", "source",
-               "self_test", "metadata", "prompt")
+               "attempt", "attempt_base", "runs", "interruptions", "created_at", "queued_at", "updated_at",
+               "started_at", "finished_at", "retry_at", "last_error", "outcome", "rework", "result", "tokens_used",
+               "source", "self_test", "metadata", "prompt")
 assert set(FIELD_ORDER) == set(SCHEMA["properties"]), "FIELD_ORDER must list every schema field"
 MAX_PROBLEMS = 8
 TIME_FIELDS = ("deadline", "not_before", "created_at", "queued_at", "updated_at", "started_at",

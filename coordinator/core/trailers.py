@@ -11,6 +11,9 @@ that format and parse a trailer block, and the messages for task and agent trans
     Reason: scheduled
     Agent-State: ada idle → assigned
 
+A run of an attempt after the first (the sidecar re-ran it) adds `Run: N`, on its own record
+(`working → working`) and on the move that ends the attempt.
+
 `git log --format='%(trailers:key=Task,valueonly)'` answers questions without our code. The
 gatekeeper's decision record (gatekeeper/record.py), the local forge's merge commit and the hub's
 seal (seal.py) take their keys and their trailer lines from here.
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 KEYS = ("Task", "From", "To", "Agent", "Attempt", "Reason")  # a task transition
 AGENT_STATE = "Agent-State"
+RUN = "Run"       # which run of the attempt, when it is not the first
 REASON = "Reason"
 MERGED_BY = "Merged-By"
 REVIEWED_HEAD = "Reviewed-Head"
@@ -42,6 +46,7 @@ class Transition:
     agent: str | None
     attempt: int
     reason: str
+    run: int = 1
 
 
 def _clean(value: object) -> str:
@@ -95,6 +100,8 @@ def message(t: Transition, agents: tuple[tuple[str, str, str], ...] = ()) -> str
     agent = f" ({t.agent})" if t.agent else ""
     subject = _clean(f"{t.task_id}: {t.from_state} → {t.to_state}{agent}")
     trailers = dict(zip(KEYS, (t.task_id, t.from_state, t.to_state, t.agent or NONE, t.attempt, t.reason), strict=True))
+    if t.run > 1:
+        trailers[RUN] = t.run
     return subject + "\n\n" + lines(trailers.items()) + lines((AGENT_STATE, f"{n} {a} → {b}") for n, a, b in agents)
 
 
@@ -111,12 +118,14 @@ def event_message(subject: str, reason: str) -> str:
 
 def parse(text: str) -> Transition | None:
     """The Transition in a commit message, or None if it carries no complete set of trailers."""
-    found = read(text, KEYS)
-    if set(found) != set(KEYS) or not found["Attempt"].isdigit():
+    found = read(text, (*KEYS, RUN))
+    if not set(KEYS) <= set(found) or not found["Attempt"].isdigit():
         return None
     agent = None if found["Agent"] == NONE else found["Agent"]
+    run = found.get(RUN, "1")
+    run_number = int(run) if run.isascii() and run.isdigit() and len(run) <= 6 else 1
     return Transition(found["Task"], found["From"], found["To"], agent, int(found["Attempt"]),
-                      found["Reason"])
+                      found["Reason"], max(1, run_number))
 
 
 def loose_keys(text: str) -> set[str]:

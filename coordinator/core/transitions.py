@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from coordinator.core.layout import FINISHED, LANES, Location, State, location
+from coordinator.core.layout import FINISHED, LANES, PER_AGENT, Location, State, location
 from coordinator.core.task import ordered
 from coordinator.core.trailers import Transition
 from coordinator.wire.errors import IllegalTransition
@@ -45,6 +45,8 @@ def move(task: dict, old: Location, to: State, now: datetime, *, reason: str,
 
     `agent` is required for assigned/working; `lane` defaults to the task's priority for queued.
     `updates` are coordinator fields to set as well (last_error, result, retry_at, ...).
+    `runs` (how many runs the held attempt has had) goes into the transition's `Run` and lives in
+    the file only while the attempt is held.
 
     Assignment adds one to `attempt`, the fencing token every report must quote; it never goes
     down. A human retry (dead or cancelled back to a lane) starts a fresh retry budget by moving
@@ -91,7 +93,25 @@ def move(task: dict, old: Location, to: State, now: datetime, *, reason: str,
         new_task["finished_at"] = stamp
     if to in (State.CANCELLED, State.DEAD):
         new_task.pop("rework", None)   # a retry later starts afresh, not on a settled pull request
+    run = int(new_task.get("runs") or 1) if old.state in PER_AGENT else 1
+    if to not in PER_AGENT or to is State.ASSIGNED:  # a count for the held attempt only
+        new_task.pop("runs", None)
     new = location(to, task["id"], lane=new_task.get("priority"), agent=new_task.get("agent"), when=now)
     tr = Transition(task["id"], old.state.label, to.label, new_task.get("agent") or agent,
-                    int(new_task.get("attempt", 0)), reason)
+                    int(new_task.get("attempt", 0)), reason, run)
     return Move(ordered(new_task), old, new, tr)
+
+
+def rerun(task: dict, loc: Location, run: int, now: datetime, *, reason: str) -> Move | None:
+    """The record of run `run` of the working attempt (its sidecar ran it again): the task stays
+    where it is, with `runs` raised; None when that run is recorded already (a repeat, or an
+    older run), so a report naming it changes nothing."""
+    if loc.state is not State.WORKING:
+        raise IllegalTransition(task["id"], loc.state.label, f"record run {run}",
+                                "only a working attempt is run again; send 'accepted' first")
+    if run <= int(task.get("runs") or 1):
+        return None
+    new_task = {**task, "runs": run, "updated_at": format_time(now)}
+    tr = Transition(task["id"], loc.state.label, loc.state.label, task.get("agent"), int(task.get("attempt", 0)),
+                    reason, run)
+    return Move(ordered(new_task), loc, loc, tr)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from coordinator.core.agent import Agent, AgentState, derive, dump_agent, moved
 from coordinator.core.layout import PER_AGENT, State
-from coordinator.core.retry import RETRY, after_failure, classify
+from coordinator.core.retry import RETRY, after_failure, classify, given_back
 from coordinator.core.scheduler import OFF, SERIALISE, AgentSlot, Claim, QueuedTask, blockers, schedule
 from coordinator.core.sweeper import DEADLINE, OFFLINE, Held, Limits, next_due, overdue
 from coordinator.core.trailers import agent_message
@@ -160,7 +160,8 @@ class Fleet:
         loc = record.loc
         if not (loc.state in PER_AGENT and loc.agent == name and task.get("attempt") == r.attempt):
             ended = task.get("outcome") or {}
-            if (ended.get("agent"), ended.get("attempt"), ended.get("kind")) == (name, r.attempt, r.kind):
+            kind = "interrupted" if r.interrupted else r.kind
+            if (ended.get("agent"), ended.get("attempt"), ended.get("kind")) == (name, r.attempt, kind):
                 return self._answer(task_id, duplicate=True)
             raise StaleReport(task_id, name, r.attempt, self._why_not(task_id, name, r.attempt))
         now = self.clock()
@@ -174,17 +175,9 @@ class Fleet:
             raise IllegalTransition(task_id, "assigned", f"take a '{r.kind}' report",
                                     "send 'accepted' first, with the same attempt")
         if r.kind in ("progress", "blocked"):
-            self.activity[task_id] = now
-            if r.note:  # in memory only: progress makes no commit
-                self.notes[task_id] = (r.attempt, r.note, format_time(now))
-                self.touched()
-            agent = self._agent(name)
-            if r.kind == "blocked":  # a repeat with the same note changes nothing
-                self._agent_event(name, AgentState.BLOCKED, f"blocked on {task_id}: {r.note}", task_id)
-            elif r.kind == "progress" and agent.state is AgentState.BLOCKED and agent.blocked_on == task_id:
-                self._agent_event(name, derive(True, False, held_states(self.view, name)),
-                                  f"resumed {task_id}" + (f": {r.note}" if r.note else ""))
+            self._progress(name, task_id, r, task, now)
             return self._answer(task_id)
+        runs = max(int(task.get("runs") or 1), r.run or 1)  # a re-run's own record may have been lost
         if r.kind == "done":
             result = {k: v for k, v in (("summary", r.summary), ("pr_url", r.pr_url), ("model", r.model),
                                          ("tokens", r.tokens or None)) if v is not None}
@@ -193,13 +186,38 @@ class Fleet:
             if to is State.REVIEW:
                 first = f"{first}; in review: {r.pr_url}"
             self.tasks.transition(task_id, to, agent=name, reason=f"done by {name}: {first}", updates={
-                "result": result, "outcome": self._outcome(task, name, "done"),
+                "result": result, "outcome": self._outcome(task, name, "done", runs), "runs": runs,
                 "tokens_used": int(task.get("tokens_used", 0)) + r.tokens_total})
+        elif r.interrupted:
+            self._interrupted(task_id, f"{name}'s run {runs} of attempt {r.attempt} was interrupted: {r.reason}",
+                              runs, r.tokens_total)
         else:
             self._end_attempt(task_id, "reported", f"{name} reported failure: {r.reason}",
-                              permanent=r.permanent, kind_label="failed", tokens=r.tokens_total)
+                              permanent=r.permanent, kind_label="failed", tokens=r.tokens_total, runs=runs)
         self.activity.pop(task_id, None)
         return self._answer(task_id)
+
+    def _progress(self, name: str, task_id: str, r: Report, task: dict, now: datetime) -> None:
+        """A progress or blocked report; a progress naming run 2 or later says the attempt was run
+        again, which is recorded (a commit) the first time that run is named."""
+        self.activity[task_id] = now
+        note = r.note
+        if r.run is not None and r.run > 1:
+            why = r.note or "started again"
+            if r.run < int(task.get("runs") or 1):
+                note = None  # an older run's word: harmless, and not shown over the newer one
+            else:
+                self.tasks.record_run(task_id, r.run, f"run {r.run} of attempt {r.attempt}: {why}")
+                note = f"re-running (run {r.run}): {why}"
+        if note:  # in memory only: progress makes no commit
+            self.notes[task_id] = (r.attempt, note, format_time(now))
+            self.touched()
+        agent = self._agent(name)
+        if r.kind == "blocked":  # a repeat with the same note changes nothing
+            self._agent_event(name, AgentState.BLOCKED, f"blocked on {task_id}: {r.note}", task_id)
+        elif r.kind == "progress" and agent.state is AgentState.BLOCKED and agent.blocked_on == task_id:
+            self._agent_event(name, derive(True, False, held_states(self.view, name)),
+                              f"resumed {task_id}" + (f": {r.note}" if r.note else ""))
 
     def _answer(self, task_id: str, duplicate: bool = False) -> dict:
         record = self.tasks.record(task_id)
@@ -364,17 +382,20 @@ class Fleet:
     # --- ending an attempt -----------------------------------------------------------------
 
     def _end_attempt(self, task_id: str, kind: str, reason: str, *, permanent: bool = False,
-                     kind_label: str | None = None, tokens: int = 0, updates: dict | None = None) -> None:
+                     kind_label: str | None = None, tokens: int = 0, updates: dict | None = None,
+                     runs: int | None = None) -> None:
         """The held attempt failed or was reclaimed: back to the queue after a backoff, or dead."""
         record = self.tasks.record(task_id)
         task = self.tasks.load_task(record)
+        runs = runs or int(task.get("runs") or 1)
         attempt = int(task.get("attempt", 0))
         spent = max(1, attempt - int(task.get("attempt_base", 0)))
         retry = self.applied.config.retry
         decision = after_failure(spent, int(task.get("max_retries", retry.max_retries)),
                                  classify(kind, permanent), retry.backoff_base, retry.backoff_max, self.rng)
         now = self.clock()
-        changes = {"last_error": reason[:2000], "outcome": self._outcome(task, record.loc.agent, kind_label or kind),
+        changes = {"last_error": reason[:2000], "runs": runs,
+                   "outcome": self._outcome(task, record.loc.agent, kind_label or kind, runs),
                    "tokens_used": int(task.get("tokens_used", 0)) + tokens, **(updates or {})}
         if decision.action == RETRY:
             changes["retry_at"] = format_time(now + timedelta(seconds=decision.wait))
@@ -382,6 +403,22 @@ class Fleet:
         else:
             to = State.DEAD
         self.tasks.transition(task_id, to, reason=f"{reason}; {decision.reason}", updates=changes)
+        self.activity.pop(task_id, None)
+
+    def _interrupted(self, task_id: str, reason: str, runs: int, tokens: int) -> None:
+        """The operator stopped the run (not the agent's failure): back to the queue at once, the
+        attempt not counted (`attempt_base` moves up with it), up to FREE_INTERRUPTIONS times."""
+        task = self.tasks.load_task(self.tasks.record(task_id))
+        interruptions = int(task.get("interruptions", 0))
+        decision = given_back(interruptions)
+        if decision is None:  # stopped too often: from now on it counts like any failure
+            return self._end_attempt(task_id, "interrupted", reason, kind_label="interrupted", tokens=tokens,
+                                     runs=runs, updates={"interruptions": interruptions + 1})
+        attempt = int(task.get("attempt", 0))
+        self.tasks.transition(task_id, State.QUEUED, reason=f"{reason}; {decision.reason}", updates={
+            "attempt_base": min(attempt, int(task.get("attempt_base", 0)) + 1), "interruptions": interruptions + 1,
+            "runs": runs, "outcome": self._outcome(task, task.get("agent"), "interrupted", runs),
+            "tokens_used": int(task.get("tokens_used", 0)) + tokens})
         self.activity.pop(task_id, None)
 
     def _deadline(self, task_id: str, reason: str) -> None:
@@ -402,9 +439,9 @@ class Fleet:
             self.tasks.transition(task_id, State.QUEUED, lane=record.loc.lane, reason=note,
                             updates={"deadline": DROP, "last_error": note})
 
-    def _outcome(self, task: dict, agent: str | None, kind: str) -> dict:
+    def _outcome(self, task: dict, agent: str | None, kind: str, runs: int | None = None) -> dict:
         return {"attempt": int(task.get("attempt", 0)), "agent": agent, "kind": kind,
-                "at": format_time(self.clock())}
+                "runs": runs or int(task.get("runs") or 1), "at": format_time(self.clock())}
 
     # --- agent state -----------------------------------------------------------------------
 

@@ -305,8 +305,10 @@ class Hub:
             }
 
     def history(self, task_id: str) -> list[dict]:
-        """A task's transitions and the gatekeeper's decisions on its PRs, oldest first, read from
-        git (commit trailers)."""
+        """A task's transitions, the records of its re-runs and the gatekeeper's decisions on its
+        PRs, oldest first, read from git (commit trailers). Each entry's `run` is the run of its
+        attempt (1 unless the attempt was run again): the runs of attempt A are the largest `run`
+        among the entries of attempt A."""
         from coordinator.gatekeeper.record import parse as parse_decision
 
         if not task_id or "\n" in task_id:
@@ -318,13 +320,15 @@ class Hub:
             t = parse_trailers(entry.message)
             if t is not None and t.task_id == task_id:
                 out.append({"commit": entry.commit, "time": entry.time, "from": t.from_state,
-                            "to": t.to_state, "agent": t.agent, "attempt": t.attempt, "reason": t.reason})
+                            "to": t.to_state, "agent": t.agent, "attempt": t.attempt, "run": t.run,
+                            "reason": t.reason})
                 continue
             d = parse_decision(entry.message)
             if d is not None and d.task_id == task_id:
                 out.append({"commit": entry.commit, "time": entry.time, "from": "gatekeeper", "to": d.action,
-                            "agent": d.agent, "attempt": 0, "reason": f"{d.repo}#{d.pull} head {d.head_sha[:12]}, "
-                            f"score {d.score}, rules {', '.join(d.rules) or '-'}"
+                            "agent": d.agent, "attempt": 0, "run": 1,
+                            "reason": f"{d.repo}#{d.pull} head {d.head_sha[:12]}, score {d.score}, "
+                            f"rules {', '.join(d.rules) or '-'}"
                             + (f", merged by {d.merged_by}" if d.merged_by else ""),
                             "decision": {"repo": d.repo, "pull": d.pull, "head_sha": d.head_sha,
                                          "action": d.action, "score": d.score, "rules": list(d.rules),

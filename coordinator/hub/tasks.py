@@ -15,7 +15,7 @@ from coordinator.core.agent import AgentState, agent_path, derive, dump_agent, m
 from coordinator.core.layout import MODE_FILE, Entry, State, location
 from coordinator.core.task import Defaults, admit, dump, load, new_id
 from coordinator.core.trailers import Transition, message
-from coordinator.core.transitions import move
+from coordinator.core.transitions import move, rerun
 from coordinator.core.view import Record, View
 from coordinator.hub.batch import Journal
 from coordinator.repo.gitrepo import GitRepo
@@ -108,6 +108,19 @@ class Tasks:
             self.journal.poke(record.loc.agent)  # taken away (cancel, reclaim): stop it now
         self.journal.stage({**edits, **agents}, message(m.transition, trailers))
         return m.task
+
+    def record_run(self, task_id: str, run: int, reason: str) -> bool:
+        """Record that run `run` of the working attempt started (one commit; the task stays
+        working). False, and no commit, when that run or a later one is recorded already."""
+        self.journal.require("record_run")
+        record = self.record(task_id)
+        m = rerun(self.load_task(record), record.loc, run, self.clock(), reason=reason)
+        if m is None:
+            return False
+        oid = self.git.write_blob(dump(m.task))
+        self.journal.track(m.new, m.task, oid)
+        self.journal.stage({m.new.path: Entry(m.new.path, oid, MODE_FILE)}, message(m.transition))
+        return True
 
     def retry(self, task_id: str, by: str, lane: str | None = None) -> dict:
         """Queue a dead or cancelled task again (a human's decision)."""

@@ -18,6 +18,7 @@ from coordinator.wire.plain import plain_problems
 
 KINDS = ("accepted", "progress", "blocked", "done", "failed")
 SUMMARY_MAX = 4000
+RUN_MAX = 100  # runs of one attempt a report may name (the sidecar stops at far fewer)
 _TOKENS = {"type": "integer", "minimum": 0, "maximum": 10**12}
 
 REPORT_SCHEMA = {
@@ -35,12 +36,24 @@ REPORT_SCHEMA = {
         "tokens": {"type": "object", "additionalProperties": False, "maxProperties": 3,
                    "properties": {"input": _TOKENS, "output": _TOKENS, "total": _TOKENS}},
         "model": {"type": "string", "maxLength": 100},
+        # progress: run N (2 or more) of the attempt has started, `note` says why; done, failed:
+        # the run that ended
+        "run": {"type": "integer", "minimum": 1, "maximum": RUN_MAX},
+        # failed: the operator stopped the run (not the agent's failure)
+        "interrupted": {"type": "boolean"},
     },
     "allOf": [
         {"if": {"properties": {"kind": {"const": "failed"}}}, "then": {"required": ["reason"]}},
         {"if": {"properties": {"kind": {"const": "blocked"}}}, "then": {"required": ["note"]}},
     ],
 }
+_RULES = (  # (field, allowed when, what the message says): checked after the schema, said plainly
+    ("run", lambda d: d["kind"] in ("progress", "done", "failed"),
+     "only a progress, done or failed report names a run"),
+    ("interrupted", lambda d: d["kind"] == "failed", "only a failed report can say the run was interrupted"),
+    ("interrupted", lambda d: not (d["interrupted"] and d.get("permanent")),
+     "an interrupted run is not a permanent failure; send one of interrupted and permanent"),
+)
 
 HEARTBEAT_SCHEMA = {
     "type": "object",
@@ -69,6 +82,8 @@ class Report:
     permanent: bool = False
     tokens: dict = field(default_factory=dict)
     model: str | None = None
+    run: int | None = None
+    interrupted: bool = False
 
     @property
     def tokens_total(self) -> int:
@@ -98,7 +113,14 @@ def _check(validator, body: object, what: str) -> dict:
 def parse_report(body: object) -> Report:
     """A report body → Report; UsageError names each bad field."""
     doc = _check(_REPORT, body, "report")
-    return Report(**{k: v for k, v in doc.items()})
+    wrong = [f"{key}: {why}" for key, allowed, why in _RULES if key in doc and not allowed(doc)]
+    if wrong:
+        raise UsageError("bad report: " + "; ".join(wrong))
+    # JSON has one kind of number: 2.0 passes as an integer, and is stored as one
+    whole = {k: int(doc[k]) for k in ("attempt", "run") if k in doc}
+    if "tokens" in doc:
+        whole["tokens"] = {k: int(v) for k, v in doc["tokens"].items()}
+    return Report(**{**doc, **whole})
 
 
 def parse_heartbeat(body: object) -> Heartbeat:

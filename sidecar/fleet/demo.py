@@ -39,6 +39,7 @@ def run_demo(repo: Path | None = None, port: int = 0, echo=print) -> int:
     repo = (repo or DEFAULT_REPO).expanduser().resolve()
     repo.parent.mkdir(parents=True, exist_ok=True)
     fleet = LocalFleet(repo, agents_home(repo), heartbeat="10s")
+    flow = None
     try:
         url = fleet.start_hub(port)
         echo(f"AgentCom demo: hub running at {url}")
@@ -68,9 +69,22 @@ def run_demo(repo: Path | None = None, port: int = 0, echo=print) -> int:
     finally:
         with signals_held():
             echo("stopping the demo agents and the hub ...")
-            forced = fleet.stop()
+            forced = fleet.stop(why="the operator stopped agentcom demo",
+                                before_hub=lambda: _last_steps(flow, echo))
             echo("AgentCom demo stopped" + (f" (had to kill {', '.join(forced)})" if forced else ""))
     return 0
+
+
+def _last_steps(flow: Flow | None, echo) -> None:
+    """What the stop did to the tasks (a run stopped mid-task goes back to the queue, not
+    counted as an attempt), printed before the hub stops."""
+    if flow is None:
+        return
+    try:
+        for step in flow.poll():
+            echo(flow_line(step))
+    except AgentcomError as e:
+        echo(f"demo: could not read what the stop did: {e}")
 
 
 def _follow(fleet: LocalFleet, flow: Flow, samples: list[str], repo: Path, echo) -> None:

@@ -8,6 +8,7 @@ and state directory, the processes' logs, and out/, where the demo agents write.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import signal
 import subprocess
@@ -26,8 +27,11 @@ from coordinator.wire.times import parse_time
 from sidecar.fleet import hubrepo
 from sidecar.onboard.detach import child_env
 from sidecar.onboard.enrol import enrol, write_private
+from sidecar.runtime.config import load_config
+from sidecar.runtime.daemon import settle
 from sidecar.runtime.processes import kill_runs, stop_runs
 
+log = logging.getLogger("agentcom.fleet")
 PROJECT = Path(__file__).resolve().parents[2]
 CLI = PROJECT / "agentcom.py"
 DEMO_AGENT = Path(__file__).resolve().parent / "demo_agent.py"
@@ -171,14 +175,25 @@ class LocalFleet:
 
     # --- stopping --------------------------------------------------------------------------
 
-    def stop(self, grace: float = STOP_GRACE) -> list[str]:
+    def stop(self, grace: float = STOP_GRACE, why: str = "the operator stopped the local fleet",
+             before_hub=None) -> list[str]:
         """Stop everything this fleet started: sidecars first (so none starts another run), then
-        the agent runs they leave going on purpose, then the hub. SIGTERM, and SIGKILL after
-        `grace`. Returns what had to be killed."""
+        the agent runs they leave going on purpose (each noted as stopped, with `why`), then
+        each agent's runs are reported interrupted to the hub, which queues their tasks again
+        without counting the attempt; `before_hub()` runs then; then the hub stops. SIGTERM, and
+        SIGKILL after `grace`. Returns what had to be killed."""
         forced = []
         sidecars = [m.proc for m in self.members.values() if m.proc is not None]
         forced += [f"sidecar pid {p}" for p in _terminate(sidecars, grace)]
-        forced += [f"agent pid {p}" for p in stop_runs([m.state_dir for m in self.members.values()], grace)]
+        forced += [f"agent pid {p}" for p in stop_runs([m.state_dir for m in self.members.values()], grace, why)]
+        if self.hub is not None and self.hub.poll() is None:
+            for m in self.members.values():
+                try:
+                    settle(load_config(m.config))
+                except (AgentcomError, OSError) as e:  # the reports wait in its outbox for the next start
+                    log.warning("the runs of %s were not reported: %s", m.name, e)
+            if before_hub is not None:
+                before_hub()
         if self.hub is not None:
             forced += [f"hub pid {p}" for p in _terminate([self.hub], grace)]
         return forced

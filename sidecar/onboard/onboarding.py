@@ -327,7 +327,7 @@ def remove_agent(name: str, hub: str | None, token: str | None, config: Path, st
     live = run_processes(state_dir) if state_dir.is_dir() else []
     if live:  # an agent leaving must not go on working on tasks the hub gives to others
         grace = parse_duration((existing or {}).get("kill_grace") or "10s")
-        stop_runs([state_dir], grace)
+        stop_runs([state_dir], grace, "the agent was removed (agentcom remove-agent)")
         steps.ok("runs", f"stopped the agent's runs in progress ({len(live)} process(es)); the hub "
                  "queues their tasks again")
     if stopped or live:  # what the sidecar wrote between the delivery above and its stop; too late to refuse

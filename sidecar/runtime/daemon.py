@@ -1,5 +1,6 @@
-"""`agentcom sidecar` (a loop of passes, woken by notifications) and `sidecar poll` (one pass,
-for cron). One sidecar per state directory: a file lock makes a second one step aside."""
+"""`agentcom sidecar` (a loop of passes, woken by notifications), `sidecar poll` (one pass, for
+cron) and `settle` (the reports of runs an operator stopped). One sidecar per state directory: a
+file lock makes a second one step aside."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +16,7 @@ import filelock
 from coordinator.wire.atomic import read_json
 from coordinator.wire.errors import AgentcomError
 from sidecar.runtime.config import SidecarConfig
+from sidecar.runtime.processes import mark_stopped
 from sidecar.runtime.reconcile import Sidecar
 from sidecar.runtime.server import NotifyServer, create_app
 
@@ -34,7 +36,8 @@ def _lock(config: SidecarConfig) -> filelock.UnixFileLock:
 
 def serve(config: SidecarConfig, out=sys.stdout) -> None:
     """Run until SIGTERM or Ctrl-C. Runs in progress keep going (in their own sessions) and are
-    picked up again by the next start."""
+    picked up again by the next start. The stop is noted beside each run: one that dies of the
+    same stop (a container's or a machine's stop signals every process) is reported interrupted."""
     lock = _lock(config)
     try:
         lock.acquire()
@@ -51,7 +54,13 @@ def serve(config: SidecarConfig, out=sys.stdout) -> None:
     server = NotifyServer(create_app(config.agent, config.token, poked), config.listen_host,
                           config.listen_port, config.advertise)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: (stop.set(), wake.set()))
+
+    def stopping(signum, _frame=None):
+        mark_stopped(config.state_dir, f"the sidecar was stopped ({signal.Signals(signum).name})", time.time())
+        stop.set()
+        wake.set()
+
+    signal.signal(signal.SIGTERM, stopping)
     try:
         sidecar = Sidecar(config, url=server.url)
         print(f"AgentCom sidecar for agent {config.agent} running (pid {os.getpid()})\n"
@@ -68,11 +77,28 @@ def serve(config: SidecarConfig, out=sys.stdout) -> None:
             wake.wait(timeout=wait)
             wake.clear()
     except KeyboardInterrupt:
-        pass
+        mark_stopped(config.state_dir, "the sidecar was stopped (SIGINT)", time.time())
     finally:
         server.close()
         lock.release()
         print(f"AgentCom sidecar for agent {config.agent} stopped", file=out, flush=True)
+
+
+def settle(config: SidecarConfig) -> int:
+    """After the operator stopped this agent's runs (its sidecar stopped first): report how each
+    run ended, and deliver every waiting report; nothing is started. Returns the reports still
+    waiting (the hub unreachable); a live sidecar, which does this itself, is left to it."""
+    lock = _lock(config)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return 0
+    try:
+        sidecar = Sidecar(config)
+        sidecar.settle()
+        return len(sidecar.outbox.pending())
+    finally:
+        lock.release()
 
 
 def poll(config: SidecarConfig, jitter: bool = True, rng: random.Random | None = None, out=sys.stdout) -> int:

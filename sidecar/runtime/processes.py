@@ -1,6 +1,8 @@
 """The processes of the agent runs under a sidecar's state directory, found as sidecar/runs.py
 finds them (a run's wrapper.json names the wrapper's pid and start time; the wrapper leads its own
-process group, which holds the agent and its children), and how to stop them for good."""
+process group, which holds the agent and its children), and how to stop them for good. A stop
+first notes itself beside each live run (interrupted.json), so the run's end is reported as the
+operator's interruption, not as the agent's failure."""
 from __future__ import annotations
 
 import os
@@ -8,7 +10,8 @@ import signal
 import time
 from pathlib import Path
 
-from coordinator.wire.atomic import read_json
+from coordinator.wire.atomic import read_json, write_json
+from sidecar.runtime.runs import STOP_MARK
 
 WRAPPER_WAIT = 2.0   # seconds a just-spawned wrapper gets to write wrapper.json
 
@@ -34,6 +37,27 @@ def _wrappers(state_dir: Path) -> dict[int, int]:
         if info and isinstance(info.get("pid"), int) and isinstance(info.get("start"), int):
             found[info["pid"]] = info["start"]
     return found
+
+
+def mark_stopped(state_dir: Path, why: str, now: float) -> int:
+    """Note a stop beside each run whose wrapper lives ({run, why, at} in interrupted.json), before
+    any signal is sent; returns how many runs were marked. A run that lives on past the stop
+    ignores it (result.stopped_by)."""
+    marked = 0
+    for wrapper in (state_dir / "runs").glob("*/wrapper.json"):
+        try:
+            info = read_json(wrapper) or {}
+        except ValueError:
+            continue
+        pid, start, run = info.get("pid"), info.get("start"), info.get("run")
+        if not all(isinstance(v, int) for v in (pid, start, run)):
+            continue
+        stat = _stat(str(pid))
+        if stat is None or stat[0] in ("Z", "X") or stat[2] != start:
+            continue
+        write_json(wrapper.with_name(STOP_MARK), {"run": run, "why": why[:200], "at": now})
+        marked += 1
+    return marked
 
 
 def run_processes(state_dir: Path) -> list[int]:
@@ -69,12 +93,15 @@ def wrappers_settled(state_dir: Path, now: float) -> bool:
     return True
 
 
-def stop_runs(state_dirs: list[Path], grace: float) -> list[int]:
+def stop_runs(state_dirs: list[Path], grace: float, why: str = "stopped by the operator") -> list[int]:
     """SIGTERM every run process under `state_dirs` (looking again for any they start), SIGKILL
-    whatever is left after `grace`; returns the pids that had to be killed."""
+    whatever is left after `grace`; returns the pids that had to be killed. Each run is marked
+    stopped first, with `why`, so its sidecar reports it interrupted, not failed."""
     deadline = time.monotonic() + WRAPPER_WAIT
     while not all(wrappers_settled(d, time.time()) for d in state_dirs) and time.monotonic() < deadline:
         time.sleep(0.05)
+    for d in state_dirs:
+        mark_stopped(d, why, time.time())
     termed: set[int] = set()
     killed: list[int] = []
     deadline = time.monotonic() + grace

@@ -2,8 +2,9 @@
 crash: deliver what the hub is owed, ask the hub what is ours, make the runs on disk match,
 and watch the running ones. `agentcom sidecar` runs passes in a loop; `sidecar poll` runs one.
 
-Execution is at least once: a run lost with its machine is run again (visibly: a progress
-report says so), and a run the hub no longer gives us is stopped.
+Execution is at least once: a run lost with its machine is run again (visibly: when it starts,
+a progress report names its run, and the hub records it), and a run the hub no longer gives us
+is stopped. A run the operator stopped is reported interrupted: the hub does not count it.
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from pathlib import Path
 from coordinator.wire.atomic import write_json
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import AgentcomError, HubRefused, HubUnavailable
+from coordinator.wire.protocol import RUN_MAX
 from sidecar.runtime import workflow
 from sidecar.runtime.config import SidecarConfig
 from sidecar.runtime.launch import install_report_command, kill, spawn
 from sidecar.runtime.outbox import Outbox, Pending
-from sidecar.runtime.result import problems, verdict
-from sidecar.runtime.runs import ACCEPTED, ACCEPTING, FINISHED, RUNNING, Run, Runs
+from sidecar.runtime.result import add_tokens, problems, run_tokens, stopped_by, verdict
+from sidecar.runtime.runs import ACCEPTED, ACCEPTING, FINISHED, RUNNING, STOP_MARK, Run, Runs
 from sidecar.runtime.selftest import answer as self_test_answer
 from sidecar.runtime.selftest import is_self_test
 
@@ -116,8 +118,7 @@ class Sidecar:
                 log.info("%s: assigned (attempt %d); accepting", task_id, attempt)
                 self.outbox.put(task_id, {"kind": "accepted", "attempt": attempt})
             elif run is None:  # working, yet nothing on disk: this sidecar's state was lost
-                run = self.runs.create(a["task"], attempt, phase=ACCEPTED)
-                self._say(run, "re-running: this sidecar had no record of the run (its state was lost)")
+                self._state_lost(a["task"], attempt)
             elif run.phase == ACCEPTING and a["state"] == "working" and not self.outbox.holds(task_id, attempt):
                 run.save(phase=ACCEPTED)  # accepted got through, its answer did not
         if any(r.phase == ACCEPTING for r in self.runs.all()):
@@ -125,6 +126,19 @@ class Sidecar:
         for run in self.runs.all():
             if run.phase == ACCEPTED and (run.task_id, run.attempt) in listed:
                 self._start(run)
+
+    def _state_lost(self, task: dict, attempt: int) -> None:
+        """A task working here that this sidecar has no record of: run it again, numbered after
+        the runs the hub has on record, unless those are MAX_RUNS already."""
+        recorded = task.get("runs")
+        recorded = recorded if isinstance(recorded, int) and 1 <= recorded <= RUN_MAX else 1
+        why = "this sidecar had no record of the run (its state was lost)"
+        run = self.runs.create(task, attempt, phase=ACCEPTED, runs=recorded, rerun=why)
+        if recorded >= MAX_RUNS:
+            return self._finish(run, {"kind": "failed", "attempt": attempt,
+                                      "reason": f"{why}; {recorded} runs of this attempt are on record already"},
+                                self.clock())
+        log.info("%s: working here, yet %s; it runs again", task["id"], why)
 
     # --- runs ------------------------------------------------------------------------------
 
@@ -138,7 +152,7 @@ class Sidecar:
             report = verdict(run.attempt, code=None, result=None, start_error=f"git workflow: {e}")
             if getattr(e, "permanent", False):  # unless the task itself makes it impossible
                 report["permanent"] = True
-            self.outbox.put(run.task_id, report)
+            self.outbox.put(run.task_id, self._final(run, report))
             run.save(phase=FINISHED, final="failed")
             return
         summary = workflow.settled(run)
@@ -147,12 +161,14 @@ class Sidecar:
         try:
             pid = spawn(self.config, run)
         except OSError as e:  # the wrapper itself could not start: no retry here can help
-            self.outbox.put(run.task_id, verdict(run.attempt, code=None, result=None,
-                                                 start_error=f"cannot start the run: {e.strerror or e}"))
+            self.outbox.put(run.task_id, self._final(run, verdict(
+                run.attempt, code=None, result=None, start_error=f"cannot start the run: {e.strerror or e}")))
             run.save(phase=FINISHED, final="failed")
             return
         self.children.add(pid)
         log.info("%s: run %d of attempt %d started (pid %d)", run.task_id, run.notes["runs"], run.attempt, pid)
+        if run.notes["runs"] > 1:  # said only now that it runs again: the hub records this run
+            self._say(run, run.notes.get("rerun") or "run again", rerun=run.notes["runs"])
 
     def _self_test(self, run: Run) -> None:
         """Answered here, never by the agent: it costs no model tokens and runs nothing."""
@@ -212,17 +228,19 @@ class Sidecar:
             result, result_error = None, "; ".join(problems(result))
         report = verdict(run.attempt, code=ended.get("code"), result=result, result_error=result_error,
                          killed=run.notes.get("killed"), start_error=ended.get("error"),
-                         stderr_tail=_tail(run.path("stderr.log")))
+                         stderr_tail=_tail(run.path("stderr.log")), stopped=self._stopped(run, ended))
         if run.notes.get("branch"):
             with self._beating():  # a push or a forge call may outlast the hub's heartbeat grace
                 report = workflow.after_run(self.config, run, report)
         self._finish(run, report, now)
 
     def _finish(self, run: Run, report: dict, now: float) -> None:
+        report = self._final(run, report)
         self.outbox.put(run.task_id, report)
         run.save(phase=FINISHED, final=report["kind"], finished_at=now)
+        how = "interrupted" if report.get("interrupted") else report["kind"]
         log.info("%s: run %d of attempt %d ended: %s%s", run.task_id, run.notes["runs"], run.attempt,
-                 report["kind"], f" ({report['reason']})" if report["kind"] == "failed" else "")
+                 how, f" ({report['reason']})" if report["kind"] == "failed" else "")
         self._deliver()
 
     @contextlib.contextmanager
@@ -248,14 +266,25 @@ class Sidecar:
             thread.join(timeout=HUB_TIMEOUT + 1)
 
     def _lost(self, run: Run, why: str) -> None:
+        try:
+            ended = run.read("exit.json")
+        except ValueError:
+            ended = None
+        if ended is not None and ended.get("run") == run.notes["runs"]:
+            return self._ended(run, ended, self.clock())  # it ended between our two looks: not lost
+        try:
+            spent = run_tokens(run.read("result.json"), run.read("progress.json"))
+        except ValueError:
+            spent = {}
+        lost = add_tokens(run.notes.get("lost_tokens") or {}, spent)  # counted in the attempt's last report
         if run.notes["runs"] >= MAX_RUNS:
-            self.outbox.put(run.task_id, {"kind": "failed", "attempt": run.attempt,
-                                          "reason": f"{why}; lost {MAX_RUNS} runs of this attempt"})
-            run.save(phase=FINISHED, final="failed")
-            return
+            run.save(lost_tokens=lost)
+            return self._finish(run, {"kind": "failed", "attempt": run.attempt,
+                                      "reason": f"{why}; lost {MAX_RUNS} runs of this attempt"}, self.clock())
         run.set_aside()
-        run.save(phase=ACCEPTED)
-        self._say(run, f"re-running (run {run.notes['runs'] + 1}): {why}")
+        run.save(phase=ACCEPTED, lost_tokens=lost, rerun=why)
+        log.info("%s: run %d of attempt %d lost: %s; it runs again once the hub confirms the task is still ours",
+                 run.task_id, run.notes["runs"], run.attempt, why)
         self.last_beat = None  # start it once the hub confirms it is still ours
 
     def _drop(self, run: Run, why: str) -> None:
@@ -278,10 +307,37 @@ class Sidecar:
         with self._beating():  # its fetch may be slow too
             workflow.tidy(run)
 
-    def _say(self, run: Run, note: str) -> None:
-        log.info("%s: %s", run.task_id, note)
-        self.outbox.put(run.task_id, {"kind": "progress", "attempt": run.attempt, "note": note[:500]})
+    def _say(self, run: Run, note: str, rerun: int | None = None) -> None:
+        """A progress note to the hub; with `rerun`, the note that run number `rerun` started, and why."""
+        log.info("%s: %s", run.task_id, f"re-running (run {rerun}): {note}" if rerun else note)
+        body = {"kind": "progress", "attempt": run.attempt, "note": note[:500]}
+        self.outbox.put(run.task_id, {**body, "run": rerun} if rerun else body)
         run.save(last_sent=self.clock())
+
+    def _final(self, run: Run, report: dict) -> dict:
+        """A done or failed report as it leaves: with the run it ends, and the tokens of the
+        attempt's lost runs added to its own."""
+        lost = run.notes.get("lost_tokens") or {}
+        if lost:
+            report = {**report, "tokens": add_tokens(report.get("tokens") or {}, lost)}
+        return {**report, "run": run.notes["runs"]} if run.notes.get("runs", 0) >= 1 else report
+
+    def _stopped(self, run: Run, ended: dict) -> str | None:
+        """Why the operator stopped this run, if that stop is what ended it (result.stopped_by)."""
+        try:
+            mark = run.read(STOP_MARK)
+        except ValueError:
+            return None
+        return stopped_by(mark, run.notes["runs"], ended.get("code"), ended.get("at"))
+
+    def settle(self) -> None:
+        """After an operator's stop of the runs: report each run that has ended and deliver what
+        waits, asking the hub for nothing and starting nothing (the sidecar itself is stopped)."""
+        now = self.clock()
+        self._reap()
+        for run in self.runs.all():
+            self._watch(run, now)
+        self._deliver()
 
     def _relay_progress(self, run: Run, now: float) -> None:
         """The agent's progress notes go to the hub now and then; a block (and its end) at once.

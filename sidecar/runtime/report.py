@@ -4,7 +4,7 @@ talking to the hub. The contract: docs/agent-results.md.
 
     agentcom-report done --summary TEXT [--pr-url URL] [--tokens-in N] [--tokens-out N] [--model NAME]
     agentcom-report failed --reason TEXT [--permanent]
-    agentcom-report progress [NOTE]
+    agentcom-report progress [NOTE] [--tokens-in N] [--tokens-out N]
     agentcom-report blocked NOTE
 """
 import argparse
@@ -56,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--model", type=_text("model"), help="the model you ran as")
     progress = sub.add_parser("progress", help="a short note on how it goes")
     progress.add_argument("note", nargs="?", type=_text("note"), default=None)
+    progress.add_argument("--tokens-in", type=_count, help="input tokens used so far (counted if this run is lost)")
+    progress.add_argument("--tokens-out", type=_count, help="output tokens used so far")
     blocked = sub.add_parser("blocked", help="you wait for a human")
     blocked.add_argument("note", type=_text("note"), help="what you need")
     return p
@@ -69,13 +71,18 @@ def main(argv: list[str]) -> int:
               "run this from the command the sidecar started", file=sys.stderr)
         return 2
     run = Path(run_dir)
+    tokens = {k: v for k, v in (("input", getattr(args, "tokens_in", None)),
+                                ("output", getattr(args, "tokens_out", None))) if v is not None}
     if args.kind in ("progress", "blocked"):
         try:
-            seq = (read_json(run / "progress.json") or {}).get("seq", 0) + 1
+            last = read_json(run / "progress.json") or {}
         except ValueError:
-            seq = 1
+            last = {}
+        seq = last.get("seq", 0) + 1 if isinstance(last.get("seq"), int) else 1
+        tokens = tokens or last.get("tokens")  # a note without counts keeps the last ones
         write_json(run / "progress.json", {"kind": args.kind, "seq": seq,
-                                           **({"note": args.note} if args.note else {})})
+                                           **({"note": args.note} if args.note else {}),
+                                           **({"tokens": tokens} if tokens else {})})
         return 0
     doc = {"status": args.kind}
     for key in ("summary", "pr_url", "reason", "model"):
@@ -83,7 +90,6 @@ def main(argv: list[str]) -> int:
             doc[key] = getattr(args, key)
     if args.kind == "failed":
         doc["permanent"] = args.permanent
-    tokens = {k: v for k, v in (("input", args.tokens_in), ("output", args.tokens_out)) if v is not None}
     if tokens:
         doc["tokens"] = tokens
     write_json(run / "result.json", doc)

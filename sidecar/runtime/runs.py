@@ -2,9 +2,10 @@
 sidecar or of the machine finds every one of them again.
 
 Files in a run's folder: task.json (as the hub gave it), run.json (the sidecar's notes: phase,
-run count, kill), prompt.md, wrapper.json and exit.json (written by the wrapper), result.json
-and progress.json (written by the agent), stdout.log and stderr.log. A closed run moves to
-STATE/finished/; the newest KEEP_FINISHED are kept for reading.
+run count, kill, tokens of lost runs), prompt.md, wrapper.json and exit.json (written by the
+wrapper), result.json and progress.json (written by the agent), interrupted.json (written by an
+operator's stop: processes.py), stdout.log and stderr.log. A lost run's files are kept as
+runN.NAME. A closed run moves to STATE/finished/; the newest KEEP_FINISHED are kept for reading.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from coordinator.wire.atomic import read_json, write_json
 ACCEPTING, ACCEPTED, RUNNING, FINISHED = "accepting", "accepted", "running", "finished"
 KEEP_FINISHED = 200
 AGENT_FILES = ("wrapper.json", "exit.json", "result.json", "progress.json")
+STOP_MARK = "interrupted.json"
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Run:
     def set_aside(self) -> None:
         """Before a re-run: keep the lost run's files under a numbered name, out of the way."""
         n = self.notes.get("runs", 0)
-        for name in AGENT_FILES + ("stdout.log", "stderr.log"):
+        for name in AGENT_FILES + (STOP_MARK, "stdout.log", "stderr.log"):
             if self.path(name).exists():
                 os.replace(self.path(name), self.path(f"run{n}.{name}"))
 

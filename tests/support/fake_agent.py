@@ -15,6 +15,8 @@ as a real agent would:
     pr URL                  report done with URL as the pull request it opened itself
     fail [permanent:] WHY   report failed (permanently with `permanent:`), exit 0
     hang                    ignore SIGTERM, start a child in the same process group, never end
+    spend IN OUT            report progress with IN/OUT tokens spent so far, `wait`, then done with them
+    die SIGNAL              kill itself with SIGNAL (a number), having reported nothing
 
 A merge in progress in its working directory (a pull request sent back for a conflict) comes
 first, whatever the prompt: each conflicted file becomes the line "resolved", then git add,
@@ -74,6 +76,20 @@ def resolve_merge() -> bool:
     return True
 
 
+def spend_or_die(verb: str, rest: str, records: Path, task_id: str) -> int:
+    if verb == "die":
+        os.kill(os.getpid(), int(rest))
+        time.sleep(WAIT_LIMIT)
+        return 0
+    tokens_in, _, tokens_out = rest.partition(" ")
+    counts = ["--tokens-in", tokens_in, "--tokens-out", tokens_out]
+    report("progress", "spent some", *counts)
+    if not released(records, task_id):
+        return 9
+    report("done", "--summary", "spent", *counts)
+    return 0
+
+
 def main() -> int:
     records = Path(os.environ["FAKE_AGENT_RECORDS"])
     task = json.loads(Path(os.environ["AGENTCOM_TASK_FILE"]).read_text())
@@ -111,6 +127,8 @@ def main() -> int:
         report("done", "--summary", f"committed {name}")
     elif verb == "pr":
         report("done", "--summary", "opened my own PR", "--pr-url", rest)
+    elif verb in ("spend", "die"):
+        return spend_or_die(verb, rest, records, task["id"])
     elif verb == "no-result":
         print("fake agent: finished, but says nothing")
     elif verb == "fail":

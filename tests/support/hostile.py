@@ -262,10 +262,11 @@ def report_bodies(draw, attempt: int) -> str:
     body = {"kind": draw(st.sampled_from(["progress", "blocked", "accepted", "progress", "Done", ""]) | json_value),
             "attempt": draw(st.just(attempt) | json_value)}
     for name in draw(st.lists(st.sampled_from(["note", "summary", "pr_url", "reason", "permanent", "tokens",
-                                               "model", "extra"]), max_size=3, unique=True)):
+                                               "model", "run", "interrupted", "extra"]), max_size=3, unique=True)):
         body[name] = draw(st.builds(lambda t: "https://x/" + t, hostile_text) if name == "pr_url" else
                           st.fixed_dictionaries({}, optional={"input": json_value, "total": json_value})
-                          if name == "tokens" else hostile_text | json_value)
+                          if name == "tokens" else st.integers(-1, 120) | json_value if name == "run" else
+                          st.booleans() | json_value if name == "interrupted" else hostile_text | json_value)
     return to_json(body)
 
 

@@ -34,7 +34,8 @@
   function renderTimeline(history) {
     document.getElementById("timeline").replaceChildren(...history.map((h) => el("li", {},
       el("time", {datetime: new Date(h.time * 1000).toISOString()}, when(new Date(h.time * 1000).toISOString())), " ",
-      el("strong", {}, `${h.from} → ${h.to}`), h.agent ? ` [${h.agent}]` : "", ` attempt ${h.attempt}: `,
+      el("strong", {}, `${h.from} → ${h.to}`), h.agent ? ` [${h.agent}]` : "",
+      ` attempt ${h.attempt}${h.run > 1 ? `, run ${h.run}` : ""}: `,
       el("span", {}, h.reason), " ", el("code", {class: "hint"}, h.commit.slice(0, 10)))));
   }
 
