@@ -52,9 +52,14 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
             app.extensions["agentcom.gatekeeper"] = gatekeeper
         observer = watch_pushes(runtime_dir(repo), hub.notify)
         hub.notify()  # a push that landed while we started up
+        known = sorted(hub.urls)
+        # every sidecar a hub before this one knew: heartbeat now, well within any grace, rather
+        # than at its next interval (or after its back-off)
+        hub.notifier.poke(known, hub.head(), event="started")
         print(f"AgentCom hub running at {url}\n"
               f"  coordination repo: {repo}   (clone it: git clone {repo})\n"
               f"  operator token:    {runtime_dir(repo) / 'operator.token'}\n"
+              f"  sidecars asked for a heartbeat: {len(known)}\n"
               f"  stop with Ctrl-C", file=out, flush=True)
         signal.signal(signal.SIGTERM, _exit)
         try:

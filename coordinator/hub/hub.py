@@ -28,6 +28,7 @@ from coordinator.hub.prbook import PrBook
 from coordinator.hub.prloop import PrLoop
 from coordinator.hub.reviewbook import ReviewBook
 from coordinator.hub.tasks import Applied, Tasks
+from coordinator.repo.addresses import Addresses
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.repo.historykey import ensure as ensure_history_key
 from coordinator.repo.lock import WriterLock
@@ -92,6 +93,13 @@ class Hub:
             self._batch([lambda batch: self.intake.start()])[0].result()  # repo content never fails this; a bug does
             if self.active:
                 self.overview.seed_completions()
+        if self.active:
+            addresses = Addresses(repo_path)
+            self.fleet.recall(addresses.load())
+            self.fleet.remember = lambda: addresses.save(self.fleet.known_urls)
+            # the clocks start now, not before the start-up scan: however long that took, every
+            # sidecar gets its full chance to reach this hub (core/sweeper.py)
+            self.fleet.started = clock()
 
     def now(self) -> datetime:
         return self.clock()
