@@ -51,14 +51,20 @@ def utcnow() -> datetime:
 class Hub:
     """With `fleet` (the default for role "hub") every batch ends with a sweep and a scheduling
     pass; a one-shot CLI command (role "cli") only does what it was asked, running its one batch
-    in the calling thread."""
+    in the calling thread. A one-shot command holding the lock is waited for up to `wait`
+    seconds (`say` is told once); `command` names this one in the lock's record."""
 
     def __init__(self, repo_path, *, clock: Callable[[], datetime] = utcnow,
-                 rng: random.Random | None = None, role: str = "hub", fleet: bool | None = None):
+                 rng: random.Random | None = None, role: str = "hub", fleet: bool | None = None,
+                 wait: float = 0.0, say: Callable[[str], None] | None = None, command: str | None = None):
         self.repo_path = str(repo_path)
         self.git = GitRepo(repo_path)
         self.lock = WriterLock(repo_path)
-        self.lock.acquire(role)
+        try:
+            self.lock.acquire(role, wait=wait, say=say, **({"command": command} if command else {}))
+        except BaseException:
+            self.git.close()
+            raise
         # under the writer lock, and before anything is read: a repo from before history keys gets
         # one now, anchored at main as it is, so its past stays trusted and nothing later can join it
         set_push_safety(self.git)
