@@ -155,7 +155,7 @@ def test_a_hub_on_ipv6_loopback_answers_its_own_requests(repo):
 @pytest.fixture
 def notify_endpoint():
     woken = threading.Event()
-    server = NotifyServer(create_app("ada", "acm_ag_ada-token", woken.set), "127.0.0.1", 0)
+    server = NotifyServer(create_app("ada", "acm_ag_ada-token", lambda event: woken.set()), "127.0.0.1", 0)
     yield server, woken
     server.close()
     server.thread.join(timeout=5)

@@ -31,9 +31,13 @@ def run(backend, setup: Setup, once: bool, stop: threading.Event | None = None, 
         if setup.forge == "local":
             raise UsageError("the local forge records its pull requests through a running hub: start "
                              "`agentcom hub` (which can run the gatekeeper itself) and try again")
+        from coordinator.cli.local import ONE_SHOT_WAIT, say
         from coordinator.hub.hub import Hub
+        from coordinator.repo.lock import ONE_SHOT
 
-        hub = Hub(backend.repo, role="cli")
+        # one pass ends by itself, and a hub starting meanwhile waits for it; a loop does not
+        hub = Hub(backend.repo, role=ONE_SHOT if once else "gatekeeper", wait=ONE_SHOT_WAIT, say=say,
+                  command="agentcom gatekeeper --once" if once else "agentcom gatekeeper")
         book, url, token = HubBook(hub), None, None
     try:
         reviewer = Reviewer(make_forge(setup, url, token), book, setup.target, setup.name,

@@ -17,6 +17,7 @@ from coordinator.wire import webserver
 from coordinator.wire.errors import UsageError
 
 log = logging.getLogger("agentcom.service")
+ONE_SHOT_WAIT = 30.0  # seconds a hub waits for a one-shot command that holds the lock
 
 # Idle and trickling clients cost a socket, never a worker, and are cut off within seconds; a few
 # hundred of them from one address leave the rest of the connections to heartbeats and health
@@ -29,7 +30,9 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
             gatekeeper_options: dict | None = None) -> None:
     """Serve until SIGTERM or Ctrl-C; prints the address once the socket listens.
     `gatekeeper_options`: the gatekeeper's settings given on this machine (reviewer/options.py from_local)."""
-    hub = Hub(repo)
+    # a one-shot command that holds the lock ends by itself: wait for it rather than fail (under a
+    # service manager that does not restart us, failing would leave the hub down)
+    hub = Hub(repo, wait=ONE_SHOT_WAIT, say=lambda line: print(line, file=out, flush=True))
     observer = server = gatekeeper = None
     try:
         host = host or hub.config.hub.host
@@ -52,9 +55,14 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
             app.extensions["agentcom.gatekeeper"] = gatekeeper
         observer = watch_pushes(runtime_dir(repo), hub.notify)
         hub.notify()  # a push that landed while we started up
+        known = sorted(hub.urls)
+        # every sidecar a hub before this one knew: heartbeat now, well within any grace, rather
+        # than at its next interval (or after its back-off)
+        hub.notifier.poke(known, hub.head(), event="started")
         print(f"AgentCom hub running at {url}\n"
               f"  coordination repo: {repo}   (clone it: git clone {repo})\n"
               f"  operator token:    {runtime_dir(repo) / 'operator.token'}\n"
+              f"  sidecars asked for a heartbeat: {len(known)}\n"
               f"  stop with Ctrl-C", file=out, flush=True)
         signal.signal(signal.SIGTERM, _exit)
         try:

@@ -2,8 +2,10 @@
 with no progress, live tasks past their deadline. And when the next of those falls due.
 
 The caller passes the clocks it keeps (last heartbeat, last sign of life per task) already
-clamped to the hub's start, so a restart never reclaims work that was fine a moment before.
-A clock that jumps backwards only delays what is due; one that jumps forward makes it due.
+clamped to the hub's start, and the start itself: a clock that has not moved since the start
+falls due no sooner than `restart` seconds after it, whatever the limit, so a restart never
+reclaims work that was fine a moment before (its sidecar gets a fair chance to reach the new
+hub). A clock that jumps backwards only delays what is due; one that jumps forward makes it due.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta
 
 from coordinator.core.layout import State
 
+RESTART = 60  # seconds after a start before silence counts: a sidecar's heartbeat (30 s by default) twice
 OFFLINE = "offline"
 ACCEPT = "accept_timeout"
 PROGRESS = "progress_timeout"
@@ -35,6 +38,7 @@ class Limits:
     accept: int              # seconds, from config timeouts.*
     progress: int
     grace: int
+    restart: int = RESTART   # the least time after a start before a clock unmoved since then falls due
 
 
 @dataclass(frozen=True)
@@ -45,20 +49,24 @@ class Overdue:
 
 
 def overdue(held: Iterable[Held], seen: dict[str, datetime], deadlines: dict[str, datetime],
-            now: datetime, limits: Limits) -> list[Overdue]:
+            now: datetime, limits: Limits, started: datetime | None = None) -> list[Overdue]:
     """Everything due at `now`: agents gone offline first, then tasks, each task at most once.
 
     `seen` maps each online agent to its last heartbeat; `deadlines` maps live tasks to their
-    deadline. A task whose agent goes offline is left to the caller's offline handling.
+    deadline; `started` is when the hub started (None: no start to allow for). A task whose
+    agent goes offline is left to the caller's offline handling.
     """
     found: list[Overdue] = []
     gone = set()
-    grace = timedelta(seconds=limits.grace)
     for agent, last in sorted(seen.items()):
-        if now - last > grace:
+        if _after(last, limits.grace, limits, started) < now:
             gone.add(agent)
-            found.append(Overdue(OFFLINE, agent, f"no heartbeat for {_ago(now - last)} "
-                                                 f"(grace {limits.grace}s)"))
+            if _unmoved(last, started):
+                why = (f"no heartbeat since the hub started {_ago(now - last)} ago (grace {limits.grace}s, "
+                       f"at least {limits.restart}s after a start)")
+            else:
+                why = f"no heartbeat for {_ago(now - last)} (grace {limits.grace}s)"
+            found.append(Overdue(OFFLINE, agent, why))
     taken = set()
     for task_id, deadline in sorted(deadlines.items()):
         if deadline <= now:
@@ -67,7 +75,7 @@ def overdue(held: Iterable[Held], seen: dict[str, datetime], deadlines: dict[str
     for h in sorted(held, key=lambda h: h.task_id):
         if h.agent in gone or h.task_id in taken:
             continue
-        due = _due(h, limits)
+        due = _due(h, limits, started)
         if due is not None and due <= now:
             if h.state is State.ASSIGNED:
                 why = f"assigned to {h.agent} and not accepted within {limits.accept}s"
@@ -78,21 +86,33 @@ def overdue(held: Iterable[Held], seen: dict[str, datetime], deadlines: dict[str
 
 
 def next_due(held: Iterable[Held], seen: dict[str, datetime], deadlines: dict[str, datetime],
-             limits: Limits) -> datetime | None:
+             limits: Limits, started: datetime | None = None) -> datetime | None:
     """The earliest moment something becomes overdue, or None if nothing can."""
-    grace = timedelta(seconds=limits.grace)
-    times = [last + grace for last in seen.values()]
+    times = [_after(last, limits.grace, limits, started) for last in seen.values()]
     times += deadlines.values()
-    times += [d for d in (_due(h, limits) for h in held) if d is not None]
+    times += [d for d in (_due(h, limits, started) for h in held) if d is not None]
     return min(times, default=None)
 
 
-def _due(h: Held, limits: Limits) -> datetime | None:
+def _due(h: Held, limits: Limits, started: datetime | None) -> datetime | None:
     if h.state is State.ASSIGNED:
-        return h.since + timedelta(seconds=limits.accept)
+        return _after(h.since, limits.accept, limits, started)
     if h.paused:
         return None
-    return h.since + timedelta(seconds=limits.progress)
+    return _after(h.since, limits.progress, limits, started)
+
+
+def _after(since: datetime, limit: int, limits: Limits, started: datetime | None) -> datetime:
+    """When a clock last moved at `since` runs out: `limit` seconds on, and for a clock that has
+    not moved since the start, no sooner than `restart` seconds after the start."""
+    due = since + timedelta(seconds=limit)
+    if _unmoved(since, started):
+        due = max(due, started + timedelta(seconds=max(limit, limits.restart)))
+    return due
+
+
+def _unmoved(since: datetime, started: datetime | None) -> bool:
+    return started is not None and since <= started
 
 
 def _ago(delta: timedelta) -> str:

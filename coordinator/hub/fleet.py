@@ -4,9 +4,12 @@ assignments and the agent list are safe from any thread.
 
 Agent state changes are commits to agents/NAME.yaml, in the same commit as the task move that
 caused them when there is one. Heartbeats and progress live in memory only; after a restart
-every clock starts again from the hub's start, so a restart can delay a reclaim but never
-cause one. Execution is at least once: a reclaimed attempt may still be running somewhere,
-and its reports are refused by the attempt number (docs/agent-protocol.md).
+every clock starts again from the hub's start, and one that has not moved since then falls due
+no sooner than the sweeper's restart allowance, so a restart can delay a reclaim but never
+cause one. Sidecars' notify addresses are kept across restarts (`remember`), so a new hub can
+ask every sidecar for a heartbeat at once. Execution is at least once: a reclaimed attempt may
+still be running somewhere, and its reports are refused by the attempt number
+(docs/agent-protocol.md).
 """
 from __future__ import annotations
 
@@ -51,10 +54,11 @@ class Fleet:
                  clock: Callable[[], datetime], rng: random.Random, lock: threading.RLock):
         self.view, self.journal, self.tasks, self.applied = view, journal, tasks, applied
         self.clock, self.rng, self.lock = clock, rng, lock
-        self.started: datetime = clock()
+        self.started: datetime | None = None       # when the hub was ready to hear from sidecars
         self.seen: dict[str, datetime] = {}       # agent → last heartbeat
         self.activity: dict[str, datetime] = {}   # held task → assigned, accepted or last progress
         self.urls: dict[str, str] = {}            # agent → where its sidecar takes notifications
+        self.remember: Callable[[], None] = lambda: None   # keeps `urls` for the next hub (set by the hub)
         self.notes: dict[str, tuple[int, str, str]] = {}  # task → (attempt, last progress note, when)
         self.memory_version = 0                   # bumped by changes that make no commit
         self.hints: dict[str, str] = {}           # queued task → the task in flight that held it last pass
@@ -94,7 +98,8 @@ class Fleet:
                          agent_message(name, self.view.agents[name].state.value, "removed", f"removed by {by}"))
         self.journal.track_agent(None, name)
         self.seen.pop(name, None)
-        self.urls.pop(name, None)
+        if self.urls.pop(name, None) is not None:
+            self.remember()
 
     def cancel(self, task_id: str, by: str) -> dict:
         """Cancel a task that is not done; a running attempt is told to stop at its next call."""
@@ -115,9 +120,22 @@ class Fleet:
             agent = self._agent(name)
             self.seen[name] = self.clock()
             self.touched()
-            if beat.url:
+            moved = bool(beat.url) and self.urls.get(name) != beat.url
+            if moved:
                 self.urls[name] = beat.url
+        if moved:
+            self.remember()  # written only when an address changes, never per heartbeat
         return agent.online
+
+    def known_urls(self) -> dict[str, str]:
+        # one copy, made whole under the interpreter lock: taking the state lock here could
+        # deadlock a heartbeat's save against the loop's (which holds the state lock)
+        return dict(self.urls)
+
+    def recall(self, urls: dict[str, str]) -> None:
+        """The addresses a previous hub kept, for the agents registered now."""
+        with self.lock:
+            self.urls = {name: url for name, url in urls.items() if name in self.view.agents}
 
     def connect(self, name: str) -> None:
         self.journal.require("connect")
@@ -255,15 +273,15 @@ class Fleet:
         t = self.applied.config.timeouts
         return Limits(t.accept, t.progress, t.heartbeat_grace)
 
-    def _clocks(self) -> tuple[list[Held], dict[str, datetime], dict[str, datetime]]:
+    def _clocks(self, started: datetime) -> tuple[list[Held], dict[str, datetime], dict[str, datetime]]:
         held = []
         for name, tasks in self.view.held.items():
             agent = self.view.agents.get(name)
             waiting_on = agent.blocked_on if agent is not None and agent.state is AgentState.BLOCKED else None
             for task_id, record in tasks.items():
-                since = max(self.activity.get(task_id, self.started), self.started)
+                since = max(self.activity.get(task_id, started), started)
                 held.append(Held(task_id, name, record.loc.state, since, task_id == waiting_on))
-        seen = {name: max(self.seen.get(name, self.started), self.started)
+        seen = {name: max(self.seen.get(name, started), started)
                 for name, agent in self.view.agents.items() if agent.online}
         deadlines = {task_id: parse_time(r.task["deadline"]) for task_id, r in self.view.timed.items()
                      if r.task.get("deadline") and r.loc.state is not State.DEAD}
@@ -271,7 +289,8 @@ class Fleet:
 
     def _sweep(self) -> None:
         now = self.clock()
-        for due in overdue(*self._clocks(), now, self._limits()):
+        started = self.started or now  # still starting: every clock starts now
+        for due in overdue(*self._clocks(started), now, self._limits(), started):
             if due.kind == OFFLINE:
                 self._agent_event(due.subject, AgentState.OFFLINE, due.reason)
                 self.seen.pop(due.subject, None)
@@ -293,7 +312,8 @@ class Fleet:
         """
         now = self.clock()
         with self.lock:
-            due = next_due(*self._clocks(), self._limits())
+            started = self.started or now
+            due = next_due(*self._clocks(started), self._limits(), started)
             ready = [r.cache.not_before for r in self.view.timed.values()
                      if r.loc.state is State.QUEUED and r.cache is not None
                      and r.cache.not_before is not None and r.cache.not_before > now]

@@ -28,6 +28,7 @@ from coordinator.hub.prbook import PrBook
 from coordinator.hub.prloop import PrLoop
 from coordinator.hub.reviewbook import ReviewBook
 from coordinator.hub.tasks import Applied, Tasks
+from coordinator.repo.addresses import Addresses
 from coordinator.repo.gitrepo import GitRepo
 from coordinator.repo.historykey import ensure as ensure_history_key
 from coordinator.repo.lock import WriterLock
@@ -50,14 +51,20 @@ def utcnow() -> datetime:
 class Hub:
     """With `fleet` (the default for role "hub") every batch ends with a sweep and a scheduling
     pass; a one-shot CLI command (role "cli") only does what it was asked, running its one batch
-    in the calling thread."""
+    in the calling thread. A one-shot command holding the lock is waited for up to `wait`
+    seconds (`say` is told once); `command` names this one in the lock's record."""
 
     def __init__(self, repo_path, *, clock: Callable[[], datetime] = utcnow,
-                 rng: random.Random | None = None, role: str = "hub", fleet: bool | None = None):
+                 rng: random.Random | None = None, role: str = "hub", fleet: bool | None = None,
+                 wait: float = 0.0, say: Callable[[str], None] | None = None, command: str | None = None):
         self.repo_path = str(repo_path)
         self.git = GitRepo(repo_path)
         self.lock = WriterLock(repo_path)
-        self.lock.acquire(role)
+        try:
+            self.lock.acquire(role, wait=wait, say=say, **({"command": command} if command else {}))
+        except BaseException:
+            self.git.close()
+            raise
         # under the writer lock, and before anything is read: a repo from before history keys gets
         # one now, anchored at main as it is, so its past stays trusted and nothing later can join it
         set_push_safety(self.git)
@@ -92,6 +99,13 @@ class Hub:
             self._batch([lambda batch: self.intake.start()])[0].result()  # repo content never fails this; a bug does
             if self.active:
                 self.overview.seed_completions()
+        if self.active:
+            addresses = Addresses(repo_path)
+            self.fleet.recall(addresses.load())
+            self.fleet.remember = lambda: addresses.save(self.fleet.known_urls)
+            # the clocks start now, not before the start-up scan: however long that took, every
+            # sidecar gets its full chance to reach this hub (core/sweeper.py)
+            self.fleet.started = clock()
 
     def now(self) -> datetime:
         return self.clock()

@@ -1,8 +1,10 @@
-"""Pokes to sidecars: after a batch lands, tell each agent whose work changed to look now.
+"""Pokes to sidecars: after a batch lands, tell each agent whose work changed to look now; at a
+start, tell every sidecar known to heartbeat now.
 
-A notification carries no work, only a hint ("ada: your tasks changed at COMMIT"); the sidecar
-then asks the hub with its own token. So a lost, late or repeated poke costs at most a delay:
-heartbeats and the cron poll pick the work up anyway. Sent from one thread, never from the loop.
+A notification carries no work, only a hint ("ada: your tasks changed at COMMIT", or "the hub
+has just started": event `started`); the sidecar then asks the hub with its own token. So a
+lost, late or repeated poke costs at most a delay: heartbeats and the cron poll pick the work
+up anyway. Sent from one thread, never from the loop.
 """
 from __future__ import annotations
 
@@ -21,11 +23,12 @@ TIMEOUT = 2.0
 
 
 class Notifier:
-    """`poke(names, head)` queues; a daemon thread posts, coalescing pokes to the same agent."""
+    """`poke(names, head, event)` queues; a daemon thread posts, coalescing pokes to the same
+    agent (the newest wins: any of them makes the sidecar ask)."""
 
     def __init__(self, where: Callable[[str], tuple[str | None, str | None]]):
         self.where = where                  # agent → (its notify URL, its signing key)
-        self._pending: dict[str, str] = {}  # agent → newest head to tell it about
+        self._pending: dict[str, tuple[str, str]] = {}  # agent → (newest head, event) to tell it about
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -33,10 +36,10 @@ class Notifier:
         self._thread = threading.Thread(target=self._run, name="agentcom-notify", daemon=True)
         self._thread.start()
 
-    def poke(self, names, head: str) -> None:
+    def poke(self, names, head: str, event: str = "assignments") -> None:
         with self._lock:
             for name in names:
-                self._pending[name] = head
+                self._pending[name] = (head, event)
         self._wake.set()
 
     def close(self) -> None:
@@ -50,16 +53,16 @@ class Notifier:
             self._wake.clear()
             with self._lock:
                 batch, self._pending = self._pending, {}
-            for name, head in sorted(batch.items()):
+            for name, (head, event) in sorted(batch.items()):
                 if self._stop:
                     return
-                self._send(name, head)
+                self._send(name, head, event)
 
-    def _send(self, name: str, head: str) -> None:
+    def _send(self, name: str, head: str, event: str) -> None:
         url, key = self.where(name)
         if not url or not key:
             return  # no sidecar address known yet: its next heartbeat brings the work
-        body = json.dumps({"agent": name, "event": "assignments", "head": head}).encode()
+        body = json.dumps({"agent": name, "event": event, "head": head}).encode()
         stamp = int(time.time())
         req = urllib.request.Request(url, data=body, method="POST", headers={
             "Content-Type": "application/json", TIMESTAMP_HEADER: str(stamp),

@@ -45,13 +45,12 @@ class IllegalTransition(AgentcomError):
 
 
 class CoordinatorBusy(AgentcomError):
-    """Another live coordinator holds the single-writer lock on this repo."""
+    """Another live coordinator holds the single-writer lock on this repo: `why` says who and what
+    to do (repo/lock.py); `role` is the holder's ("hub", "cli", ...; None when it is not known)."""
 
-    def __init__(self, repo: str, holder: str):
-        self.repo, self.holder = repo, holder
-        super().__init__(
-            f"another coordinator is already running on {repo} ({holder}); "
-            "stop it first, or talk to it with --hub URL")
+    def __init__(self, repo: str, holder: str, why: str | None = None, role: str | None = None):
+        self.repo, self.holder, self.role = repo, holder, role
+        super().__init__(why or f"another coordinator holds {repo} ({holder}); talk to it with --hub URL")
 
 
 class RefMoved(AgentcomError):

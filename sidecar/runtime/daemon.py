@@ -46,7 +46,9 @@ def serve(config: SidecarConfig, out=sys.stdout) -> None:
     wake = threading.Event()
     sidecar = None
 
-    def poked():
+    def poked(event: str):
+        if event == "started":
+            log.info("the hub has just started and asks for a heartbeat")
         if sidecar is not None:
             sidecar.poked = True
         wake.set()

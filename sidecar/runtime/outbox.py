@@ -8,14 +8,24 @@ changes nothing (docs/agent-protocol.md).
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from coordinator.wire.atomic import read_json, write_json
+from coordinator.wire.atomic import create, read_json, write_json
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import HubRefused, HubUnavailable
+
+_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def _number(path: Path) -> int:
+    """The sequence number a file name starts with (0 for a name that has none)."""
+    found = _NUMBER.match(path.name)
+    return int(found.group()) if found else 0
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,10 @@ class Outbox:
         self.dir = directory
         self.refused = directory / "refused"
         self.refused.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._seq = itertools.count(max((int(p.stem) for p in self.dir.glob("*.json")), default=0) + 1)
+        # numbers go on from the highest ever used here, refused reports included: a report
+        # refused after a restart never takes the name of one refused before it
+        used = [_number(p) for folder in (self.dir, self.refused) for p in folder.glob("*.json")]
+        self._seq = itertools.count(max(used, default=0) + 1)
 
     def put(self, task_id: str, body: dict) -> None:
         write_json(self.dir / f"{next(self._seq):012d}.json", {"task_id": task_id, "body": body,
@@ -45,8 +58,8 @@ class Outbox:
                 doc = None
             if doc is None:
                 continue  # sent meanwhile by another pass (remove-agent delivers beside the sidecar)
-            if "task_id" not in doc or "body" not in doc:
-                os.replace(path, self.refused / path.name)  # kept for a human, out of the way
+            if "task_id" not in doc or "body" not in doc:  # kept for a human, out of the way
+                self._set_aside(path, json.dumps(doc, ensure_ascii=False).encode())
                 continue
             out.append(Pending(path, doc["task_id"], doc["body"]))
         return out
@@ -57,8 +70,16 @@ class Outbox:
     def refuse(self, item: Pending, why: str) -> None:
         """The hub will never take this one: keep it, with the reason, for a human to read."""
         doc = read_json(item.path) or {}
-        write_json(item.path, {**doc, "refused": why})
-        os.replace(item.path, self.refused / item.path.name)
+        self._set_aside(item.path, json.dumps({**doc, "refused": why}, indent=1, ensure_ascii=False).encode())
+
+    def _set_aside(self, path: Path, data: bytes) -> None:
+        """`data` into refused/ under the pending file's name, never over a file kept there
+        before (a taken name gets a random suffix), then the pending file goes. A crash between
+        the two keeps the report twice, never zero times."""
+        name = path.name
+        while not create(self.refused / name, data):
+            name = f"{path.stem}.{os.urandom(4).hex()}{path.suffix}"
+        path.unlink(missing_ok=True)
 
     def holds(self, task_id: str, attempt: int) -> bool:
         return any(p.task_id == task_id and p.body.get("attempt") == attempt for p in self.pending())

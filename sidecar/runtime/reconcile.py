@@ -55,7 +55,8 @@ class Sidecar:
         self.hub_error: str | None = None
         self.refused: int | None = None   # the HTTP status of the hub's last refusal of our token
         self.failures = 0                 # hub calls failed in a row
-        self.quiet_until = 0.0            # after a failure, leave the hub alone until then
+        self.quiet_until = 0.0            # after a failure, reports wait until then
+        self.beat_retry_at = 0.0          # ... and the next heartbeat may try from then (sooner)
         install_report_command(config.state_dir)
 
     # --- one pass --------------------------------------------------------------------------
@@ -66,12 +67,21 @@ class Sidecar:
         self._reap()
         for run in self.runs.all():
             self._watch(run, now)
-        if (self.poked or now >= self.quiet_until) and self._deliver() and (self.poked or self._beat_due(now)):
-            self.poked = False
-            answer = self._heartbeat(now)
-            if answer is not None:
-                self._follow(answer)
+        if self.poked or now >= self.quiet_until:
+            if self._deliver() and (self.poked or self._beat_due(now)):
+                self._beat(now)
+        elif now >= self.beat_retry_at and self._beat_due(now):
+            self._beat(now)  # reports wait out the back-off; heartbeats never stop for longer than one interval
         return self._next_due(now)
+
+    def _beat(self, now: float) -> None:
+        self.poked = False
+        answer = self._heartbeat(now)
+        if answer is None:
+            return
+        if self.outbox.pending():
+            self._deliver()  # the hub answers again: what waited in the back-off goes now
+        self._follow(answer)
 
     def _beat_due(self, now: float) -> bool:
         return self.last_beat is None or now - self.last_beat >= self.config.heartbeat
@@ -84,6 +94,7 @@ class Sidecar:
             self._hub_failed(e)
             return None
         self.last_beat, self.hub_error, self.failures, self.refused = now, None, 0, None
+        self.quiet_until = self.beat_retry_at = 0.0
         self._status()
         return answer
 
@@ -91,7 +102,12 @@ class Sidecar:
         self.failures += 1
         self.hub_error = str(e)
         self.poked = False
-        self.quiet_until = self.clock() + min(30.0, 2.0 ** self.failures)
+        now, wait = self.clock(), 2.0 ** min(self.failures, 16)
+        # reports back off up to 30 s; a heartbeat is tried again within one heartbeat interval
+        # whatever the failures so far, so a hub that comes back never finds this agent silent for
+        # longer than that (one connection attempt per interval while it is down: no spin)
+        self.quiet_until = now + min(30.0, wait)
+        self.beat_retry_at = now + min(float(self.config.heartbeat), wait)
         if isinstance(e, HubRefused) and e.status in _REFUSED:
             self.refused = e.status  # a revoked or rotated token, a removed agent: a human must act
             self.hub_error = (f"the hub refuses this sidecar ({e.status} {e.error}): "
@@ -413,7 +429,7 @@ class Sidecar:
 
     def _next_due(self, now: float) -> float:
         beat = 0.0 if self.last_beat is None else self.config.heartbeat - (now - self.last_beat)
-        waits = [max(beat, self.quiet_until - now)]
+        waits = [max(beat, self.beat_retry_at - now)]
         if self.outbox.pending():  # a report the hub did not take: try again when the quiet ends
             waits.append(self.quiet_until - now)
         if any(r.phase == RUNNING for r in self.runs.all()):

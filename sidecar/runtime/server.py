@@ -24,7 +24,8 @@ BOUNDS = Bounds(threads=2, connections=64, per_client=16, idle_timeout=10, reque
                 max_body=MAX_BODY)
 
 
-def create_app(agent: str, token: str, on_notify: Callable[[], None], clock=time.time) -> Flask:
+def create_app(agent: str, token: str, on_notify: Callable[[str], None], clock=time.time) -> Flask:
+    """`on_notify(event)` runs for each notification that checks out (`event`: its event, or "")."""
     app = Flask("agentcom-sidecar")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY)
     key = notify_key(token)
@@ -39,7 +40,8 @@ def create_app(agent: str, token: str, on_notify: Callable[[], None], clock=time
         doc = read_object(body)  # signed by the hub, and still read by the same rules as any body
         if doc.get("agent") != agent:
             return jsonify(error="Forbidden", message=f"this sidecar serves agent {agent} only"), 403
-        on_notify()
+        event = doc.get("event")
+        on_notify(event if isinstance(event, str) else "")
         return jsonify(ok=True), 202
 
     @app.errorhandler(BadJson)
