@@ -325,3 +325,41 @@ def test_a_sidecar_that_reaches_a_restarted_hub_only_after_the_grace_still_finds
     wait_for(lambda: task(again, task_id)["state"] == "done", timeout=15)
     assert task(again, task_id)["attempt"] == 1 and len(ada.runs(task_id)) == 1
     assert [m for m in agent_moves(hub.repo, "ada") if m.endswith("→ offline")] == ["ada unregistered → offline"]
+
+
+def test_a_start_poke_that_does_not_get_through_is_tried_again_and_others_are_not():
+    import socket
+
+    from coordinator.hub.pokes import Notifier
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    got = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the name http.server calls
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    where = {"ada": f"http://127.0.0.1:{port}/notify", "bob": f"http://127.0.0.1:{port}/notify"}
+    notifier = Notifier(lambda name: (where[name], "k" * 32))
+    try:
+        notifier.poke(["ada"], "h1", "started")
+        notifier.poke(["bob"], "h1")  # an ordinary poke: the next heartbeat brings the work
+        wait_for(lambda: notifier.failed >= 2)
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)  # the sidecar is up now
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            wait_for(lambda: got, timeout=10)
+            time.sleep(1.5)  # room for a wrong retry of bob's poke to show
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        notifier.close()
+    assert [(g["agent"], g["event"]) for g in got] == [("ada", "started")]

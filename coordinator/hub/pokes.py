@@ -20,6 +20,7 @@ from coordinator.wire.protocol import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 log = logging.getLogger("agentcom.notify")
 TIMEOUT = 2.0
+START_TRIES = 3  # a start's poke is tried again (1 s apart): a sidecar's next heartbeat may be far off
 
 
 class Notifier:
@@ -33,6 +34,7 @@ class Notifier:
         self._wake = threading.Event()
         self._stop = False
         self.sent = self.failed = 0
+        self._tries: dict[str, int] = {}    # agent → failed tries of its `started` poke
         self._thread = threading.Thread(target=self._run, name="agentcom-notify", daemon=True)
         self._thread.start()
 
@@ -56,12 +58,19 @@ class Notifier:
             for name, (head, event) in sorted(batch.items()):
                 if self._stop:
                     return
-                self._send(name, head, event)
+                if self._send(name, head, event) or event != "started":
+                    self._tries.pop(name, None)
+                elif self._tries.setdefault(name, 1) < START_TRIES:
+                    self._tries[name] += 1
+                    again = threading.Timer(1.0, self.poke, ([name], head, event))
+                    again.daemon = True
+                    again.start()
 
-    def _send(self, name: str, head: str, event: str) -> None:
+    def _send(self, name: str, head: str, event: str) -> bool:
+        """Post one poke; False if it did not get through."""
         url, key = self.where(name)
         if not url or not key:
-            return  # no sidecar address known yet: its next heartbeat brings the work
+            return True  # no sidecar address known yet: its next heartbeat brings the work
         body = json.dumps({"agent": name, "event": event, "head": head}).encode()
         stamp = int(time.time())
         req = urllib.request.Request(url, data=body, method="POST", headers={
@@ -71,7 +80,9 @@ class Notifier:
             with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
                 resp.read()
             self.sent += 1
+            return True
         except (urllib.error.URLError, OSError) as e:
             self.failed += 1
             log.info("could not notify %s at %s: %s (its heartbeat will bring the work)",
                      name, url, getattr(e, "reason", e))
+            return False
