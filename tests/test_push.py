@@ -137,8 +137,9 @@ def test_a_push_is_judged_by_the_settings_it_brings(clone):
 def test_a_running_hub_checks_pushes_itself_and_without_one_the_hook_fails_closed(repo, clone):
     from tests.support.processes import HubProcess
 
-    git(repo, "config", "agentcom.cli", str(repo / "no-such-agentcom.py"))  # the local check cannot run
     hub = HubProcess(repo)
+    # the local check cannot run (set after the start, which points the hooks at the hub's checkout)
+    git(repo, "config", "agentcom.cli", str(repo / "no-such-agentcom.py"))
     try:
         _commit(clone, {"inbox/bad.yaml": b"prompt: [oops\n"})
         refused = git(clone, "push", "-q", check=False)
@@ -150,7 +151,8 @@ def test_a_running_hub_checks_pushes_itself_and_without_one_the_hook_fails_close
         assert status == 400 and "inside the repo's objects directory" in body["message"]
     finally:
         hub.stop()
+    git(clone, "pull", "-q", "--rebase")  # the hub took good.yaml in: main moved
     _commit(clone, {"inbox/more.yaml": b"prompt: fine too\n"})
     blind = git(clone, "push", "-q", check=False)
-    assert blind.returncode != 0  # nobody could check it, so it does not land
+    assert blind.returncode != 0 and "pre-receive hook declined" in blind.stderr  # nobody could check it
     assert "inbox/more.yaml" not in git(repo, "ls-tree", "-r", "--name-only", "main").stdout
