@@ -35,9 +35,9 @@ class _Hold:
 class PushGate:
     """The holds of pushes to main in flight. Its own handle on the repo, read under its lock only."""
 
-    def __init__(self, repo_path: str, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, repo_path: str, clock: Callable[[], float] = time.monotonic, hold: float = HOLD):
         self._git = GitRepo(repo_path)
-        self._clock = clock
+        self._clock, self.hold = clock, hold
         self._cond = threading.Condition()
         self._holds: dict[int, _Hold] = {}
         self._ids = count(1)
@@ -64,14 +64,14 @@ class PushGate:
             if self._publishing or self._main() != old:
                 return None
             key = next(self._ids)
-            self._holds[key] = _Hold(old, self._clock() + HOLD)
+            self._holds[key] = _Hold(old, self._clock() + self.hold)
             return key
 
     def approve(self, key: int | None, old: str) -> str | None:
         """The check passed: None to let the push through (held until git moves main), or why not.
         A push approved earlier from the same `old` lands first; then this one is told main moved."""
         with self._cond:
-            deadline = self._clock() + HOLD + POLL
+            deadline = self._clock() + self.hold + POLL
             while self._clock() < deadline:
                 self._settle()
                 rival = any(h.approved and h.old == old for k, h in self._holds.items() if k != key)
@@ -83,7 +83,7 @@ class PushGate:
                 self._holds.pop(key, None)
                 return MOVED
             key = key if key is not None else next(self._ids)
-            self._holds[key] = _Hold(old, self._clock() + HOLD, approved=True)
+            self._holds[key] = _Hold(old, self._clock() + self.hold, approved=True)
             return None
 
     def release(self, key: int | None) -> None:
@@ -111,7 +111,12 @@ class PushGate:
                 self._cond.notify_all()
 
     def held(self) -> int:
-        """How many pushes hold the loop now (for tests and the status page)."""
+        """How many pushes hold the loop now."""
         with self._cond:
             self._settle()
             return len(self._holds)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the loop is waiting to publish (or publishing)."""
+        return self._publishing
