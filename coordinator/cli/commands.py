@@ -311,8 +311,8 @@ def proc_receive_cmd():
             answer = hub.submit_push(lines)
         finally:
             hub.close()
-    except AgentcomError as e:  # the hub started meanwhile (the lock is its), or a bad line
-        why = f"{e}; nothing was queued: push again"
+    except (AgentcomError, OSError) as e:  # a hub holds the lock, a bad line, or agentcom/ is not ours to open
+        why = f"{e}; nothing was queued"
         answer = {"code": 1, "lines": [why],
                   "results": [{"ref": line.split()[-1], "ok": False, "reason": why} for line in lines if line.split()]}
     click.echo(json.dumps(answer))
