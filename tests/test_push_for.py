@@ -192,3 +192,19 @@ def test_a_hub_start_installs_the_proc_receive_hook_in_an_older_repo(repo, clone
     finally:
         hub.stop()
     assert git(repo, "config", "--get-all", "receive.procReceiveRefs").stdout.split() == ["refs/for"]
+
+
+def test_the_proc_receive_endpoint_needs_the_operator_token_and_refuses_bad_bodies_clearly(hub, repo):
+    zero, head = "0" * 40, git(repo, "rev-parse", "main").stdout.strip()
+    assert hub.request("POST", "/api/hooks/proc-receive", {"updates": []}, token=None)[0] == 401
+    status, body = hub.request("POST", "/api/hooks/proc-receive", {"updates": ["junk"]})
+    assert status == 400 and body["message"] == "not a ref update line: 'junk'"
+    status, body = hub.request("POST", "/api/hooks/proc-receive", {"updates": [f"{zero} {head} refs/for/main"] * 101})
+    assert status == 400 and "at most 100" in body["message"]
+    tree = git(repo, "rev-parse", "main^{tree}").stdout.strip()
+    for new in ("f" * 40, "f" * 64, zero, tree):  # absent, a name this repo cannot hold, a deletion, a tree
+        status, body = hub.request("POST", "/api/hooks/proc-receive", {"updates": [f"{zero} {new} refs/for/main"]})
+        assert status == 200 and body["results"] == [
+            {"ref": "refs/for/main", "ok": False,
+             "reason": "refs/for/main takes a commit; push one (git push origin HEAD:refs/for/main)"}], new
+    assert git(repo, "rev-parse", "main").stdout.strip() == head

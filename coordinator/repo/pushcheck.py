@@ -93,7 +93,10 @@ def check_for_main(git: GitRepo, new: str) -> tuple[Findings, list[tuple[str, di
     a push to main checks them (against main as it is now), and their documents; any problem
     refuses them all. Only new task files may come this way."""
     found, files = Findings(), []
-    target = git.repo.get(new) if new != ZERO else None
+    try:
+        target = git.repo.get(new) if new != ZERO else None
+    except ValueError:  # pygit2's InvalidError: a name this repo's hash cannot be (sha256 in a sha1 repo)
+        target = None
     if not isinstance(target, pygit2.Commit):
         found.problems.append(f"{FOR_MAIN} takes a commit; push one (git push origin HEAD:{FOR_MAIN})")
         return found, files
