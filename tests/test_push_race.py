@@ -22,7 +22,7 @@ from tests.support.processes import wait_for
 USER = pygit2.Signature("Test User", "test@example.com")
 SUBMITTERS = 20
 LOAD_PERIOD = 0.1  # per load thread: a submit and a cancel, two commits, each published on its own
-LOAD_THREADS = 3   # about 60 hub commits a second asked for; what the machine keeps up with is printed
+LOAD_THREADS = 6   # about 120 hub commits a second asked for; what the machine keeps up with is printed
 
 
 def _user_commit(repo: Path, name: str, parent: str | None = None) -> tuple[str, str]:
@@ -207,9 +207,11 @@ def test_under_load_plain_pushes_are_refused_only_clearly_and_all_land_once_the_
     # 2 tries each cannot do under load: a plain push must start from main as it is when git takes
     # it, and main moves every few dozen milliseconds (docs/layout.md). The hub quiet, the
     # documented loop, bounded, lands them all
-    _race(clones, "main", 60, landed, said)
+    quiet: dict = {}
+    _race([c for c in clones if c not in landed], "main", 60, quiet, said)
+    landed.update(quiet)
     print(f"hub {load.rate:.1f} commits/s; plain pushes to main: {under_load}/{SUBMITTERS} landed within 2 tries "
-          f"under load; then all {len(landed)} within {max(landed.values(), default=0)} tries")
+          f"under load; then, the hub quiet, {len(quiet)} more within {max(quiet.values(), default=0)} tries")
     told = "\n".join(said)
     assert "cannot lock ref" not in told and not load.errors
     refusals = [s for s in said if "[rejected]" in s or "[remote rejected]" in s]
