@@ -137,8 +137,9 @@ def test_a_push_is_judged_by_the_settings_it_brings(clone):
 def test_a_running_hub_checks_pushes_itself_and_without_one_the_hook_fails_closed(repo, clone):
     from tests.support.processes import HubProcess
 
-    git(repo, "config", "agentcom.cli", str(repo / "no-such-agentcom.py"))  # the local check cannot run
     hub = HubProcess(repo)
+    # the local check cannot run (set after the start, which points the hooks at the hub's checkout)
+    git(repo, "config", "agentcom.cli", str(repo / "no-such-agentcom.py"))
     try:
         _commit(clone, {"inbox/bad.yaml": b"prompt: [oops\n"})
         refused = git(clone, "push", "-q", check=False)
@@ -150,7 +151,59 @@ def test_a_running_hub_checks_pushes_itself_and_without_one_the_hook_fails_close
         assert status == 400 and "inside the repo's objects directory" in body["message"]
     finally:
         hub.stop()
+    git(clone, "pull", "-q", "--rebase")  # the hub took good.yaml in: main moved
     _commit(clone, {"inbox/more.yaml": b"prompt: fine too\n"})
     blind = git(clone, "push", "-q", check=False)
-    assert blind.returncode != 0  # nobody could check it, so it does not land
+    assert blind.returncode != 0 and "pre-receive hook declined" in blind.stderr  # nobody could check it
     assert "inbox/more.yaml" not in git(repo, "ls-tree", "-r", "--name-only", "main").stdout
+
+
+def test_a_yaml_file_outside_inbox_and_the_lanes_lands_with_a_note_saying_where_tasks_go(repo, clone):
+    _commit(clone, {"inbx/fix.yaml": b"prompt: typo in the folder\n", "tasks/more.yml": b"prompt: x\n",
+                    "docs/notes.md": b"plain notes\n"})
+    push = git(clone, "push", check=False)
+    assert push.returncode == 0, push.stderr
+    assert ("agentcom: note: inbx/fix.yaml is not where tasks go, so the hub leaves it alone (did you mean "
+            "inbox/?); a task goes in inbox/NAME.yaml or queue/LANE/NAME.yaml (lanes: urgent, high, normal, low)"
+            in push.stderr)
+    assert "agentcom: note: tasks/more.yml is not where tasks go" in push.stderr
+    assert "docs/notes.md" not in push.stderr
+    assert {"inbx/fix.yaml", "tasks/more.yml", "docs/notes.md"} <= set(_tree(repo))
+    _commit(clone, {"README.md": b"an ordinary change\n"})
+    quiet = git(clone, "push", check=False)
+    assert quiet.returncode == 0 and "agentcom" not in quiet.stderr
+
+
+def test_a_wrong_lane_or_a_coordinator_folder_in_another_case_is_refused(repo, clone):
+    head = git(repo, "rev-parse", "main").stdout
+    _commit(clone, {"queue/nromal/x.yaml": b"prompt: x\n", "Inbox/y.yaml": b"prompt: y\n",
+                    "QUEUE/high/z.yaml": b"prompt: z\n", "Done/old.txt": b"x\n"})
+    push = git(clone, "push", check=False)
+    assert push.returncode != 0
+    assert ("queue/nromal/x.yaml: tasks go in inbox/NAME.yaml or queue/LANE/NAME.yaml (lanes: urgent, high, "
+            "normal, low); 'nromal' is not a lane (did you mean 'normal'?)") in push.stderr
+    assert ("Inbox/y.yaml: 'Inbox' is the coordinator's 'inbox' in another case, and macOS and Windows take "
+            "the two for one name; tasks go in inbox/NAME.yaml") in push.stderr
+    assert "QUEUE/high/z.yaml: 'QUEUE' is the coordinator's 'queue' in another case" in push.stderr
+    assert "Done/old.txt: 'Done' is the coordinator's 'done' in another case" in push.stderr
+    assert "name it something else" in push.stderr
+    assert git(repo, "rev-parse", "main").stdout == head
+
+
+def test_a_pushed_id_in_use_is_refused_naming_where_it_is_and_in_what_state(repo, clone):
+    h = Hub(repo)
+    try:
+        h.call(Batch.submit, {"prompt": "x", "id": "T-1"}, "test")
+        h.call(Batch.transition, "T-1", State.DONE, reason="merged")
+        done_path = h.show("T-1")["path"]
+    finally:
+        h.close()
+    git(clone, "pull", "-q")
+    _commit(clone, {"inbox/early.yaml": b"prompt: first\nid: T-2\n"})
+    git(clone, "push", "-q")  # no hub runs: it waits in inbox/ until one does
+    _commit(clone, {"inbox/again.yaml": b"prompt: again\nid: T-1\n", "inbox/twin.yaml": b"prompt: twin\nid: T-2\n"})
+    push = git(clone, "push", check=False)
+    assert push.returncode != 0
+    assert f"inbox/again.yaml: id 'T-1' is already used by a task that is done ({done_path})" in push.stderr
+    assert ("inbox/twin.yaml: id 'T-2' is already used by inbox/early.yaml, a task the hub has not taken in "
+            "yet") in push.stderr

@@ -74,7 +74,7 @@ def test_illegal_transition_is_refused_and_changes_nothing(hub_in_process, repo)
 def test_duplicate_id_is_refused(hub_in_process):
     h = hub_in_process
     h.call(Batch.submit, {"prompt": "x", "id": "same"}, "test")
-    with pytest.raises(InvalidTask, match="id 'same' is already used by a queued task"):
+    with pytest.raises(InvalidTask, match="id 'same' is already used by a task that is queued"):
         h.call(Batch.submit, {"prompt": "y", "id": "same"}, "test")
 
 

@@ -5,6 +5,8 @@ Exit codes: 0 success, 1 failure (an AgentcomError, printed as one clear line), 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -325,6 +327,25 @@ def pre_receive_cmd():
     for line in lines:
         click.echo(f"agentcom: {line}", err=True)
     sys.exit(code)
+
+
+@hook.command("proc-receive")
+def proc_receive_cmd():
+    """refs/for/ pushes with no hub running: 'old new ref' lines in, the answer as JSON out."""
+    from coordinator.hub.hub import Hub
+
+    lines = sys.stdin.read().splitlines()
+    try:
+        hub = Hub(os.environ.get("GIT_DIR", "."), role="cli")
+        try:
+            answer = hub.submit_push(lines)
+        finally:
+            hub.close()
+    except (AgentcomError, OSError) as e:  # a hub holds the lock, a bad line, or agentcom/ is not ours to open
+        why = f"{e}; nothing was queued"
+        answer = {"code": 1, "lines": [why],
+                  "results": [{"ref": line.split()[-1], "ok": False, "reason": why} for line in lines if line.split()]}
+    click.echo(json.dumps(answer))
 
 
 def _add_gatekeeper() -> None:

@@ -10,14 +10,18 @@ reviews/, belongs to the coordinator. No path anywhere may hold a name git will 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from difflib import get_close_matches
 from enum import Enum
 
 from coordinator.core.agent import AGENTS_DIR
 from coordinator.core.layout import (
+    LANES,
     MODE_EXEC,
     MODE_FILE,
     MODE_LINK,
     MODE_TREE,
+    STATE_DIRS,
+    SUBMISSION_SUFFIXES,
     Change,
     Entry,
     State,
@@ -29,6 +33,9 @@ from coordinator.core.prrecord import PRS_DIR
 from coordinator.core.reviewrecord import REVIEWS_DIR
 
 CONFIG_PATHS = ("agentcom.yaml", "gatekeeper.yaml")  # each must still parse after a push
+WHERE_TASKS_GO = f"inbox/NAME.yaml or queue/LANE/NAME.yaml (lanes: {', '.join(LANES)})"
+# the top-level names the coordinator owns, by their case-folded spelling
+_OURS = {name.casefold(): name for name in (*STATE_DIRS, AGENTS_DIR, PRS_DIR, REVIEWS_DIR, *CONFIG_PATHS)}
 
 
 class Kind(str, Enum):
@@ -136,6 +143,9 @@ def _judge_added(c: Change, deleted: dict) -> Verdict:
 
 def _judge_other(c: Change) -> Verdict:
     state = state_of(c.path)
+    twin = _case_twin(c) if state is None else None
+    if twin is not None:
+        return twin
     if state is None:
         if c.path.startswith(AGENTS_DIR + "/"):
             return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
@@ -159,12 +169,50 @@ def _judge_other(c: Change) -> Verdict:
             return Verdict(Kind.CONFIG, c.path, old=c.old, new=c.new)
         return Verdict(Kind.FREE, c.path, old=c.old, new=c.new)
     if c.new and not c.old and state in (State.INBOX, State.QUEUED):
-        where = "inbox/NAME.yaml or queue/LANE/NAME.yaml (lanes: urgent, high, normal, low)"
-        return Verdict(Kind.ILLEGAL, c.path, new=c.new, reason=f"{c.path}: tasks go in {where}")
+        return Verdict(Kind.ILLEGAL, c.path, new=c.new,
+                       reason=f"{c.path}: tasks go in {WHERE_TASKS_GO}{_lane_hint(c.path)}")
     action = "adds" if not c.old else "deletes" if not c.new else "changes"
     return Verdict(Kind.ILLEGAL, c.path, old=c.old, new=c.new,
                    reason=f"push {action} {c.path}; {state.value}/ is written by the coordinator only "
                    "(use `agentcom retry|cancel`, or add a new task to inbox/)")
+
+
+def _case_twin(c: Change) -> Verdict | None:
+    """A new path whose first name is one of the coordinator's in another case (Inbox/, QUEUE/):
+    macOS and Windows take the two for one name, so a checkout there would mix them up."""
+    head = c.path.split("/", 1)[0]
+    ours = _OURS.get(head.casefold())
+    if c.new is None or c.old is not None or ours is None or ours == head:
+        return None
+    fix = f"tasks go in {WHERE_TASKS_GO}" if ours in (State.INBOX.value, State.QUEUED.value) \
+        else "name it something else"
+    return Verdict(Kind.ILLEGAL, c.path, new=c.new,
+                   reason=f"{c.path}: '{head}' is the coordinator's '{ours}' in another case, and macOS and "
+                   f"Windows take the two for one name; {fix}")
+
+
+def _lane_hint(path: str) -> str:
+    parts = path.split("/")
+    if parts[0] != State.QUEUED.value or len(parts) != 3 or parts[1] in LANES:
+        return ""
+    near = get_close_matches(parts[1].casefold(), LANES, n=1, cutoff=0.6)
+    return f"; '{parts[1]}' is not a lane" + (f" (did you mean '{near[0]}'?)" if near else "")
+
+
+def stray_tasks(verdicts: list[Verdict]) -> list[str]:
+    """A note for each YAML file added where the hub looks for no task (inbx/x.yaml, tasks/x.yml):
+    such a file lands and is left alone, which a pusher who meant it as a task should hear."""
+    notes = []
+    for v in verdicts:
+        if v.kind is not Kind.FREE or v.old is not None or v.new is None or v.path in CONFIG_PATHS \
+                or not v.path.endswith(SUBMISSION_SUFFIXES):
+            continue
+        near = get_close_matches(v.path.split("/", 1)[0].casefold(), (State.INBOX.value, State.QUEUED.value),
+                                 n=1, cutoff=0.6) if "/" in v.path else []
+        hint = f" (did you mean {near[0]}/?)" if near else ""
+        notes.append(f"note: {v.path} is not where tasks go, so the hub leaves it alone{hint}; "
+                     f"a task goes in {WHERE_TASKS_GO}")
+    return notes
 
 
 def _what(mode: int) -> str:

@@ -245,6 +245,16 @@ def admit(doc: dict, where: str, *, lane: str | None, now: datetime, task_id: st
     return task, data
 
 
+def id_taken(task_id: str, by: str) -> str:
+    """The one wording, wherever a submission's id is found taken (the API, a push, intake)."""
+    return f"id '{task_id}' is already used by {by}; pick another id or leave it out"
+
+
+def held_by(state: State, path: str) -> str:
+    """The task that holds an id, by its state: "a task that is done (done/2026-11/25/T-1.yaml)"."""
+    return f"a task that is {'in review' if state is State.REVIEW else state.label} ({path})"
+
+
 def _printable(text: str) -> str:
     """Text from outside (a committer's name) made storable: no NUL, no lone surrogates."""
     return text.replace("\0", "").encode("utf-8", "replace").decode("utf-8")

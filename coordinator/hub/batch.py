@@ -51,6 +51,11 @@ class Batch:
         self.check("submit")
         return self._hub.tasks.submit(doc, source, **how)
 
+    def submit_files(self, files: list[tuple[str, dict]], source: str) -> list[dict]:
+        """The task files of a push to refs/for/main, (path, document) each: all queued, or none."""
+        self.check("submit_files")
+        return self._hub.tasks.submit_files(files, source)
+
     def transition(self, task_id: str, to: State, **how) -> dict:
         self.check("transition")
         return self._hub.tasks.transition(task_id, to, **how)

@@ -15,6 +15,7 @@ import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 from coordinator.core.config import Config
@@ -26,14 +27,16 @@ from coordinator.hub.intake import Intake
 from coordinator.hub.overview import Overview
 from coordinator.hub.prbook import PrBook
 from coordinator.hub.prloop import PrLoop
+from coordinator.hub.pushgate import PushGate
+from coordinator.hub.pushsubmit import take as take_for_main
 from coordinator.hub.reviewbook import ReviewBook
 from coordinator.hub.tasks import Applied, Tasks
 from coordinator.repo.addresses import Addresses
-from coordinator.repo.gitrepo import GitRepo
+from coordinator.repo.gitrepo import MAIN, GitRepo
 from coordinator.repo.historykey import ensure as ensure_history_key
 from coordinator.repo.lock import WriterLock
-from coordinator.repo.pushcheck import check_quarantined
-from coordinator.repo.repoinit import set_push_safety
+from coordinator.repo.pushcheck import ZERO, check_quarantined, parse_updates
+from coordinator.repo.repoinit import refresh_hooks, set_push_safety
 from coordinator.repo.store import Store
 from coordinator.wire.errors import AgentcomError, RefMoved, TaskNotFound, UsageError
 from coordinator.wire.protocol import Heartbeat
@@ -67,7 +70,10 @@ class Hub:
             raise
         # under the writer lock, and before anything is read: a repo from before history keys gets
         # one now, anchored at main as it is, so its past stays trusted and nothing later can join it
-        set_push_safety(self.git)
+        if role == "hub":  # a repo made by an older version gets today's hooks, pointed at this checkout
+            refresh_hooks(self.git)
+        else:
+            set_push_safety(self.git)
         _, made = ensure_history_key(repo_path, str(self.git.head()) if self.git.head() else None)
         if made:
             log.warning("made a history key for %s (agentcom/history.key): back it up with the repo's "
@@ -78,6 +84,7 @@ class Hub:
         self.view = View()
         self.store = Store(self.git)
         self.state_lock = threading.RLock()   # guards view reads from other threads
+        self.gate = PushGate(self.repo_path)   # pushes to main in flight: no publish under them
         self.applied = Applied(Config())
         self.journal = Journal(self.store, self.view)
         self.tasks = Tasks(self.git, self.view, self.journal, self.applied, clock, rng)
@@ -115,6 +122,7 @@ class Hub:
         if self._gc:
             self._gc.join(timeout=600)
         self.lock.release()
+        self.gate.close()
         self.git.close()
 
     # --- the serial loop -------------------------------------------------------------------
@@ -188,7 +196,8 @@ class Hub:
                     reacted = self._isolated(lambda _: self.fleet.react(), batch)
                     if isinstance(reacted.exception(), AgentcomError):  # a bug was logged already
                         log.error("the sweep and scheduling pass failed: %s", reacted.exception())
-                published = self.store.publish()
+                with self.gate.publishing() if self.store.staged else nullcontext():
+                    published = self.store.publish()
             except RefMoved:
                 self.journal.rollback(start)
                 continue
@@ -261,8 +270,26 @@ class Hub:
 
     def check_push(self, updates: list[str], objects: str | None) -> tuple[int, list[str]]:
         """The pre-receive check of a push whose objects wait in git's quarantine (`objects`): the
-        hook's exit code and its lines. Reads only, on a handle of its own, from any thread."""
-        return check_quarantined(self.repo_path, updates, objects)
+        hook's exit code and its lines. Reads only, on a handle of its own, from any thread. From
+        the check's start, and once it let the push through until git has moved main, the loop
+        does not publish (pushgate.py): git must find main where the push found it."""
+        old = next((o for o, n, ref in parse_updates(updates) if ref == MAIN and ZERO not in (o, n)), None)
+        key = self.gate.begin(old) if old else None
+        code = 1
+        try:
+            code, lines = check_quarantined(self.repo_path, updates, objects)
+            refused = self.gate.approve(key, old) if code == 0 and old else None
+            if refused:
+                code, lines = 1, [f"push refused: {refused}", *lines]
+            return code, lines
+        finally:
+            if code != 0:
+                self.gate.release(key)
+
+    def submit_push(self, updates: list[str]) -> dict:
+        """The proc-receive hook's refs (refs/for/...): each answered ok or ng for git, its task
+        files queued through the loop, all or none (pushsubmit.py). From any thread."""
+        return take_for_main(self, updates)
 
     @property
     def config(self) -> Config:

@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from coordinator.core.agent import AgentState, agent_path, derive, dump_agent, moved
-from coordinator.core.layout import MODE_FILE, Entry, State, location
-from coordinator.core.task import Defaults, admit, dump, load, new_id
+from coordinator.core.layout import MODE_FILE, Entry, State, lane_of_submission, location
+from coordinator.core.task import Defaults, admit, dump, held_by, id_taken, load, new_id
 from coordinator.core.trailers import Transition, message
 from coordinator.core.transitions import move, rerun
 from coordinator.core.view import Record, View
@@ -61,26 +61,37 @@ class Tasks:
     # --- writes (inside a batch) -----------------------------------------------------------
 
     def submit(self, doc: dict, source: str, *, where: str = "submission", lane: str | None = None,
-               remove: str | None = None, marks: dict | None = None) -> dict:
+               remove: str | None = None, marks: dict | None = None, origin: str | None = None) -> dict:
         """Queue a new task; returns it. `remove` is the submitted file to take away (push intake);
-        `marks` are coordinator fields set after intake (a submission itself may never hold them)."""
+        `marks` are coordinator fields set after intake (a submission itself may never hold them);
+        `origin` is the state its transition names as "from" (inbox for a file from inbox/)."""
         self.journal.require("submit")
         now = self.clock()
         task_id = doc.get("id") if isinstance(doc.get("id"), str) else None
         if task_id and task_id in self.view.tasks:
             other = self.view.tasks[task_id].loc
-            raise InvalidTask(where, [f"id '{task_id}' is already used by a {other.state.label} task "
-                                      f"({other.path}); pick another id or leave it out"])
+            raise InvalidTask(where, [id_taken(task_id, held_by(other.state, other.path))])
         task, data = admit(doc, where, lane=lane, now=now, task_id=task_id or self._fresh_id(now),
                            defaults=self.defaults(), source=source, marks=marks)
         loc = location(State.QUEUED, task["id"], lane=task["priority"])
         edits = {remove: None} if remove else {}
         edits[loc.path] = data
-        origin = "inbox" if remove and remove.startswith("inbox/") else "new"
+        origin = origin or ("inbox" if remove and remove.startswith("inbox/") else "new")
         self.journal.stage(edits, message(Transition(task["id"], origin, "queued", None, 0,
                                                      f"submitted by {source}")))
         self.journal.track(loc, task)
         return task
+
+    def submit_files(self, files: list[tuple[str, dict]], source: str) -> list[dict]:
+        """Queue the task files of one push to refs/for/main, all or none: a file refused here (its
+        id taken since the push was checked) takes the others' commits back out of the batch."""
+        mark = self.journal.savepoint()
+        try:
+            return [self.submit(doc, source, where=path, lane=lane_of_submission(path),
+                                origin="inbox" if path.startswith("inbox/") else "new") for path, doc in files]
+        except BaseException:
+            self.journal.rewind(mark)
+            raise
 
     def _fresh_id(self, now: datetime) -> str:
         while True:

@@ -130,6 +130,10 @@ class GitRepo:
     def is_ancestor(self, ancestor: pygit2.Oid, of: pygit2.Oid) -> bool:
         return ancestor == of or self.repo.descendant_of(of, ancestor)
 
+    def merge_base(self, one: pygit2.Oid, other: pygit2.Oid) -> pygit2.Oid | None:
+        """The best common ancestor of two commits, or None if they share no history."""
+        return self.repo.merge_base(one, other)
+
     def history_key(self) -> historykey.HistoryKey:
         """The key the hub seals its commits with (read once; made by `agentcom init` or the
         hub's start)."""

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
+
+import pygit2
 
 from coordinator.core.trailers import event_message
 from coordinator.repo.gitrepo import BLOB, GitRepo
@@ -15,7 +16,8 @@ from coordinator.wire.errors import UsageError
 
 PROJECT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT / "queue-repo-template"
-HOOKS = ("pre-receive", "pre-receive.py", "post-receive")
+HOOKS = ("pre-receive", "pre-receive.py", "proc-receive", "proc-receive.py", "post-receive")
+FOR_REFS = "refs/for"  # refs/for/main: git hands a push there to the proc-receive hook
 # git's object checks that must refuse, not warn: names no checkout accepts ("..", ".git" in any
 # spelling), and .gitmodules that git cannot read
 FSCK_ERRORS = ("hasDot", "hasDotdot", "hasDotgit", "emptyName", "fullPathname", "gitmodulesParse")
@@ -78,15 +80,32 @@ def install_hooks(path: Path) -> None:
     """Copy hooks/ into the repo, point them at this checkout, and set git's push safety."""
     git = GitRepo(path)
     try:
-        set_push_safety(git)
-        git.repo.config["agentcom.cli"] = str(PROJECT / "agentcom.py")
-        git.repo.config["agentcom.python"] = sys.executable
+        refresh_hooks(git)
     finally:
         git.close()
+
+
+def refresh_hooks(git: GitRepo) -> None:
+    """Today's hooks in the repo, pointed at this checkout (its agentcom.py and Python), and git's
+    push settings: run by init and at every hub start, so a repo made by an older version gets what
+    it lacks. Only what differs is written; a hook is written beside and renamed into place, so a
+    push running meanwhile runs the old hook or the new one, never half of one."""
+    set_push_safety(git)
+    config = pygit2.Config(str(git.path / "config"))
+    for key, value in (("agentcom.cli", str(PROJECT / "agentcom.py")), ("agentcom.python", sys.executable)):
+        if key not in config or config[key] != value:
+            config[key] = value
+    if FOR_REFS not in list(config.get_multivar("receive.procReceiveRefs")):
+        config.set_multivar("receive.procReceiveRefs", "^refs/for$", FOR_REFS)
     for name in HOOKS:
-        target = path / "hooks" / name
-        shutil.copyfile(PROJECT / "hooks" / name, target)
-        target.chmod(0o755)
+        target, data = git.path / "hooks" / name, (PROJECT / "hooks" / name).read_bytes()
+        if target.is_file() and target.read_bytes() == data and os.access(target, os.X_OK):
+            continue
+        target.parent.mkdir(exist_ok=True)
+        part = target.with_name(f".{name}.{os.getpid()}.new")
+        part.write_bytes(data)
+        part.chmod(0o755)
+        os.replace(part, target)
 
 
 def set_push_safety(git: GitRepo) -> None:

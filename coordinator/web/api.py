@@ -191,3 +191,13 @@ def pre_receive():
         raise UsageError("objects must be a path or null")
     code, out = _hub().check_push(lines, objects)
     return jsonify(code=code, lines=out)
+
+
+@api.post("/hooks/proc-receive")
+@operator
+def proc_receive():
+    """A push to refs/for/: its task files checked and queued (or not), answered per ref."""
+    lines = _json_body().get("updates")
+    if not isinstance(lines, list) or len(lines) > 100 or not all(isinstance(x, str) for x in lines):
+        raise UsageError("updates must be a list of at most 100 'old new ref' lines")
+    return jsonify(_hub().submit_push(lines))
