@@ -3,7 +3,7 @@ machines at random (from a seeded RNG), then, once the chaos stops and the syste
 what became of every task and exits non-zero if anything submitted was lost.
 
     .venv/bin/python bench/torture.py [--tasks 100] [--agents 4] [--kills 12] [--seconds 60]
-                                      [--seed 1] [--settle 180] [--strict-runs] [--keep]
+                                      [--seed 1] [--settle 180] [--strict-runs] [--events] [--keep]
 
 Everything runs on 127.0.0.1 as real processes: `agentcom hub` on a new coordination repo, one
 `agentcom sidecar` per agent, each running bench/torture_agent.py (it notes every run's start in

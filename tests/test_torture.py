@@ -128,7 +128,9 @@ def test_a_live_run_named_in_the_ledger_is_killed_with_its_group(tmp_path):
     run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True,
                            env={**os.environ, "TORTURE_LEDGER": str(ledger)})
     try:
-        start = wait_for(lambda: _start_ticks(run.pid))
+        # just after exec, /proc shows an empty environment for a moment
+        wait_for(lambda: b"TORTURE_LEDGER=" in Path(f"/proc/{run.pid}/environ").read_bytes())
+        start = _start_ticks(run.pid)
         ledger.write_text(json.dumps({"task": "t", "attempt": 1, "pid": run.pid, "start": start}) + "\n")
         fleet = TortureFleet(tmp_path / "hub.git", tmp_path / "fleet", ledger)
         assert fleet.kill_ledger_runs() == [run.pid]
@@ -144,3 +146,31 @@ def _start_ticks(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
     except OSError:
         return None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_ctrl_c_mid_chaos_stops_everything_the_harness_started(tmp_path):
+    with subprocess.Popen([sys.executable, str(HARNESS), *SMALL, "--events"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, env={**os.environ, "TMPDIR": str(tmp_path)}) as harness:
+        try:
+            seen = []
+            for line in harness.stdout:   # the first blow: the hub, sidecars and agents are all up
+                seen.append(line)
+                if re.match(r"^ +[\d.]+s ", line):
+                    break
+            harness.send_signal(signal.SIGINT)
+            out = "".join(seen) + harness.stdout.read()
+            assert harness.wait(timeout=60) == 2, out
+        finally:
+            if harness.poll() is None:
+                harness.kill()
+    assert "interrupted; everything it started is stopped" in out
+    assert not processes_mentioning(str(tmp_path)), "the harness left processes running"
+    assert not list(tmp_path.glob("agentcom-torture-*")), "the temporary folder was not removed"
+
+
+def test_out_of_range_options_are_refused_with_the_range():
+    done = subprocess.run([sys.executable, str(HARNESS), "--tasks", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--tasks: 0 is out of range; give 1 to 2000" in done.stderr
