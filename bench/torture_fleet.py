@@ -37,7 +37,7 @@ class TortureFleet(LocalFleet):
         super().__init__(repo, home, heartbeat="1s")
         self.ledger = ledger
         self.port = 0
-        self.hubs: list[subprocess.Popen] = []   # every hub process started, so none can outlive us
+        self.started: list[subprocess.Popen] = []   # every hub and sidecar process, so none can outlive us
         self.unexpected: list[str] = []   # processes that died without a blow from us
 
     # --- the hub ---------------------------------------------------------------------------
@@ -46,7 +46,7 @@ class TortureFleet(LocalFleet):
         try:
             url = super().start_hub(port)
         finally:
-            self.hubs.append(self.hub)
+            self.started.append(self.hub)
         self.port = int(url.rpartition(":")[2])
         self.api.timeout = API_TIMEOUT
         return url
@@ -90,6 +90,12 @@ class TortureFleet(LocalFleet):
         proc = self.members[name].proc
         return proc is not None and proc.poll() is None
 
+    def start_sidecars(self, names: list[str] | None = None) -> None:
+        try:
+            super().start_sidecars(names)
+        finally:
+            self.started += [m.proc for m in self.members.values() if m.proc is not None and m.proc not in self.started]
+
     def start_sidecar(self, name: str) -> None:
         """Start one sidecar without waiting for it (the hub may be down just now)."""
         m = self.members[name]
@@ -98,6 +104,7 @@ class TortureFleet(LocalFleet):
             m.proc = subprocess.Popen([sys.executable, str(CLI), "sidecar", "--config", str(m.config)],
                                       stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                                       env=child_env(), process_group=0)
+        self.started.append(m.proc)
 
     def kill_sidecar(self, name: str) -> None:
         """SIGKILL the sidecar alone: its runs, each in a session of its own, go on."""
@@ -124,10 +131,10 @@ class TortureFleet(LocalFleet):
 
     def stop(self, grace: float = 10.0) -> list[str]:
         forced = super().stop(grace)
-        for proc in self.hubs:   # a hub that failed to start, or any hub we lost track of
+        for proc in self.started:   # a hub that failed to start, or any process we lost track of
             if proc.poll() is None:
                 _kill_group(proc)
-                forced.append(f"hub pid {proc.pid}")
+                forced.append(f"{proc.args[2]} pid {proc.pid}")
         return forced
 
     def watch(self) -> list[str]:
