@@ -79,7 +79,6 @@ class Tally:
     failures: collections.Counter = field(default_factory=collections.Counter)   # reason kind → attempts
     actual: dict[tuple[str, int], int] = field(default_factory=dict)   # (task, attempt) → runs started
     recorded: dict[tuple[str, int], int] = field(default_factory=dict)
-    runs_in_history: bool = False
     fsck_ok: bool = False
     fsck_output: str = ""
 
@@ -129,8 +128,6 @@ def count_history(tally: Tally, task_id: str, history: list[dict], task: dict | 
     for h in history:
         if h.get("from") in LEAVING and h.get("to") in FAILED_TO:
             tally.failures[reason_kind(h.get("reason") or "", agents)] += 1
-        if "run" in h:
-            tally.runs_in_history = True
     deaths = [h for h in history if h.get("to") == "dead"]
     if task_id in tally.dead and deaths:
         tally.dead[task_id] = deaths[-1].get("reason") or "(no reason)"
@@ -153,10 +150,9 @@ def run_lines(tally: Tally) -> list[str]:
     spread = ", ".join(f"{n} run{'s' if n > 1 else ''}: {per_attempt[n]}" for n in sorted(per_attempt)) or "none"
     actual, recorded = sum(tally.actual.values()), sum(min(n, tally.recorded.get(k, 0))
                                                         for k, n in tally.actual.items())
-    note = "" if tally.runs_in_history else " (history entries carry no run number yet: each re-run is unrecorded)"
     return [f"  {'attempts run':<22}{len(tally.actual)} ({spread})",
             f"  {'runs: actual/recorded':<22}{actual} run (agent's ledger), {recorded} recorded in git",
-            f"  {'runs not recorded':<22}{tally.unrecorded}{note}"]
+            f"  {'runs not recorded':<22}{tally.unrecorded}"]
 
 
 def lines(tally: Tally, figures: dict[str, str], strict_runs: bool) -> list[str]:

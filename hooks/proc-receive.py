@@ -6,12 +6,13 @@ process's place. Each ref is answered `ok` (no ref is left under refs/for/) or `
 reason, and the pusher reads the task ids or every problem. Standard library only, so it starts
 in a few milliseconds.
 """
-import http.client
 import json
 import os
 import subprocess
 import sys
-from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the hooks folder out
+import hubcall  # noqa: E402 - found only once the line above ran
 
 TIMEOUT = 60      # the hub answers within its own limit on a call (30 s)
 MAX_PKT = 65520   # git's largest pkt-line
@@ -57,33 +58,24 @@ def write_pkt(stream, text=None) -> None:
 
 def ask_hub(git_dir: str, commands: list):
     """The hub's answer, or None if no hub is there to take the request."""
-    runtime = os.path.join(git_dir, "agentcom")
-    try:
-        with open(os.path.join(runtime, "coordinator.json")) as f:
-            url = urlsplit(json.load(f)["url"])
-        with open(os.path.join(runtime, "operator.token")) as f:
-            token = f.read().strip()
-    except (OSError, ValueError, KeyError, TypeError):
+    where = hubcall.address(git_dir)
+    conn = where and hubcall.connect(where, TIMEOUT)
+    if not conn:
         return None
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=TIMEOUT)
     try:
-        try:
-            conn.connect()
-        except OSError:
-            return None  # nobody listens there: a hub that stopped without cleaning up
-        conn.request("POST", "/api/hooks/proc-receive", json.dumps({"updates": commands}),
-                     {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-        resp = conn.getresponse()
-        body = json.loads(resp.read())
+        status, body = hubcall.post(conn, where, "/api/hooks/proc-receive", {"updates": commands})
     except (OSError, ValueError) as e:
         raise Unsure(f"the hub did not answer ({type(e).__name__})") from None
     finally:
         conn.close()
-    if resp.status == 200:
+    if status == 200:
         return body
-    if resp.status >= 500:  # 503: the loop was busy, and the change may still land
-        raise Unsure(f"the hub answered {resp.status}: {body.get('message', '')}")
-    return None  # refused the hook itself (a token it no longer holds): the local path says why
+    if status >= 500:  # 503: the loop was busy, and the change may still land
+        raise Unsure(f"the hub answered {status}: {body.get('message', '')}")
+    if status in (401, 403):
+        return None  # refused the hook itself (a token it no longer holds): the local path says why
+    why = f"the hub refused this push: {str(body.get('message', ''))[:500]}; nothing was queued"
+    return {"lines": [why], "results": [{"ref": c.split()[-1], "ok": False, "reason": why} for c in commands]}
 
 
 def ask_cli(cli: str, commands: list) -> dict:

@@ -176,9 +176,14 @@ def test_a_sidecar_config_is_read_with_defaults_and_paths_beside_it(tmp_path):
     ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nstdin: all\n", 0o600,
      "stdin: 'all' is not one of prompt, task, none"),
     ("- a list\n", 0o600, "must be a mapping of settings"),
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nworkdir: ada.state\n", 0o600,
+     "workdir: {tmp}/ada.state is inside state_dir ({tmp}/ada.state)"),
+    ("hub: http://h:1\nagent: ada\ntoken: t\ncommand: x\nstate_dir: s\nworkdir: s/runs\n", 0o600,
+     "workdir: {tmp}/s/runs is inside state_dir ({tmp}/s), among the sidecar's own files"),
 ])
 def test_a_bad_sidecar_config_is_refused_naming_the_key(tmp_path, monkeypatch, text, mode, message):
     monkeypatch.delenv("AGENTCOM_AGENT_TOKEN", raising=False)
+    message = message.replace("{tmp}", str(tmp_path.resolve()))
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("{", r"\{")
                        .replace("}", r"\}").replace("?", r"\?").replace("[", r"\[")):
         load_config(_config(tmp_path, text, mode))
@@ -186,12 +191,13 @@ def test_a_bad_sidecar_config_is_refused_naming_the_key(tmp_path, monkeypatch, t
 
 # --- an operator's stop, and the tokens of lost runs --------------------------------------
 
-MARK = {"run": 2, "why": "the operator stopped agentcom demo", "at": 1000.0}
+RUN = {"task": "fix-login", "attempt": 4, "run": 2}
+MARK = {**RUN, "why": "the operator stopped agentcom demo", "at": 1000.0}
 
 
 @pytest.mark.parametrize("code", [-2, -15, -1, 130, 143, 129])
 def test_a_run_ended_by_the_stop_noted_for_it_is_interrupted(code):
-    why = stopped_by(MARK, 2, code, 1003.5)
+    why = stopped_by(MARK, RUN, 990.0, code, 1003.5)
     assert why == "the operator stopped agentcom demo"
     body = verdict(4, code=code, result=None, stopped=why)
     assert body["interrupted"] is True and body["kind"] == "failed" and body["permanent"] is False
@@ -199,21 +205,28 @@ def test_a_run_ended_by_the_stop_noted_for_it_is_interrupted(code):
     parse_report({**body, "run": 2})  # the hub takes it as it is
 
 
-@pytest.mark.parametrize("mark, run, code, at", [
-    (None, 2, -15, 1001.0),                          # no stop noted: the agent's own death
-    (MARK, 1, -15, 1001.0),                          # noted for another run
-    (MARK, 2, 1, 1001.0),                            # its own non-zero exit
-    (MARK, 2, 0, 1001.0),
-    (MARK, 2, -9, 1001.0),                           # not a stop's signal
-    (MARK, 2, None, 1001.0),                         # no exit status
-    (MARK, 2, -15, 1000.0 + STOP_WINDOW + 1),        # long after the stop: something else
-    ({**MARK, "why": 5}, 2, -15, 1001.0),
-    ({**MARK, "at": "soon"}, 2, -15, 1001.0),
-    ([MARK], 2, -15, 1001.0),
-    (MARK, 2, -15, None),
+@pytest.mark.parametrize("mark, run, started, code, at", [
+    (None, RUN, 990.0, -15, 1001.0),                            # no stop noted: the agent's own death
+    (MARK, {**RUN, "run": 1}, 990.0, -15, 1001.0),              # noted for another run
+    (MARK, {**RUN, "attempt": 3}, 990.0, -15, 1001.0),          # ... of another attempt
+    (MARK, {**RUN, "task": "fix-logout"}, 990.0, -15, 1001.0),  # ... of another task
+    ({k: v for k, v in MARK.items() if k != "task"}, RUN, 990.0, -15, 1001.0),  # naming no task (the old mark)
+    ({**MARK, "attempt": 4.0}, RUN, 990.0, -15, 1001.0),
+    ({**MARK, "run": True}, {**RUN, "run": 1}, 990.0, -15, 1001.0),
+    (MARK, RUN, 1000.5, -15, 1001.0),                           # noted before this run started
+    (MARK, RUN, None, -15, 1001.0),                             # no start on record
+    (MARK, RUN, 990.0, 1, 1001.0),                              # its own non-zero exit
+    (MARK, RUN, 990.0, 0, 1001.0),
+    (MARK, RUN, 990.0, -9, 1001.0),                             # not a stop's signal
+    (MARK, RUN, 990.0, None, 1001.0),                           # no exit status
+    (MARK, RUN, 990.0, -15, 1000.0 + STOP_WINDOW + 1),          # long after the stop: something else
+    ({**MARK, "why": 5}, RUN, 990.0, -15, 1001.0),
+    ({**MARK, "at": "soon"}, RUN, 990.0, -15, 1001.0),
+    ([MARK], RUN, 990.0, -15, 1001.0),
+    (MARK, RUN, 990.0, -15, None),
 ])
-def test_any_other_ending_is_not_the_stops_doing(mark, run, code, at):
-    assert stopped_by(mark, run, code, at) is None
+def test_any_other_ending_is_not_the_stops_doing(mark, run, started, code, at):
+    assert stopped_by(mark, run, started, code, at) is None
 
 
 def test_an_agent_that_failed_or_finished_before_the_stop_keeps_its_own_ending():

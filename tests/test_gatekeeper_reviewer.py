@@ -3,8 +3,10 @@ behind it) with a real coordination repo and hub, and decisions read back from g
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -474,12 +476,22 @@ def test_the_operator_command_gets_the_decision_on_stdin_as_an_argv_list(world, 
     assert "notified: webhook answered 204; command " in record and "ran" in record
 
 
-def test_the_notify_commands_output_is_logged_never_committed(world, tmp_path, caplog):
+@pytest.mark.parametrize("length", range(40, 60, 7), ids=lambda n: f"interpreter-path-{n}")
+def test_the_notify_commands_output_is_logged_never_committed(world, caplog, request, length):
     import sys
+    import tempfile
 
+    # the command's path is in the record, and YAML folds the line wherever the path's length puts
+    # a space (it did inside the words checked below, for checkouts at paths of some lengths)
+    short = Path(tempfile.mkdtemp(prefix="p"))  # tmp_path alone is longer than the lengths that broke
+    request.addfinalizer(lambda: shutil.rmtree(short))
+    interpreter = short / ("p" * (length - len(str(short)) - len("//python"))) / "python"
+    interpreter.parent.mkdir()
+    interpreter.symlink_to(sys.executable)
+    assert len(str(interpreter)) == length
     script = "import sys; sys.stderr.write('token=hunter2-very-secret'); sys.exit(3)"
     world.rules(AUTO)
-    world.reviewer.notify_command = (sys.executable, "-c", script)
+    world.reviewer.notify_command = (str(interpreter), "-c", script)
     number = world.open({"Dockerfile": "FROM python:3.12\n"})
     with caplog.at_level("WARNING", logger="agentcom.gatekeeper"):
         assert world.reviewer.review(number).action == "escalate"

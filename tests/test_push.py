@@ -207,3 +207,18 @@ def test_a_pushed_id_in_use_is_refused_naming_where_it_is_and_in_what_state(repo
     assert f"inbox/again.yaml: id 'T-1' is already used by a task that is done ({done_path})" in push.stderr
     assert ("inbox/twin.yaml: id 'T-2' is already used by inbox/early.yaml, a task the hub has not taken in "
             "yet") in push.stderr
+
+
+def test_a_rewrite_of_main_or_main_pushed_with_another_branch_is_refused_before_it_can_hold_the_hub(repo, clone):
+    _commit(clone, {"inbox/a.yaml": b"prompt: a\n"})
+    git(clone, "push", "-q")
+    head = git(repo, "rev-parse", "main").stdout
+    git(clone, "reset", "-q", "--hard", "HEAD~1")
+    _commit(clone, {"inbox/b.yaml": b"prompt: b\n"})
+    forced = git(clone, "push", "--force", "origin", "HEAD:main", check=False)
+    assert forced.returncode != 0 and "main's history cannot be rewritten" in forced.stderr
+    git(clone, "pull", "-q", "--rebase")
+    both = git(clone, "push", "--atomic", "origin", "HEAD:main", "HEAD:refs/heads/side", check=False)
+    assert both.returncode != 0 and "push main on its own" in both.stderr
+    assert git(repo, "rev-parse", "main").stdout == head
+    assert git(clone, "push", "-q", "origin", "HEAD:main", check=False).returncode == 0

@@ -208,3 +208,13 @@ def test_the_proc_receive_endpoint_needs_the_operator_token_and_refuses_bad_bodi
             {"ref": "refs/for/main", "ok": False,
              "reason": "refs/for/main takes a commit; push one (git push origin HEAD:refs/for/main)"}], new
     assert git(repo, "rev-parse", "main").stdout.strip() == head
+
+
+def test_a_push_the_hub_refuses_whole_says_the_hubs_reason_not_another(hub, repo, clone):
+    _commit(clone, {"inbox/many.yaml": b"prompt: many refs\n"})
+    refs = [FOR_MAIN, *(f"HEAD:refs/for/x{i}" for i in range(100))]  # 101 refs: over the hub's bound
+    push = git(clone, "push", "origin", *refs, check=False)
+    assert push.returncode != 0
+    assert "the hub refused this push: updates must be a list of at most 100 'old new ref' lines" in push.stderr
+    assert "already" not in push.stderr  # not the one-shot path's word about the hub's lock
+    assert _refs(repo) == ["refs/heads/main"] and "many refs" not in str(hub.request("GET", "/api/status")[1])

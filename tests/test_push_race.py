@@ -101,6 +101,39 @@ def test_a_push_approved_and_never_landed_holds_the_hub_only_briefly(repo):
         h.close()
 
 
+def test_a_push_checked_while_the_hub_publishes_is_never_let_through_under_it(repo):
+    old, _ = _user_commit(repo, "under")
+    gate = PushGate(str(repo), hold=0.2)
+    try:
+        with gate.publishing():  # the loop is inside its publish for longer than a hold
+            assert gate.begin(old) is None
+            assert gate.approve(None, old) == MOVED
+        assert gate.held() == 0
+    finally:
+        gate.close()
+
+
+def test_one_push_holds_the_hub_for_its_hold_at_most_however_late_it_is_approved(repo):
+    old, _ = _user_commit(repo, "slow")
+    now = [0.0]
+    gate = PushGate(str(repo), clock=lambda: now[0], hold=2.0)
+    try:
+        key = gate.begin(old)
+        now[0] = 1.0
+        assert gate.approve(key, old) is None
+        now[0] = 2.01
+        assert gate.held() == 0  # the hold kept its deadline; approval did not start another
+        key = gate.begin(old)
+        now[0] = 3.9  # a check that took most of its hold still gives git a moment to move main
+        assert gate.approve(key, old) is None
+        now[0] = 4.3
+        assert gate.held() == 1
+        now[0] = 4.41
+        assert gate.held() == 0
+    finally:
+        gate.close()
+
+
 def test_the_hook_refuses_a_push_from_a_main_that_moved_while_it_was_checked(hub, repo, clone):
     old, pushed = _user_commit(repo, "late")
     status, _ = hub.request("POST", "/api/tasks", {"prompt": "the hub moves main"})

@@ -11,11 +11,17 @@ import pytest
 
 from tests.support.gitenv import git
 from tests.support.processes import wait_for
-from tests.test_sidecar import alive, note, started_run, state, submit, task
+from tests.test_sidecar import alive, note, started_run, submit, task
 
 
 def finished(hub, task_id: str) -> dict:
-    wait_for(lambda: state(hub, task_id) in ("review", "done", "dead", "queued"), timeout=30)
+    """The task once its first attempt is over (queued counts only once an attempt was handed out:
+    on a slow machine the agent may not be online yet when the task is submitted)."""
+    def over() -> bool:
+        t = task(hub, task_id)
+        return t["state"] in ("review", "done", "dead") or (t["state"] == "queued" and t.get("attempt", 0) >= 1)
+
+    wait_for(over, timeout=30)
     return task(hub, task_id)
 
 

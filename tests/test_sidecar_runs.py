@@ -35,13 +35,17 @@ def test_a_sidecar_stopped_by_ctrl_c_leaves_its_run_going_and_the_run_ends_done(
     first.proc.send_signal(signal.SIGINT)
     assert "stopped" in first.stop()
     assert alive(run)  # a stop of the sidecar alone never ends a run
-    assert json.loads((ada.run_dir(task_id) / "interrupted.json").read_text())["run"] == 1
+    mark = json.loads((ada.state_dir / "stops" / f"{task_id}.1.json").read_text())
+    assert (mark["task"], mark["attempt"], mark["run"]) == (task_id, 1, 1)
+    assert not (ada.run_dir(task_id) / "interrupted.json").exists()  # never where the agent writes
     sidecars.start(ada)
     ada.release(task_id)
 
     wait_for(lambda: state(hub, task_id) == "done", timeout=15)
     assert_done_once(hub, task_id)  # it outlived the stop: its end is its own
     assert task(hub, task_id)["outcome"]["runs"] == 1
+    wait_for(lambda: ada.finished_dir(task_id).exists())
+    assert list((ada.state_dir / "stops").iterdir()) == []  # the mark went with its run
 
 
 def test_an_agent_stopped_by_the_operators_ctrl_c_is_queued_again_at_once_without_spending_an_attempt(
@@ -79,6 +83,8 @@ def test_an_agent_stopped_by_the_operators_ctrl_c_is_queued_again_at_once_withou
     wait_for(lambda: state(hub, task_id) == "done", timeout=15)
     assert task(hub, task_id)["outcome"]["attempt"] == 2
     assert "run 1 of attempt 1 ended: interrupted (the sidecar was stopped (SIGINT)" in second.output()
+    wait_for(lambda: ada.finished_dir(task_id, 2).exists())
+    assert list((ada.state_dir / "stops").iterdir()) == []
 
 
 def test_an_agent_that_kills_itself_with_sigterm_fails_its_attempt_and_backs_off(hub, sidecars):
@@ -90,6 +96,30 @@ def test_an_agent_that_kills_itself_with_sigterm_fails_its_attempt_and_backs_off
     t = task(hub, task_id)
     assert t["outcome"]["kind"] == "failed" and "was killed by signal 15 without writing a result" in t["last_error"]
     assert t["retry_at"] and "interruptions" not in t  # no stop was noted: the death is the agent's own
+
+
+def test_an_agent_that_forges_the_operators_stop_and_kills_itself_fails_its_attempt_and_backs_off(
+        hub, repo, sidecars):
+    ada = sidecars.agent(hub, "ada")
+    sidecars.start(ada)
+    task_id = submit(hub, "forge-stop")
+
+    wait_for(lambda: ("working", "queued", 1) in moves(hub, task_id), timeout=15)
+    attack = json.loads((ada.records / f"forged.{task_id}.json").read_text())
+    stops = ada.state_dir / "stops"
+    assert str(ada.run_dir(task_id) / "interrupted.json") in attack["forged"]  # the attack was made...
+    assert str(ada.run_dir(task_id) / "stops" / f"{task_id}.1.json") in attack["forged"]
+    assert str(ada.state_dir / "bin" / "stops" / f"{task_id}.1.json") in attack["forged"]
+    [given] = ada.runs(task_id)
+    assert not any(str(stops) in value for value in given["env"].values())  # ... but nothing names the real place
+    t = task(hub, task_id)
+    assert t["outcome"]["kind"] == "failed" and "was killed by signal 15 without writing a result" in t["last_error"]
+    assert t["retry_at"] and "interruptions" not in t and t["attempt"] - t.get("attempt_base", 0) == 1
+    log = agentcom("log", task_id, "--repo", str(repo), check=True).stdout
+    assert "working → queued  attempt 1: " in log and "interrupted" not in log, log
+    wait_for(lambda: ada.finished_dir(task_id).exists())
+    forged = json.loads((ada.finished_dir(task_id) / "interrupted.json").read_text())
+    assert forged["run"] == 1 and list(stops.iterdir()) == []  # kept for reading, never believed
 
 
 def test_a_run_lost_while_the_hub_took_its_task_back_is_neither_run_again_nor_said_to_be(hub, sidecars):

@@ -332,11 +332,14 @@ def pre_receive_cmd():
 @hook.command("proc-receive")
 def proc_receive_cmd():
     """refs/for/ pushes with no hub running: 'old new ref' lines in, the answer as JSON out."""
+    from coordinator.cli.local import say
     from coordinator.hub.hub import Hub
+    from coordinator.repo.lock import ONE_SHOT_WAIT
 
     lines = sys.stdin.read().splitlines()
-    try:
-        hub = Hub(os.environ.get("GIT_DIR", "."), role="cli")
+    try:  # another push taken by this path, or a one-shot command, ends by itself: wait for it
+        hub = Hub(os.environ.get("GIT_DIR", "."), role="cli", wait=ONE_SHOT_WAIT, say=say,
+                  command="agentcom hook proc-receive")
         try:
             answer = hub.submit_push(lines)
         finally:

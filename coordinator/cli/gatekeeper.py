@@ -31,9 +31,9 @@ def run(backend, setup: Setup, once: bool, stop: threading.Event | None = None, 
         if setup.forge == "local":
             raise UsageError("the local forge records its pull requests through a running hub: start "
                              "`agentcom hub` (which can run the gatekeeper itself) and try again")
-        from coordinator.cli.local import ONE_SHOT_WAIT, say
+        from coordinator.cli.local import say
         from coordinator.hub.hub import Hub
-        from coordinator.repo.lock import ONE_SHOT
+        from coordinator.repo.lock import ONE_SHOT, ONE_SHOT_WAIT
 
         # one pass ends by itself, and a hub starting meanwhile waits for it; a loop does not
         hub = Hub(backend.repo, role=ONE_SHOT if once else "gatekeeper", wait=ONE_SHOT_WAIT, say=say,

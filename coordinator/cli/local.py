@@ -12,14 +12,11 @@ from pathlib import Path
 
 import click
 
-from coordinator.repo.lock import HUB, WriterLock
+from coordinator.repo.lock import HUB, HUB_START_WAIT, ONE_SHOT_WAIT, WriterLock
 from coordinator.repo.repoinit import is_coordination_repo
 from coordinator.repo.tokens import TokenStore, read_operator_token
 from coordinator.wire.client import HttpBackend, default_repo
 from coordinator.wire.errors import CoordinatorBusy, NotARepo
-
-HUB_START_WAIT = 10.0  # seconds to wait for a hub that holds the lock to say where it serves
-ONE_SHOT_WAIT = 30.0   # seconds to wait for another one-shot command to finish
 
 
 def say(line: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from coordinator.hub.hub import Hub
 from coordinator.hub.pokes import Notifier
 from coordinator.hub.watcher import watch_pushes
-from coordinator.repo.lock import runtime_dir
+from coordinator.repo.lock import ONE_SHOT_WAIT, runtime_dir
 from coordinator.repo.tokens import TokenStore
 from coordinator.web import create_app
 from coordinator.web.webhooks import MAX_BODY as WEBHOOK_MAX_BODY
@@ -17,7 +17,6 @@ from coordinator.wire import webserver
 from coordinator.wire.errors import UsageError
 
 log = logging.getLogger("agentcom.service")
-ONE_SHOT_WAIT = 30.0  # seconds a hub waits for a one-shot command that holds the lock
 
 # Idle and trickling clients cost a socket, never a worker, and are cut off within seconds; a few
 # hundred of them from one address leave the rest of the connections to heartbeats and health
@@ -55,9 +54,10 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
             app.extensions["agentcom.gatekeeper"] = gatekeeper
         observer = watch_pushes(runtime_dir(repo), hub.notify)
         hub.notify()  # a push that landed while we started up
-        known = sorted(hub.urls)
-        # every sidecar a hub before this one knew: heartbeat now, well within any grace, rather
-        # than at its next interval (or after its back-off)
+        # every sidecar a hub before this one knew, of an agent still online: heartbeat now, well
+        # within any grace, rather than at its next interval (or after its back-off). Offline
+        # agents are left out: their addresses may be long gone, and each costs the notifier a timeout
+        known = sorted(name for name in hub.urls if getattr(hub.view.agents.get(name), "online", False))
         hub.notifier.poke(known, hub.head(), event="started")
         print(f"AgentCom hub running at {url}\n"
               f"  coordination repo: {repo}   (clone it: git clone {repo})\n"

@@ -4,8 +4,9 @@ time has passed, the loop does not publish. Git updates main only after the hook
 only if main is still at the push's old value, so a publish in between would turn a push the hub
 let through into git's "cannot lock ref ... is at X but expected Y".
 
-Every hold is bounded (`HOLD` after it began or was approved): a pusher killed after approval
-stalls the loop's next publish by that much at most. While the loop waits to publish, no new hold
+Every hold is bounded: `HOLD` after its check began, or `LANDING` after approval if the check took
+longer; a push approved that never lands (git refused it for another reason) stalls the loop's
+next publish by that much at most. While the loop waits to publish, no new hold
 begins, so a stream of pushes cannot starve it.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from coordinator.repo.gitrepo import GitRepo
 
 HOLD = 2.0    # seconds a push in flight may keep the loop from publishing
 POLL = 0.002  # seconds between looks at main while someone waits on a hold
+LANDING = 0.5  # seconds an approved push has at least to land, however long its check took
 MOVED = ("main moved while your push was checked (the hub or another push landed first), so git "
          "would refuse it; nothing of it landed: git pull --rebase and push again")
 
@@ -79,11 +81,15 @@ class PushGate:
                     break
                 self._cond.wait(POLL)
             self._settle()
-            if self._main() != old or any(h.approved and h.old == old for k, h in self._holds.items() if k != key):
-                self._holds.pop(key, None)
+            mine = self._holds.get(key)
+            if (self._main() != old or (mine is None and self._publishing)
+                    or any(h.approved and h.old == old for k, h in self._holds.items() if k != key)):
+                self._holds.pop(key, None)  # without a hold of its own, the loop may be publishing now
                 return MOVED
-            key = key if key is not None else next(self._ids)
-            self._holds[key] = _Hold(old, self._clock() + self.hold, approved=True)
+            # the hold keeps its deadline (one push holds the loop for `hold` at most), with a
+            # moment for git to move main after a check that took most of it
+            until = max(mine.until if mine else 0.0, self._clock() + LANDING)
+            self._holds[key if key is not None else next(self._ids)] = _Hold(old, until, approved=True)
             return None
 
     def release(self, key: int | None) -> None:

@@ -26,6 +26,8 @@ from coordinator.wire.errors import CoordinatorBusy
 RUNTIME_DIR = "agentcom"
 HUB, ONE_SHOT = "hub", "cli"   # the roles a holder names; a gatekeeper run without a hub is another
 POLL = 0.05                    # seconds between looks at a lock held by someone else
+ONE_SHOT_WAIT = 30.0           # seconds anyone waits for a one-shot command that holds the lock
+HUB_START_WAIT = 60.0          # seconds a command waits for a starting hub to say where it serves
 
 
 def runtime_dir(repo_path: str | os.PathLike) -> Path:

@@ -54,6 +54,10 @@ def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> Findings:
     if MAIN in refs and any(ref.startswith(FOR_PREFIX) for ref in refs):
         # refs/for/ is taken in while git waits, before it moves main: the two would wait on each other
         found.problems.append(f"push to main and to {FOR_MAIN} separately (two git push commands)")
+    elif MAIN in refs and len(refs) > 1:
+        # the hub holds its commits for an approved main until it lands; another ref git refuses
+        # after this check (an --atomic push) would leave main unmoved and the hub waiting
+        found.problems.append("push main on its own (git push origin main), and other branches separately")
     for old, new, ref in updates:
         if ref != MAIN:
             continue  # branches other than main (agents' work, PR heads) are not the queue
@@ -67,6 +71,10 @@ def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> Findings:
 def _check_main(git: GitRepo, old: str, new: str, found: Findings) -> None:
     config = _config_at(git, new)  # the settings this push leaves, as the hub will apply them
     old_id, new_id = None if old == ZERO else git.repo[old].id, git.repo[new].id
+    if old_id is not None and not git.repo.descendant_of(new_id, old_id):
+        # git refuses it too (receive.denyNonFastForwards), but only after this check let it through
+        found.problems.append("main's history cannot be rewritten: git pull --rebase and push again")
+        return
     found.problems.extend(_forged_history(git, old_id, new_id))
     found.problems.extend(_unsafe_names(git, old_id, new_id))
     verdicts = judge(git.diff(old_id, new_id))

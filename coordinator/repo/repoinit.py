@@ -16,7 +16,7 @@ from coordinator.wire.errors import UsageError
 
 PROJECT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT / "queue-repo-template"
-HOOKS = ("pre-receive", "pre-receive.py", "proc-receive", "proc-receive.py", "post-receive")
+HOOKS = ("pre-receive", "pre-receive.py", "proc-receive", "proc-receive.py", "hubcall.py", "post-receive")
 FOR_REFS = "refs/for"  # refs/for/main: git hands a push there to the proc-receive hook
 # git's object checks that must refuse, not warn: names no checkout accepts ("..", ".git" in any
 # spelling), and .gitmodules that git cannot read

@@ -145,6 +145,10 @@ def parse_config(doc: dict, base: Path, where: str, mode: int = 0o600) -> Sideca
     values["token"] = _token(values, base, where, mode)
     values["state_dir"] = _path(base, values.get("state_dir")) or base / f"{values['agent']}.state"
     values["workdir"] = _path(base, values.get("workdir"))
+    state, workdir = values["state_dir"], values["workdir"]
+    if workdir is not None and (workdir == state or state in workdir.parents):
+        raise ConfigError(where, "workdir", f"{workdir} is inside state_dir ({state}), among the sidecar's own "
+                          "files (its stop marks, its outbox); give the agent a folder outside it")
     if "github_api" in values:
         values["github_api"] = values["github_api"].rstrip("/")
     if "github_token_file" in values:

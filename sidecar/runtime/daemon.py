@@ -36,8 +36,9 @@ def _lock(config: SidecarConfig) -> filelock.UnixFileLock:
 
 def serve(config: SidecarConfig, out=sys.stdout) -> None:
     """Run until SIGTERM or Ctrl-C. Runs in progress keep going (in their own sessions) and are
-    picked up again by the next start. The stop is noted beside each run: one that dies of the
-    same stop (a container's or a machine's stop signals every process) is reported interrupted."""
+    picked up again by the next start. The stop is noted for each run (STATE/stops/): one that
+    dies of the same stop (a container's or a machine's stop signals every process) is reported
+    interrupted."""
     lock = _lock(config)
     try:
         lock.acquire()

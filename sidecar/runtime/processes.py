@@ -1,61 +1,63 @@
 """The processes of the agent runs under a sidecar's state directory, found as sidecar/runs.py
 finds them (a run's wrapper.json names the wrapper's pid and start time; the wrapper leads its own
 process group, which holds the agent and its children), and how to stop them for good. A stop
-first notes itself beside each live run (interrupted.json), so the run's end is reported as the
-operator's interruption, not as the agent's failure."""
+first notes itself for each live run (STATE/stops/ID.ATTEMPT.json, outside the run's folder, which
+the agent can write), so the run's end is reported as the operator's interruption, not as the
+agent's failure."""
 from __future__ import annotations
 
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from coordinator.wire.atomic import read_json, write_json
-from sidecar.runtime.runs import STOP_MARK
+from sidecar.runtime.runs import STOPS, proc_stat, stop_path, wrapper
 
 WRAPPER_WAIT = 2.0   # seconds a just-spawned wrapper gets to write wrapper.json
 
 
-def _stat(pid: str) -> tuple[str, int, int] | None:
-    """(state, process group, start time in clock ticks) of a process, or None."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rpartition(")")[2].split()
-    return fields[0], int(fields[2]), int(fields[19])
+@dataclass(frozen=True)
+class Wrapper:
+    """One run's wrapper, as its wrapper.json names it: it leads the run's process group."""
+    dir: Path
+    pid: int
+    start: int
+    run: int
+
+    def alive(self) -> bool:
+        stat = proc_stat(self.pid)
+        return stat is not None and stat[0] not in ("Z", "X") and stat[2] == self.start
 
 
-def _wrappers(state_dir: Path) -> dict[int, int]:
-    """Each run's wrapper: its pid (its process group's id) → its start time."""
-    found = {}
-    for wrapper in (state_dir / "runs").glob("*/wrapper.json"):
-        try:
-            info = read_json(wrapper)
-        except ValueError:
-            continue
-        if info and isinstance(info.get("pid"), int) and isinstance(info.get("start"), int):
-            found[info["pid"]] = info["start"]
+def wrappers(state_dir: Path) -> list[Wrapper]:
+    """Every run's wrapper on record under `state_dir`, alive or not (its group may outlive it)."""
+    found, runs = [], state_dir / "runs"
+    for run_dir in sorted(runs.iterdir()) if runs.is_dir() else ():
+        named = wrapper(run_dir)
+        if named is not None:
+            found.append(Wrapper(run_dir, *named))
     return found
 
 
+def live_wrappers(state_dir: Path) -> list[Wrapper]:
+    """The wrappers that still run: the same process (pid and start time) their wrapper.json names."""
+    return [w for w in wrappers(state_dir) if w.alive()]
+
+
 def mark_stopped(state_dir: Path, why: str, now: float) -> int:
-    """Note a stop beside each run whose wrapper lives ({run, why, at} in interrupted.json), before
-    any signal is sent; returns how many runs were marked. A run that lives on past the stop
-    ignores it (result.stopped_by)."""
+    """Note a stop for each run whose wrapper lives ({task, attempt, run, why, at} in
+    STATE/stops/ID.ATTEMPT.json), before any signal is sent; returns how many runs were marked. A
+    run that lives on past the stop ignores it (result.stopped_by)."""
     marked = 0
-    for wrapper in (state_dir / "runs").glob("*/wrapper.json"):
-        try:
-            info = read_json(wrapper) or {}
-        except ValueError:
+    (state_dir / STOPS).mkdir(mode=0o700, exist_ok=True)
+    for w in live_wrappers(state_dir):
+        task_id, _, attempt = w.dir.name.rpartition(".")  # the folder is named ID.ATTEMPT by Runs.create
+        if not task_id or not attempt.isdigit():
             continue
-        pid, start, run = info.get("pid"), info.get("start"), info.get("run")
-        if not all(isinstance(v, int) for v in (pid, start, run)):
-            continue
-        stat = _stat(str(pid))
-        if stat is None or stat[0] in ("Z", "X") or stat[2] != start:
-            continue
-        write_json(wrapper.with_name(STOP_MARK), {"run": run, "why": why[:200], "at": now})
+        write_json(stop_path(state_dir, task_id, int(attempt)),
+                   {"task": task_id, "attempt": int(attempt), "run": w.run, "why": why[:200], "at": now})
         marked += 1
     return marked
 
@@ -63,14 +65,14 @@ def mark_stopped(state_dir: Path, why: str, now: float) -> int:
 def run_processes(state_dir: Path) -> list[int]:
     """Every live process of every run under `state_dir`: the members of each wrapper's process
     group that started no earlier than the wrapper (so a reused pid is never taken for ours)."""
-    groups = _wrappers(state_dir)
+    groups = {w.pid: w.start for w in wrappers(state_dir)}
     if not groups:
         return []
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        stat = _stat(entry)
+        stat = proc_stat(int(entry))
         if stat is None or stat[0] in ("Z", "X"):
             continue
         state, group, start = stat
@@ -84,10 +86,10 @@ def wrappers_settled(state_dir: Path, now: float) -> bool:
     for run_json in (state_dir / "runs").glob("*/run.json"):
         try:
             notes = read_json(run_json) or {}
-            wrapper = read_json(run_json.with_name("wrapper.json")) or {}
         except ValueError:
             continue
-        if notes.get("phase") == "running" and wrapper.get("run") != notes.get("runs") \
+        named = wrapper(run_json.parent)
+        if notes.get("phase") == "running" and (named is None or named[2] != notes.get("runs")) \
                 and now - (notes.get("started_at") or 0) < WRAPPER_WAIT:
             return False
     return True

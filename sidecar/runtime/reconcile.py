@@ -25,7 +25,7 @@ from sidecar.runtime.config import SidecarConfig
 from sidecar.runtime.launch import install_report_command, kill, spawn
 from sidecar.runtime.outbox import Outbox, Pending
 from sidecar.runtime.result import add_tokens, problems, run_tokens, stopped_by, verdict
-from sidecar.runtime.runs import ACCEPTED, ACCEPTING, FINISHED, RUNNING, STOP_MARK, Run, Runs
+from sidecar.runtime.runs import ACCEPTED, ACCEPTING, FINISHED, RUNNING, Run, Runs
 from sidecar.runtime.selftest import answer as self_test_answer
 from sidecar.runtime.selftest import is_self_test
 
@@ -339,12 +339,14 @@ class Sidecar:
         return {**report, "run": run.notes["runs"]} if run.notes.get("runs", 0) >= 1 else report
 
     def _stopped(self, run: Run, ended: dict) -> str | None:
-        """Why the operator stopped this run, if that stop is what ended it (result.stopped_by)."""
+        """Why the operator stopped this run, if that stop is what ended it (result.stopped_by).
+        Only the sidecar's own mark counts, never a file in the run's folder (the agent's)."""
         try:
-            mark = run.read(STOP_MARK)
+            mark = self.runs.stop_mark(run)
         except ValueError:
             return None
-        return stopped_by(mark, run.notes["runs"], ended.get("code"), ended.get("at"))
+        named = {"task": run.task_id, "attempt": run.attempt, "run": run.notes["runs"]}
+        return stopped_by(mark, named, run.notes.get("started_at"), ended.get("code"), ended.get("at"))
 
     def settle(self) -> None:
         """After an operator's stop of the runs: report each run that has ended and deliver what

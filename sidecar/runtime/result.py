@@ -84,14 +84,20 @@ def verdict(attempt: int, *, code: int | None, result: dict | None, result_error
     return {"kind": "done", "attempt": attempt, **done}
 
 
-def stopped_by(mark: object, run: int, code: int | None, ended_at: object) -> str | None:
-    """Why the run ended, if a stop noted for it (`mark`: the interrupted.json the stop wrote,
-    {run, why, at}) ended it: it died of SIGINT, SIGTERM or SIGHUP within STOP_WINDOW of the
-    stop. Else None: then the ending is the agent's own, however it came."""
-    if not isinstance(mark, dict) or mark.get("run") != run or not isinstance(mark.get("why"), str):
+def stopped_by(mark: object, run: dict, started_at: object, code: int | None, ended_at: object) -> str | None:
+    """Why the run ended, if a stop noted for it ended it. `mark` is the stop the sidecar's state
+    holds ({task, attempt, run, why, at}); `run` names the run that ended ({task, attempt, run}).
+    The stop counts only if it names that run, came no earlier than the run's start, and the run
+    died of SIGINT, SIGTERM or SIGHUP within STOP_WINDOW of it. Else None: then the ending is the
+    agent's own, however it came."""
+    if not isinstance(mark, dict) or not isinstance(mark.get("why"), str):
+        return None
+    if any(type(mark.get(k)) is not type(v) or mark.get(k) != v for k, v in run.items()):
         return None
     at = mark.get("at")
-    if not isinstance(at, int | float) or not isinstance(ended_at, int | float) or abs(ended_at - at) > STOP_WINDOW:
+    if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in (at, started_at, ended_at)):
+        return None
+    if at < started_at or abs(ended_at - at) > STOP_WINDOW:
         return None
     if not isinstance(code, int) or not (-code in STOP_SIGNALS or code - 128 in STOP_SIGNALS):
         return None

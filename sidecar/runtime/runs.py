@@ -3,9 +3,13 @@ sidecar or of the machine finds every one of them again.
 
 Files in a run's folder: task.json (as the hub gave it), run.json (the sidecar's notes: phase,
 run count, kill, tokens of lost runs), prompt.md, wrapper.json and exit.json (written by the
-wrapper), result.json and progress.json (written by the agent), interrupted.json (written by an
-operator's stop: processes.py), stdout.log and stderr.log. A lost run's files are kept as
-runN.NAME. A closed run moves to STATE/finished/; the newest KEEP_FINISHED are kept for reading.
+wrapper), result.json and progress.json (written by the agent), stdout.log and stderr.log. A lost
+run's files are kept as runN.NAME. A closed run moves to STATE/finished/; the newest
+KEEP_FINISHED are kept for reading.
+
+The agent can write its run's folder (and is told where it is), so nothing there may speak for
+the operator: an operator's stop is noted in STATE/stops/ID.ATTEMPT.json (processes.py), a folder
+no path given to the agent names, and the mark goes when its run closes.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from coordinator.wire.atomic import read_json, write_json
 ACCEPTING, ACCEPTED, RUNNING, FINISHED = "accepting", "accepted", "running", "finished"
 KEEP_FINISHED = 200
 AGENT_FILES = ("wrapper.json", "exit.json", "result.json", "progress.json")
-STOP_MARK = "interrupted.json"
+STOPS = "stops"
 
 
 @dataclass
@@ -55,13 +59,10 @@ class Run:
 
     def process(self) -> tuple[int, int] | None:
         """(pid, start time) of this run's wrapper, as the wrapper wrote them."""
-        try:
-            info = self.read("wrapper.json")
-        except ValueError:
+        found = wrapper(self.dir)
+        if found is None or found[2] != self.notes.get("runs"):
             return None
-        if info is None or info.get("run") != self.notes.get("runs"):
-            return None
-        return info["pid"], info["start"]
+        return found[0], found[1]
 
     def alive(self) -> bool:
         found = self.process()
@@ -70,7 +71,7 @@ class Run:
     def set_aside(self) -> None:
         """Before a re-run: keep the lost run's files under a numbered name, out of the way."""
         n = self.notes.get("runs", 0)
-        for name in AGENT_FILES + (STOP_MARK, "stdout.log", "stderr.log"):
+        for name in AGENT_FILES + ("stdout.log", "stderr.log"):
             if self.path(name).exists():
                 os.replace(self.path(name), self.path(f"run{n}.{name}"))
 
@@ -79,7 +80,8 @@ class Runs:
     def __init__(self, state_dir: Path):
         self.dir = state_dir / "runs"
         self.finished = state_dir / "finished"
-        for d in (self.dir, self.finished):
+        self.stops = state_dir / STOPS
+        for d in (self.dir, self.finished, self.stops):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def all(self) -> list[Run]:
@@ -113,8 +115,17 @@ class Runs:
         run.save()  # last: a folder without run.json is a half-made one
         return run
 
+    def stop_mark(self, run: Run) -> dict | None:
+        """The operator's stop noted for this attempt ({task, attempt, run, why, at}), if any;
+        ValueError if the file is not a JSON object."""
+        return read_json(stop_path(self.dir.parent, run.task_id, run.attempt))
+
     def close(self, run: Run, why: str) -> None:
-        """The hub has the last word on this run: move it out of the way, keep it for reading."""
+        """The hub has the last word on this run: move it out of the way, keep it for reading.
+        Its stop mark goes first (and any left by a crash since), so none outlives its run."""
+        for mark in self.stops.glob("*.json"):
+            if mark.name == f"{run.dir.name}.json" or not (self.dir / mark.stem).is_dir():
+                mark.unlink(missing_ok=True)
         run.save(closed=why, closed_at=time.time())
         target = self.finished / run.dir.name
         if target.exists():
@@ -125,14 +136,37 @@ class Runs:
             shutil.rmtree(stale, ignore_errors=True)
 
 
+def stop_path(state_dir: Path, task_id: str, attempt: int) -> Path:
+    """Where an operator's stop of this attempt's run is noted: beside the run folders, not in one."""
+    return state_dir / STOPS / f"{task_id}.{attempt}.json"
+
+
+def wrapper(run_dir: Path) -> tuple[int, int, int] | None:
+    """(pid, start time, run number) from a run folder's wrapper.json; None if missing or malformed."""
+    try:
+        info = read_json(run_dir / "wrapper.json")
+    except (ValueError, OSError):
+        return None
+    found = tuple((info or {}).get(k) for k in ("pid", "start", "run"))
+    if not all(type(v) is int for v in found):
+        return None
+    return found
+
+
+def proc_stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, process group, start time in clock ticks since boot) of a process, or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()
+    return fields[0], int(fields[2]), int(fields[19])
+
+
 def process_start(pid: int) -> int | None:
     """A process's start time in clock ticks since boot (with the pid, it names one process,
     even after the pid is reused), or None if no such process lives."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    stat = proc_stat(pid)
+    if stat is None or stat[0] in ("Z", "X"):  # exited, waiting to be reaped
         return None
-    fields = stat.rpartition(")")[2].split()
-    if fields[0] in ("Z", "X"):  # exited, waiting to be reaped
-        return None
-    return int(fields[19])
+    return stat[2]

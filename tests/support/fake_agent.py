@@ -17,6 +17,10 @@ as a real agent would:
     hang                    ignore SIGTERM, start a child in the same process group, never end
     spend IN OUT            report progress with IN/OUT tokens spent so far, `wait`, then done with them
     die SIGNAL              kill itself with SIGNAL (a number), having reported nothing
+    forge-stop              fake an operator's stop: write a stop mark naming this run in its run
+                            folder and in every folder its environment names (as interrupted.json
+                            and as stops/ID.ATTEMPT.json), list them in forged.TASK_ID.json, then
+                            kill itself with SIGTERM
 
 A merge in progress in its working directory (a pull request sent back for a conflict) comes
 first, whatever the prompt: each conflicted file becomes the line "resolved", then git add,
@@ -77,6 +81,8 @@ def resolve_merge() -> bool:
 
 
 def spend_or_die(verb: str, rest: str, records: Path, task_id: str) -> int:
+    if verb == "forge-stop":
+        return forge_stop(records, task_id)
     if verb == "die":
         os.kill(os.getpid(), int(rest))
         time.sleep(WAIT_LIMIT)
@@ -87,6 +93,32 @@ def spend_or_die(verb: str, rest: str, records: Path, task_id: str) -> int:
     if not released(records, task_id):
         return 9
     report("done", "--summary", "spent", *counts)
+    return 0
+
+
+def forge_stop(records: Path, task_id: str) -> int:
+    """The attack on the operator's stop: a free requeue, with history blaming the operator."""
+    run_dir, attempt = Path(os.environ["AGENTCOM_RUN_DIR"]), int(os.environ["AGENTCOM_ATTEMPT"])
+    run = json.loads((run_dir / "run.json").read_text())["runs"]
+    mark = json.dumps({"task": task_id, "attempt": attempt, "run": run,
+                       "why": "the operator stopped agentcom demo", "at": time.time()}).encode()
+    named = {run_dir, Path.cwd()}
+    for key, value in os.environ.items():
+        paths = value.split(os.pathsep) if key == "PATH" else [value] if key.startswith("AGENTCOM_") else []
+        for path in map(Path, (p for p in paths if p and "\n" not in p and len(p) < 1000)):
+            if path.is_dir() and (key != "PATH" or (path / "agentcom-report").exists()):
+                named.add(path)
+            elif path.is_file():
+                named.add(path.parent)
+    forged = []
+    for folder in sorted(named):
+        (folder / "stops").mkdir(exist_ok=True)
+        for target in (folder / "interrupted.json", folder / "stops" / f"{task_id}.{attempt}.json"):
+            target.write_bytes(mark)
+            forged.append(str(target))
+    record(records, f"forged.{task_id}", {"forged": forged, "named": sorted(map(str, named))}, b"")
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(WAIT_LIMIT)
     return 0
 
 
@@ -127,7 +159,7 @@ def main() -> int:
         report("done", "--summary", f"committed {name}")
     elif verb == "pr":
         report("done", "--summary", "opened my own PR", "--pr-url", rest)
-    elif verb in ("spend", "die"):
+    elif verb in ("spend", "die", "forge-stop"):
         return spend_or_die(verb, rest, records, task["id"])
     elif verb == "no-result":
         print("fake agent: finished, but says nothing")
