@@ -218,3 +218,13 @@ def test_a_push_the_hub_refuses_whole_says_the_hubs_reason_not_another(hub, repo
     assert "the hub refused this push: updates must be a list of at most 100 'old new ref' lines" in push.stderr
     assert "already" not in push.stderr  # not the one-shot path's word about the hub's lock
     assert _refs(repo) == ["refs/heads/main"] and "many refs" not in str(hub.request("GET", "/api/status")[1])
+
+
+def test_the_pre_receive_endpoint_refuses_names_the_repo_does_not_hold_clearly(hub, repo):
+    head = git(repo, "rev-parse", "main").stdout.strip()
+    for new in ("f" * 40, "f" * 64):  # absent, and a name this repo's hash cannot be
+        status, body = hub.request("POST", "/api/hooks/pre-receive",
+                                   {"updates": [f"{head} {new} refs/heads/main"], "objects": None})
+        assert status == 200 and body["code"] == 1, body
+        assert any("names no commits of this repo" in line for line in body["lines"]), body
+    assert git(repo, "rev-parse", "main").stdout.strip() == head

@@ -64,7 +64,10 @@ def check_push(git: GitRepo, updates: list[tuple[str, str, str]]) -> Findings:
         if new == ZERO:
             found.problems.append("main cannot be deleted")
             continue
-        _check_main(git, old, new, found)
+        try:
+            _check_main(git, old, new, found)
+        except (KeyError, ValueError):  # absent, or a name this repo's hash cannot be: not git's own word
+            found.problems.append(f"main: {old[:12]}..{new[:12]} names no commits of this repo")
     return found
 
 
