@@ -363,3 +363,33 @@ def test_a_start_poke_that_does_not_get_through_is_tried_again_and_others_are_no
     finally:
         notifier.close()
     assert [(g["agent"], g["event"]) for g in got] == [("ada", "started")]
+
+
+@pytest.mark.parametrize("reply", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"agent\": ",  # killed mid-reply
+    b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!",
+    b"HTTP/1.1 200 OK\r\nContent-Length: zz\r\n\r\n{}",
+    b"garbage, not HTTP at all\r\n\r\n",
+], ids=["cut-short", "not-json", "bad-header", "not-http"])
+def test_a_hub_answer_cut_short_or_garbled_is_the_hub_unavailable_never_a_crash(reply):
+    import socket
+
+    from coordinator.wire.client import HttpBackend
+    from coordinator.wire.errors import HubUnavailable
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_once():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(reply)
+
+    server = threading.Thread(target=answer_once, daemon=True)
+    server.start()
+    try:
+        with pytest.raises(HubUnavailable, match="127.0.0.1"):
+            HttpBackend(f"http://127.0.0.1:{listener.getsockname()[1]}", "t", timeout=5).heartbeat("ada", None, [])
+    finally:
+        server.join(timeout=5)
+        listener.close()

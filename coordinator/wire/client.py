@@ -4,6 +4,7 @@ only; the one-shot local coordinator that offers the same verbs without a hub is
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
@@ -46,6 +47,8 @@ class HttpBackend:
             raise HubRefused(e.code, answer.get("message", f"HTTP {e.code}"), answer.get("error")) from None
         except (urllib.error.URLError, OSError) as e:
             raise HubUnavailable(self.url, str(getattr(e, "reason", e))) from None
+        except (http.client.HTTPException, ValueError) as e:  # an answer cut short (a hub killed mid-reply)
+            raise HubUnavailable(self.url, f"its answer was cut short or not JSON ({type(e).__name__})") from None
 
     def health(self) -> dict:
         return self._request("GET", "/api/health")
