@@ -174,6 +174,8 @@ class Sidecar:
         summary = workflow.settled(run)
         if summary is not None:
             return self._settled(run, summary)
+        if not self._rerun_recorded(run):
+            return  # the next pass tries again
         try:
             pid = spawn(self.config, run)
         except OSError as e:  # the wrapper itself could not start: no retry here can help
@@ -183,8 +185,24 @@ class Sidecar:
             return
         self.children.add(pid)
         log.info("%s: run %d of attempt %d started (pid %d)", run.task_id, run.notes["runs"], run.attempt, pid)
-        if run.notes["runs"] > 1:  # said only now that it runs again: the hub records this run
-            self._say(run, run.notes.get("rerun") or "run again", rerun=run.notes["runs"])
+
+    def _rerun_recorded(self, run: Run) -> bool:
+        """Whether the run about to start may: a first run always (its accept is on record); a
+        run of the attempt again only once the hub has recorded it, so no run goes unrecorded
+        whatever is lost afterwards (the machine, its disk). The hub takes the record only while
+        the task is still ours: a task it took back is dropped here, and nothing is said or run."""
+        number = run.notes.get("runs", 0) + 1
+        if number == 1 or run.notes.get("recorded") == number:
+            return True
+        if run.notes.get("telling") != number:
+            self._say(run, run.notes.get("rerun") or "run again", rerun=number)
+            run.save(telling=number)
+        if not self._deliver() or self.outbox.holds(run.task_id, run.attempt):
+            return False  # the hub is away: the run waits for it, as a re-run always did
+        if self.runs.get(run.task_id, run.attempt) is None:
+            return False  # the hub refused the record: the task is no longer ours, and it was dropped
+        run.save(recorded=number)
+        return True
 
     def _self_test(self, run: Run) -> None:
         """Answered here, never by the agent: it costs no model tokens and runs nothing."""
