@@ -92,11 +92,13 @@ class StubHub:
     """A hub on 127.0.0.1 that is down (503) or up; records each call at the sidecar's clock."""
 
     def __init__(self, clock):
-        self.up, self.calls, outer = False, [], self
+        self.up, self.calls, self.reports, outer = False, [], [], self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if outer.up and not self.path.endswith("/heartbeat"):
+                    outer.reports.append(body)
                 kind = "heartbeat" if self.path.endswith("/heartbeat") else "report"
                 outer.calls.append((clock(), kind, outer.up))
                 if not outer.up:
@@ -157,6 +159,34 @@ def test_while_the_hub_is_away_a_heartbeat_is_tried_every_interval_and_the_first
         assert landed[0][1] == "heartbeat" and landed[0][0] - back <= 5
         assert landed[:2] == [(landed[0][0], "heartbeat"), (landed[0][0], "report")]  # the report went at once
         assert sidecar.outbox.pending() == [] and sidecar.hub_error is None
+    finally:
+        hub.close()
+
+
+def test_a_run_of_an_attempt_again_starts_only_once_the_hub_has_recorded_it(tmp_path):
+    from sidecar.runtime.runs import ACCEPTED, RUNNING
+
+    hub = StubHub(time.time)
+    try:
+        marker = tmp_path / "ran"
+        path = tmp_path / "ada.yaml"
+        write_config(path, {"hub": hub.url, "agent": "ada", "token": "acm_ag_ada-token",
+                            "command": [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"],
+                            "state_dir": str(tmp_path / "ada.state")})
+        sidecar = Sidecar(load_config(path))
+        # run 1 was lost with its machine; run 2 is due (as `_lost` or a lost state leave it)
+        run = sidecar.runs.create({"id": "t-1", "prompt": "again"}, 1, phase=ACCEPTED, runs=1,
+                                  rerun="the run vanished")
+        sidecar._start(run)
+        assert sidecar.runs.get("t-1", 1).phase == ACCEPTED  # the hub is away: the run waits for it
+        assert [p.body.get("run") for p in sidecar.outbox.pending()] == [2]  # its record, waiting too
+
+        hub.up = True
+        sidecar._start(sidecar.runs.get("t-1", 1))
+        assert hub.reports == [{"kind": "progress", "attempt": 1, "note": "the run vanished", "run": 2}]
+        assert sidecar.runs.get("t-1", 1).phase == RUNNING and sidecar.runs.get("t-1", 1).notes["runs"] == 2
+        wait_for(marker.exists)
+        wait_for(lambda: (sidecar._reap(), not sidecar.children)[1])  # its wrapper has exited
     finally:
         hub.close()
 
