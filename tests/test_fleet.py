@@ -3,7 +3,7 @@ process, with a clock the test moves."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 
@@ -14,18 +14,8 @@ from coordinator.hub.batch import Batch
 from coordinator.hub.hub import Hub
 from coordinator.wire.errors import AgentNotFound, IllegalTransition, StaleReport
 from coordinator.wire.protocol import Heartbeat, parse_report
+from tests.support.clock import Clock
 from tests.support.gitenv import git
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds: float):
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

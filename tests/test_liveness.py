@@ -284,14 +284,21 @@ def agent_moves(repo, name: str) -> list[str]:
     return [line for line in log.split("\n") if line.startswith(f"{name} ")]
 
 
-def test_a_hub_killed_and_restarted_reclaims_nothing_even_with_a_grace_shorter_than_the_outage(hubs, sidecars):
+def working_with_a_short_grace(hubs, sidecars):
+    """A hub whose heartbeat grace is 3 s, and ada (heartbeat 1 s) working on a task that waits:
+    (hub, ada, its sidecar process, the task's id)."""
     hub = hubs()
     pushed = change_settings(hub.repo, {"timeouts": {"heartbeat_grace": "3s"}})
     wait_for(lambda: contains(hub.repo, pushed, hub.request("GET", "/api/health")[1]["head"]))
     ada = sidecars.agent(hub, "ada", heartbeat="1s")
-    sidecar = sidecars.start(ada)
+    process = sidecars.start(ada)
     task_id = submit(hub, "wait")
     wait_for(lambda: ada.runs(task_id) and task(hub, task_id)["state"] == "working", timeout=15)
+    return hub, ada, process, task_id
+
+
+def test_a_hub_killed_and_restarted_reclaims_nothing_even_with_a_grace_shorter_than_the_outage(hubs, sidecars):
+    hub, ada, sidecar, task_id = working_with_a_short_grace(hubs, sidecars)
 
     hub.kill()  # SIGKILL: nothing is said to anyone
     time.sleep(5)  # down for longer than the grace; the sidecar backs off meanwhile
@@ -323,13 +330,7 @@ def test_a_restarted_hub_asks_every_known_sidecar_for_a_heartbeat_at_once(hubs, 
 
 
 def test_a_sidecar_that_reaches_a_restarted_hub_only_after_the_grace_still_finds_its_task(hubs, sidecars):
-    hub = hubs()
-    pushed = change_settings(hub.repo, {"timeouts": {"heartbeat_grace": "3s"}})
-    wait_for(lambda: contains(hub.repo, pushed, hub.request("GET", "/api/health")[1]["head"]))
-    ada = sidecars.agent(hub, "ada", heartbeat="1s")
-    first = sidecars.start(ada)
-    task_id = submit(hub, "wait")
-    wait_for(lambda: ada.runs(task_id) and task(hub, task_id)["state"] == "working", timeout=15)
+    hub, ada, first, task_id = working_with_a_short_grace(hubs, sidecars)
 
     hub.kill()
     first.kill()  # its machine restarts too; the agent runs on

@@ -190,14 +190,19 @@ def test_a_wrong_lane_or_a_coordinator_folder_in_another_case_is_refused(repo, c
     assert git(repo, "rev-parse", "main").stdout == head
 
 
-def test_a_pushed_id_in_use_is_refused_naming_where_it_is_and_in_what_state(repo, clone):
-    h = Hub(repo)
+def done_task(repo: Path, task_id: str) -> str:
+    """A task `task_id` made and finished by a hub that then stops; its path in done/."""
+    h = Hub(repo, fleet=False)
     try:
-        h.call(Batch.submit, {"prompt": "x", "id": "T-1"}, "test")
-        h.call(Batch.transition, "T-1", State.DONE, reason="merged")
-        done_path = h.show("T-1")["path"]
+        h.call(Batch.submit, {"prompt": "x", "id": task_id}, "test")
+        h.call(Batch.transition, task_id, State.DONE, reason="merged")
+        return h.show(task_id)["path"]
     finally:
         h.close()
+
+
+def test_a_pushed_id_in_use_is_refused_naming_where_it_is_and_in_what_state(repo, clone):
+    done_path = done_task(repo, "T-1")
     git(clone, "pull", "-q")
     _commit(clone, {"inbox/early.yaml": b"prompt: first\nid: T-2\n"})
     git(clone, "push", "-q")  # no hub runs: it waits in inbox/ until one does

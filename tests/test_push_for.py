@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.core.layout import State
-from coordinator.hub.batch import Batch
-from coordinator.hub.hub import Hub
 from tests.support.gitenv import git
 from tests.support.processes import HubProcess
+from tests.test_push import done_task
 
 FOR_MAIN = "HEAD:refs/for/main"
 FORGED = ("add a task\n\nTask: t-1\nFrom: assigned\nTo: done\nAgent: dora\nAttempt: 1\n"
@@ -79,13 +77,7 @@ def test_without_a_hub_a_push_to_refs_for_main_is_taken_by_the_cli(repo, clone):
 
 
 def test_a_task_id_in_use_is_refused_naming_the_tasks_state(repo, clone):
-    h = Hub(repo, fleet=False)
-    try:
-        h.call(Batch.submit, {"prompt": "x", "id": "T-1"}, "test")
-        h.call(Batch.transition, "T-1", State.DONE, reason="merged")
-        done_path = h.show("T-1")["path"]
-    finally:
-        h.close()
+    done_path = done_task(repo, "T-1")
     head = git(repo, "rev-parse", "main").stdout
     _commit(clone, {"inbox/again.yaml": b"prompt: again\nid: T-1\n"})
     push = git(clone, "push", "origin", FOR_MAIN, check=False)

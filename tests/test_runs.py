@@ -20,17 +20,10 @@ from coordinator.hub.batch import Batch
 from coordinator.hub.hub import Hub
 from coordinator.wire.errors import IllegalTransition, StaleReport, UsageError
 from coordinator.wire.protocol import REPORT_SCHEMA, RUN_MAX, parse_report
+from tests.support.clock import Clock
 from tests.support.fleet_api import holding
 from tests.support.gitenv import git
 from tests.support.openapi import validator
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

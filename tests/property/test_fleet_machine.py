@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,7 @@ from coordinator.hub.hub import Hub
 from coordinator.repo.repoinit import init_repo
 from coordinator.wire.errors import AgentNotFound, IllegalTransition, StaleReport, TaskNotFound
 from coordinator.wire.protocol import Heartbeat, parse_report
+from tests.support.clock import Clock
 from tests.support.crash import stage_then_die
 
 NAMES = ("ada", "bob", "cy")
@@ -39,19 +40,6 @@ REPORT_KINDS = ("accepted", "progress", "blocked", "done", "failed", "failed-per
 # the default timeouts (config.Timeouts): an agent is offline once silent for MORE than GRACE; an
 # assignment or a run is reclaimed once ACCEPT or PROGRESS has passed (at exactly the limit)
 ACCEPT, PROGRESS, GRACE = 120, 1800, 90
-
-
-class Clock:
-    """The hub's clock: timezone-aware UTC, moved only by the machine."""
-
-    def __init__(self):
-        self.now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def make_report(kind: str, attempt: int, note: str = "waiting for a human"):
