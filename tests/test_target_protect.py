@@ -195,8 +195,11 @@ def test_check_and_protect_say_what_is_wrong_and_change_nothing(tmp_path, target
     assert missing.returncode == 1 and "NOT protected" in missing.stdout
     assert "it has no pre-receive hook" in missing.stdout and f"agentcom target protect {fresh}" in missing.stdout
     assert agentcom("target", "check", str(target)).returncode == 0
+    elsewhere = make_remote(tmp_path / "elsewhere")
+    git(elsewhere, "config", "core.hooksPath", str(tmp_path / "shared-hooks"))   # git would not run ours
 
     cases = {
+        (str(elsewhere),): "core.hooksPath is set (" + str(tmp_path / "shared-hooks") + "), so git would not run",
         (str(tmp_path / "nowhere"),): "is not a git repo; give the path of the target's bare repo",
         (str(tmp_path / "remotes" / "acme-web-seed"),): "is a clone with a working tree; protect the bare repo",
         (str(fresh), "--base", "develop"): "it has no branch develop; push its first commit to develop",
@@ -205,7 +208,7 @@ def test_check_and_protect_say_what_is_wrong_and_change_nothing(tmp_path, target
     for args, why in cases.items():
         done = agentcom("target", "protect", *args)
         assert done.returncode == 1 and why in done.stderr, (args, done.stderr)
-    assert not (fresh / "hooks" / "pre-receive").exists()
+    assert not (fresh / "hooks" / "pre-receive").exists() and not (elsewhere / "hooks" / "pre-receive").exists()
     assert git(fresh, "config", "--get", "agentcom.base", check=False).returncode == 1
 
 

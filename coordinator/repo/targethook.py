@@ -68,7 +68,7 @@ def protect(path: str | os.PathLike, base: str | None = None) -> Protection:
             raise TargetNotProtected(path, f"hooks/pre-receive is not AgentCom's and is left as it is; to keep it "
                                            f"and protect {base}, move it to hooks/{CHAINED} (it then runs after "
                                            "ours) and run this again")
-        changed = git.repo.config[BASE_KEY] != base if BASE_KEY in git.repo.config else True
+        changed = _setting(git, BASE_KEY) != base
         git.ensure_config({BASE_KEY: base})     # the setting first, so the hook never runs without it
         data = hook_text()
         if not (hook.is_file() and hook.read_bytes() == data and os.access(hook, os.X_OK)):
@@ -85,9 +85,8 @@ def inspect(path: str | os.PathLike) -> Protection:
     """Whether the bare target `path` is protected, and each reason it is not."""
     path = Path(path).expanduser().absolute()
     with _open(path) as git:
-        base = git.repo.config[BASE_KEY] if BASE_KEY in git.repo.config else None
+        base, hooks_path = _setting(git, BASE_KEY), _setting(git, "core.hooksPath")
         found = []
-        hooks_path = git.repo.config["core.hooksPath"] if "core.hooksPath" in git.repo.config else None
         if hooks_path:
             found.append(f"core.hooksPath is set ({hooks_path}): git runs the hooks there, not ours")
         if base is None:
@@ -123,10 +122,15 @@ def _check_protectable(git: GitRepo, path: Path, base: str | None) -> None:
     if git.resolve(f"refs/heads/{base}") is None:
         raise TargetNotProtected(path, f"it has no branch {base}; push its first commit to {base} (or give the "
                                        "right --base), then protect it: the hook refuses creating it too")
-    hooks_path = git.repo.config["core.hooksPath"] if "core.hooksPath" in git.repo.config else None
+    hooks_path = _setting(git, "core.hooksPath")
     if hooks_path:
         raise TargetNotProtected(path, f"core.hooksPath is set ({hooks_path}), so git would not run a hook in "
                                        f"hooks/; unset it: git --git-dir {path} config --unset core.hooksPath")
+
+
+def _setting(git: GitRepo, key: str) -> str | None:
+    """A key of the config git reads for this repo (its own, the user's, the system's), or None."""
+    return git.repo.config[key] if key in git.repo.config else None
 
 
 def _head(hook: Path) -> bytes:
