@@ -100,6 +100,8 @@ def inspect(path: str | os.PathLike) -> Protection:
 
 
 def _hook_problems(hook: Path) -> list[str]:
+    if hook.is_symlink():   # protect() never writes one, and its file may be anyone's to change
+        return ["its pre-receive hook is a symlink, not AgentCom's copy"]
     if not hook.is_file():
         return ["it has no pre-receive hook"]
     if MARKER not in _head(hook):
