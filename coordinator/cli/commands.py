@@ -369,6 +369,15 @@ def _add_prs() -> None:
 _add_prs()
 
 
+def _add_target() -> None:
+    from coordinator.cli.target import target
+
+    main.add_command(target)
+
+
+_add_target()
+
+
 def run() -> None:
     try:
         main.main(standalone_mode=False)

@@ -14,7 +14,7 @@ from coordinator.repo.tokens import TokenStore
 from coordinator.web import create_app
 from coordinator.web.webhooks import MAX_BODY as WEBHOOK_MAX_BODY
 from coordinator.wire import webserver
-from coordinator.wire.errors import UsageError
+from coordinator.wire.errors import AgentcomError, UsageError
 
 log = logging.getLogger("agentcom.service")
 
@@ -40,6 +40,7 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
             raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
         tokens = TokenStore(repo)
         setup, secret = _gatekeeper_setup(hub, repo, gatekeeper_options or {})
+        protected = _protect_target(setup)   # before any agent learns of the hub
         app = create_app(hub, tokens, listen_host=host, webhook_secret=secret)
         hub.notifier = Notifier(lambda name: (hub.urls.get(name), tokens.agent_key(name)))
         try:
@@ -62,6 +63,7 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
         print(f"AgentCom hub running at {url}\n"
               f"  coordination repo: {repo}   (clone it: git clone {repo})\n"
               f"  operator token:    {runtime_dir(repo) / 'operator.token'}\n"
+              f"{protected}"
               f"  sidecars asked for a heartbeat: {len(known)}\n"
               f"  stop with Ctrl-C", file=out, flush=True)
         signal.signal(signal.SIGTERM, _exit)
@@ -94,6 +96,21 @@ def _gatekeeper_setup(hub, repo: Path, options: dict):
         return None, None
     secret = read_secret(setup.webhook_secret_file, "webhook secret") if setup.webhook_secret_file else None
     return setup, secret
+
+
+def _protect_target(setup) -> str:
+    """The local forge's target protected (coordinator/repo/targethook.py); a start-up line saying so."""
+    if setup is None or setup.forge != "local":
+        return ""
+    from coordinator.hub.prtarget import local_path
+    from coordinator.repo.targethook import protect
+
+    try:
+        done = protect(local_path(setup.target))
+    except AgentcomError as e:   # the hub still serves; the line and the log say what is open
+        log.warning("target not protected: %s", e)
+        return f"  target NOT protected: {e}\n"
+    return f"  target protected: {done.path} (base {done.base})\n"
 
 
 def _start_gatekeeper(hub, setup, url: str, repo: Path):
