@@ -18,6 +18,7 @@ from coordinator.core.ledger import RECENT, Ledger
 from coordinator.core.snapshot import from_view, snapshot
 from coordinator.core.view import View
 from coordinator.hub.fleet import Fleet
+from coordinator.hub.gatehealth import GateHealth
 from coordinator.hub.reviewbook import ReviewBook
 from coordinator.hub.tasks import Applied, Tasks
 from coordinator.repo.store import Store
@@ -31,15 +32,16 @@ class Overview:
     """Owns the ledger, the state snapshot and its cache, and the version a poller compares."""
 
     def __init__(self, view: View, store: Store, tasks: Tasks, fleet: Fleet, reviews: ReviewBook,
-                 applied: Applied, clock: Callable[[], datetime], lock: threading.RLock):
+                 applied: Applied, clock: Callable[[], datetime], lock: threading.RLock, gate: GateHealth):
         self.view, self.store, self.tasks, self.fleet, self.reviews = view, store, tasks, fleet, reviews
+        self.gate = gate
         self.applied, self.clock, self.lock = applied, clock, lock
         self.ledger = Ledger(started=clock())
         # the counter starts again at 0 with every hub process: without this, a page open across
         # a restart could send an old version back, get a 304 and keep showing the old state
         self.epoch = secrets.token_hex(4)
         self._cached: tuple[str, float, bytes] | None = None
-        self._fixed: tuple[object, dict] | None = None   # (head, what follows from the view alone)
+        self._fixed: tuple[object, dict] | None = None   # ((head, gate version), what follows from the view)
 
     def published(self, moves: list[tuple]) -> None:
         """A batch is on main: count its moves."""
@@ -60,7 +62,7 @@ class Overview:
 
     def state_version(self) -> str:
         """Changes whenever anything in the state may have changed."""
-        return f"{str(self.store.base)[:16]}.{self.epoch}.{self.fleet.memory_version}"
+        return f"{str(self.store.base)[:16]}.{self.epoch}.{self.fleet.memory_version}.{self.gate.version}"
 
     def state(self) -> dict:
         with self.lock:
@@ -68,11 +70,14 @@ class Overview:
 
     def _state(self) -> dict:
         head = self.store.base
-        if self._fixed is None or self._fixed[0] != head:
-            # the view changes only with a commit, so this part is built once per head
+        if self._fixed is None or self._fixed[0] != (head, self.gate.version):
+            # the view changes only with a commit, so this part is built once per head (and again
+            # when the gatekeeper finds something new about its target);
             # what a queued task waits for changes only with a commit too (a move, or the settings)
-            self._fixed = (head, from_view(self.view, self.applied.error, self.reviews.every(),
-                                           waits=lambda record: self.fleet.waits(record)[0]))
+            key = (head, self.gate.version)
+            self._fixed = (key, from_view(self.view, self.applied.error, self.reviews.every(),
+                                          waits=lambda record: self.fleet.waits(record)[0],
+                                          gate=self.gate.conditions()))
         agents = [self.fleet.agent_row(a) for _, a in sorted(self.view.agents.items())]
         return {"version": self.state_version(),
                 **snapshot(self.view, self.ledger, agents, self.fleet.notes, now=self.clock(), head=str(head),
