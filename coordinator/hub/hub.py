@@ -209,7 +209,7 @@ class Hub:
             finally:
                 self.journal.end()
             self.journal.settled()
-            self.overview.published(self.journal.moves)
+            self.overview.published(self.journal.moves, self.journal.decisions)
             if published:
                 self._maintain(published)
                 if self.journal.pokes and self.notifier is not None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
 from coordinator.core.ledger import RECENT, Ledger
+from coordinator.core.reviewrecord import awaiting
 from coordinator.core.snapshot import from_view, snapshot
 from coordinator.core.view import View
 from coordinator.hub.fleet import Fleet
@@ -43,10 +45,11 @@ class Overview:
         self._cached: tuple[str, float, bytes] | None = None
         self._fixed: tuple[object, dict] | None = None   # ((head, gate version), what follows from the view)
 
-    def published(self, moves: list[tuple]) -> None:
-        """A batch is on main: count its moves."""
+    def published(self, moves: list[tuple], decisions: list[str] = ()) -> None:
+        """A batch is on main: count its moves and the gatekeeper's decisions."""
         for move in moves:
             self.ledger.observe(*move)
+        self.ledger.decisions.update(decisions)
 
     def seed_completions(self) -> None:
         """Read the newest finished task files once, so the page lists recent completions at once."""
@@ -106,4 +109,6 @@ class Overview:
                     "config_ok": self.applied.error is None, "failures": dict(led.failures),
                     "retries": dict(led.retries), "finished": dict(led.finished),
                     "tokens_by_agent": dict(led.tokens_by_agent), "tokens_by_model": dict(led.tokens_by_model),
-                    "latency": (list(led.latency_counts), led.latency_sum), "assignments": led.assignments}
+                    "latency": (list(led.latency_counts), led.latency_sum), "assignments": led.assignments,
+                    "decisions": dict(led.decisions),
+                    "awaiting_human": Counter(r["action"] for r in awaiting(self.reviews.every()))}
