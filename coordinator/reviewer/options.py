@@ -71,14 +71,14 @@ class Setup:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return target_names(self.target, self.name)
+        return target_names(self.target, self.name, local=self.forge == "local")
 
 
-def target_names(target: str, name: str) -> tuple[str, ...]:
+def target_names(target: str, name: str, *, local: bool) -> tuple[str, ...]:
     """Every name a `repos:` key may give the target: OWNER/NAME, the target as given, and a
-    local path as resolved (symbolic links and `..` followed)."""
+    local forge's path as resolved (symbolic links and `..` followed)."""
     found = [name, target]
-    if target and "://" not in target and not re.match(r"[^/]*@[^/]*:", target):  # a path, not a URL
+    if local and target and "://" not in target and not re.match(r"[^/]*@[^/]*:", target):  # a path, not a URL
         found.append(os.path.realpath(os.path.expanduser(target)))
     return tuple(dict.fromkeys(found))
 

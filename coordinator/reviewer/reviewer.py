@@ -124,7 +124,7 @@ class Reviewer:
         self.forge, self.book, self.remote, self.name, self.local = forge, book, remote, name, local
         self.clock, self.notify_timeout, self.notify_webhook = clock, notify_timeout, notify_webhook
         self.notify_command = notify_command   # set on the hub's machine: the rules never name a command
-        self.names = target_names(remote, name)
+        self.names = target_names(remote, name, local=local)
 
     def rules(self) -> rule_file.Rules:
         """The rules on main, the `repos:` entry keyed by this target's path or URL filed under its name."""
