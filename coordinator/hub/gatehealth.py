@@ -53,5 +53,5 @@ def unmatched(text: bytes | None, names: tuple[str, ...]) -> list[dict]:
     return [{"kind": "rules_repo_unmatched", "subject": key,
              "reason": f"gatekeeper.yaml repos: entry {key!r} names no target of this hub, so its settings "
                        f"apply to nothing; this hub's gatekeeper target is {given}, named {name}: key the "
-                       f"entry by either (docs/gatekeeper.md#one-repo-or-many)"}
+                       f"entry by either (docs/gatekeeper.md#merge-settings-per-repo)"}
             for key in rules.unmatched(*names)]
