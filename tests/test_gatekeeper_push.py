@@ -36,6 +36,17 @@ def test_a_push_of_an_invalid_rules_file_is_refused_with_the_parsers_message(rep
     assert refused.returncode != 0 and "gatekeeper.yaml: protected.extra: Invalid git pattern" in refused.stderr
 
 
+def test_a_repos_key_that_is_no_name_path_or_url_is_refused_with_the_forms_accepted(repo, clone):
+    before = git(repo, "rev-parse", "main").stdout
+    push = _push(clone, "repos:\n  web: {auto_merge: true}\n")
+    assert push.returncode != 0 and git(repo, "rev-parse", "main").stdout == before
+    assert ("gatekeeper.yaml: repos.web: 'web' is not a repo: OWNER/NAME (acme/web), or the gatekeeper target's "
+            "path or URL as the hub's gatekeeper is given it (/srv/git/web.git, https://github.com/acme/web)") \
+        in push.stderr
+    git(clone, "reset", "-q", "--hard", "origin/main")
+    assert _push(clone, "repos:\n  /srv/git/web.git: {auto_merge: true}\n").returncode == 0   # a path is a name
+
+
 def test_the_rules_file_cannot_be_deleted_by_a_push(clone):
     push = _push(clone, None)
     assert push.returncode != 0 and "gatekeeper.yaml cannot be deleted" in push.stderr

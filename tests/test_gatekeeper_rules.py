@@ -32,7 +32,8 @@ def test_defaults_are_conservative():
     (b"limits:\n  deletion_share: 1.5\n", "limits.deletion_share: expected a number from 0 to 1"),
     (b'protected:\n  extra: ["\\\\"]\n', "protected.extra: Invalid git pattern"),
     (b"protected:\n  extra: src/\n", "protected.extra: expected a list"),
-    (b"repos:\n  web: {auto_merge: true}\n", "repos.web: 'web' is not a repo named OWNER/NAME"),
+    (b"repos:\n  web: {auto_merge: true}\n",
+     "repos.web: 'web' is not a repo: OWNER/NAME (acme/web), or the gatekeeper target's path or URL"),
     (b"repos:\n  acme/web: {automerge: true}\n", "repos.acme/web.automerge: unknown key; did you mean "
                                                 "'repos.acme/web.auto_merge'?"),
     (b"notify:\n  webhook: https://hooks.example/T0/B0/secret\n", "notify.webhook: a webhook address is often a "
@@ -69,6 +70,20 @@ def test_per_repo_settings_override_the_merge_section_and_other_repos_keep_it():
     assert r.for_repo("Acme/Web") == r.for_repo("acme/web")
     with pytest.raises(ConfigError, match="repos.Acme/Web: named twice"):
         rules.parse(b"repos:\n  acme/web: {}\n  Acme/Web: {}\n")
+
+
+def test_a_repo_keyed_by_the_targets_path_or_url_applies_to_it_and_a_stray_key_is_named():
+    r = rules.parse(b"repos:\n  /srv/git/Web.git/: {auto_merge: true}\n"
+                    b"  https://example.com/acme/api: {rework_max: 0}\n  acme/ops: {}\n")
+    web = r.naming("git/web", "/srv/git/Web.git", "/real/srv/git/web.git")
+    assert web.for_repo("git/web").auto_merge is True and r.for_repo("git/web").auto_merge is False
+    assert r.naming("acme/api", "https://example.com/acme/api.git").for_repo("acme/api").rework_max == 0
+    assert r.naming("git/other", "/srv/git/other.git").for_repo("git/other") == r.merge
+    assert r.unmatched("git/web", "/srv/git/web.git") == ["https://example.com/acme/api", "acme/ops"]
+    both = rules.parse(b"repos:\n  git/web: {rework_max: 1}\n  /srv/git/web.git: {rework_max: 2}\n")
+    assert both.naming("git/web", "/srv/git/web.git").for_repo("git/web").rework_max == 1  # OWNER/NAME wins
+    with pytest.raises(ConfigError, match="named twice"):
+        rules.parse(b"repos:\n  /srv/x.git: {}\n  /srv/x/: {}\n")
 
 
 def test_check_sources_and_agent_logins_are_read_per_repo_and_logins_ignore_case():

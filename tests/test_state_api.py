@@ -162,6 +162,34 @@ def test_metrics_report_depth_states_latency_failures_retries_and_tokens(hub):
     assert samples[("agentcom_config_valid", ())] == 1
 
 
+def _samples(hub) -> dict:
+    status, _, body = get(hub, "/metrics")
+    assert status == 200
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+
+
+def test_metrics_count_gatekeeper_decisions_by_action_and_the_prs_waiting_for_a_human(hub):
+    before = _samples(hub)
+    assert before[("agentcom_gatekeeper_decisions_total", (("action", "merge"),))] == 0
+    assert before[("agentcom_gatekeeper_queue", ())] == 0   # no gatekeeper runs in this hub
+    record(hub, decision(1, "wait"))
+    record(hub, decision(1, "escalate"))                        # the same head decided anew
+    record(hub, decision(1, "escalate", acted_on="labelled"))   # what followed: no new decision
+    record(hub, decision(2, "block"))
+    record(hub, decision(3, "merge", merging=True))
+    record(hub, decision(3, "merge", state="closed", merged_by="agentcom-gatekeeper"))  # the intent, then the merge
+    record(hub, decision(4, "advise-merge"))
+    m = _samples(hub)
+    assert {a: m[("agentcom_gatekeeper_decisions_total", (("action", a),))]
+            for a in ("merge", "escalate", "block", "advise-merge", "wait")} == \
+        {"merge": 1, "escalate": 1, "block": 1, "advise-merge": 1, "wait": 1}
+    assert {a: m[("agentcom_prs_awaiting_human", (("action", a),))] for a in ("escalate", "block", "advise-merge")} \
+        == {"escalate": 1, "block": 1, "advise-merge": 1}
+    record(hub, decision(4, "advise-merge", state="closed", closed_by="merged elsewhere", merged_by_login="grace"))
+    assert _samples(hub)[("agentcom_prs_awaiting_human", (("action", "advise-merge"),))] == 0
+
+
 def test_reprioritise_from_the_cli_through_a_hub_and_without_one(repo):
     from tests.support.processes import HubProcess, agentcom
 

@@ -65,6 +65,7 @@ def run_hub(repo: Path, host: str | None, port: int | None, out=sys.stdout,
               f"  operator token:    {runtime_dir(repo) / 'operator.token'}\n"
               f"{protected}"
               f"  sidecars asked for a heartbeat: {len(known)}\n"
+              f"  gatekeeper:        {gatekeeper_state(hub, setup)}\n"
               f"  stop with Ctrl-C", file=out, flush=True)
         signal.signal(signal.SIGTERM, _exit)
         try:
@@ -113,6 +114,23 @@ def _protect_target(setup) -> str:
     return f"  target protected: {done.path} (base {done.base})\n"
 
 
+def gatekeeper_state(hub, setup) -> str:
+    """One line on the gatekeeper: off, or its forge, target, `repos:` name and merge settings."""
+    from coordinator.gatekeeper import rules as rule_file
+    from coordinator.wire.errors import ConfigError
+
+    if setup is None:
+        return "off (no forge set; docs/gatekeeper.md)"
+    where = (f"on: {setup.forge} forge, target {setup.target}, named {setup.name} "
+             "(its key in gatekeeper.yaml repos:, or its path or URL)")
+    try:
+        merge = rule_file.parse(hub.read_file(rule_file.RULES_FILE) or b"").naming(*setup.names).for_repo(setup.name)
+    except ConfigError as e:
+        return f"{where}; gatekeeper.yaml on main is invalid, so nothing is reviewed until it is fixed: {e}"
+    checks = ", ".join(merge.required_checks) or "none, so nothing is merged automatically"
+    return f"{where}; auto-merge {'on' if merge.auto_merge else 'off'}; required checks: {checks}"
+
+
 def _start_gatekeeper(hub, setup, url: str, repo: Path):
     from coordinator.repo.tokens import read_operator_token
     from coordinator.reviewer.books import HubBook
@@ -123,7 +141,8 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
     reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local",
                         notify_webhook=setup.notify_webhook(),
                         notify_command=setup.notify_command)
-    service = GatekeeperService(reviewer, setup.interval)
+    hub.gatehealth.watch(setup.names)   # its `repos:` entries are checked against these names
+    service = GatekeeperService(reviewer, setup.interval, health=hub.gatehealth)
     hub.prloop.watched.add(setup.target)   # its PRs' tasks wait in review until they merge or close
     service.start()
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,

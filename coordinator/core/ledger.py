@@ -1,5 +1,5 @@
 """[pure] What the hub saw happen since it started: recent completions, tokens spent, failures,
-retries and how long queued work waited for an agent.
+retries, how long queued work waited for an agent, and the gatekeeper's decisions by action.
 
 Fed one task move at a time (`observe`), only after the batch holding that move is published,
 so a batch that loses a race to a push and runs again is not counted twice. Lost on a restart,
@@ -39,6 +39,7 @@ class Ledger:
     failures: Counter = field(default_factory=Counter)     # outcome kind → count
     retries: Counter = field(default_factory=Counter)      # "automatic" | "human" → count
     finished: Counter = field(default_factory=Counter)     # done | dead | cancelled → count
+    decisions: Counter = field(default_factory=Counter)    # gatekeeper action (merge, escalate, ...) → count
     assignments: int = 0
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
     latency_sum: float = 0.0

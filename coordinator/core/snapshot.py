@@ -48,10 +48,11 @@ def snapshot(view: View, ledger: Ledger, agents: list[dict], notes: dict, *, now
 
 
 def from_view(view: View, config_error: str | None, reviews: list[dict] | None = None,
-              waits: Callable[[Record], list[str]] | None = None) -> dict:
+              waits: Callable[[Record], list[str]] | None = None, gate: list[dict] | None = None) -> dict:
     """The parts that follow from the view alone: counts, lanes, the dead letter, rejected
     files and health, and from the gatekeeper's `reviews` records (None or empty: it has not
-    run); `waits` gives what a queued task waits for (none when not given). Read from the view's
+    run) and its own conditions (`gate`); `waits` gives what a queued task waits for (none when
+    not given). Read from the view's
     indexes: nothing here walks the queue or the finished tasks, so the cost does not grow with
     either."""
     counts = _counts(view)
@@ -63,7 +64,7 @@ def from_view(view: View, config_error: str | None, reviews: list[dict] | None =
         "dead": _capped([_dead(r) for r in _dead_letter(view)]),
         "rejected": _capped([{"path": r.path, **r.reason} for r in sorted(
             view.rejected.values(), key=lambda r: r.path, reverse=True)]),
-        "health": _capped(health(view, config_error, reviews)),
+        "health": _capped(health(view, config_error, reviews, gate)),
         "escalations": _capped(open_escalations(reviews or [], limit=LIST_MAX)),
     }
 
@@ -135,14 +136,17 @@ def _seconds(now: datetime, since: str | None) -> float | None:
         return None
 
 
-def health(view: View, config_error: str | None, reviews: list[dict] | None = None) -> list[dict]:
+def health(view: View, config_error: str | None, reviews: list[dict] | None = None,
+           gate: list[dict] | None = None) -> list[dict]:
     """Conditions a human must look at, most pressing first: {kind, subject, reason}, and for a
     pull request also its url, repo, pull, task, agent and decided_at (from the gatekeeper's
-    `reviews` records)."""
+    `reviews` records). `gate`: the gatekeeper's conditions about its target and its rules, as
+    the hub keeps them (an unprotected base branch, a `repos:` entry that names nothing)."""
     found = []
     if config_error:
         found.append(_cond("config_error", "agentcom.yaml", f"agentcom.yaml is invalid, the last good "
                            f"settings are in use: {config_error}; push a fixed file"))
+    found += [_cond(c["kind"], c["subject"], c["reason"]) for c in gate or ()]
     for name, agent in sorted(view.agents.items()):
         held = sorted(view.held.get(name, {}))
         if agent.state is AgentState.BLOCKED:

@@ -230,6 +230,29 @@ class GitHubForge:
                  "body": r.get("body") or "", "commit_id": r.get("commit_id"), "submitted_at": r.get("submitted_at")}
                 for r in items if isinstance(r, dict)]
 
+    def protection(self, branch: str | None = None) -> dict:
+        """What protects `branch` (the repo's default branch when None), for gatekeeper/protection.py:
+        {"branch", "branch_doc": the branch as GitHub lists it, "rules": the active ruleset rules that
+        apply to it, "classic": its classic protection, {} when GitHub says it has none, None when
+        this token may not read it (that needs admin: a 403 or 404 there is no error)}."""
+        if branch is None:
+            status, doc, _ = self._request("GET", f"/repos/{self.repo}")
+            self._expect(status, doc, 200, "read the repository")
+            branch = doc.get("default_branch")
+        if not is_branch(branch):
+            raise ForgeError(f"GitHub named no usable default branch for {self.repo} ({str(branch)[:80]!r})")
+        ref = urllib.parse.quote(branch, safe="/")
+        status, doc, _ = self._request("GET", f"/repos/{self.repo}/branches/{ref}")
+        self._expect(status, doc, 200, f"read branch {branch}")
+        rules = self._pages(f"/repos/{self.repo}/rules/branches/{ref}", None, f"list the rules of branch {branch}")
+        status, classic, _ = self._request("GET", f"/repos/{self.repo}/branches/{ref}/protection")
+        if status == 404 and "not protected" in str(classic.get("message", "")).lower():
+            classic = {}
+        elif status != 200 or not isinstance(classic, dict):
+            classic = None   # 403, or a 404 GitHub gives a token without admin rights
+        return {"branch": branch, "branch_doc": doc if isinstance(doc, dict) else {}, "rules": rules,
+                "classic": classic}
+
     def _pages(self, path: str, key: str | None, what: str, limit: int = 1000, query: dict | None = None) -> list:
         """Every item of a paged list (at most `limit`); `key` names the list in an object answer."""
         query = {**(query or {}), "per_page": str(PER_PAGE)}

@@ -6,7 +6,7 @@ below it, `!` re-includes), matched against the paths of a pull request's change
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pathspec
 
@@ -28,7 +28,16 @@ _LOGINS = Table(Text("a login (letters, digits and . _ / -)", _NAME),
 _SOURCES = Table(Text("a check name (at most 255 printable characters)", most=255),
                  Text("a login or app slug: letters, digits and . _ / - (at most 100)", _NAME),
                  wanted="a mapping of check name: login or app slug", most=MAX_PATTERNS, nullable=False)
-_REPO = Text("a repo named OWNER/NAME, e.g. acme/web", r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9._-]{1,100}")
+REPO_FORMS = ("a repo: OWNER/NAME (acme/web), or the gatekeeper target's path or URL as the hub's "
+              "gatekeeper is given it (/srv/git/web.git, https://github.com/acme/web); "
+              "the hub prints the name to use at start")
+_REPO = Text(REPO_FORMS, r"\S*/[^\s/]\S*", most=500)   # text with a / and no blank
+
+
+def repo_key(text: str) -> str:
+    """How a `repos:` key and a target's name are compared: without a trailing slash or `.git`,
+    in lower case (GitHub's names ignore case)."""
+    return text.strip().rstrip("/").removesuffix(".git").rstrip("/").lower()
 
 
 def _matcher(patterns) -> pathspec.PathSpec:
@@ -152,13 +161,28 @@ class Rules:
     scan: Scan = Scan()
     trust: Trust = Trust()
     merge: Merge = Merge()
-    repos: dict = setting({}, Sections(Merge, key=_REPO, fold=str.lower, twice="names of repos ignore case",
-                                       like="merge"))  # "owner/name" in lower case: the merge section, overridden
+    repos: dict = setting({}, Sections(Merge, key=_REPO, fold=repo_key, like="merge",
+                                       twice="names of repos ignore case, a trailing / and .git"))
+    # OWNER/NAME or a target's path or URL, as repo_key folds it: the merge section, overridden
     weights: Weights = Weights()
 
     def for_repo(self, repo: str) -> Merge:
         """The merge settings for OWNER/NAME (GitHub's names ignore case, so these do too)."""
-        return self.repos.get(repo.lower(), self.merge)
+        return self.repos.get(repo_key(repo), self.merge)
+
+    def naming(self, name: str, *aliases: str) -> Rules:
+        """These rules with the `repos:` entry keyed by one of a target's `aliases` (its path or
+        URL, as given and as resolved) filed under its OWNER/NAME `name` too, so `for_repo(name)`
+        finds it; an entry keyed by the name itself wins."""
+        if repo_key(name) in self.repos:
+            return self
+        found = next((self.repos[k] for k in map(repo_key, aliases) if k in self.repos), None)
+        return self if found is None else replace(self, repos={**self.repos, repo_key(name): found})
+
+    def unmatched(self, *names: str) -> list[str]:
+        """The `repos:` keys that name none of `names` (a target's OWNER/NAME, path or URL)."""
+        keys = {repo_key(n) for n in names}
+        return [k for k in self.repos if k not in keys]
 
     def agent_logins(self) -> frozenset[str]:
         """The forge logins agents use (lower case): what they report about a check never counts."""

@@ -165,9 +165,10 @@ class Journal:
         self.undo: list[Callable[[], None]] = []
         self.pokes: set[str] = set()     # agents whose held tasks this batch changed
         self.moves: list[tuple] = []     # this batch's task moves, for the ledger once published
+        self.decisions: list[str] = []   # the gatekeeper's new decisions (actions), likewise
 
     def begin(self, batch: Batch) -> None:
-        self.batch, self.pokes, self.moves = batch, set(), []
+        self.batch, self.pokes, self.moves, self.decisions = batch, set(), [], []
 
     def end(self) -> None:
         if self.batch is not None:
@@ -204,21 +205,24 @@ class Journal:
     def observe(self, before: dict, after: dict, was: State, now: State, when) -> None:
         self.moves.append((before, after, was, now, when))
 
+    def decided(self, action: str) -> None:
+        self.decisions.append(action)
+
     def poke(self, name: str) -> None:
         self.pokes.add(name)
 
     # --- undo ------------------------------------------------------------------------------
 
     def savepoint(self) -> tuple:
-        return self.store.savepoint(), len(self.undo), set(self.pokes), len(self.moves)
+        return self.store.savepoint(), len(self.undo), set(self.pokes), len(self.moves), len(self.decisions)
 
     def rewind(self, mark: tuple) -> None:
         """Undo what was done after `mark` (one call, or one file, that broke)."""
-        point, undone, pokes, moves = mark
+        point, undone, pokes, moves, decisions = mark
         while len(self.undo) > undone:
             self.undo.pop()()
         self.store.rewind(point)
-        self.pokes, self.moves = pokes, self.moves[:moves]
+        self.pokes, self.moves, self.decisions = pokes, self.moves[:moves], self.decisions[:decisions]
 
     def rollback(self, start) -> None:
         """Undo the whole batch and build on `start` again."""

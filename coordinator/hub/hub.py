@@ -23,6 +23,7 @@ from coordinator.core.trailers import parse as parse_trailers
 from coordinator.core.view import Record, View
 from coordinator.hub.batch import Batch, Journal
 from coordinator.hub.fleet import Fleet
+from coordinator.hub.gatehealth import GateHealth
 from coordinator.hub.intake import Intake
 from coordinator.hub.overview import Overview
 from coordinator.hub.prbook import PrBook
@@ -94,8 +95,9 @@ class Hub:
         self.reviews = ReviewBook(self.git, self.store, self.journal, self.state_lock)
         self.prloop = PrLoop(self.view, self.tasks, self.prs, clock)
         self.fleet.follows = self.prloop.follows
+        self.gatehealth = GateHealth(self.read_file)   # the gatekeeper's conditions (cli/serve.py starts it)
         self.overview = Overview(self.view, self.store, self.tasks, self.fleet, self.reviews, self.applied,
-                                 clock, self.state_lock)
+                                 clock, self.state_lock, self.gatehealth)
         self._calls: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -207,7 +209,7 @@ class Hub:
             finally:
                 self.journal.end()
             self.journal.settled()
-            self.overview.published(self.journal.moves)
+            self.overview.published(self.journal.moves, self.journal.decisions)
             if published:
                 self._maintain(published)
                 if self.journal.pokes and self.notifier is not None:

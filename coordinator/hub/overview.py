@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
 from coordinator.core.ledger import RECENT, Ledger
+from coordinator.core.reviewrecord import awaiting
 from coordinator.core.snapshot import from_view, snapshot
 from coordinator.core.view import View
 from coordinator.hub.fleet import Fleet
+from coordinator.hub.gatehealth import GateHealth
 from coordinator.hub.reviewbook import ReviewBook
 from coordinator.hub.tasks import Applied, Tasks
 from coordinator.repo.store import Store
@@ -31,20 +34,22 @@ class Overview:
     """Owns the ledger, the state snapshot and its cache, and the version a poller compares."""
 
     def __init__(self, view: View, store: Store, tasks: Tasks, fleet: Fleet, reviews: ReviewBook,
-                 applied: Applied, clock: Callable[[], datetime], lock: threading.RLock):
+                 applied: Applied, clock: Callable[[], datetime], lock: threading.RLock, gate: GateHealth):
         self.view, self.store, self.tasks, self.fleet, self.reviews = view, store, tasks, fleet, reviews
+        self.gate = gate
         self.applied, self.clock, self.lock = applied, clock, lock
         self.ledger = Ledger(started=clock())
         # the counter starts again at 0 with every hub process: without this, a page open across
         # a restart could send an old version back, get a 304 and keep showing the old state
         self.epoch = secrets.token_hex(4)
         self._cached: tuple[str, float, bytes] | None = None
-        self._fixed: tuple[object, dict] | None = None   # (head, what follows from the view alone)
+        self._fixed: tuple[object, dict] | None = None   # ((head, gate version), what follows from the view)
 
-    def published(self, moves: list[tuple]) -> None:
-        """A batch is on main: count its moves."""
+    def published(self, moves: list[tuple], decisions: list[str] = ()) -> None:
+        """A batch is on main: count its moves and the gatekeeper's decisions."""
         for move in moves:
             self.ledger.observe(*move)
+        self.ledger.decisions.update(decisions)
 
     def seed_completions(self) -> None:
         """Read the newest finished task files once, so the page lists recent completions at once."""
@@ -60,7 +65,7 @@ class Overview:
 
     def state_version(self) -> str:
         """Changes whenever anything in the state may have changed."""
-        return f"{str(self.store.base)[:16]}.{self.epoch}.{self.fleet.memory_version}"
+        return f"{str(self.store.base)[:16]}.{self.epoch}.{self.fleet.memory_version}.{self.gate.version}"
 
     def state(self) -> dict:
         with self.lock:
@@ -68,11 +73,14 @@ class Overview:
 
     def _state(self) -> dict:
         head = self.store.base
-        if self._fixed is None or self._fixed[0] != head:
-            # the view changes only with a commit, so this part is built once per head
+        if self._fixed is None or self._fixed[0] != (head, self.gate.version):
+            # the view changes only with a commit, so this part is built once per head (and again
+            # when the gatekeeper finds something new about its target);
             # what a queued task waits for changes only with a commit too (a move, or the settings)
-            self._fixed = (head, from_view(self.view, self.applied.error, self.reviews.every(),
-                                           waits=lambda record: self.fleet.waits(record)[0]))
+            key = (head, self.gate.version)
+            self._fixed = (key, from_view(self.view, self.applied.error, self.reviews.every(),
+                                          waits=lambda record: self.fleet.waits(record)[0],
+                                          gate=self.gate.conditions()))
         agents = [self.fleet.agent_row(a) for _, a in sorted(self.view.agents.items())]
         return {"version": self.state_version(),
                 **snapshot(self.view, self.ledger, agents, self.fleet.notes, now=self.clock(), head=str(head),
@@ -101,4 +109,6 @@ class Overview:
                     "config_ok": self.applied.error is None, "failures": dict(led.failures),
                     "retries": dict(led.retries), "finished": dict(led.finished),
                     "tokens_by_agent": dict(led.tokens_by_agent), "tokens_by_model": dict(led.tokens_by_model),
-                    "latency": (list(led.latency_counts), led.latency_sum), "assignments": led.assignments}
+                    "latency": (list(led.latency_counts), led.latency_sum), "assignments": led.assignments,
+                    "decisions": dict(led.decisions),
+                    "awaiting_human": Counter(r["action"] for r in awaiting(self.reviews.every()))}

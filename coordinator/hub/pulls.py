@@ -164,8 +164,10 @@ def act(hub, gate: Gate | None, verb: str, number: int, by: str, reason: str = "
         raise UsageError(f"unknown action {verb!r}; use one of {', '.join(VERBS)}")
     name, how = _target(hub, gate, number, repo)
     rules = rule_file.parse(hub.read_file(rule_file.RULES_FILE) or b"")
-    owner_name = gate.name if gate is not None and name in (gate.remote, gate.name) else name
-    merge = rules.for_repo(owner_name) if "/" in owner_name and len(owner_name.split("/")) == 2 else rules.merge
+    ours = gate is not None and name in (gate.remote, gate.name)
+    if ours and gate.service is not None:   # an entry keyed by the target's path or URL counts too
+        rules = rules.naming(*gate.service.reviewer.names)
+    merge = rules.for_repo(gate.name if ours else name)
     prior = hub.reviews.get(name, number)
     done = (_on_forge if how == "forge" else _on_record)(hub, gate, verb, number, by, reason, merge, prior, sha)
     if verb == "merge" and merge.delete_branches:   # a closed PR's branch is kept: its work is nowhere else

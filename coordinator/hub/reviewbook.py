@@ -57,6 +57,8 @@ class ReviewBook:
         human = doc.get("human") if isinstance(doc.get("human"), dict) and \
             doc.get("human") != (prior or {}).get("human") else None
         self.journal.stage({path: dump_any(doc)}, message(decision, intent, human))
+        if prior is None or (prior.get("head_sha"), prior.get("action")) != (doc["head_sha"], doc["action"]):
+            self.journal.decided(doc["action"])   # a new decision on a head, not the record of what followed
         return {"committed": True, "path": path}
 
     # --- reads (any thread) ------------------------------------------------------------------

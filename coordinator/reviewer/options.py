@@ -64,10 +64,23 @@ class Setup:
 
     @property
     def name(self) -> str:
-        """OWNER/NAME, the key of the rules' `repos:` settings."""
+        """OWNER/NAME: the target's name in the rules' `repos:` (its path or URL, `names`, serve too)."""
         from coordinator.forge.github import repo_of
 
         return repo_of(self.target)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return target_names(self.target, self.name, local=self.forge == "local")
+
+
+def target_names(target: str, name: str, *, local: bool) -> tuple[str, ...]:
+    """Every name a `repos:` key may give the target: OWNER/NAME, the target as given, and a
+    local forge's path as resolved (symbolic links and `..` followed)."""
+    found = [name, target]
+    if local and target and "://" not in target and not re.match(r"[^/]*@[^/]*:", target):  # a path, not a URL
+        found.append(os.path.realpath(os.path.expanduser(target)))
+    return tuple(dict.fromkeys(found))
 
 
 def from_local(repo: str | os.PathLike | None, options: dict, interval: int) -> Setup | None:

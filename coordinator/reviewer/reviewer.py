@@ -36,6 +36,7 @@ from coordinator.gatekeeper.rules import BLOCK_LABEL
 from coordinator.gatekeeper.verdict import Action, Checks
 from coordinator.gatekeeper.verdict import review as judge
 from coordinator.reviewer import alerts
+from coordinator.reviewer.options import target_names
 from coordinator.wire import names
 from coordinator.wire.errors import AgentcomError
 from coordinator.wire.times import format_time, parse_time
@@ -123,6 +124,11 @@ class Reviewer:
         self.forge, self.book, self.remote, self.name, self.local = forge, book, remote, name, local
         self.clock, self.notify_timeout, self.notify_webhook = clock, notify_timeout, notify_webhook
         self.notify_command = notify_command   # set on the hub's machine: the rules never name a command
+        self.names = target_names(remote, name, local=local)
+
+    def rules(self) -> rule_file.Rules:
+        """The rules on main, the `repos:` entry keyed by this target's path or URL filed under its name."""
+        return self.book.rules().naming(*self.names)
 
     def review_all(self) -> list[Outcome]:
         """One pass: first the PRs recorded open, or waited on by a task in review, that are not
@@ -184,7 +190,7 @@ class Reviewer:
             self._closed(pr)
             return None
         pr, files, statuses, runs = self._read(number, pr)
-        rules = self.book.rules()
+        rules = self.rules()
         agent = agent_of(pr, self.local, rules.trust.logins)
         if pr.state != "open" or pr.merged or agent is None:
             return None
@@ -330,7 +336,7 @@ class Reviewer:
         them (`delete_branches`). A closed PR's branch is kept: its work is nowhere else."""
         agent = doc.get("agent")
         if merged and agent and pr.head.startswith(f"agent/{agent}/") and \
-                self.book.rules().for_repo(self.name).delete_branches:
+                self.rules().for_repo(self.name).delete_branches:
             try:
                 self.forge.delete_branch(pr.head)
             except ForgeError as e:   # an open PR from the same branch, or the forge refused: kept

@@ -1,12 +1,15 @@
 """The gatekeeper as a background duty: a thread that reviews one PR when a webhook names it and
 every open PR on a slow poll (the fallback for a missed delivery). It never runs in the hub's
-loop: it talks to forges over the network, then hands each decision to the loop to commit."""
+loop: it talks to forges over the network, then hands each decision to the loop to commit. At
+the start of each pass it also looks at its target (is a GitHub base branch protected?) and
+reports what a human should see to `health` (the hub's GateHealth), kept until the next pass."""
 from __future__ import annotations
 
 import logging
 import queue
 import threading
 
+from coordinator.gatekeeper import protection
 from coordinator.reviewer.options import Setup
 from coordinator.reviewer.reviewer import Reviewer
 from coordinator.reviewer.secretfiles import read_secret
@@ -32,8 +35,8 @@ class GatekeeperService:
     """Reviews in one thread; `wanted(number)` asks for one PR soon, `wanted(sha)` for the PRs
     whose head it is, `wanted(ALL)` for a pass."""
 
-    def __init__(self, reviewer: Reviewer, interval: float):
-        self.reviewer, self.interval = reviewer, interval
+    def __init__(self, reviewer: Reviewer, interval: float, health=None):
+        self.reviewer, self.interval, self.health = reviewer, interval, health
         self._wanted: queue.Queue = queue.Queue(QUEUE_MAX)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agentcom-gatekeeper", daemon=True)
@@ -52,6 +55,11 @@ class GatekeeperService:
         if self._thread.is_alive():
             self._thread.join(timeout=60)
 
+    @property
+    def queued(self) -> int:
+        """Reviews asked for and not yet begun (a pass counts as one)."""
+        return self._wanted.qsize()
+
     def wanted(self, what) -> bool:
         """Queue a review of PR `what` (or ALL); False if the queue is full."""
         try:
@@ -65,6 +73,7 @@ class GatekeeperService:
         while not self._stop.is_set():
             try:
                 if what == ALL:
+                    self._look()
                     self.reviewer.review_all()
                     self.passes += 1
                 elif isinstance(what, int):
@@ -82,3 +91,26 @@ class GatekeeperService:
                 what = self._wanted.get(timeout=self.interval)
             except queue.Empty:
                 what = ALL
+
+    def _look(self) -> None:
+        """Report what a human should see about the target now (never raises: a read that fails
+        is itself the condition)."""
+        if self.health is None:
+            return
+        try:
+            self.health.report(target_conditions(self.reviewer.forge, self.reviewer.name))
+        except Exception:  # a duty's boundary: a bug here must not stop the reviews
+            log.exception("gatekeeper: the look at its target failed")
+
+
+def target_conditions(forge, name: str) -> list[dict]:
+    """The health conditions about the target of `forge`: for GitHub, its base branch's protection."""
+    from coordinator.forge.github import GitHubForge
+
+    if not isinstance(forge, GitHubForge):
+        return []
+    try:
+        found = protection.condition(name, protection.judge(forge.protection()))
+    except AgentcomError as e:   # network, 403, a rate limit: say it cannot tell, and look again next pass
+        return [protection.unreadable(name, str(e))]
+    return [found] if found else []

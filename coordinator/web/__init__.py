@@ -46,7 +46,7 @@ def create_app(hub, tokens, *, listen_host: str | None = None, gatekeeper=None,
     app.extensions["agentcom.gatekeeper"] = gatekeeper
     app.extensions["agentcom.webhook_secret"] = webhook_secret.encode() if webhook_secret else None
     app.extensions["agentcom.deliveries"] = Deliveries()
-    app.extensions["agentcom.metrics"] = registry_for(hub)
+    app.extensions["agentcom.metrics"] = registry_for(hub, lambda: app.extensions.get("agentcom.gatekeeper"))
     app.before_request(refuse_foreign_host)
     app.before_request(refuse_cross_site)
 

@@ -1,9 +1,11 @@
 """Prometheus metrics for `GET /metrics`, read from the hub's memory at scrape time by one
 collector: nothing in the loop counts for Prometheus on its own.
 
-Gauges come from the view (tasks by state, queue depth per lane, agents by state). Counters and
-the assignment latency histogram come from the ledger, so they start again at zero when the hub
-restarts, which Prometheus's `rate()` and `increase()` expect of a counter.
+Gauges come from the view (tasks by state, queue depth per lane, agents by state), the
+gatekeeper's records (pull requests waiting for a human) and its service (reviews queued).
+Counters (the gatekeeper's decisions among them) and the assignment latency histogram come from
+the ledger, so they start again at zero when the hub restarts, which Prometheus's `rate()` and
+`increase()` expect of a counter.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from coordinator.core.agent import AgentState
 from coordinator.core.ledger import LATENCY_BUCKETS
+from coordinator.core.reviewrecord import ACTIONS, HUMAN_ACTIONS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -19,8 +22,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class HubCollector:
     """Turns one `Hub.metrics_view()` into metric families."""
 
-    def __init__(self, hub):
-        self.hub = hub
+    def __init__(self, hub, gatekeeper=lambda: None):
+        self.hub, self.gatekeeper = hub, gatekeeper   # gatekeeper(): the running GatekeeperService, or None
 
     def collect(self):
         m = self.hub.metrics_view()
@@ -56,6 +59,17 @@ class HubCollector:
         yield _counter("agentcom_tokens", "Tokens agents reported, by agent.", "agent", m["tokens_by_agent"])
         yield _counter("agentcom_tokens_by_model", "Tokens agents reported, by model.", "model",
                        m["tokens_by_model"])
+        yield _counter("agentcom_gatekeeper_decisions", "The gatekeeper's decisions on a pull request's head, "
+                       "by action.", "action", m["decisions"], ACTIONS)
+        waiting = GaugeMetricFamily("agentcom_prs_awaiting_human", "Open pull requests the gatekeeper left to a "
+                                    "human, by its action.", labels=["action"])
+        for action in HUMAN_ACTIONS:
+            waiting.add_metric([action], m["awaiting_human"].get(action, 0))
+        yield waiting
+        service = self.gatekeeper()
+        yield GaugeMetricFamily("agentcom_gatekeeper_queue", "Reviews asked of the gatekeeper (by webhooks, "
+                                "humans or the poll) and not yet begun; 0 with no gatekeeper.",
+                                value=service.queued if service is not None else 0)
 
 
 def _counter(name: str, doc: str, label: str, values: dict, always: tuple = ()) -> CounterMetricFamily:
@@ -65,10 +79,10 @@ def _counter(name: str, doc: str, label: str, values: dict, always: tuple = ()) 
     return family
 
 
-def registry_for(hub) -> CollectorRegistry:
+def registry_for(hub, gatekeeper=lambda: None) -> CollectorRegistry:
     """A registry of its own per app, so two hubs in one process never share metrics."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HubCollector(hub))
+    registry.register(HubCollector(hub, gatekeeper))
     return registry
 
 

@@ -5,7 +5,8 @@ configured secret, compared in constant time); with no secret configured every d
 refused. A delivery id handled before is answered and ignored (GitHub redelivers), within a
 bounded memory; one that was refused (a bad body, a full queue) is not remembered, so its
 redelivery is taken. `pull_request`, `status`, `check_run` and `check_suite` events of the
-gatekeeper's repo queue a review; anything else is acknowledged and dropped. This endpoint alone
+gatekeeper's repo queue a review, and `branch_protection_rule` and `repository_ruleset` a pass
+(which looks at the base branch's protection again); anything else is acknowledged and dropped. This endpoint alone
 skips the page's cross-site check: its signature is its authentication.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ MAX_BODY = 25 * 1024 * 1024
 # a PR body is at most 65,536 characters; other strings (a commit message) are bounded by MAX_BODY
 LIMITS = Limits(string=None)
 DELIVERIES_KEPT = 10000
-EVENTS = ("pull_request", "status", "check_run", "check_suite")
+EVENTS = ("pull_request", "status", "check_run", "check_suite", "branch_protection_rule", "repository_ruleset")
+PASS = "all"   # what the gatekeeper service (reviewer/thread.py ALL) takes as "a whole pass"
 _SHA = re.compile(r"[0-9a-f]{40}")
 
 webhooks = Blueprint("webhooks", __name__)
@@ -64,6 +66,8 @@ def signed(secret: bytes, body: bytes, header: str | None) -> bool:
 
 def targets(event: str, payload: dict) -> list:
     """What to review for one event: PR numbers, or head SHAs when the event names no PR."""
+    if event in ("branch_protection_rule", "repository_ruleset"):
+        return [PASS]   # the base branch's protection may have changed
     if event == "pull_request":
         number = payload.get("number") or (payload.get("pull_request") or {}).get("number")
         return [number] if isinstance(number, int) else []  # a closed PR: its record is closed too

@@ -5,7 +5,8 @@ answering with GitHub's documented status codes and JSON shapes (Enterprise-styl
 State lives in `FakeGitHub`: repositories (each backed by a real bare git repo, which is where
 branches and heads live, just as a push to GitHub would put them), pull requests, labels,
 comments, users by token, queued rate-limit answers, commit statuses and check runs per SHA,
-requested reviewers, merges, closes, label removals, branch deletions and reviews. Changed
+requested reviewers, merges, closes, label removals, branch deletions and reviews, and what
+protects a branch (classic branch protection, readable by admins only, and rulesets). Changed
 files are computed with the git CLI, independently of the forge code under test. As on GitHub:
 `mergeable` is null on the first read after a push (computed in the background), a merge
 answers 409 when the head moved from the SHA sent and 405 when the branch cannot merge, and a
@@ -69,6 +70,9 @@ class Repo:
     require_up_to_date: bool = False   # branch protection: a head behind its base may not merge
     collaborators: set[str] | None = None   # who may be asked to review (None: anyone)
     default_branch: str = "main"
+    protection: dict[str, dict] = field(default_factory=dict)   # branch → classic protection, as set
+    rulesets: list[dict] = field(default_factory=list)          # {id, name, enforcement, include, rules}
+    admins: set[str] = field(default_factory=set)               # logins that may read protection settings
 
     @property
     def full_name(self) -> str:
@@ -167,6 +171,38 @@ class FakeGitHub:
                                                                 **({"conclusion": conclusion} if conclusion else {}),
                                                                 **({"output": output} if output else {})})
 
+    def protect(self, full_name: str, branch: str | None = None, *, pull_request: bool = True,
+                status_checks: tuple[str, ...] = (), enforce_admins: bool = False) -> dict:
+        """Classic branch protection, as an admin would set it (PUT .../branches/{branch}/protection)."""
+        with self.lock:
+            repo = self.repos[full_name]
+            branch = branch or repo.default_branch
+            url = f"{self.url}/repos/{full_name}/branches/{branch}/protection"
+            doc: dict = {"url": url, "enforce_admins": {"url": f"{url}/enforce_admins", "enabled": enforce_admins},
+                         "required_linear_history": {"enabled": False}, "allow_force_pushes": {"enabled": False},
+                         "allow_deletions": {"enabled": False}, "lock_branch": {"enabled": False}}
+            if status_checks:
+                doc["required_status_checks"] = {
+                    "url": f"{url}/required_status_checks", "strict": False, "contexts": list(status_checks),
+                    "contexts_url": f"{url}/required_status_checks/contexts",
+                    "checks": [{"context": c, "app_id": None} for c in status_checks]}
+            if pull_request:
+                doc["required_pull_request_reviews"] = {"url": f"{url}/required_pull_request_reviews",
+                                                        "dismiss_stale_reviews": False,
+                                                        "require_code_owner_reviews": False,
+                                                        "required_approving_review_count": 1}
+            repo.protection[branch] = doc
+            return doc
+
+    def add_ruleset(self, full_name: str, rules: list[str], *, enforcement: str = "active",
+                    include: tuple[str, ...] = ("~DEFAULT_BRANCH",)) -> dict:
+        """A branch ruleset (rule types such as pull_request, required_status_checks, non_fast_forward)."""
+        with self.lock:
+            ruleset = {"id": next(self._ids), "name": f"ruleset {len(self.repos[full_name].rulesets) + 1}",
+                       "enforcement": enforcement, "include": list(include), "rules": [{"type": r} for r in rules]}
+            self.repos[full_name].rulesets.append(ruleset)
+            return ruleset
+
     # --- the API ---------------------------------------------------------------------------
 
     def _build_app(self) -> Flask:
@@ -225,6 +261,48 @@ class FakeGitHub:
         return jsonify({"id": abs(hash(repo.full_name)) % 10**7, "name": repo.name, "full_name": repo.full_name,
                         "owner": self._user_json(repo.owner), "default_branch": repo.default_branch,
                         "html_url": f"{self.root}/{repo.full_name}"})
+
+    @_route("/branches/<path:branch>/protection", ["GET"])
+    def get_protection(self, repo: Repo, branch: str):
+        if request.login not in repo.admins:   # reading protection needs admin rights
+            return _error(404, "Not Found")
+        if repo.sha(branch) is None:
+            return _error(404, "Branch not found")
+        if branch not in repo.protection:
+            return _error(404, "Branch not protected")
+        return jsonify(repo.protection[branch])
+
+    @_route("/branches/<path:branch>", ["GET"])
+    def get_branch(self, repo: Repo, branch: str):
+        sha = repo.sha(branch)
+        if sha is None:
+            return _error(404, "Branch not found")
+        classic = repo.protection.get(branch)
+        checks = (classic or {}).get("required_status_checks")
+        url = f"{self.url}/repos/{repo.full_name}/branches/{branch}"
+        commit = {"sha": sha, "url": f"{self.url}/repos/{repo.full_name}/commits/{sha}"}
+        return jsonify({"name": branch, "commit": commit,
+                        "_links": {"self": url, "html": f"{self.root}/{repo.full_name}/tree/{branch}"},
+                        "protected": classic is not None or bool(self._rules_of(repo, branch)),
+                        "protection": {"enabled": classic is not None, "required_status_checks": {
+                            "enforcement_level": "non_admins" if checks else "off",
+                            "contexts": list((checks or {}).get("contexts", [])),
+                            "checks": list((checks or {}).get("checks", []))}},
+                        "protection_url": f"{url}/protection"})
+
+    @_route("/rules/branches/<path:branch>", ["GET"])
+    def get_branch_rules(self, repo: Repo, branch: str):
+        page, links = _page(self._rules_of(repo, branch))
+        return jsonify(page), 200, links
+
+    def _rules_of(self, repo: Repo, branch: str) -> list[dict]:
+        """The active rules of every ruleset targeting `branch` (the branch need not exist)."""
+        def targets(ruleset):
+            return any(t == "~ALL" or t == f"refs/heads/{branch}" or (t == "~DEFAULT_BRANCH"
+                       and branch == repo.default_branch) for t in ruleset["include"])
+        return [{"type": r["type"], "ruleset_source_type": "Repository", "ruleset_source": repo.full_name,
+                 "ruleset_id": rs["id"]} for rs in repo.rulesets if rs["enforcement"] == "active" and targets(rs)
+                for r in rs["rules"]]
 
     @_route("/pulls/<int:number>", ["PATCH"])
     def update_pull(self, repo: Repo, number: int):
