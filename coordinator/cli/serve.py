@@ -103,15 +103,28 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
     from coordinator.reviewer.thread import GatekeeperService, make_forge
 
     forge = make_forge(setup, url, read_operator_token(repo))
+    runner = _check_runner(setup, forge, repo) if setup.forge == "local" else None
     reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local",
                         notify_webhook=setup.notify_webhook(),
-                        notify_command=setup.notify_command)
-    service = GatekeeperService(reviewer, setup.interval)
+                        notify_command=setup.notify_command, runner=runner)
+    service = GatekeeperService(reviewer, setup.interval, runner)
+    if runner is not None:
+        runner.reviewed = service.wanted   # a check ended: its PR is reviewed at once
     hub.prloop.watched.add(setup.target)   # its PRs' tasks wait in review until they merge or close
     service.start()
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,
              setup.interval)
     return service
+
+
+def _check_runner(setup, forge, repo: Path):
+    """The runner of the `checks:` the rules set for the local target (its logs in agentcom/checks/)."""
+    from coordinator.hub.prtarget import local_path
+    from coordinator.reviewer.checkrun import CheckRunner
+
+    logs = runtime_dir(repo) / "checks" / setup.name.replace("/", "+")
+    return CheckRunner(forge, local_path(setup.target), logs, prefix=setup.check_runner,
+                       workers=setup.check_workers)
 
 
 def _bracketed(host: str) -> str:
