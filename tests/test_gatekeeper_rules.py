@@ -62,6 +62,8 @@ def test_defaults_are_conservative():
      "merge.checks.test.timout: unknown key; did you mean 'merge.checks.test.timeout'?"),
     (b"merge:\n  checks: {test: {run: [pytest], timeout: 3h}}\n", "merge.checks.test.timeout: a check's timeout is "
                                                                   "from 1s to 2h, not 10800s"),
+    (b"merge:\n  checks: {test: {run: [pytest], timeout: 1h}}\n", "merge.checks.test.timeout: 3600s is not shorter "
+                                                                  "than check_timeout (1800s)"),
     (b"merge:\n  checks: {test: [pytest]}\n", "merge.checks.test: must be a mapping of run: [ARGV, ...]"),
     (b"merge:\n  checks: {'test; rm -rf /': {run: [pytest]}}\n", "merge.checks.test; rm -rf /: 'test; rm -rf /' "
                                                                   "is not a check name"),
@@ -91,7 +93,8 @@ def test_per_repo_settings_override_the_merge_section_and_other_repos_keep_it():
 
 def test_a_configured_check_is_required_and_only_the_hubs_own_status_counts_for_it():
     r = rules.parse(b"merge:\n  required_checks: [lint]\n  checks:\n    test: {run: [pytest, -q, 'tests/a b.py']}\n"
-                    b"repos:\n  acme/web:\n    checks: {build: {run: [make], timeout: 2h}}\n  acme/api: {}\n")
+                    b"repos:\n  acme/web:\n    check_timeout: 3h\n    checks: {build: {run: [make], timeout: 2h}}\n"
+                    b"  acme/api: {}\n")
     assert r.merge.checks == {"test": rules.Check(("pytest", "-q", "tests/a b.py"), 600)}
     assert r.merge.required_checks == ("lint", "test") and r.merge.check_sources == {"test": rules.HUB_SOURCE}
     # a repo's checks replace the merge section's; a repo that names none inherits them

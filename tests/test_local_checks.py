@@ -15,7 +15,9 @@ from coordinator.forge.local import LocalForge
 from coordinator.gatekeeper.rules import HUB_SOURCE, Check
 from coordinator.reviewer import checkproc
 from coordinator.reviewer.checkrun import CheckRunner, due, log_name
+from coordinator.reviewer.options import read_local
 from coordinator.wire.client import HttpBackend
+from coordinator.wire.errors import ConfigError
 from tests.support.gitenv import git
 from tests.support.held import agent_holding_a_task
 from tests.support.processes import HubProcess, wait_for
@@ -195,6 +197,34 @@ def test_a_check_printing_megabytes_leaves_a_bounded_log_that_says_what_was_cut(
     path = logs / log_name(head, "test")
     assert path.stat().st_size < checkproc.KEEP + 1000
     assert f"{5_000_007 - checkproc.KEEP} bytes of output cut from the start" in log and log.endswith("THE END")
+
+
+def test_the_hubs_check_runner_goes_before_every_checks_argv(hub, tmp_path):
+    remote = make_remote(tmp_path / "remotes")
+    _, _, head = _agent_pr(hub, tmp_path, remote, "fix\n")
+    forge = LocalForge(HttpBackend(hub.url, hub.token), str(remote))
+    made = CheckRunner(forge, remote, tmp_path / "logs", prefix=("env", "SANDBOXED=yes"), grace=0.5)
+    made.start()
+    try:
+        script = "import os; print('sandboxed:', os.environ.get('SANDBOXED'))"
+        result, log = _ran(made, forge, head, tmp_path / "logs", [sys.executable, "-c", script])
+    finally:
+        made.close()
+    assert result["state"] == "success" and "sandboxed: yes" in log and "run: env SANDBOXED=yes " in log
+
+
+def test_the_check_runner_is_an_argv_list_set_on_the_hubs_machine(repo):
+    path = repo / "agentcom" / "local.yaml"
+    path.write_text("gatekeeper:\n  check_runner: [sudo, -n, -u, agentcom-ci, --]\n  check_workers: 2\n")
+    path.chmod(0o600)
+    assert (read_local(repo).check_runner, read_local(repo).check_workers) == (
+        ("sudo", "-n", "-u", "agentcom-ci", "--"), 2)
+    path.write_text("gatekeeper:\n  check_runner: sudo -u agentcom-ci\n")
+    with pytest.raises(ConfigError, match="check_runner: expected a list of words: an argv, never a shell string"):
+        read_local(repo)
+    path.write_text("gatekeeper:\n  check_workers: 0\n")
+    with pytest.raises(ConfigError, match="check_workers: expected a whole number from 1 to 8"):
+        read_local(repo)
 
 
 def test_a_program_that_is_not_there_fails_the_check_saying_so(runner):

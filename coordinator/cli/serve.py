@@ -103,7 +103,7 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
     from coordinator.reviewer.thread import GatekeeperService, make_forge
 
     forge = make_forge(setup, url, read_operator_token(repo))
-    runner = _check_runner(setup, forge, repo) if setup.forge == "local" else None
+    runner = _check_runner(setup, forge, repo) if setup.forge == "local" else _no_checks_on_github(hub, setup)
     reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local",
                         notify_webhook=setup.notify_webhook(),
                         notify_command=setup.notify_command, runner=runner)
@@ -115,6 +115,22 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,
              setup.interval)
     return service
+
+
+def _no_checks_on_github(hub, setup) -> None:
+    """GitHub runs its own CI: `checks:` for a GitHub repo are never run, so its PRs wait for them and escalate."""
+    from coordinator.reviewer.books import HubBook
+    from coordinator.wire.errors import AgentcomError
+
+    try:
+        named = HubBook(hub).rules().for_repo(setup.name).checks
+    except AgentcomError:
+        return None   # the review pass reports a broken rules file
+    if named:
+        log.warning("gatekeeper: checks: %s of %s are not run on GitHub (only on the local forge); its PRs wait "
+                    "for them, then escalate: run them in GitHub's CI and name them in required_checks instead",
+                    ", ".join(named), setup.name)
+    return None
 
 
 def _check_runner(setup, forge, repo: Path):

@@ -256,10 +256,14 @@ def with_own_checks(rules: Rules, where: str = RULES_FILE) -> Rules:
     """Each merge section's `checks` made required, with the hub's own status the only one believed
     for them: so a configured check is enough for auto-merge, and nobody else can turn it green."""
     def own(label: str, merge: Merge) -> Merge:
-        for name in merge.checks:
+        for name, check in merge.checks.items():
             if merge.check_sources.get(name, HUB_SOURCE) != HUB_SOURCE:
                 raise ConfigError(where, f"{label}.check_sources.{name}", "the hub runs this check itself "
                                   f"(checks.{name}), so only its own status counts; remove this entry")
+            if check.timeout >= merge.check_timeout:
+                raise ConfigError(where, f"{label}.checks.{name}.timeout", f"{check.timeout}s is not shorter than "
+                                  f"check_timeout ({merge.check_timeout}s), after which a PR whose check has not "
+                                  "passed escalates; shorten it, or raise check_timeout")
         return replace(merge, required_checks=tuple(dict.fromkeys(merge.required_checks + tuple(merge.checks))),
                        check_sources={**merge.check_sources, **dict.fromkeys(merge.checks, HUB_SOURCE)})
 
