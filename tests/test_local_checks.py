@@ -135,6 +135,20 @@ def test_a_check_a_stopped_hub_left_pending_runs_again_at_the_next_start(checked
     assert [s["state"] for s in _statuses(hub, number)] == ["success", "pending", "pending"]
 
 
+def test_a_github_target_never_runs_checks_and_the_hub_says_so_at_start(repo, clone, fake_github):
+    from tests.test_gatekeeper_webhooks import GATE_TOKEN, _local_settings, _secret_file
+
+    fake_github.add_user("agentcom-gatekeeper", GATE_TOKEN)
+    _secret_file(repo / "agentcom" / "secrets" / "github.token", GATE_TOKEN)
+    _local_settings(repo, f"gatekeeper:\n  forge: github\n  target: acme/web\n  github_api: {fake_github.url}\n"
+                          "  github_token_file: github.token\n")
+    _push_rules(clone, _rules(["pytest", "-q"]))
+    hub = HubProcess(repo)
+    output = hub.stop()
+    assert "checks: test of acme/web are not run on GitHub (only on the local forge)" in output
+    assert not (repo / "agentcom" / "checks").exists()
+
+
 # --- a hostile check, against the runner itself (a real hub records its statuses) ---------------
 
 @pytest.fixture

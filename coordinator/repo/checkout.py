@@ -20,15 +20,16 @@ def checkout(target: Path, sha: str, dest: Path) -> None:
     if not _SHA.fullmatch(sha):
         raise AgentcomError(f"{sha[:80]!r} is not a full commit id")
     _git("clone", "--quiet", "--shared", "--no-checkout", "--template=", "--", str(target), str(dest))
-    _git("-C", str(dest), "-c", "core.hooksPath=/dev/null", "checkout", "--quiet", "--detach", sha)
+    _git("checkout", "--quiet", "--detach", sha, where=dest)
 
 
-def _git(*args: str) -> None:
+def _git(*args: str, where: Path | None = None) -> None:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=TIMEOUT, env=env,
+        at = ["-C", str(where), "-c", "core.hooksPath=/dev/null"] if where is not None else []
+        done = subprocess.run(["git", *at, *args], capture_output=True, text=True, timeout=TIMEOUT, env=env,
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise AgentcomError(f"git {args[0]} ran past {TIMEOUT}s making a check's checkout") from None
     if done.returncode != 0:
-        raise AgentcomError(f"git {' '.join(args[:1])} failed making a check's checkout: {done.stderr.strip()[:500]}")
+        raise AgentcomError(f"git {args[0]} failed making a check's checkout: {done.stderr.strip()[:500]}")

@@ -87,7 +87,6 @@ class CheckRunner:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._work, name=f"agentcom-check-{i}", daemon=True)
                          for i in range(max(1, workers))]
-        self.ran = 0
 
     def start(self) -> None:
         for t in self._threads:
@@ -159,7 +158,6 @@ class CheckRunner:
             shutil.rmtree(folder, onerror=_writable)
         if ran.stopped:
             return
-        self.ran += 1
         where = self._keep(job, argv, ran)
         if ran.code == 0:
             self._post(job, "success", f"passed in {ran.seconds:.0f}s; log {where}", None)
