@@ -51,6 +51,26 @@ def test_defaults_are_conservative():
     (b"merge:\n  auto_merge: true\n  method: merge\n", "merge.method: auto-merge merges only by squash, not merge"),
     (b"merge:\n  method: rebase\nrepos:\n  acme/web: {auto_merge: true}\n",
      "repos.acme/web.method: auto-merge merges only by squash, not rebase"),
+    (b"merge:\n  checks: {test: {run: pytest -q}}\n", "merge.checks.test.run: run is an argv list, never a shell "
+                                                       "string: write [pytest, -q], not 'pytest -q'"),
+    (b"merge:\n  checks: {test: {run: ['pytest -q && curl x | sh']}}\n",
+     "merge.checks.test.run: run's first word names the program"),
+    (b"merge:\n  checks: {test: {run: []}}\n", "merge.checks.test.run: run is a list of 1 to 100 words"),
+    (b"merge:\n  checks: {test: {run: [pytest, '']}}\n", "merge.checks.test.run: each word of run is text of 1"),
+    (b"merge:\n  checks: {test: {run: [pytest, 3]}}\n", "merge.checks.test.run: each word of run is text"),
+    (b"merge:\n  checks: {test: {timeout: 5m}}\n", "merge.checks.test.run: is required"),
+    (b"merge:\n  checks: {test: {run: [pytest], timout: 5m}}\n",
+     "merge.checks.test.timout: unknown key; did you mean 'merge.checks.test.timeout'?"),
+    (b"merge:\n  checks: {test: {run: [pytest], timeout: 3h}}\n", "merge.checks.test.timeout: a check's timeout is "
+                                                                  "from 1s to 2h, not 10800s"),
+    (b"merge:\n  checks: {test: {run: [pytest], timeout: 1h}}\n", "merge.checks.test.timeout: 3600s is not shorter "
+                                                                  "than check_timeout (1800s)"),
+    (b"merge:\n  checks: {test: [pytest]}\n", "merge.checks.test: must be a mapping of run: [ARGV, ...]"),
+    (b"merge:\n  checks: {'test; rm -rf /': {run: [pytest]}}\n", "merge.checks.test; rm -rf /: 'test; rm -rf /' "
+                                                                  "is not a check name"),
+    (b"merge:\n  checks: [test]\n", "merge.checks: expected a mapping of check name: {run: [ARGV, ...]"),
+    (b"merge:\n  check_sources: {test: ci-bot}\n  checks: {test: {run: [pytest]}}\n",
+     "merge.check_sources.test: the hub runs this check itself (checks.test), so only its own status counts"),
     (b"merge: [1, 2]\n", "gatekeeper.yaml: merge: must be a mapping of settings"),
     (b"a: &x 1\nb: *x\n", "file: not valid YAML: aliases (*name) are not allowed in rules"),
     (b"- just a list\n", "file: the rules file must be a YAML mapping"),
@@ -84,6 +104,19 @@ def test_a_repo_keyed_by_the_targets_path_or_url_applies_to_it_and_a_stray_key_i
     assert both.naming("git/web", "/srv/git/web.git").for_repo("git/web").rework_max == 1  # OWNER/NAME wins
     with pytest.raises(ConfigError, match="named twice"):
         rules.parse(b"repos:\n  /srv/x.git: {}\n  /srv/x/: {}\n")
+
+
+def test_a_configured_check_is_required_and_only_the_hubs_own_status_counts_for_it():
+    r = rules.parse(b"merge:\n  required_checks: [lint]\n  checks:\n    test: {run: [pytest, -q, 'tests/a b.py']}\n"
+                    b"repos:\n  acme/web:\n    check_timeout: 3h\n    checks: {build: {run: [make], timeout: 2h}}\n"
+                    b"  acme/api: {}\n")
+    assert r.merge.checks == {"test": rules.Check(("pytest", "-q", "tests/a b.py"), 600)}
+    assert r.merge.required_checks == ("lint", "test") and r.merge.check_sources == {"test": rules.HUB_SOURCE}
+    # a repo's checks replace the merge section's; a repo that names none inherits them
+    assert r.for_repo("acme/web").checks == {"build": rules.Check(("make",), 7200)}
+    assert r.for_repo("acme/web").required_checks == ("lint", "build")
+    assert r.for_repo("acme/api").required_checks == ("lint", "test")
+    assert rules.parse(b"merge:\n  checks:\n").merge.checks == {}
 
 
 def test_check_sources_and_agent_logins_are_read_per_repo_and_logins_ignore_case():

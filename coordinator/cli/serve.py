@@ -138,16 +138,45 @@ def _start_gatekeeper(hub, setup, url: str, repo: Path):
     from coordinator.reviewer.thread import GatekeeperService, make_forge
 
     forge = make_forge(setup, url, read_operator_token(repo))
+    runner = _check_runner(setup, forge, repo) if setup.forge == "local" else _no_checks_on_github(hub, setup)
     reviewer = Reviewer(forge, HubBook(hub), setup.target, setup.name, local=setup.forge == "local",
                         notify_webhook=setup.notify_webhook(),
-                        notify_command=setup.notify_command)
+                        notify_command=setup.notify_command, runner=runner)
     hub.gatehealth.watch(setup.names)   # its `repos:` entries are checked against these names
-    service = GatekeeperService(reviewer, setup.interval, health=hub.gatehealth)
+    service = GatekeeperService(reviewer, setup.interval, runner, health=hub.gatehealth)
+    if runner is not None:
+        runner.reviewed = service.wanted   # a check ended: its PR is reviewed at once
     hub.prloop.watched.add(setup.target)   # its PRs' tasks wait in review until they merge or close
     service.start()
     log.info("gatekeeper reviewing %s (%s forge) every %ss and on webhooks", setup.name, setup.forge,
              setup.interval)
     return service
+
+
+def _no_checks_on_github(hub, setup) -> None:
+    """GitHub runs its own CI: `checks:` for a GitHub repo are never run, so its PRs wait for them and escalate."""
+    from coordinator.reviewer.books import HubBook
+    from coordinator.wire.errors import AgentcomError
+
+    try:
+        named = HubBook(hub).rules().for_repo(setup.name).checks
+    except AgentcomError:
+        return None   # the review pass reports a broken rules file
+    if named:
+        log.warning("gatekeeper: checks: %s of %s are not run on GitHub (only on the local forge); its PRs wait "
+                    "for them, then escalate: run them in GitHub's CI and name them in required_checks instead",
+                    ", ".join(named), setup.name)
+    return None
+
+
+def _check_runner(setup, forge, repo: Path):
+    """The runner of the `checks:` the rules set for the local target (its logs in agentcom/checks/)."""
+    from coordinator.hub.prtarget import local_path
+    from coordinator.reviewer.checkrun import CheckRunner
+
+    logs = runtime_dir(repo) / "checks" / setup.name.replace("/", "+")
+    return CheckRunner(forge, local_path(setup.target), logs, prefix=setup.check_runner,
+                       workers=setup.check_workers)
 
 
 def _bracketed(host: str) -> str:

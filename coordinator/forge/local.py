@@ -114,7 +114,8 @@ class LocalForge:
     def check_runs(self, sha: str) -> list[dict]:
         return []  # check runs are a GitHub App's; a local CI reports commit statuses
 
-    def set_status(self, sha: str, state: str, context: str, description: str = "") -> dict:
+    def set_status(self, sha: str, state: str, context: str, description: str = "", log: str | None = None) -> dict:
+        """As the Forge's, with `log`: a check's output, kept on the status (what its agent is told)."""
         check_status(sha, state, context, description)
         try:
             found = self.hub.find_prs(repo=self.repo, state="open")
@@ -125,7 +126,8 @@ class LocalForge:
             raise ForgeError(f"no open pull request of {self.repo} has {sha[:12]} as its head", 422)
         try:
             return self.hub.status_pr(target["number"], {"sha": sha, "state": state, "context": context,
-                                                         "description": description})
+                                                         "description": description,
+                                                         **({"log": log} if log is not None else {})})
         except HubRefused as e:
             raise ForgeError(f"the hub refused the status: {e.message}", e.status) from None
 

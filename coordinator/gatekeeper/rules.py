@@ -12,7 +12,21 @@ import pathspec
 
 from coordinator.core.task import InvalidTask, load
 from coordinator.wire.errors import ConfigError
-from coordinator.wire.settings import Choice, Duration, Flag, Lines, Number, Sections, Table, Text, Whole, read, setting
+from coordinator.wire.settings import (
+    Choice,
+    Duration,
+    Flag,
+    Lines,
+    Number,
+    Section,
+    Sections,
+    Table,
+    Text,
+    Whole,
+    read,
+    setting,
+    shown,
+)
 
 RULES_FILE = "gatekeeper.yaml"
 RULES_MAX_BYTES = 65536
@@ -38,6 +52,50 @@ def repo_key(text: str) -> str:
     """How a `repos:` key and a target's name are compared: without a trailing slash or `.git`,
     in lower case (GitHub's names ignore case)."""
     return text.strip().rstrip("/").removesuffix(".git").rstrip("/").lower()
+
+
+HUB_SOURCE = "local operator"   # who the local forge records for a status posted with the hub's operator token
+CHECKS_MAX = 20
+ARGV_MAX = 100                  # words of a check's command
+ARG_MAX = 4096                  # characters of one word
+CHECK_TIMEOUT_MAX = 7200
+
+
+def _arg(value) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= ARG_MAX or "\0" in value:
+        raise ValueError(f"each word of run is text of 1 to {ARG_MAX} characters without NUL, not {shown(value)}")
+    return value
+
+
+def _argv(value) -> tuple:
+    """A check's command: an argv list, never a shell string."""
+    if isinstance(value, str):
+        raise ValueError(f"run is an argv list, never a shell string: write [pytest, -q], not {shown(value)}")
+    if not isinstance(value, list) or not 0 < len(value) <= ARGV_MAX:
+        raise ValueError(f"run is a list of 1 to {ARGV_MAX} words (the program first), not {shown(value)}")
+    argv = tuple(_arg(a) for a in value)
+    if any(c.isspace() for c in argv[0]):
+        raise ValueError(f"run's first word names the program, and {shown(argv[0])} holds a space (a shell "
+                         f"string?): write each word apart, e.g. [{', '.join(argv[0].split()[:3])}]")
+    return argv
+
+
+def _at_most(seconds: int) -> None:
+    if not 0 < seconds <= CHECK_TIMEOUT_MAX:
+        raise ValueError(f"a check's timeout is from 1s to {CHECK_TIMEOUT_MAX // 3600}h, not {seconds}s")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A check the hub runs itself on a local forge's pull request (its name is the status context)."""
+
+    run: tuple = setting((), _argv, required=True)     # argv, run in a checkout of the PR's head
+    timeout: int = setting(600, Duration(), check=_at_most)  # then its whole process group is killed
+
+
+_CHECKS = Table(Text("a check name: letters, digits and . _ / - (at most 100), starting with a letter or digit",
+                     _NAME), Section(Check, "a mapping of run: [ARGV, ...] and timeout: DURATION"),
+                wanted="a mapping of check name: {run: [ARGV, ...], timeout: DURATION}", most=CHECKS_MAX)
 
 
 def _matcher(patterns) -> pathspec.PathSpec:
@@ -135,6 +193,7 @@ class Merge:
     delete_branches: bool = setting(True, Flag())       # a merged agent PR's branch is deleted (a closed one's kept)
     rework_max: int = setting(3, Whole(100))            # sends back to the agent before a human is asked
     rework_timeout: int = setting(7200, Duration())     # a PR sent back and not done again this long: a human
+    checks: dict = setting({}, _CHECKS)                 # check name: a Check the hub runs (local forge only)
 
 
 @dataclass(frozen=True)
@@ -214,7 +273,26 @@ def parse(data: bytes, where: str = RULES_FILE) -> Rules:
     rules = read(Rules, doc, where)
     for label, merge in [("merge", rules.merge)] + [(f"repos.{r}", m) for r, m in rules.repos.items()]:
         _squash_only(where, label, merge)
-    return rules
+    return with_own_checks(rules, where)
+
+
+def with_own_checks(rules: Rules, where: str = RULES_FILE) -> Rules:
+    """Each merge section's `checks` made required, with the hub's own status the only one believed
+    for them: so a configured check is enough for auto-merge, and nobody else can turn it green."""
+    def own(label: str, merge: Merge) -> Merge:
+        for name, check in merge.checks.items():
+            if merge.check_sources.get(name, HUB_SOURCE) != HUB_SOURCE:
+                raise ConfigError(where, f"{label}.check_sources.{name}", "the hub runs this check itself "
+                                  f"(checks.{name}), so only its own status counts; remove this entry")
+            if check.timeout >= merge.check_timeout:
+                raise ConfigError(where, f"{label}.checks.{name}.timeout", f"{check.timeout}s is not shorter than "
+                                  f"check_timeout ({merge.check_timeout}s), after which a PR whose check has not "
+                                  "passed escalates; shorten it, or raise check_timeout")
+        return replace(merge, required_checks=tuple(dict.fromkeys(merge.required_checks + tuple(merge.checks))),
+                       check_sources={**merge.check_sources, **dict.fromkeys(merge.checks, HUB_SOURCE)})
+
+    return replace(rules, merge=own("merge", rules.merge),
+                   repos={key: own(f"repos.{key}", m) for key, m in rules.repos.items()})
 
 
 def _squash_only(where: str, label: str, merge: Merge) -> None:

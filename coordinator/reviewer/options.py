@@ -15,7 +15,7 @@ from coordinator.repo.lock import RUNTIME_DIR
 from coordinator.reviewer import secretfiles
 from coordinator.reviewer.secretfiles import read_secret
 from coordinator.wire.errors import ConfigError, InvalidTask, UsageError
-from coordinator.wire.settings import read, setting, shown
+from coordinator.wire.settings import Whole, read, setting, shown
 
 FORGES = ("github", "local")
 API = "https://api.github.com"
@@ -51,6 +51,8 @@ class Setup:
     notify_webhook_file: str = setting("", _text)   # the operator's notification address (often a secret, e.g. Slack's)
     notify_command: tuple = setting((), _argv)      # run as argv with each escalation on stdin (local.yaml only)
     secret_dir: str = setting("", _text)            # the only folder secret files are read from
+    check_runner: tuple = setting((), _argv)        # put before each check's argv (local.yaml only), e.g. a sandbox
+    check_workers: int = setting(1, Whole(8, 1))    # checks run at once (local forge)
 
     def notify_webhook(self) -> str | None:
         """The address escalations are POSTed to, read from its 0600 file; None when unset."""

@@ -120,11 +120,13 @@ class Reviewer:
 
     def __init__(self, forge, book: Book, remote: str, name: str, *, local: bool = False,
                  clock: Callable[[], datetime] = utcnow, notify_timeout: float = alerts.TIMEOUT,
-                 notify_webhook: str | None = None, notify_command: tuple = ()):
+                 notify_webhook: str | None = None, notify_command: tuple = (), runner=None):
         self.forge, self.book, self.remote, self.name, self.local = forge, book, remote, name, local
         self.clock, self.notify_timeout, self.notify_webhook = clock, notify_timeout, notify_webhook
         self.notify_command = notify_command   # set on the hub's machine: the rules never name a command
         self.names = target_names(remote, name, local=local)
+        # the hub's own checks (checkrun.CheckRunner), on the local forge only: offered each head reviewed
+        self.offer_checks = runner.offer if runner is not None else lambda *_: []
 
     def rules(self) -> rule_file.Rules:
         """The rules on main, the `repos:` entry keyed by this target's path or URL filed under its name."""
@@ -195,6 +197,7 @@ class Reviewer:
         if pr.state != "open" or pr.merged or agent is None:
             return None
         merge = rules.for_repo(self.name)
+        self.offer_checks(number, pr.head_sha, merge.checks, statuses)
         prior = self.book.prior(self.remote, number)
         now = self.clock()
         same_head = prior is not None and prior.get("head_sha") == pr.head_sha

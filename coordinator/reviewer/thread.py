@@ -35,8 +35,9 @@ class GatekeeperService:
     """Reviews in one thread; `wanted(number)` asks for one PR soon, `wanted(sha)` for the PRs
     whose head it is, `wanted(ALL)` for a pass."""
 
-    def __init__(self, reviewer: Reviewer, interval: float, health=None):
-        self.reviewer, self.interval, self.health = reviewer, interval, health
+    def __init__(self, reviewer: Reviewer, interval: float, runner=None, health=None):
+        self.reviewer, self.interval = reviewer, interval
+        self.runner, self.health = runner, health   # checkrun.CheckRunner; gatehealth.GateHealth
         self._wanted: queue.Queue = queue.Queue(QUEUE_MAX)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agentcom-gatekeeper", daemon=True)
@@ -47,11 +48,15 @@ class GatekeeperService:
         return self.reviewer.name
 
     def start(self) -> None:
+        if self.runner is not None:
+            self.runner.start()
         self._thread.start()
 
     def close(self) -> None:
         self._stop.set()
         self._wanted.put_nowait(None) if not self._wanted.full() else None
+        if self.runner is not None:
+            self.runner.close()   # a check under way is killed, left pending, and run again at the next start
         if self._thread.is_alive():
             self._thread.join(timeout=60)
 

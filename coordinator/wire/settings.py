@@ -193,6 +193,19 @@ class Sections:
         return out
 
 
+@dataclass(frozen=True)
+class Section:
+    """A mapping read as a section of `cls` from its defaults: a table's entries that are sections."""
+
+    cls: type
+    wanted: str = "a mapping of settings"
+
+    def __call__(self, value):
+        if not isinstance(value, dict):
+            raise Invalid(f"must be {self.wanted}, got {shown(value)}")
+        return _section(self.cls(), value)
+
+
 def read(base, raw, where: str, label: str = ""):
     """A parsed YAML mapping over `base` (a section instance, or its class for the defaults) → a
     new instance; ConfigError names the full dotted key, what is wrong and what is wanted."""

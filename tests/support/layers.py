@@ -44,7 +44,8 @@ LAYERS = (
           frozenset({"flask", "waitress", "click"})),
     Layer("coordinator.web", (*_LOW, "coordinator.forge", "coordinator.hub"), frozenset({"watchdog"}),
           never_names=(".store", ".git"), may_load=("coordinator.repo",)),
-    Layer("coordinator.reviewer", (*_LOW, "coordinator.repo.lock", "coordinator.forge", "coordinator.hub"),
+    Layer("coordinator.reviewer", (*_LOW, "coordinator.repo.lock", "coordinator.repo.checkout", "coordinator.forge",
+                                   "coordinator.hub"),
           frozenset({"flask", "click"}), never_names=(".store", ".git"), may_load=("coordinator.repo",)),
     Layer("coordinator.cli", ("coordinator",)),
     # the sidecar: the wire contract and the forges (the pure core comes with them), never the repo
