@@ -104,7 +104,8 @@ class SidecarConfig:
     github_api: str = setting("https://api.github.com", Text(   # GitHub's (or GitHub Enterprise's) API base
         "a URL (write e.g. https://github.example.com/api/v3)", _URL))
     github_token: str | None = field(default=None, repr=False)   # read from github_token_file
-    base_branch: str = setting("main", Text("a branch name", r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}"))
+    base_branch: str | None = setting(None, Text("a branch name", r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}"))
+    # None: each target's own default branch (its remote's HEAD)
     local_targets: bool = setting(True, Flag())      # a task's repo may be a path here or a file:// URL
 
     @property
