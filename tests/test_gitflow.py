@@ -277,7 +277,7 @@ def test_the_forge_settings_default_to_the_local_forge_and_github_needs_a_privat
 
     config = _sidecar_config(tmp_path, "")
     assert (config.git_workflow, config.forge, config.github_api, config.base_branch, config.github_token) == \
-        (True, "local", "https://api.github.com", "main", None)
+        (True, "local", "https://api.github.com", None, None)  # base: found per target
     config = _sidecar_config(tmp_path, "forge: github\ngithub_token_file: gh.token\ngithub_api: https://gh.example/api/v3/\n")
     assert (config.github_token, config.github_api) == ("ghp_x", "https://gh.example/api/v3")
     assert "ghp_x" not in repr(config)

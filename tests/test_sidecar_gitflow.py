@@ -193,3 +193,36 @@ sleep 5
 
     assert (tmp_path / "slowed").exists()
     assert done["state"] == "review" and done["attempt"] == 1, done  # never taken back for silence
+
+
+@pytest.mark.slow
+def test_a_target_on_master_runs_end_to_end_with_no_base_setting(hub, sidecars, tmp_path):
+    from tests.support.targets import make_remote
+
+    target = make_remote(tmp_path / "remotes", "acme/api", branch="master")
+    ada = sidecars.agent(hub, "ada")
+    sidecars.start(ada)
+    task_id = submit(hub, "commit fix.txt fixed", repo=str(target), title="Fix it")
+
+    done = finished(hub, task_id)
+
+    assert done["state"] == "review" and done["attempt"] == 1, done
+    status, record = hub.request("GET", "/api/prs/1")
+    assert status == 200 and (record["head"], record["base"]) == (f"agent/ada/{task_id}-fix-it", "master")
+    master = git(target, "rev-parse", "master").stdout.strip()
+    assert git(target, "rev-parse", f"agent/ada/{task_id}-fix-it~1").stdout.strip() == master
+
+
+@pytest.mark.slow
+def test_a_base_branch_the_target_lacks_fails_the_task_permanently_at_its_first_attempt(hub, sidecars, remote):
+    ada = sidecars.agent(hub, "ada", base_branch="develop")
+    sidecars.start(ada)
+    task_id = submit(hub, "commit fix.txt fixed", repo=str(remote), title="Fix it")
+
+    done = finished(hub, task_id)
+
+    assert (done["state"], done["attempt"]) == ("dead", 1), done  # not four tries of the same mistake
+    assert "the remote 'origin' has no branch develop; it has branches main and its HEAD is main; name the base: " \
+           "`base_branch: BRANCH` in the sidecar config (or `agentcom add-agent NAME --base BRANCH`)" \
+           in done["last_error"]
+    assert git(remote, "branch", "--list", "agent/*").stdout == ""

@@ -1,11 +1,13 @@
 """The git workflow wrapper, run inside a clone of a task's target repo: `start-task` (a fresh
-branch from the remote's main, just fetched), `submit` (push with a lease at most, open or find
+branch from the remote's base branch, just fetched), `submit` (push with a lease at most, open or find
 the pull request) and `status`. Git runs through argv lists only, and task text never reaches
 git at all: the PR's title and body go to the forge over HTTP.
 
 Names: the branch is `agent/AGENT/TASK_ID-SLUG` (SLUG from the title). A re-run finds the
 branch it recorded for the task (`branch.NAME.agentcomTask`), or one named exactly so, locally or
 on the remote, and carries on with it.
+
+The base branch is found, not configured (`basebranch`), unless one is given as an override.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 from coordinator.forge.base import PrExists
 from coordinator.wire.errors import UsageError
 from coordinator.wire.names import PATTERN
+from sidecar.gitflow.basebranch import MissingBase, find_base, recorded_head, remote_branches
 from sidecar.gitflow.gitrun import GitflowError, git, run_git
 
 PREFIX = "agent"
@@ -74,6 +77,7 @@ class Started:
     base_sha: str
     resumed: bool          # the branch existed (here or on the remote) and was carried on
     restarts: int = 0      # times main moved while branching and the branch followed it
+    base: str = ""         # the base branch it was made from (found or given)
 
 
 @dataclass(frozen=True)
@@ -215,15 +219,18 @@ def _existing(work: Path, remote: str, agent: str, task: TaskInfo) -> tuple[str 
 
 # --- the three commands --------------------------------------------------------------------
 
-def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "origin", base: str = "main") -> Started:
+def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "origin",
+               base: str | None = None) -> Started:
     """Refuse a dirty tree; fetch; check out the task's branch: the one made before (here or on
-    the remote), else a new one from the remote's main as just fetched. If main moves on while
-    this runs, a branch made here (still without commits) follows it."""
+    the remote), else a new one from the remote's base branch (`base`, else its HEAD) as just
+    fetched. If the base moves on while this runs, a branch made here (still without commits)
+    follows it."""
     work = top(Path(workdir))
     dirty = uncommitted(work)
     if dirty:
         raise DirtyTree(work, dirty)
     _fetch(work, remote)
+    base = find_base(work, remote, base)
     local, tracked = _existing(work, remote, agent, task)
     if local:
         theirs = _sha(work, f"refs/remotes/{remote}/{local}")
@@ -238,25 +245,25 @@ def start_task(workdir: Path, task: TaskInfo, agent: str, *, remote: str = "orig
         else:
             git(work, "checkout", "--quiet", local)
         _record(work, local, task)
-        return Started(local, _sha(work, f"{remote}/{base}") or "", resumed=True)
+        return Started(local, _sha(work, f"refs/remotes/{remote}/{base}") or "", resumed=True, base=base)
     if tracked:
         git(work, "checkout", "--quiet", "--no-track", "-b", tracked, f"{remote}/{tracked}")
         _record(work, tracked, task)
-        return Started(tracked, _sha(work, f"{remote}/{base}") or "", resumed=True)
+        return Started(tracked, _sha(work, f"refs/remotes/{remote}/{base}") or "", resumed=True, base=base)
     branch = branch_name(agent, task)
     if run_git(work, "check-ref-format", "--branch", branch).returncode != 0:
         raise BadBranchName(branch, task.id)
     restarts = 0
     while True:
         base_sha = _sha(work, f"refs/remotes/{remote}/{base}")
-        if base_sha is None:
-            raise GitflowError(f"the remote '{remote}' has no branch {base}; give the right --base")
+        if base_sha is None:  # deleted on the remote since the fetch that found it
+            raise MissingBase(remote, base, recorded_head(work, remote), remote_branches(work, remote))
         git(work, "checkout", "--quiet", "--no-track", "-B", branch, base_sha)
         _record(work, branch, task)
         # main may have moved between the fetch and the branch: ask the remote itself
         now = git(work, "ls-remote", "--heads", remote, f"refs/heads/{base}").split()
         if not now or now[0] == base_sha or restarts >= MAX_RESTARTS:
-            return Started(branch, base_sha, resumed=False, restarts=restarts)
+            return Started(branch, base_sha, resumed=False, restarts=restarts, base=base)
         restarts += 1
         _fetch(work, remote)
 
@@ -266,10 +273,11 @@ def _record(work: Path, branch: str, task: TaskInfo) -> None:
 
 
 def submit(workdir: Path, task: TaskInfo, agent: str, forge, *, remote: str = "origin",
-           base: str = "main", branch: str | None = None) -> Submitted:
+           base: str | None = None, branch: str | None = None) -> Submitted:
     """Push the current branch (with a lease: never over someone else's commits) and open its
-    pull request, or find the one already open. Refuses the base branch, a dirty tree, a branch
-    with no commits ahead of the remote's main and, given `branch`, any other branch."""
+    pull request into the base branch (`base`, else the remote's HEAD), or find the one already
+    open. Refuses the base branch, a dirty tree, a branch with no commits ahead of the base and,
+    given `branch`, any other branch."""
     work = top(Path(workdir))
     expected, branch = branch, current_branch(work)
     if branch is None:
@@ -277,13 +285,13 @@ def submit(workdir: Path, task: TaskInfo, agent: str, forge, *, remote: str = "o
     if expected is not None and branch != expected:
         raise GitflowError(f"{work} is on {branch}, not on the task's branch {expected}; commit the work on "
                            f"{expected} (git checkout {expected}) and submit again")
-    if branch in (base, "main", "master"):
-        raise GitflowError(f"refusing to submit from {branch}; work on a task branch "
-                           "(`agentcom git start-task ID` makes one)")
+    _refuse_base(branch, base)
     dirty = uncommitted(work)
     if dirty:
         raise DirtyTree(work, dirty)
     _fetch(work, remote)
+    base = find_base(work, remote, base)
+    _refuse_base(branch, base)
     ahead = int(git(work, "rev-list", "--count", f"refs/remotes/{remote}/{base}..HEAD").strip())
     if ahead == 0:
         raise NothingToSubmit(branch, f"{remote}/{base}")
@@ -320,22 +328,34 @@ def submit(workdir: Path, task: TaskInfo, agent: str, forge, *, remote: str = "o
     return Submitted(branch, head, pr.number, pr.url, opened)
 
 
-def status(workdir: Path, *, remote: str = "origin", base: str = "main", fetch: bool = True) -> Status:
-    """Branch, commits ahead and behind the remote's main, uncommitted files, and whether
-    `submit` would go ahead (and if not, why)."""
+def _refuse_base(branch: str, base: str | None) -> None:
+    if branch in (base, "main", "master"):
+        raise GitflowError(f"refusing to submit from {branch}; work on a task branch "
+                           "(`agentcom git start-task ID` makes one)")
+
+
+def status(workdir: Path, *, remote: str = "origin", base: str | None = None, fetch: bool = True) -> Status:
+    """Branch, commits ahead and behind the base branch (`base`, else the remote's HEAD),
+    uncommitted files, and whether `submit` would go ahead (and if not, why)."""
     work = top(Path(workdir))
     problems = []
+    fetched = fetch
     if fetch:
         try:
             _fetch(work, remote)
         except GitflowError as e:
             problems.append(f"fetch failed: {e}")
+            fetched = False
     branch = current_branch(work)
     dirty = uncommitted(work)
     ahead = behind = 0
-    if _sha(work, f"refs/remotes/{remote}/{base}") is None:
-        problems.append(f"the remote '{remote}' has no branch {base}")
-    elif _sha(work, "HEAD") is not None:
+    try:
+        base = find_base(work, remote, base, ask=fetched)
+        found = True
+    except GitflowError as e:
+        problems.append(str(e))
+        base, found = base or "HEAD", False
+    if found and _sha(work, "HEAD") is not None:
         counts = git(work, "rev-list", "--left-right", "--count", f"HEAD...refs/remotes/{remote}/{base}").split()
         ahead, behind = int(counts[0]), int(counts[1])
     if branch is None:

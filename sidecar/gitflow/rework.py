@@ -5,10 +5,10 @@ requested changes leave the branch as the remote has it, for the agent to fix.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from sidecar.gitflow.basebranch import BASE_NAME, find_base
 from sidecar.gitflow.flow import DirtyTree, TaskInfo, belongs, branch_name, branch_prefix, uncommitted
 from sidecar.gitflow.gitrun import git, run_git
 from sidecar.gitflow.update import Updated, merging, unmerged, update
@@ -17,7 +17,6 @@ KINDS = ("conflict", "behind", "check", "changes")
 UPDATES = ("conflict", "behind")   # kinds the sidecar tries to settle itself
 DETAIL_MAX = 8000
 URL_MAX = 2000
-_BASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,8 @@ class Rework:
         doc = task.get("rework") if isinstance(task, dict) else None
         if not isinstance(doc, dict) or doc.get("agent") != agent or doc.get("kind") not in KINDS:
             return None
-        branch, base = str(doc.get("branch") or ""), str(doc.get("base") or "main")
-        if not _BASE.fullmatch(base) or ".." in base:
+        branch, base = str(doc.get("branch") or ""), str(doc.get("base") or "")
+        if base and (not BASE_NAME.fullmatch(base) or ".." in base):  # none given: the run's own base
             return None
         info = TaskInfo.of(task)
         # only a branch named as this agent names this task's: the sidecar pushes to it
@@ -67,7 +66,7 @@ class Plan:
 
 
 def take_up(work: Path, rework: Rework, branch: str, task: TaskInfo, agent: str, *,
-            remote: str = "origin") -> Plan | None:
+            remote: str = "origin", base: str = "") -> Plan | None:
     """On the branch start-task checked out: None unless it is the rework's branch and the
     remote still has it (deleted after a close: the run starts afresh as any other). Else the
     plan: for a conflict or a behind branch, the branch brought up to date with the remote's
@@ -77,6 +76,8 @@ def take_up(work: Path, rework: Rework, branch: str, task: TaskInfo, agent: str,
         return None
     if run_git(work, "rev-parse", "-q", "--verify", f"refs/remotes/{remote}/{branch}^{{commit}}").returncode != 0:
         return None
+    if not rework.base:  # the hub names the PR's base; else the one this run's branch was found on
+        rework = replace(rework, base=base or find_base(work, remote, None, ask=False))
     if rework.kind not in UPDATES:
         return Plan(rework, wake=True)
     if merging(work):  # a run of this rework lost mid-merge: the agent carries on with it

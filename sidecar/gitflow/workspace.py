@@ -12,6 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
+from sidecar.gitflow.basebranch import find_base
 from sidecar.gitflow.flow import GitflowError, Started, TaskInfo, belongs, current_branch, git, start_task, uncommitted
 
 
@@ -53,11 +54,12 @@ def check_tree(tree: Path) -> None:
         raise ForeignWorktree(tree, f"{common} leads outside {own}")
 
 
-def prepare(state_dir: Path, repo: str, task: TaskInfo, agent: str, base: str = "main") -> tuple[Path, Started]:
+def prepare(state_dir: Path, repo: str, task: TaskInfo, agent: str, base: str | None = None) -> tuple[Path, Started]:
     """The task's worktree on its branch: made (clone, worktree, start-task) or found again. A
     worktree already on this task's branch is carried on as it is (a re-run after a lost run
-    keeps the work in progress); a clean one goes through start-task again, so it takes in
-    what others pushed to the branch meanwhile."""
+    keeps the work in progress, its base as last found); a clean one goes through start-task
+    again, so it takes in what others pushed to the branch meanwhile. `base` None: the remote's
+    HEAD."""
     root = state_dir / "workspaces" / key(repo)
     clone = root / "clone"
     if not (clone / ".git").exists():
@@ -71,11 +73,15 @@ def prepare(state_dir: Path, repo: str, task: TaskInfo, agent: str, base: str = 
         check_tree(tree)
         branch = current_branch(tree)
         if branch and belongs(tree, branch, agent, task) and uncommitted(tree):
-            return tree, Started(branch, "", resumed=True)  # work in progress: as it is
+            return tree, Started(branch, "", resumed=True, base=find_base(tree, "origin", base, ask=False))
     else:
         tree.parent.mkdir(parents=True, exist_ok=True)
         git(clone, "worktree", "prune")
-        git(clone, "worktree", "add", "--quiet", "--detach", str(tree))
+        start = "HEAD"
+        if not git(clone, "rev-parse", "--verify", "-q", "HEAD^{commit}", check=False).strip():
+            # the remote's HEAD led nowhere when cloned: start at the base instead (or say it is missing)
+            start = f"refs/remotes/origin/{find_base(clone, 'origin', base)}"
+        git(clone, "worktree", "add", "--quiet", "--detach", str(tree), start)
     return tree, start_task(tree, task, agent, base=base)
 
 

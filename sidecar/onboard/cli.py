@@ -56,10 +56,15 @@ def _finish(run, as_json: bool) -> None:
 @click.option("--command", "agent_command", metavar="'PROGRAM ARGS'",
               help="The agent command, split like a shell splits words (no shell runs it); placeholders "
                    "such as {prompt} as in docs/sidecar.md. Kept from the config on a re-run.")
-@click.option("--capabilities", metavar="CAP,CAP", help="What it can do, e.g. python,git.")
-@click.option("--slots", type=click.IntRange(1, 32), help="Tasks it may hold at once (default 1).")
+@click.option("--capabilities", metavar="CAP,CAP", help="What it can do, e.g. python,git (default: as the config "
+                                                          "recorded at the last add-agent).")
+@click.option("--slots", type=click.IntRange(1, 32), help="Tasks it may hold at once (default 1, or as recorded).")
 @click.option("--description", help="One line about it.")
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), help="Where the command runs.")
+@click.option("--listen", metavar="HOST:PORT", help="Where the sidecar takes the hub's notifications (config "
+                                                      "`listen`; default 127.0.0.1:0). Kept on a re-run.")
+@click.option("--base", metavar="BRANCH", help="The target repos' base branch, overriding each one's remote HEAD "
+                                               "(config `base_branch`; '' drops it). Kept on a re-run.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="The sidecar config to write (default: ~/.agentcom/agents/NAME.yaml; its state "
                    "folder NAME.state and log NAME.log beside it).")
@@ -76,7 +81,7 @@ def _finish(run, as_json: bool) -> None:
               help="Seconds the self-test may take.")
 @_token_options
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON (no token in it).")
-def add_agent_cmd(name, hub, agent_command, capabilities, slots, description, workdir, config_path,
+def add_agent_cmd(name, hub, agent_command, capabilities, slots, description, workdir, listen, base, config_path,
                   rotate_token, take_over, service, no_service, no_self_test, timeout, token, token_file, as_json):
     """Set up agent NAME on this machine in one go: check the prerequisites, register it on the
     hub, write its sidecar config (0600), install and start the sidecar as a service, and run a
@@ -88,7 +93,8 @@ def add_agent_cmd(name, hub, agent_command, capabilities, slots, description, wo
     options = AddOptions(name=name, hub=hub, token=_operator_token(token, token_file),
                          config=(config_path or default_config(name)).expanduser().absolute(),
                          command=agent_command, capabilities=caps, slots=slots, description=description,
-                         workdir=workdir.expanduser().absolute() if workdir else None, rotate=rotate_token,
+                         workdir=workdir.expanduser().absolute() if workdir else None, listen=listen, base=base,
+                         token_file=None if token else token_file, rotate=rotate_token,
                          take_over=take_over,
                          service="none" if no_service else service, self_test=not no_self_test, timeout=timeout)
     if not as_json:
@@ -111,7 +117,8 @@ def remove_agent_cmd(name, hub, config_path, force, token, token_file, as_json):
     """Take agent NAME off this machine and the hub: check the operator token, deliver the
     reports in its outbox, stop and remove its service (systemd unit, cron line, detached
     sidecar) and its runs, revoke its token. Its state folder and its history in git are kept."""
-    from sidecar.onboard.onboarding import default_config, remove_agent
+    from sidecar.onboard.onboarding import default_config
+    from sidecar.onboard.removal import remove_agent
 
     config = (config_path or default_config(name)).expanduser().absolute()
     token = _operator_token(token, token_file)

@@ -20,15 +20,13 @@ from coordinator.wire import names
 from coordinator.wire.atomic import read_json
 from coordinator.wire.client import HttpBackend
 from coordinator.wire.errors import ConfigError, HubRefused, HubUnavailable
-from coordinator.wire.times import parse_duration
-from sidecar.onboard import crontab, detach, systemd
-from sidecar.onboard.enrol import AgentInUse, Enrolment, enrol, saved_token, write_private
+from sidecar.onboard import crontab, detach, separation, systemd
+from sidecar.onboard.enrol import AgentInUse, Enrolment, enrol, write_private
 from sidecar.onboard.steps import StepFailed, Steps
 from sidecar.onboard.verify import self_test
 from sidecar.runtime.config import CONFIG_MAX_BYTES, SidecarConfig, parse_command, parse_config
-from sidecar.runtime.outbox import Outbox, flush
-from sidecar.runtime.processes import run_processes, stop_runs
 from sidecar.runtime.runs import process_start
+from sidecar.runtime.scriptargs import missing_script
 from sidecar.runtime.selftest import find_program
 
 START_TIMEOUT = 30.0
@@ -54,6 +52,9 @@ class AddOptions:
     slots: int | None = None
     description: str | None = None
     workdir: Path | None = None
+    listen: str | None = None            # None: kept from the config (default 127.0.0.1:0)
+    base: str | None = None              # None: kept; "": the override dropped (each target's HEAD)
+    token_file: Path | None = None       # where the operator token came from, for the separation note
     rotate: bool = False
     take_over: bool = False              # even if it is online or holds tasks elsewhere
     service: str = "auto"
@@ -68,20 +69,36 @@ def check_name(name: str) -> str:
     return name
 
 
+def _check_options(o: AddOptions) -> None:
+    """--listen and --base read as the sidecar config will read them, before anything changes."""
+    for key, option, value in (("listen", "--listen", o.listen), ("base_branch", "--base", o.base or None)):
+        spec = SidecarConfig.__dataclass_fields__[key].metadata
+        try:
+            for step in (spec["kind"], spec["check"]):
+                if value is not None and step is not None:
+                    step(value)
+        except ValueError as e:
+            raise StepFailed("arguments", f"{option}: {e}",
+                             "write e.g. --listen 0.0.0.0:8770 or --base main") from None
+
+
 # --- add-agent ---------------------------------------------------------------------------
 
 def add_agent(o: AddOptions, steps: Steps) -> dict:
     check_name(o.name)
-    existing, broken = _existing(o.config)
+    _check_options(o)
+    existing, broken = read_existing(o.config)
     hub = o.hub or (existing or {}).get("hub")
     if not isinstance(hub, str) or not hub:
         raise StepFailed("arguments", "no hub address: none given and no config to take it from",
                          "give --hub URL (or set AGENTCOM_HUB)")
     o = replace(o, hub=hub.rstrip("/"), service=_service_kind(o.service))
     argv = _prerequisites(o, existing, steps)
-    api = _reach_hub(o.hub, o.token, steps)
-    enrolment = _register(o, api, steps)
-    config = _write_config(o, enrolment.token, argv, existing, broken, steps)
+    api = reach_hub(o.hub, o.token, steps)
+    if (note := separation.warning(o.token_file)) is not None:
+        steps.note("separation", note)
+    enrolment = _register(o, api, None if broken else existing, steps)
+    config = _write_config(o, enrolment, argv, existing, broken, steps)
     log = o.config.with_suffix(".log")
     since = time.time()
     service = _install(o, config, log, steps)
@@ -95,6 +112,9 @@ def add_agent(o: AddOptions, steps: Steps) -> dict:
     if not o.self_test:
         steps.note("self-test", "skipped (--no-self-test)")
         return {**answer, "steps": steps.done}
+    script = missing_script(config.command, config.workdir, dict(config.env).get("PATH"))
+    if script is not None:  # the sidecar's answer would say so too; no need to send a task for it
+        raise StepFailed("self-test", script, "fix the command (--command) or the file, then run add-agent again")
     result = self_test(api, o.name, config.state_dir, o.timeout)
     times = ", ".join(f"{k} {v:.2f}s" for k, v in result["seconds"].items())
     steps.ok("self-test", f"task {result['task']} done ({times}): {result['summary']}")
@@ -103,7 +123,7 @@ def add_agent(o: AddOptions, steps: Steps) -> dict:
     return {**answer, "self_test": result, "steps": steps.done}
 
 
-def _existing(path: Path) -> tuple[dict | None, str | None]:
+def read_existing(path: Path) -> tuple[dict | None, str | None]:
     """(the config's settings, if it holds a mapping; why it is broken, if it is)."""
     if not path.exists():
         return None, None
@@ -168,7 +188,7 @@ def _service_text(o: AddOptions) -> str:
     return ""
 
 
-def _reach_hub(url: str, token: str | None, steps: Steps) -> HttpBackend:
+def reach_hub(url: str, token: str | None, steps: Steps) -> HttpBackend:
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url or ""):
         raise StepFailed("hub", f"{url!r} is not a hub address", "write e.g. --hub http://127.0.0.1:8765")
     api = HttpBackend(url, token, timeout=15)
@@ -196,9 +216,14 @@ def _reach_hub(url: str, token: str | None, steps: Steps) -> HttpBackend:
     return api
 
 
-def _register(o: AddOptions, api: HttpBackend, steps: Steps) -> Enrolment:
-    fields = {"name": o.name, "capabilities": None if o.capabilities is None else list(o.capabilities),
-              "slots": o.slots, "description": o.description}
+def _register(o: AddOptions, api: HttpBackend, existing: dict | None, steps: Steps) -> Enrolment:
+    given = {"capabilities": None if o.capabilities is None else list(o.capabilities), "slots": o.slots,
+             "description": o.description}
+    # an agent the hub no longer knows (after remove-agent) is registered as the config last recorded it
+    known = any(a["name"] == o.name for a in api.agents())
+    kept = {} if known else {k: (existing or {}).get(k) for k, v in given.items() if v is None}
+    kept = {k: v for k, v in kept.items() if v is not None}
+    fields = {"name": o.name, **given, **kept}
     try:
         e = enrol(api, {k: v for k, v in fields.items() if v is not None}, o.config, rotate=o.rotate,
                   take_over=o.take_over)
@@ -209,22 +234,30 @@ def _register(o: AddOptions, api: HttpBackend, steps: Steps) -> Enrolment:
                          "fix the option it names") from None
     a = e.agent
     line = (f"{'registered new agent' if e.created else 'agent already registered, identity kept:'} {a['name']} "
-            f"(capabilities {', '.join(a['capabilities']) or 'none'}; slots {a['slots']})")
+            f"(capabilities {', '.join(a['capabilities']) or 'none'}; slots {a['slots']})"
+            + (f", as {o.config} recorded it" if kept else ""))
     steps.ok("register", line)
     (steps.note if e.rotated else steps.ok)("token", e.how)
     return e
 
 
-def _write_config(o: AddOptions, token: str, argv: tuple[str, ...], existing: dict | None,
+def _write_config(o: AddOptions, enrolment: Enrolment, argv: tuple[str, ...], existing: dict | None,
                   broken: str | None, steps: Steps) -> SidecarConfig:
     doc = dict(existing or {})
     if broken:  # keep only what the agent needs; every other setting goes back to its default
         steps.note("config", f"the old config was broken ({broken}); rewriting it")
         doc = {k: doc[k] for k in ("workdir",) if k in doc}
     doc.pop("token_file", None)
-    doc.update({"hub": o.hub.rstrip("/"), "agent": o.name, "token": token, "command": list(argv)})
+    a = enrolment.agent
+    doc.update({"hub": o.hub.rstrip("/"), "agent": o.name, "token": enrolment.token, "command": list(argv),
+                "capabilities": list(a["capabilities"]), "slots": a["slots"]})  # kept for a re-add
+    _set(doc, "description", a.get("description") or None)
     if o.workdir is not None:
         doc["workdir"] = str(o.workdir.resolve())
+    if o.listen is not None:
+        doc["listen"] = o.listen
+    if o.base is not None:
+        _set(doc, "base_branch", o.base or None)
     try:
         config = parse_config(doc, o.config.resolve().parent, str(o.config))
     except ConfigError as e:
@@ -234,6 +267,14 @@ def _write_config(o: AddOptions, token: str, argv: tuple[str, ...], existing: di
                   + yaml.safe_dump(doc, sort_keys=False))
     steps.ok("config", f"{o.config} (mode 0600)")
     return config
+
+
+def _set(doc: dict, key: str, value) -> None:
+    """A key set, or taken out (None: its default)."""
+    if value is None:
+        doc.pop(key, None)
+    else:
+        doc[key] = value
 
 
 def _install(o: AddOptions, config: SidecarConfig, log: Path, steps: Steps) -> dict:
@@ -298,84 +339,3 @@ def _tail(log: Path) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(lines[-4:]) or "(empty)"
-
-
-# --- remove-agent ------------------------------------------------------------------------
-
-def remove_agent(name: str, hub: str | None, token: str | None, config: Path, steps: Steps,
-                 force: bool = False) -> dict:
-    """Check the operator token, deliver the reports waiting in the outbox, stop and remove the
-    service and the runs in progress, revoke the token on the hub; keep the state folder and the
-    config (its token no longer works) and, in git, the agent's history."""
-    check_name(name)
-    existing, _ = _existing(config)
-    hub = hub or (existing or {}).get("hub")
-    if not isinstance(hub, str) or not hub:
-        raise StepFailed("hub", "no hub address: none given and none in the config", "give --hub URL")
-    hub = hub.rstrip("/")
-    state_dir = _state_dir(existing, config, name)
-    api = _reach_hub(hub, token, steps)  # nothing on this machine or the hub changes before this passes
-    _deliver(name, hub, config, state_dir, force, steps)
-    if systemd.unit_path(name).exists():
-        systemd.remove(name)
-        steps.ok("service", f"systemd unit {systemd.unit_name(name)} stopped, disabled and removed")
-    if crontab.remove(name):
-        steps.ok("cron", "this agent's cron line removed")
-    stopped = detach.stop(state_dir, config)
-    if stopped:
-        steps.ok("stop", f"sidecar stopped (pid {', '.join(map(str, stopped))})")
-    live = run_processes(state_dir) if state_dir.is_dir() else []
-    if live:  # an agent leaving must not go on working on tasks the hub gives to others
-        grace = parse_duration((existing or {}).get("kill_grace") or "10s")
-        stop_runs([state_dir], grace, "the agent was removed (agentcom remove-agent)")
-        steps.ok("runs", f"stopped the agent's runs in progress ({len(live)} process(es)); the hub "
-                 "queues their tasks again")
-    if stopped or live:  # what the sidecar wrote between the delivery above and its stop; too late to refuse
-        _deliver(name, hub, config, state_dir, True, steps)
-    try:
-        revoked = api.remove_agent(name)["tokens_revoked"]
-        steps.ok("revoke", f"agent removed from {hub}; {revoked} token(s) revoked; git keeps its history")
-    except HubRefused as e:
-        if e.status != 404:
-            raise StepFailed("revoke", f"the hub refused: {e.message}", "use the hub's operator token") from None
-        steps.note("revoke", f"{hub} has no agent {name} (already removed)")
-    except HubUnavailable as e:
-        raise StepFailed("revoke", f"the hub does not answer: {e}",
-                         "start the hub, then run remove-agent again") from None
-    pending = _pending(state_dir)
-    steps.ok("kept", f"state folder {state_dir} ({pending} undelivered report(s) in its outbox/); "
-             f"config {config} (its token no longer works)")
-    return {"ok": True, "agent": name, "state_dir": str(state_dir), "undelivered": pending, "steps": steps.done}
-
-
-def _deliver(name: str, hub: str, config: Path, state_dir: Path, force: bool, steps: Steps) -> None:
-    """Send the reports waiting in the agent's outbox (a done report may carry a PR) with its own
-    token. Those that cannot go stop the removal, unless `force`: once the token is revoked,
-    nothing can deliver them."""
-    if not _pending(state_dir):
-        return
-    token = saved_token(config)
-    sent, why = (0, f"{config} holds no agent token to send them with") if token is None else \
-        flush(Outbox(state_dir / "outbox"), HttpBackend(hub, token, timeout=15))
-    if sent:
-        steps.ok("outbox", f"delivered {sent} waiting report(s) to the hub")
-    left = _pending(state_dir)
-    if not left:
-        return
-    problem = f"{left} report(s) in {state_dir / 'outbox'} could not be delivered: {why}"
-    if not force:
-        raise StepFailed("outbox", problem, f"start the hub, or repair the agent's token (`agentcom add-agent {name} "
-                         f"--config {config}`), then run remove-agent again; or give --force to remove it anyway "
-                         "(the reports stay there, one JSON file each, for you to read)")
-    steps.note("outbox", f"{problem}; they stay there")
-
-
-def _pending(state_dir: Path) -> int:
-    return len(list((state_dir / "outbox").glob("*.json")))
-
-
-def _state_dir(existing: dict | None, config: Path, name: str) -> Path:
-    """Where the sidecar keeps its state, as its config says (default: NAME.state beside it)."""
-    value = (existing or {}).get("state_dir")
-    base = config.resolve().parent
-    return (base / Path(value).expanduser()).resolve() if isinstance(value, str) else base / f"{name}.state"

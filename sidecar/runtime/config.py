@@ -13,7 +13,7 @@ import yaml
 
 from coordinator.wire import names
 from coordinator.wire.errors import ConfigError
-from coordinator.wire.settings import Choice, Duration, Flag, Text, read_keys, setting
+from coordinator.wire.settings import Choice, Duration, Flag, Lines, Text, Whole, read_keys, setting
 
 CONFIG_MAX_BYTES = 65536
 PLACEHOLDERS = ("prompt", "prompt_file", "task_file", "task_id", "attempt", "title", "run_dir", "result_file")
@@ -74,6 +74,11 @@ def _env(value) -> tuple[tuple[str, str], ...]:
     return tuple((k, str(v)) for k, v in sorted(value.items()))
 
 
+def _port(value: str) -> None:
+    if int(value.rpartition(":")[2]) > 65535:
+        raise ValueError(f"{value!r} names a port over 65535")
+
+
 def _agent_name(value: str) -> None:
     """The hub's own name rule ('..' and Windows device names refused too)."""
     if (why := names.problem(value)) is not None:
@@ -91,7 +96,7 @@ class SidecarConfig:
     workdir: Path | None = setting(None, _PATH)   # where the command runs (default: the run's folder)
     stdin: str = setting("prompt", Choice(STDIN))  # what the command reads on stdin
     env: tuple[tuple[str, str], ...] = setting((), _env)  # extra environment for the command
-    listen: str = setting("127.0.0.1:0", Text("HOST:PORT (write e.g. 127.0.0.1:0)", r"[^\s:]+:\d{1,5}"))
+    listen: str = setting("127.0.0.1:0", Text("HOST:PORT (write e.g. 127.0.0.1:0)", r"[^\s:]+:\d{1,5}"), check=_port)
     advertise: str | None = setting(None, Text("the URL the hub should call", r"https?://\S+"))
     heartbeat: int = setting(30, Duration(minimum=1))
     run_timeout: int = setting(7200, Duration())     # a run still going after this is killed
@@ -104,8 +109,14 @@ class SidecarConfig:
     github_api: str = setting("https://api.github.com", Text(   # GitHub's (or GitHub Enterprise's) API base
         "a URL (write e.g. https://github.example.com/api/v3)", _URL))
     github_token: str | None = field(default=None, repr=False)   # read from github_token_file
-    base_branch: str = setting("main", Text("a branch name", r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}"))
+    base_branch: str | None = setting(None, Text("a branch name", r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}"))
+    # None: each target's own default branch (its remote's HEAD)
     local_targets: bool = setting(True, Flag())      # a task's repo may be a path here or a file:// URL
+    # what add-agent last registered the agent with on the hub; a re-add after remove-agent uses it
+    capabilities: tuple[str, ...] = setting((), Lines(Text("a capability (a-z 0-9 . _ + -, at most 32)",
+                                                           r"[a-z0-9][a-z0-9._+-]{0,31}"), most=32))
+    slots: int = setting(1, Whole(32, 1))
+    description: str = setting("", Text(most=200, least=0))
 
     @property
     def listen_host(self) -> str:

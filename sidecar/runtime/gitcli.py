@@ -13,7 +13,8 @@ from coordinator.wire.errors import UsageError
 _dir = click.option("-C", "directory", type=click.Path(path_type=Path, file_okay=False), default=".",
                     help="Run as if started in this directory (default: here).")
 _remote = click.option("--remote", default="origin", show_default=True, help="The target's remote.")
-_base = click.option("--base", default="main", show_default=True, help="The target's main branch.")
+_base = click.option("--base", metavar="BRANCH", help="The target's base branch (default: the one its remote's HEAD "
+                                                     "names).")
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 _agent = click.option("--agent", envvar="AGENTCOM_AGENT", help="The agent's name ($AGENTCOM_AGENT).")
 _task_file = click.option("--task-file", envvar="AGENTCOM_TASK_FILE", type=click.Path(path_type=Path, dir_okay=False),
@@ -66,7 +67,7 @@ def git_group():
 @_json
 def start_task_cmd(task_id, agent, task_file, hub, remote, base, directory, as_json):
     """Refuse a dirty tree, fetch, and check out TASK_ID's branch agent/AGENT/TASK_ID-SLUG made
-    from the remote's main as just fetched (or the one made before: safe to run again)."""
+    from the remote's base branch as just fetched (or the one made before: safe to run again)."""
     from sidecar.gitflow.flow import TaskInfo, start_task
 
     task = TaskInfo.of(_task(task_id, task_file, hub))
@@ -76,8 +77,9 @@ def start_task_cmd(task_id, agent, task_file, hub, remote, base, directory, as_j
     elif started.resumed:
         click.echo(f"On {started.branch} (made before; carried on as it is)")
     else:
-        click.echo(f"On {started.branch}, from {remote}/{base} at {started.base_sha[:10]}"
-                   + (f" (main moved {started.restarts} time(s) meanwhile; followed)" if started.restarts else ""))
+        click.echo(f"On {started.branch}, from {remote}/{started.base} at {started.base_sha[:10]}"
+                   + (f" ({started.base} moved {started.restarts} time(s) meanwhile; followed)"
+                      if started.restarts else ""))
 
 
 @git_group.command("submit")
@@ -133,13 +135,13 @@ def submit_cmd(task_id, agent, task_file, hub, config_path, forge_kind, github_a
 
 
 @git_group.command("status")
-@click.option("--no-fetch", is_flag=True, help="Compare with the remote's main as last fetched.")
+@click.option("--no-fetch", is_flag=True, help="Compare with the remote's base branch as last fetched.")
 @_remote
 @_base
 @_dir
 @_json
 def status_cmd(no_fetch, remote, base, directory, as_json):
-    """Branch, commits ahead of and behind the remote's main, uncommitted files, and whether it
+    """Branch, commits ahead of and behind the remote's base branch, uncommitted files, and whether it
     is ready to submit. Exits 1 when it is not ready."""
     import sys
 
@@ -149,9 +151,9 @@ def status_cmd(no_fetch, remote, base, directory, as_json):
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))
     else:
-        width = max(12, len(f"{remote}/{base}") + 1)
+        width = max(12, len(f"{remote}/{found.base}") + 1)
         click.echo(f"{'branch':<{width}} {found.branch or '(detached HEAD)'}\n"
-                   f"{remote + '/' + base:<{width}} {found.ahead} ahead, {found.behind} behind\n"
+                   f"{remote + '/' + found.base:<{width}} {found.ahead} ahead, {found.behind} behind\n"
                    f"{'uncommitted':<{width}} {len(found.uncommitted)}"
                    + "".join(f"\n  {f}" for f in found.uncommitted[:50]))
         click.echo("ready to submit" if found.ready else "not ready: " + "; ".join(found.problems))

@@ -78,7 +78,7 @@ def rework_prompt(task: dict, rework: dict) -> str:
     """What to do on a pull request sent back: resolve the listed conflicts only, or fix what the
     check or the reviewer found (their text fenced and marked as data)."""
     names = {"pr": rework.get("pr") or "?", "url": rework.get("url") or "", "task_id": task["id"],
-             "title": _line(str(task.get("title") or task["id"]))[:200], "base": rework.get("base") or "main"}
+             "title": _line(str(task.get("title") or task["id"]))[:200], "base": rework.get("base") or "HEAD"}
     if rework.get("how") == "conflicts":
         files = [f"- {_line(name)}" for name in rework.get("conflicts", ())[:FILES_SHOWN]]
         more = len(rework.get("conflicts", ())) - FILES_SHOWN

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from sidecar.runtime.config import SidecarConfig
+from sidecar.runtime.scriptargs import missing_script
 
 
 def is_self_test(task: dict) -> bool:
@@ -29,6 +30,9 @@ def checks(config: SidecarConfig) -> tuple[list[str], list[str]]:
                       "install it or give its full path in the sidecar config")
     else:
         passed.append(f"command resolves to {program}")
+    script = missing_script(config.command, config.workdir, dict(config.env).get("PATH"))
+    if script is not None:
+        failed.append(f"command: {script}")
     if config.workdir is None:
         passed.append("workdir: each run's own folder")
     elif not config.workdir.is_dir():

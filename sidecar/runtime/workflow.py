@@ -1,5 +1,5 @@
 """The git workflow inside the sidecar, for a task that names a target repo (its `repo` field):
-before the agent wakes, a worktree on the task's branch fresh from the remote's main (the
+before the agent wakes, a worktree on the task's branch fresh from the remote's base branch (the
 agent's working directory), or, for a pull request sent back to this agent, on that PR's branch
 (brought up to date here when it only conflicted or fell behind: then the agent is not woken);
 after it reports done, `submit` (push, pull request) unless it gave a PR URL itself; when the
@@ -46,9 +46,9 @@ def before_run(config: SidecarConfig, run: Run) -> None:
     task = TaskInfo.of(run.task)
     tree, started = prepare(config.state_dir, run.task["repo"], task, config.agent, config.base_branch)
     rework = Rework.of(run.task, config.agent)
-    plan = take_up(tree, rework, started.branch, task, config.agent) if rework else None
+    plan = take_up(tree, rework, started.branch, task, config.agent, base=started.base) if rework else None
     run.save(workdir=str(tree), branch=started.branch, rework=plan.notes() if plan else None)
-    how = "carried on" if started.resumed else f"from {config.base_branch} at {started.base_sha[:10]}"
+    how = "carried on" if started.resumed else f"from {started.base} at {started.base_sha[:10]}"
     log.info("%s: working in %s on %s (%s)", run.task_id, tree, started.branch, how)
     if plan is not None:
         log.info("%s: pull request #%s sent back (%s): %s", run.task_id, plan.rework.pr, plan.rework.kind,

@@ -7,17 +7,18 @@ from pathlib import Path
 from tests.support.gitenv import git
 
 
-def make_remote(root: Path, name: str = "acme/web") -> Path:
-    """A bare repo at ROOT/OWNER/NAME.git whose main holds a README and a small app."""
+def make_remote(root: Path, name: str = "acme/web", branch: str = "main") -> Path:
+    """A bare repo at ROOT/OWNER/NAME.git whose main (or `branch`, its HEAD) holds a README and a
+    small app."""
     bare = root / f"{name}.git"
     bare.parent.mkdir(parents=True, exist_ok=True)
-    git(root, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(root, "init", "-q", "--bare", "-b", branch, str(bare))
     seed = root / f"{name.replace('/', '-')}-seed"
     git(root, "clone", "-q", str(bare), str(seed))
     write(seed, {"README.md": "# web\n", "app/login.py": "def login(user):\n    return '/home'\n",
                  "old/name.txt": "moved soon\n", "gone.txt": "to delete\n", "run.sh": "echo hi\n"})
     commit(seed, "first")
-    git(seed, "push", "-q", "origin", "HEAD:main")
+    git(seed, "push", "-q", "origin", f"HEAD:{branch}")
     return bare
 
 
